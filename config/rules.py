@@ -1,0 +1,33 @@
+"""Loads and validates the program rules YAML, with messages that name the offending key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from domain.rules import ProgramRules
+
+
+class RulesError(ValueError):
+    """The program rules file is missing or invalid; the message says where."""
+
+
+def load_rules(path: Path) -> ProgramRules:
+    """Read ``path`` and return validated rules, or raise RulesError listing every problem."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise RulesError(f"program rules not found at {path}") from exc
+    except yaml.YAMLError as exc:
+        raise RulesError(f"program rules at {path} are not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise RulesError(f"program rules at {path} must be a mapping at the top level")
+    try:
+        return ProgramRules.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise RulesError(f"program rules at {path} are invalid: {problems}") from exc

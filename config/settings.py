@@ -1,0 +1,95 @@
+"""The one settings class: where things are and which connector implementation to use.
+
+Read from the environment (prefix ``MENTORFLOW_``) and a ``.env`` file for local use. Program rules
+(topics, weights, cadence, wording) live in ``config/program.yaml`` instead, see :mod:`config.rules`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+CONFIG_DIR = Path(__file__).resolve().parent
+PLACEHOLDERS = {"", "changeme", "change-me", "xxx", "todo", "your-key", "your_api_key", "sg.xxx", "placeholder"}
+
+
+class Settings(BaseSettings):
+    """Where mentorflow keeps its state and which connectors it talks to."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MENTORFLOW_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Field(Path("mentorflow-data"), description="local state: database, inbox, outbox, invites, digests")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the store; default: a SQLite file in data_dir (PostgreSQL: postgresql+psycopg://…)"
+    )
+    rules_path: Path = Field(CONFIG_DIR / "program.yaml", description="the program rules YAML")
+    timezone: str = Field("Asia/Jerusalem", description="the program's time zone (IANA name)")
+    max_workers: int = Field(4, ge=1, le=32, description="parallel side effects per flow run")
+
+    intake: Literal["local", "google"] = Field("local", description="where mentee answers come from")
+    roster: Literal["local", "google"] = Field("local", description="where the mentor roster comes from")
+    calendar: Literal["local", "google"] = Field("local", description="where meetings are created")
+    mailer: Literal["local", "sendgrid"] = Field("local", description="how email is sent")
+    surveys: Literal["local", "google"] = Field("local", description="where survey answers come from")
+
+    intake_dir: Path | None = Field(None, description="local intake: folder of form exports (CSV/JSON); default data_dir/inbox")
+    roster_path: Path | None = Field(None, description="local roster: mentors CSV or YAML; default data_dir/mentors.yaml")
+    survey_dir: Path | None = Field(None, description="local surveys: folder of answer CSVs; default data_dir/surveys")
+
+    google_credentials_file: Path | None = Field(
+        None, description="service-account JSON (with domain-wide delegation) or an OAuth token file"
+    )
+    google_subject: str | None = Field(None, description="the organizer account a service account acts as")
+    google_api_endpoint: str | None = Field(None, description="override Google's base URL (staging or emulator)")
+    google_mentee_form_id: str | None = Field(None, description="Forms id of the mentee intake form")
+    google_mentor_form_id: str | None = Field(None, description="Forms id of the mentor registration form, if any")
+    google_survey_form_id: str | None = Field(None, description="Forms id of the follow-up survey")
+    google_calendar_id: str = Field("primary", description="calendar the meetings are created in")
+
+    sendgrid_api_key: SecretStr | None = Field(None, description="SendGrid API key (Mail Send permission only)")
+    sendgrid_host: str = Field("https://api.sendgrid.com", description="SendGrid base URL (override for staging)")
+    sendgrid_sandbox: bool = Field(False, description="validate messages at SendGrid without delivering them")
+    sendgrid_unsubscribe_group: int | None = Field(None, description="ASM group id honoured by the digest")
+    http_timeout_seconds: float = Field(20.0, gt=0, le=300, description="timeout of every outside HTTP call")
+
+    @model_validator(mode="after")
+    def _credentials_present(self) -> Settings:
+        if self.mailer == "sendgrid":
+            key = self.sendgrid_api_key.get_secret_value().strip() if self.sendgrid_api_key else ""
+            if key.casefold() in PLACEHOLDERS:
+                raise ValueError(
+                    "MENTORFLOW_SENDGRID_API_KEY is missing or a placeholder, and MENTORFLOW_MAILER=sendgrid needs it"
+                )
+        uses_google = "google" in {self.intake, self.roster, self.calendar, self.surveys}
+        if uses_google and self.google_credentials_file is None and self.google_api_endpoint is None:
+            raise ValueError(
+                "MENTORFLOW_GOOGLE_CREDENTIALS_FILE is missing, and a connector is set to google"
+            )
+        return self
+
+    # Derived locations (kept as methods so that nothing touches the disk at import or validation time).
+    def store_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'mentorflow.db').resolve()}"
+
+    def inbox(self) -> Path:
+        return self.intake_dir or self.data_dir / "inbox"
+
+    def roster_file(self) -> Path:
+        return self.roster_path or self.data_dir / "mentors.yaml"
+
+    def survey_inbox(self) -> Path:
+        return self.survey_dir or self.data_dir / "surveys"
+
+    def outbox(self) -> Path:
+        return self.data_dir / "outbox"
+
+    def invites_dir(self) -> Path:
+        return self.data_dir / "invites"
+
+    def digests_dir(self) -> Path:
+        return self.data_dir / "digests"

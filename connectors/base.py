@@ -1,0 +1,199 @@
+"""The connector interfaces: the only doors between mentorflow and the outside world.
+
+Each interface is small and typed, and has a local implementation (the embedded default) and a real-service
+one (Google, SendGrid). Errors cross the boundary translated into the hierarchy below, so flows and tasks
+never see an HTTP library's exception.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.models import RawResponse
+
+# --- errors -------------------------------------------------------------------------------------------
+
+
+class ConnectorError(Exception):
+    """Something outside failed for one item; the message never carries personal data or secrets."""
+
+    retryable: bool = False
+
+
+class TransientError(ConnectorError):
+    """Worth retrying: a timeout, a 429 or a 5xx."""
+
+    retryable = True
+
+
+class ConfigurationError(ConnectorError):
+    """A connector cannot be built from the settings (missing credential, bad endpoint). Fails fast."""
+
+
+class IntakeError(ConnectorError):
+    """The intake or roster source could not be read."""
+
+
+class IntakeUnavailable(IntakeError, TransientError):
+    pass
+
+
+class CalendarError(ConnectorError):
+    """The calendar refused or failed an operation."""
+
+
+class CalendarUnavailable(CalendarError, TransientError):
+    pass
+
+
+class MailError(ConnectorError):
+    """The mailer refused or failed a message."""
+
+
+class MailUnavailable(MailError, TransientError):
+    pass
+
+
+class SurveyError(ConnectorError):
+    """Survey answers could not be read."""
+
+
+# --- payloads -----------------------------------------------------------------------------------------
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Address(Payload):
+    email: str
+    name: str = ""
+
+
+class Attachment(Payload):
+    filename: str
+    content_type: str = Field(description="e.g. 'text/calendar; method=REQUEST'")
+    content: bytes
+
+
+class OutgoingEmail(Payload):
+    """One message. Each recipient gets a copy of their own (never sees the others' addresses)."""
+
+    key: str = Field(description="ledger key; identifies the message, never personal data")
+    recipients: list[Address] = Field(min_length=1)
+    subject: str
+    text: str
+    html: str
+    language: str = "he"
+    attachments: list[Attachment] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list, description="e.g. 'invite', 'survey', 'digest'")
+    custom_args: dict[str, str] = Field(default_factory=dict, description="ids only (match, digest issue)")
+    reply_to: Address | None = None
+
+
+class CalendarEvent(Payload):
+    """A meeting to put in both calendars."""
+
+    event_id: str = Field(pattern=r"^[a-v0-9]{5,1024}$", description="deterministic, base32hex as Google requires")
+    summary: str
+    description: str
+    start: datetime
+    end: datetime
+    timezone: str
+    organizer: Address
+    attendees: list[Address] = Field(min_length=1)
+    location: str = ""
+    video_link: str = ""
+
+
+class EventRef(Payload):
+    event_id: str
+    link: str = Field(description="where the event can be seen: a file path or a calendar URL")
+    ics: bytes = Field(description="the RFC 5545 REQUEST to attach to the invitation email")
+
+
+class SentRef(Payload):
+    key: str
+    provider_id: str = Field(description="a file name or the provider's message id")
+
+
+class Presence(StrEnum):
+    """What a connector knows about a side effect it may or may not have performed."""
+
+    DONE = "done"
+    ABSENT = "absent"
+    UNKNOWN = "unknown"
+
+
+class IntakeBatch(Payload):
+    responses: list[RawResponse]
+    watermark: str | None = Field(description="opaque position to resume from next time")
+
+
+# --- interfaces ---------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class IntakeSource(Protocol):
+    """Mentee form answers, newest after a watermark."""
+
+    name: str
+
+    def fetch(self, since: str | None) -> IntakeBatch:
+        """Answers submitted (or edited) after ``since``; the batch carries the next watermark."""
+        ...
+
+
+@runtime_checkable
+class RosterSource(Protocol):
+    """The mentor roster, read whole each time."""
+
+    name: str
+
+    def fetch(self) -> list[RawResponse]:
+        """Every mentor record, unvalidated."""
+        ...
+
+
+@runtime_checkable
+class Calendar(Protocol):
+    """Where first meetings go. ``create`` must be idempotent by ``event.event_id``."""
+
+    def create(self, event: CalendarEvent) -> EventRef:
+        """Create the event, or return the existing one with that id."""
+        ...
+
+    def lookup(self, event_id: str) -> Presence:
+        """Whether an event with that id exists."""
+        ...
+
+    def busy(self, start: datetime, end: datetime, emails: list[str]) -> list[tuple[datetime, datetime]]:
+        """Busy intervals of these people's calendars, where the calendar can tell (else empty)."""
+        ...
+
+
+@runtime_checkable
+class Mailer(Protocol):
+    """Sends email. ``send`` of a key already sent must not send it again where the mailer can tell."""
+
+    def send(self, message: OutgoingEmail) -> SentRef:
+        ...
+
+    def lookup(self, key: str) -> Presence:
+        """Whether the message with that key went out (UNKNOWN where the provider cannot tell)."""
+        ...
+
+
+@runtime_checkable
+class SurveySource(Protocol):
+    """Answers to the follow-up survey."""
+
+    name: str
+
+    def fetch(self) -> list[RawResponse]:
+        """Every answer so far, unvalidated; the store drops those it already has."""
+        ...

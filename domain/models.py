@@ -1,0 +1,299 @@
+"""The program's vocabulary: people, availability, requests and their lifecycle, meetings, surveys, digests.
+
+Pure pydantic models. Times of day are local to the program's time zone (Asia/Jerusalem by default);
+instants (``datetime``) are always timezone-aware.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from enum import IntEnum, StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("datetime must carry a time zone")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Weekday(IntEnum):
+    """ISO weekday numbers (Monday = 1 … Sunday = 7), as ``date.isoweekday()`` returns them."""
+
+    MON = 1
+    TUE = 2
+    WED = 3
+    THU = 4
+    FRI = 5
+    SAT = 6
+    SUN = 7
+
+
+class WeeklyWindow(Frozen):
+    """A recurring weekly block of local time, e.g. Tuesday 18:00–20:00."""
+
+    day: Weekday
+    start: time
+    end: time
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WeeklyWindow:
+        if self.end <= self.start:
+            raise ValueError("a window must end after it starts")
+        return self
+
+    def overlap_minutes(self, other: WeeklyWindow) -> int:
+        """Minutes this window shares with ``other`` (0 when on different days or disjoint)."""
+        if self.day != other.day:
+            return 0
+        lo = max(self.start, other.start)
+        hi = min(self.end, other.end)
+        if hi <= lo:
+            return 0
+        return (hi.hour * 60 + hi.minute) - (lo.hour * 60 + lo.minute)
+
+    def intersect(self, other: WeeklyWindow) -> WeeklyWindow | None:
+        """The shared part of two windows, or None."""
+        if self.overlap_minutes(other) == 0:
+            return None
+        return WeeklyWindow(day=self.day, start=max(self.start, other.start), end=min(self.end, other.end))
+
+    def label(self) -> str:
+        return f"{self.day.name.title()} {self.start:%H:%M}-{self.end:%H:%M}"
+
+
+def shared_windows(a: list[WeeklyWindow], b: list[WeeklyWindow]) -> list[WeeklyWindow]:
+    """Every window both availabilities contain, in weekly order."""
+    out = [w for x in a for y in b if (w := x.intersect(y)) is not None]
+    return sorted(out, key=lambda w: (w.day, w.start))
+
+
+class Role(StrEnum):
+    MENTEE = "mentee"
+    MENTOR = "mentor"
+
+
+class Mentor(Frozen):
+    """A mentor from the roster (same shape as the community's mentor page, plus what matching needs)."""
+
+    email: EmailStr
+    name: str = Field(min_length=1, max_length=120)
+    role: str = ""
+    company: str = ""
+    expertise: list[str] = Field(min_length=1, description="topic keys from the program's topic list")
+    years: int = Field(ge=0, le=70)
+    career_stage: int = Field(ge=0, le=4, description="0 student … 4 principal/leader")
+    languages: list[str] = Field(min_length=1)
+    capacity: int = Field(ge=0, le=20, description="mentees at once")
+    availability: list[WeeklyWindow] = Field(min_length=1)
+    active: bool = True
+    linkedin: str = ""
+    booking_url: str = ""
+
+
+class MenteeApplication(Frozen):
+    """One validated intake-form answer."""
+
+    response_id: str = Field(min_length=1, description="the form's own id of the response (or a row key)")
+    submitted_at: AwareDatetime
+    name: str = Field(min_length=1, max_length=120)
+    email: EmailStr
+    languages: list[str] = Field(min_length=1)
+    topics: list[str] = Field(min_length=1, description="topic keys, most wanted first")
+    career_stage: int = Field(ge=0, le=4)
+    goals: str = ""
+    availability: list[WeeklyWindow] = Field(min_length=1)
+    accessibility_needs: str = ""
+    consent_contact: bool
+    consent_quote: bool = False
+    continue_with: EmailStr | None = Field(
+        default=None, description="a former mentor the mentee asks to continue with"
+    )
+
+
+class RawResponse(Frozen):
+    """A form answer as the intake source delivered it: question title → answer text."""
+
+    source: str = Field(description="which intake source, e.g. 'csv:mentees.csv' or 'forms:FORM_ID'")
+    ref: str = Field(description="a non-personal reference the lead can find it by: row number or response id")
+    submitted_at: AwareDatetime | None = None
+    answers: dict[str, str | list[str]]
+
+
+class SetAside(Frozen):
+    """A record that could not be accepted, with every specific reason."""
+
+    source: str
+    ref: str
+    reasons: list[str] = Field(min_length=1)
+
+
+class RequestStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    NEEDS_INFO = "needs_info"
+    SCHEDULED = "scheduled"
+    MET = "met"
+    COMPLETED = "completed"
+    CANCELED = "canceled"
+
+
+TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
+    RequestStatus.PENDING: frozenset(
+        {RequestStatus.APPROVED, RequestStatus.REJECTED, RequestStatus.NEEDS_INFO, RequestStatus.CANCELED}
+    ),
+    RequestStatus.NEEDS_INFO: frozenset({RequestStatus.PENDING, RequestStatus.REJECTED, RequestStatus.CANCELED}),
+    RequestStatus.APPROVED: frozenset({RequestStatus.SCHEDULED, RequestStatus.PENDING, RequestStatus.CANCELED}),
+    RequestStatus.SCHEDULED: frozenset({RequestStatus.MET, RequestStatus.PENDING, RequestStatus.CANCELED}),
+    RequestStatus.MET: frozenset({RequestStatus.COMPLETED, RequestStatus.CANCELED}),
+    RequestStatus.REJECTED: frozenset(),
+    RequestStatus.COMPLETED: frozenset(),
+    RequestStatus.CANCELED: frozenset(),
+}
+OPEN_STATUSES = frozenset(
+    {RequestStatus.PENDING, RequestStatus.NEEDS_INFO, RequestStatus.APPROVED, RequestStatus.SCHEDULED, RequestStatus.MET}
+)
+
+
+class IllegalTransition(ValueError):
+    """A request was asked to move along an edge the lifecycle does not have."""
+
+
+def check_transition(current: RequestStatus, new: RequestStatus) -> None:
+    """Raise IllegalTransition unless ``current → new`` is an edge of the lifecycle."""
+    if new not in TRANSITIONS[current]:
+        raise IllegalTransition(f"a request cannot go from {current.value} to {new.value}")
+
+
+class StatusChange(Frozen):
+    at: AwareDatetime
+    from_status: RequestStatus | None
+    to_status: RequestStatus
+    actor: str = Field(description="'system', 'lead' or a flow name")
+    note: str = ""
+
+
+class MentoringRequest(BaseModel):
+    """A mentee's request as the store holds it: the application, its status and its timeline."""
+
+    id: int
+    application: MenteeApplication
+    status: RequestStatus
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    waiting_since: AwareDatetime
+    wait_reason: str = ""
+    previous_mentors: list[str] = Field(default_factory=list, description="emails of mentors already had")
+    timeline: list[StatusChange] = Field(default_factory=list)
+
+
+class ScoreBreakdown(Frozen):
+    topics: float = 0.0
+    stage: float = 0.0
+    availability: float = 0.0
+    language: float = 0.0
+    continuity: float = 0.0
+    priority: float = 0.0
+    load: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return round(
+            self.topics + self.stage + self.availability + self.language + self.continuity + self.priority + self.load,
+            6,
+        )
+
+
+class ProposedMatch(Frozen):
+    """A mentee–mentor pair the matcher proposes, with why."""
+
+    request_id: int
+    mentor_email: EmailStr
+    score: float
+    breakdown: ScoreBreakdown
+    reasons: list[str] = Field(min_length=1, description="short human reasons, e.g. 'shared: Python, open source'")
+    shared_windows: list[WeeklyWindow] = Field(default_factory=list)
+
+
+class Unmatched(Frozen):
+    request_id: int
+    reason: str = Field(description="the binding reason, e.g. 'no mentor shares a language'")
+
+
+class MatchResult(Frozen):
+    matches: list[ProposedMatch]
+    waitlist: list[Unmatched]
+
+
+class Match(BaseModel):
+    """An approved match as the store holds it."""
+
+    id: int
+    request_id: int
+    mentor_email: EmailStr
+    score: float
+    reasons: list[str]
+    shared_windows: list[WeeklyWindow]
+    created_at: AwareDatetime
+    active: bool = True
+
+
+class Meeting(Frozen):
+    """The first meeting of a match."""
+
+    match_id: int
+    start: AwareDatetime
+    end: AwareDatetime
+    event_id: str = Field(description="deterministic calendar id derived from the match")
+    video_link: str
+    accessibility_needs: str = ""
+    mode: Literal["online", "in_person"] = "online"
+
+
+class SurveyAnswer(Frozen):
+    """One person's answer to the follow-up survey of one match."""
+
+    match_id: int
+    role: Role
+    submitted_at: AwareDatetime
+    satisfaction: int = Field(ge=1, le=5)
+    met: bool
+    still_in_touch: bool
+    adopted_idea: bool
+    free_text: str = Field(default="", max_length=2000)
+    consent_quote: bool = False
+
+
+class FollowupFlag(Frozen):
+    match_id: int
+    kind: Literal["no_show", "low_score", "no_answer"]
+    detail: str
+
+
+class DigestIssue(Frozen):
+    """A newsletter issue: everything it says, before rendering."""
+
+    period_start: date
+    period_end: date
+    language: str
+    new_mentors: list[str] = Field(description="display names of mentors who joined in the period")
+    matches_made: int
+    meetings_held: int
+    answers: int
+    satisfaction_avg: float | None
+    satisfied_pct: float | None
+    in_touch_pct: float | None
+    adopted_pct: float | None
+    topics_in_demand: list[tuple[str, int]] = Field(description="(topic label, mentees waiting) lacking mentors")
+    top_topics: list[tuple[str, int]]
+    quotes: list[str] = Field(description="free-text answers whose authors consented to be quoted")

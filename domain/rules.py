@@ -1,0 +1,130 @@
+"""The program's rules (topics, weights, cadence, wording), as validated from ``config/program.yaml``."""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Topic(Strict):
+    key: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="stable key used in data and the store")
+    en: str = Field(description="English label")
+    he: str = Field(description="Hebrew label")
+    aliases: list[str] = Field(default_factory=list, description="other spellings accepted on forms")
+
+
+class MatchingWeights(Strict):
+    topic: float = Field(3.0, ge=0, description="points for a shared topic at the mentee's first rank")
+    topic_rank_decay: float = Field(0.75, gt=0, le=1, description="each lower rank is worth this fraction of the one above")
+    stage_ideal_gap: int = Field(1, ge=0, description="mentor stage minus mentee stage that fits best")
+    stage: float = Field(1.0, ge=0, description="points at the ideal stage gap; one less per step away")
+    availability_per_hour: float = Field(0.5, ge=0, description="points per shared weekly hour")
+    availability_cap_hours: float = Field(4.0, ge=0, description="shared hours beyond this add nothing")
+    language_first_choice: float = Field(0.5, ge=0, description="bonus when the mentee's first language is shared")
+    continuity: float = Field(10.0, ge=0, description="bonus for the former mentor a mentee asked to continue with")
+    waiting_per_week: float = Field(0.25, ge=0, description="priority bonus per week on the waitlist")
+    waiting_cap: float = Field(2.0, ge=0, description="most priority waiting can earn")
+    load_penalty: float = Field(0.0, ge=0, description="cost per mentee already assigned to the same mentor")
+
+
+class MatchingRules(Strict):
+    objective: Literal["fit", "participation", "stable"] = "fit"
+    weights: MatchingWeights = MatchingWeights()
+    min_score: float = Field(0.0, description="pairs scoring at or below this are not proposed")
+    require_shared_topic: bool = Field(True, description="a pair must share at least one topic")
+
+
+class SchedulingRules(Strict):
+    meeting_minutes: int = Field(60, ge=15, le=480)
+    min_lead_hours: int = Field(48, ge=0, description="the first meeting is at least this far ahead")
+    horizon_days: int = Field(28, ge=1, description="look this far ahead for a slot")
+    step_minutes: int = Field(30, ge=5, le=120, description="candidate start times fall on this grid")
+    eve_cutoff: time = Field(time(13, 0), description="on Fridays and holiday eves, meetings end by this time")
+    video_link_template: str = Field(
+        "https://meet.example.org/mentorflow-{match_id}",
+        description="placeholder video link; {match_id} is replaced",
+    )
+
+
+class FollowupRules(Strict):
+    survey_after_days: int = Field(3, ge=0, description="send the survey this many days after the meeting")
+    reminder_after_days: int = Field(4, ge=1, description="one reminder this many days after the survey")
+    close_after_days: int = Field(14, ge=1, description="stop waiting for answers after this many days")
+    low_score: int = Field(2, ge=1, le=5, description="satisfaction at or below this is flagged for the lead")
+    survey_url_template: str = Field(
+        "https://forms.example.org/mentorflow-survey?token={token}",
+        description="where the survey is answered; {token} identifies match and role, no personal data",
+    )
+
+
+class DigestRules(Strict):
+    language: Literal["he", "en"] = "he"
+    period_days: int = Field(14, ge=1, description="a digest covers this many days")
+    call_for_mentors_min_waiting: int = Field(1, ge=1, description="a topic with this many waiting mentees is named")
+    top_topics: int = Field(5, ge=1, le=20)
+
+
+class IntakeRules(Strict):
+    """Maps form question titles (Hebrew or English, as in the form) to fields."""
+
+    columns: dict[str, str] = Field(description="question title → field name")
+    max_text_length: int = Field(2000, ge=100)
+    max_name_length: int = Field(120, ge=10)
+
+    @model_validator(mode="after")
+    def _known_fields(self) -> IntakeRules:
+        known = {
+            "timestamp", "name", "email", "languages", "topics", "career_stage", "goals", "availability",
+            "accessibility_needs", "consent_contact", "consent_quote", "continue_with", "response_id",
+        }
+        unknown = sorted(set(self.columns.values()) - known)
+        if unknown:
+            raise ValueError(f"intake.columns maps to unknown fields: {', '.join(unknown)}")
+        missing = sorted({"name", "email", "topics", "availability", "languages"} - set(self.columns.values()))
+        if missing:
+            raise ValueError(f"intake.columns has no column for required fields: {', '.join(missing)}")
+        return self
+
+
+class ProgramRules(Strict):
+    """Everything the lead may tune without code."""
+
+    program_name: str = "mentorflow"
+    lead_email: str = Field(description="where the lead's reports go")
+    from_email: str = Field(description="the sender of every program email")
+    languages: dict[str, str] = Field(description="language code → label, e.g. he: עברית")
+    topics: list[Topic] = Field(min_length=1)
+    career_stages: list[str] = Field(min_length=2, description="labels for stage 0, 1, …")
+    intake: IntakeRules
+    matching: MatchingRules = MatchingRules()
+    scheduling: SchedulingRules = SchedulingRules()
+    followup: FollowupRules = FollowupRules()
+    digest: DigestRules = DigestRules()
+
+    @model_validator(mode="after")
+    def _unique_topics(self) -> ProgramRules:
+        keys = [t.key for t in self.topics]
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise ValueError(f"topics repeat keys: {', '.join(dupes)}")
+        return self
+
+    def topic_index(self) -> dict[str, str]:
+        """Every accepted spelling (key, labels, aliases; case-folded) → topic key."""
+        index: dict[str, str] = {}
+        for t in self.topics:
+            for spelling in (t.key, t.en, t.he, *t.aliases):
+                index[spelling.strip().casefold()] = t.key
+        return index
+
+    def topic_label(self, key: str, language: str = "en") -> str:
+        for t in self.topics:
+            if t.key == key:
+                return t.he if language == "he" else t.en
+        return key

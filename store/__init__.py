@@ -1,0 +1,1 @@
+"""The program's state between runs: SQLAlchemy store and side-effect ledger."""

@@ -1,0 +1,1 @@
+"""Thin Prefect tasks: call domain logic and connectors, record in the store."""
