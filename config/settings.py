@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     sendgrid_host: str = Field("https://api.sendgrid.com", description="SendGrid base URL (override for staging)")
     sendgrid_sandbox: bool = Field(False, description="validate messages at SendGrid without delivering them")
     sendgrid_unsubscribe_group: int | None = Field(None, description="ASM group id honoured by the digest")
+    survey_token_secret: SecretStr = Field(
+        SecretStr("local-only-survey-secret"),
+        description="HMAC key of survey links; must be set to a real secret whenever surveys or mail leave this machine",
+    )
     http_timeout_seconds: float = Field(20.0, gt=0, le=300, description="timeout of every outside HTTP call")
 
     @model_validator(mode="after")
@@ -65,6 +69,12 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "MENTORFLOW_SENDGRID_API_KEY is missing or a placeholder, and MENTORFLOW_MAILER=sendgrid needs it"
                 )
+        leaves_machine = self.mailer == "sendgrid" or self.surveys == "google"
+        secret = self.survey_token_secret.get_secret_value().strip()
+        if leaves_machine and (secret.casefold() in PLACEHOLDERS or secret == "local-only-survey-secret"):
+            raise ValueError(
+                "MENTORFLOW_SURVEY_TOKEN_SECRET is missing or a placeholder, and survey links leave this machine"
+            )
         uses_google = "google" in {self.intake, self.roster, self.calendar, self.surveys}
         if uses_google and self.google_credentials_file is None and self.google_api_endpoint is None:
             raise ValueError(

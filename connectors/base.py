@@ -30,6 +30,13 @@ class TransientError(ConnectorError):
     retryable = True
 
 
+class OutcomeUnknown(TransientError):
+    """The request may or may not have taken effect (e.g. a timeout after it was sent).
+
+    The ledger then asks the connector's ``lookup`` before trying again, instead of assuming either way.
+    """
+
+
 class ConfigurationError(ConnectorError):
     """A connector cannot be built from the settings (missing credential, bad endpoint). Fails fast."""
 
@@ -113,7 +120,9 @@ class CalendarEvent(Payload):
 class EventRef(Payload):
     event_id: str
     link: str = Field(description="where the event can be seen: a file path or a calendar URL")
-    ics: bytes = Field(description="the RFC 5545 REQUEST to attach to the invitation email")
+    ics: bytes | None = Field(
+        None, description="the RFC 5545 REQUEST to attach to our invitation email; None where the calendar sends its own"
+    )
 
 
 class SentRef(Payload):
@@ -169,6 +178,10 @@ class Calendar(Protocol):
 
     def lookup(self, event_id: str) -> Presence:
         """Whether an event with that id exists."""
+        ...
+
+    def invitation(self, event: CalendarEvent) -> bytes | None:
+        """The .ics REQUEST to attach to our own invitation email; None where the calendar invites by itself."""
         ...
 
     def busy(self, start: datetime, end: datetime, emails: list[str]) -> list[tuple[datetime, datetime]]:

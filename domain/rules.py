@@ -38,6 +38,13 @@ class MatchingRules(Strict):
     weights: MatchingWeights = MatchingWeights()
     min_score: float = Field(0.0, description="pairs scoring at or below this are not proposed")
     require_shared_topic: bool = Field(True, description="a pair must share at least one topic")
+    approval: Literal["auto", "lead"] = Field("auto", description="who approves proposed matches")
+    auto_approve_min_score: float | None = Field(
+        None, description="with lead approval: proposals scoring at least this are approved without asking"
+    )
+    approval_timeout_hours: int = Field(
+        48, ge=1, description="with lead approval: a proposal unanswered this long is approved as proposed"
+    )
 
 
 class SchedulingRules(Strict):

@@ -1,0 +1,34 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both create .venv from the lock file first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: setup demo test bench lint lock clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@rm -f $(VENV)/.installed-* && touch $@
+
+demo: setup  ## run the whole program on the sample data (no credentials, SQLite, local files)
+	$(BIN)/mentorflow demo
+
+test: setup  ## the whole test suite (SQLite, plus PostgreSQL when MENTORFLOW_TEST_POSTGRES_URL is set)
+	$(BIN)/python -m pytest
+
+bench: setup  ## matching benchmark against the tools programs use today
+	$(BIN)/python benchmarks/matching.py
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy domain connectors store config
+
+lock:  ## re-resolve requirements.lock from pyproject.toml (needs uv: pip install uv)
+	uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache

@@ -1,0 +1,46 @@
+"""Invite: a first meeting in both calendars and an invitation to both people, for each approved match."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from prefect import flow, unmapped
+from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import BaseModel
+
+from mentorflow.bootstrap import current_services
+from tasks.common import collect, resolve_now
+from tasks.invites import InviteOutcome, invite_match, list_matches_to_invite
+from tasks.reporting import md_table, publish_report
+
+
+class InviteSummary(BaseModel):
+    matches: int
+    scheduled: int
+    no_slot: list[tuple[int, str]]
+    uncertain: list[tuple[int, str]]
+    failed: list[tuple[int, str]]
+
+
+@flow(name="invite", task_runner=ThreadPoolTaskRunner(max_workers=4))
+def invite(as_of: datetime | None = None) -> InviteSummary:
+    """Invite every approved match; one match's failure never stops the others."""
+    now = resolve_now(as_of, current_services().settings.timezone)
+    match_ids = list_matches_to_invite()
+    done, failed = collect(match_ids, invite_match.map(match_ids, now=unmapped(now)))
+    outcomes: list[InviteOutcome] = list(done.values())
+    summary = InviteSummary(
+        matches=len(match_ids),
+        scheduled=sum(o.status == "scheduled" for o in outcomes),
+        no_slot=[(o.match_id, o.detail) for o in outcomes if o.status == "no_slot"],
+        uncertain=[(o.match_id, o.detail) for o in outcomes if o.status == "uncertain"],
+        failed=failed,
+    )
+    attention = summary.no_slot + summary.uncertain + summary.failed
+    publish_report("invite-report", f"Invitations as of {now:%Y-%m-%d %H:%M}", [
+        md_table(["approved matches", "invited", "no slot", "uncertain", "failed"],
+                 [(summary.matches, summary.scheduled, len(summary.no_slot), len(summary.uncertain),
+                   len(summary.failed))]),
+        "### Needs attention\n" + (md_table(["match", "what"], attention) if attention else "Nothing."),
+    ])
+    return summary

@@ -1,0 +1,67 @@
+"""Composition root: settings → rules, store and connectors, built once per process.
+
+Flows and tasks ask :func:`current_services`; tests hand in their own with :func:`use_services`
+(cosmicpython's ``bootstrap``), so nothing reads settings at import time and nothing patches globals.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
+
+from config.rules import load_rules
+from config.settings import Settings
+from connectors.factory import Connectors, build_connectors
+from domain.rules import ProgramRules
+from store.repository import Store
+
+
+@dataclass
+class Services:
+    """What a flow run works with."""
+
+    settings: Settings
+    rules: ProgramRules
+    store: Store
+    connectors: Connectors
+
+    @cached_property
+    def install_id(self) -> str:
+        return self.store.install_id()
+
+
+def build_services(settings: Settings | None = None, connectors: Connectors | None = None) -> Services:
+    """Validate everything up front (rules, credentials, schema), so a run fails before any side effect."""
+    settings = settings or Settings()
+    rules = load_rules(settings.rules_path)
+    store = Store.open(settings.store_url())
+    return Services(settings=settings, rules=rules, store=store, connectors=connectors or build_connectors(settings))
+
+
+_lock = threading.Lock()
+_current: Services | None = None
+
+
+def current_services() -> Services:
+    """The services of this process: the ones in use, or built from the environment on first call."""
+    global _current
+    with _lock:
+        if _current is None:
+            _current = build_services()
+        return _current
+
+
+@contextmanager
+def use_services(services: Services) -> Iterator[Services]:
+    """Run the enclosed flows with ``services`` (tests, the demo, the CLI)."""
+    global _current
+    with _lock:
+        previous, _current = _current, services
+    try:
+        yield services
+    finally:
+        with _lock:
+            _current = previous

@@ -1,0 +1,110 @@
+"""The lead's command line: run stages, see status, approve matches, match spreadsheets, run the demo.
+
+Prefect and the flows are imported inside the commands, so ``mentorflow match`` and ``--help`` stay fast.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+ledger_app = typer.Typer(no_args_is_help=True, help="Inspect and release side effects in the ledger.")
+app.add_typer(ledger_app, name="ledger")
+
+
+class Stage(StrEnum):
+    intake = "intake"
+    match = "match"
+    invite = "invite"
+    followup = "followup"
+    digest = "digest"
+    report = "report"
+    all = "all"
+
+
+AsOf = Annotated[
+    datetime | None,
+    typer.Option("--as-of", help="act as of this date/time (program time zone), e.g. 2026-12-01 or 2026-12-01T09:00"),
+]
+
+
+@app.command()
+def run(
+    stage: Annotated[Stage, typer.Argument(help="which stage, or all of them in order")],
+    as_of: AsOf = None,
+    objective: Annotated[str | None, typer.Option(help="matching objective: fit, participation or stable")] = None,
+    approval: Annotated[str | None, typer.Option(help="who approves matches: auto or lead")] = None,
+) -> None:
+    """Run one stage of the program (or the whole pipeline) now, as Prefect flow runs."""
+    from flows import pipeline
+
+    result = pipeline.run_stage(stage.value, as_of=as_of, objective=objective, approval=approval)
+    typer.echo(result)
+
+
+@app.command()
+def status() -> None:
+    """What stands where: requests by status, set-aside records, waitlist, flags, side effects."""
+    from mentorflow.bootstrap import build_services
+    from mentorflow.views import render_status
+
+    typer.echo(render_status(build_services().store.status_report()))
+
+
+@app.command()
+def approve(
+    except_requests: Annotated[
+        str, typer.Option("--except", help="comma-separated request ids not to approve")
+    ] = "",
+    reject: Annotated[bool, typer.Option(help="turn the whole waiting batch down")] = False,
+    note: Annotated[str, typer.Option(help="why (kept on turned-down requests)")] = "",
+) -> None:
+    """Answer the batch of proposed matches waiting for the lead (the same as the form in the Prefect UI)."""
+    from domain.approval import LeadDecision
+    from flows.match import decide_waiting
+
+    ids = [int(x) for x in except_requests.split(",") if x.strip()]
+    action = "reject_all" if reject else ("approve_except" if ids else "approve_all")
+    decision = LeadDecision(action=action, except_requests=ids, note=note)
+    typer.echo(decide_waiting(decision))
+
+
+@ledger_app.command("release")
+def ledger_release(key: Annotated[str, typer.Argument(help="the ledger key shown by `mentorflow status`")]) -> None:
+    """After checking that an uncertain side effect did NOT happen, allow one more attempt."""
+    from mentorflow.bootstrap import build_services
+    from tasks.common import resolve_now
+
+    services = build_services()
+    released = services.store.ledger_release(key, resolve_now(None, services.settings.timezone))
+    typer.echo("released" if released else "no uncertain entry with that key")
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="where the demo keeps its state and outputs")] = Path(
+        "demo-output"
+    ),
+    start: Annotated[str, typer.Option(help="the demo's first day (YYYY-MM-DD)")] = "2026-11-22",
+    fresh: Annotated[bool, typer.Option(help="wipe the demo folder first")] = False,
+) -> None:
+    """Run the whole program on the sample data, across three weeks of 'as of' dates, and summarise."""
+    from mentorflow.demo import run_demo
+
+    typer.echo(run_demo(directory, start, fresh))
+
+
+def _register_match() -> None:
+    try:
+        from mentorflow.standalone_match import match_command
+    except ImportError:  # pragma: no cover - only while the standalone matcher is being built
+        return
+    app.command("match")(match_command)
+
+
+_register_match()

@@ -1,0 +1,73 @@
+"""Tasks of the intake stage: read the roster and new form answers, validate them, keep them in the store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel
+
+from connectors.base import IntakeBatch
+from domain.intake import parse_mentee, parse_mentor
+from domain.models import MenteeApplication, Mentor, SetAside
+from mentorflow.bootstrap import current_services
+from tasks.common import log, retry_if_transient
+
+
+class RosterReport(BaseModel):
+    read: int
+    added: int
+    updated: int
+    set_aside: list[SetAside]
+
+
+class IntakeReport(BaseModel):
+    received: int
+    created: int
+    updated: int
+    unchanged: int
+    set_aside: list[SetAside]
+
+
+@task(name="sync-roster", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5, retry_condition_fn=retry_if_transient)
+def sync_roster(now: datetime) -> RosterReport:
+    """Read the whole mentor roster; keep valid mentors, set the rest aside with reasons."""
+    svc = current_services()
+    raws = svc.connectors.roster.fetch()
+    parsed = [parse_mentor(r, svc.rules) for r in raws]
+    mentors = [m for m in parsed if isinstance(m, Mentor)]
+    bad = [m for m in parsed if isinstance(m, SetAside)]
+    added, updated = svc.store.sync_roster(mentors, now)
+    svc.store.record_set_aside(bad, "mentor", now)
+    log("roster synced", read=len(raws), added=added, updated=updated, set_aside=len(bad))
+    return RosterReport(read=len(raws), added=added, updated=updated, set_aside=bad)
+
+
+@task(name="fetch-responses", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=10,
+      retry_condition_fn=retry_if_transient)
+def fetch_responses() -> IntakeBatch:
+    """New or edited form answers since the stored watermark (reading has no side effect: safe to retry)."""
+    svc = current_services()
+    source = svc.connectors.intake
+    return source.fetch(svc.store.watermark(source.name))
+
+
+@task(name="save-applications", cache_policy=NO_CACHE)
+def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
+    """Validate every answer; upsert the good ones by email, set the bad ones aside, then move the watermark."""
+    svc = current_services()
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    bad: list[SetAside] = []
+    parsed = [parse_mentee(raw, svc.rules, svc.settings.timezone) for raw in batch.responses]
+    # Oldest first, so that the latest answer of a person who submitted twice is the one that stays.
+    good = sorted((p for p in parsed if isinstance(p, MenteeApplication)), key=lambda a: a.submitted_at)
+    bad = [p for p in parsed if isinstance(p, SetAside)]
+    for app in good:
+        counts[svc.store.upsert_application(app, now)] += 1
+    svc.store.record_set_aside(bad, "mentee", now)
+    # Only after everything is saved: a run killed before this line reads the same answers again.
+    if batch.watermark is not None:
+        svc.store.set_watermark(svc.connectors.intake.name, batch.watermark, now)
+    log("applications saved", received=len(batch.responses), set_aside=len(bad), **counts)
+    return IntakeReport(received=len(batch.responses), set_aside=bad, **counts)

@@ -1,0 +1,76 @@
+"""Tasks of the invite stage: one per approved match (slot, calendar event, two invitation emails)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel
+
+from domain.models import Meeting, Role
+from domain.scheduling import first_meeting_slot
+from mentorflow.bootstrap import current_services
+from store.ledger import Outcome, do_once
+from tasks.common import log, retry_if_transient
+from tasks.compose import calendar_event, event_id_for, invitation_email
+
+
+class InviteOutcome(BaseModel):
+    match_id: int
+    status: Literal["scheduled", "no_slot", "uncertain"]
+    event: Outcome | None = None
+    emails: list[Outcome] = []
+    detail: str = ""
+
+
+@task(name="list-matches-to-invite", cache_policy=NO_CACHE)
+def list_matches_to_invite() -> list[int]:
+    """Approved matches that have no invitations out yet."""
+    return current_services().store.matches_to_invite()
+
+
+@task(name="invite-match", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[5, 30, 120],
+      retry_condition_fn=retry_if_transient)
+def invite_match(match_id: int, now: datetime) -> InviteOutcome:
+    """Plan the first meeting, create the event, send both invitations: each at most once, by ledger key."""
+    svc = current_services()
+    store, calendar, mailer = svc.store, svc.connectors.calendar, svc.connectors.mailer
+    match = store.match(match_id)
+    request = store.request(match.request_id)
+    mentor = store.mentor(str(match.mentor_email))
+
+    meeting = store.meeting(match_id)
+    if meeting is None:
+        rules = svc.rules.scheduling
+        emails = [str(request.application.email), str(mentor.email)]
+        busy = calendar.busy(now, now + timedelta(days=rules.horizon_days + 1), emails)
+        slot = first_meeting_slot(match.shared_windows, busy, now, rules, svc.settings.timezone)
+        if slot is None:
+            log("no slot found", match=match_id)
+            return InviteOutcome(match_id=match_id, status="no_slot",
+                                 detail=f"no shared slot in the next {rules.horizon_days} days")
+        meeting = store.plan_meeting(Meeting(
+            match_id=match_id, start=slot[0], end=slot[1], event_id=event_id_for(svc.install_id, match_id),
+            video_link=rules.video_link_template.format(match_id=match_id),
+            accessibility_needs=request.application.accessibility_needs,
+        ))
+
+    event = calendar_event(meeting, match, request, mentor, svc.rules, svc.settings)
+    event_outcome = do_once(store, f"event:{meeting.event_id}", "event",
+                            perform=lambda: calendar.create(event).link,
+                            lookup=lambda: calendar.lookup(event.event_id), now=now)
+    if event_outcome is Outcome.UNCERTAIN:
+        return InviteOutcome(match_id=match_id, status="uncertain", event=event_outcome,
+                             detail="calendar event state unknown: check it, then `mentorflow ledger release`")
+    ics = calendar.invitation(event)
+    outcomes = []
+    for role in (Role.MENTEE, Role.MENTOR):
+        message = invitation_email(role, meeting, match, request, mentor, svc.rules, ics)
+        outcomes.append(do_once(store, message.key, "invite", perform=lambda m=message: mailer.send(m).provider_id,
+                                lookup=lambda m=message: mailer.lookup(m.key), now=now))
+    store.mark_scheduled(match_id, "", now)
+    log("match invited", match=match_id, event=event_outcome.value, emails=",".join(o.value for o in outcomes))
+    status: Literal["scheduled", "uncertain"] = "uncertain" if Outcome.UNCERTAIN in outcomes else "scheduled"
+    return InviteOutcome(match_id=match_id, status=status, event=event_outcome, emails=outcomes)

@@ -1,0 +1,44 @@
+"""Tasks of the match stage: propose a batch from the store, record the lead's decision."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from domain.matching import propose_matches
+from domain.models import MatchResult, ProposedMatch, RequestStatus
+from mentorflow.bootstrap import current_services
+from store.repository import Store
+from tasks.common import log
+
+
+@task(name="propose-matches", cache_policy=NO_CACHE)
+def propose(now: datetime, objective: Literal["fit", "participation", "stable"] | None = None) -> MatchResult:
+    """Match every pending request against the mentors' remaining capacity."""
+    svc = current_services()
+    pending = svc.store.requests(RequestStatus.PENDING)
+    result = propose_matches(pending, svc.store.mentors(), svc.store.mentor_load(), svc.rules, now, objective)
+    log("matches proposed", pending=len(pending), proposed=len(result.matches), waiting=len(result.waitlist))
+    return result
+
+
+def save_decision(store: Store, result: MatchResult, approved: list[ProposedMatch], rejected: dict[int, str],
+                  actor: str, now: datetime) -> list[int]:
+    """Approve the chosen proposals, keep the rejected and unmatched waiting with their reasons."""
+    ids = store.approve_matches(approved, actor, now)
+    for request_id, note in rejected.items():
+        store.reject_proposal(request_id, actor, note, now)
+    store.record_waitlist(result.waitlist, now)
+    return ids
+
+
+@task(name="record-decision", cache_policy=NO_CACHE)
+def record_decision(result: MatchResult, approved: list[ProposedMatch], rejected: dict[int, str], actor: str,
+                    now: datetime) -> list[int]:
+    """The task form of :func:`save_decision`, so the decision shows in the run."""
+    ids = save_decision(current_services().store, result, approved, rejected, actor, now)
+    log("decision recorded", approved=len(ids), rejected=len(rejected), waiting=len(result.waitlist))
+    return ids

@@ -1,0 +1,73 @@
+"""Shared fixtures: one Prefect server per test session (own PREFECT_HOME), and services built explicitly."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "config" / "samples"
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Start Prefect's test server once, with its own home, no heartbeat thread and a bounded thread pool."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    os.environ["PREFECT_HOME"] = str(home)
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_HOME,
+        PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS,
+        temporary_settings,
+    )
+    from prefect.testing.utilities import prefect_test_harness
+
+    with temporary_settings({PREFECT_HOME: home, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+                             PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS: 4}):
+        with prefect_test_harness(server_startup_timeout=120):
+            yield
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A program folder seeded with the sample roster and form exports."""
+    (tmp_path / "inbox").mkdir()
+    shutil.copy(SAMPLES / "mentors.yaml", tmp_path / "mentors.yaml")
+    for name in ("mentees-he.csv", "mentees-en.json"):
+        shutil.copy(SAMPLES / name, tmp_path / "inbox" / name)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this session (dropped at the end), or skip when none is configured."""
+    base = os.environ.get("MENTORFLOW_TEST_POSTGRES_URL")
+    if not base:
+        if os.environ.get("MENTORFLOW_REQUIRE_POSTGRES"):
+            pytest.fail("MENTORFLOW_REQUIRE_POSTGRES is set but MENTORFLOW_TEST_POSTGRES_URL is not")
+        pytest.skip("set MENTORFLOW_TEST_POSTGRES_URL to test the store on PostgreSQL")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"mentorflow_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        if os.environ.get("MENTORFLOW_REQUIRE_POSTGRES"):
+            raise
+        pytest.skip(f"PostgreSQL not reachable: {type(exc).__name__}")
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    yield url
+    from store.db import engine_for
+
+    engine_for(url).dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
