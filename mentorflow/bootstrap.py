@@ -12,9 +12,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 
+from jinja2 import Environment
+
 from config.rules import load_rules
 from config.settings import Settings
 from connectors.factory import Connectors, build_connectors
+from domain.messages import template_env
 from domain.rules import ProgramRules
 from store.repository import Store
 
@@ -31,6 +34,10 @@ class Services:
     @cached_property
     def install_id(self) -> str:
         return self.store.install_id()
+
+    @cached_property
+    def templates(self) -> Environment:
+        return template_env()
 
 
 def build_services(settings: Settings | None = None, connectors: Connectors | None = None) -> Services:

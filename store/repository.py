@@ -237,6 +237,11 @@ class Store:
                 raise KeyError(f"no request {request_id}")
             return self._request(s, row)
 
+    def applications_received(self, since: datetime, until: datetime) -> list[MenteeApplication]:
+        with self.session() as s:
+            rows = s.scalars(select(RequestRow).where(RequestRow.created_at >= since, RequestRow.created_at < until))
+            return [MenteeApplication.model_validate(r.application) for r in rows.all()]
+
     def requests(self, status: RequestStatus | None = None) -> list[MentoringRequest]:
         with self.session() as s:
             q = select(RequestRow).order_by(RequestRow.id)
@@ -447,15 +452,16 @@ class Store:
                 q = q.where(SurveyAnswerRow.submitted_at < until)
             return [SurveyAnswer.model_validate(r.data) for r in s.scalars(q).all()]
 
-    def record_flags(self, flags: list[FollowupFlag], now: datetime) -> int:
-        new = 0
+    def record_flags(self, flags: list[FollowupFlag], now: datetime) -> list[FollowupFlag]:
+        """Keep each (match, kind) flag once; returns the ones that are new."""
+        new: list[FollowupFlag] = []
         with self.session() as s:
             for f in flags:
                 exists = s.scalars(select(FlagRow).where(FlagRow.match_id == f.match_id,
                                                          FlagRow.kind == f.kind)).one_or_none()
                 if exists is None:
                     s.add(FlagRow(match_id=f.match_id, kind=f.kind, detail=f.detail, created_at=now))
-                    new += 1
+                    new.append(f)
         return new
 
     def flags(self) -> list[FollowupFlag]:
@@ -541,6 +547,11 @@ class Store:
             n = s.execute(update(LedgerRow).where(LedgerRow.key == key, LedgerRow.status == "uncertain")
                           .values(status="failed", updated_at=now, error="released by the lead")).rowcount
             return bool(n)
+
+    def ledger_entries(self, prefix: str, status: str = "done") -> list[LedgerEntry]:
+        with self.session() as s:
+            rows = s.scalars(select(LedgerRow).where(LedgerRow.key.startswith(prefix), LedgerRow.status == status))
+            return [self._entry(r) for r in rows.all()]
 
     def ledger_keys(self, prefix: str, status: str = "done") -> set[str]:
         with self.session() as s:

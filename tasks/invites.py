@@ -67,7 +67,8 @@ def invite_match(match_id: int, now: datetime) -> InviteOutcome:
     ics = calendar.invitation(event)
     outcomes = []
     for role in (Role.MENTEE, Role.MENTOR):
-        message = invitation_email(role, meeting, match, request, mentor, svc.rules, ics)
+        message = invitation_email(svc.templates, role, meeting, match, request, mentor, svc.rules,
+                                   svc.settings.timezone, ics)
         outcomes.append(do_once(store, message.key, "invite", perform=lambda m=message: mailer.send(m).provider_id,
                                 lookup=lambda m=message: mailer.lookup(m.key), now=now))
     store.mark_scheduled(match_id, "", now)

@@ -1,0 +1,100 @@
+"""Tasks of the digest stage and of the lead's weekly report."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from connectors.base import Address
+from domain.digest import build_digest
+from domain.messages import LeadReport, Rendered, render_digest, render_lead_report
+from domain.models import DigestIssue, RequestStatus
+from mentorflow.bootstrap import current_services
+from store.ledger import Outcome, do_once
+from tasks.common import log, retry_if_transient
+from tasks.compose import bulk_email
+
+
+def digest_period(now: datetime, last_end: datetime | None, period_days: int, tz: str) -> tuple[datetime, datetime] | None:
+    """The next complete period ending at today's local midnight, or None while it is not complete yet."""
+    zone = ZoneInfo(tz)
+    end = datetime.combine(now.astimezone(zone).date(), time(0), tzinfo=zone)
+    start = last_end.astimezone(zone) if last_end else end - timedelta(days=period_days)
+    if end - start < timedelta(days=period_days):
+        return None
+    return start, end
+
+
+@task(name="build-digest", cache_policy=NO_CACHE)
+def compose_digest(start: datetime, end: datetime) -> DigestIssue:
+    """Everything the newsletter says about the period, from the store."""
+    svc = current_services()
+    store, rules = svc.store, svc.rules
+    return build_digest(
+        period_start=start.date(), period_end=(end - timedelta(days=1)).date(), language=rules.digest.language,
+        new_mentor_names=[m.name for m in store.mentors_joined(start, end) if m.active],
+        matches_made=len(store.matches_made(start, end)),
+        meetings_held=store.meetings_held(start, end),
+        answers=store.survey_answers(start, end),
+        requested_topics=[a.topics for a in store.applications_received(start, end)],
+        waiting_topics=[r.application.topics for r in store.requests(RequestStatus.PENDING)],
+        mentor_expertise=[m.expertise for m in store.mentors(active_only=True)],
+        rules=rules,
+    )
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+@task(name="publish-digest", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[10, 60, 300],
+      retry_condition_fn=retry_if_transient)
+def publish_digest(issue: DigestIssue, start: datetime, end: datetime, now: datetime) -> Outcome:
+    """Write the issue to the digests folder and mail it to everyone who may be contacted, once."""
+    svc = current_services()
+    store, rules = svc.store, svc.rules
+    rendered = render_digest(svc.templates, issue, rules)
+    stem = svc.settings.digests_dir() / f"digest-{issue.period_end:%Y-%m-%d}"
+    _write_atomic(stem.with_suffix(".html"), rendered.html)
+    _write_atomic(stem.with_suffix(".txt"), f"{rendered.subject}\n\n{rendered.text}")
+    recipients = {str(m.email): Address(email=str(m.email), name=m.name) for m in store.mentors(active_only=True)}
+    for request in store.requests():
+        app = request.application
+        if app.consent_contact:
+            recipients.setdefault(str(app.email), Address(email=str(app.email), name=app.name))
+    key = f"digest:{issue.period_start:%Y-%m-%d}:{issue.period_end:%Y-%m-%d}"
+    message = bulk_email(key, sorted(recipients.values(), key=lambda a: a.email), rendered, issue.language,
+                         "digest", rules)
+    mailer = svc.connectors.mailer
+    outcome = do_once(store, key, "digest", perform=lambda: mailer.send(message).provider_id,
+                      lookup=lambda: mailer.lookup(key), now=now)
+    store.record_digest(start, end, issue.language, issue.model_dump(mode="json"), str(stem.with_suffix(".html")), now)
+    log("digest published", recipients=len(recipients), outcome=outcome.value)
+    return outcome
+
+
+@task(name="send-lead-report", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[10, 60, 300],
+      retry_condition_fn=retry_if_transient)
+def send_lead_report(day: date, now: datetime) -> tuple[Rendered, Outcome]:
+    """The lead's weekly report by email (once per day it is made for)."""
+    svc = current_services()
+    status = svc.store.status_report()
+    report = LeadReport.model_validate({**status.model_dump(), "as_of": day})
+    rendered = render_lead_report(svc.templates, report, svc.rules, svc.rules.digest.language)
+    key = f"report:{day:%Y-%m-%d}"
+    message = bulk_email(key, [Address(email=svc.rules.lead_email, name="lead")], rendered,
+                         svc.rules.digest.language, "lead-report", svc.rules)
+    mailer = svc.connectors.mailer
+    outcome = do_once(svc.store, key, "report", perform=lambda: mailer.send(message).provider_id,
+                      lookup=lambda: mailer.lookup(key), now=now)
+    return rendered, outcome
