@@ -37,7 +37,9 @@ def _seed(directory: Path) -> None:
 
 def _simulate_answers(services: Services, at: datetime) -> int:
     """Demo only: people answer most surveys that went out (seeded, so reruns write the same answers)."""
-    path = services.settings.survey_inbox() / "demo-answers.csv"
+    folder = services.settings.survey_inbox()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "demo-answers.csv"
     if path.exists():
         return 0
     secret = services.settings.survey_token_secret.get_secret_value()

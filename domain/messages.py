@@ -1,0 +1,196 @@
+"""Every program message, rendered from Jinja2 templates as (subject, text, html).
+
+Templates live in ``config/templates/``: ``<kind>.<lang>.txt.j2`` holds the ``subject`` and ``body`` blocks of
+the plain-text part, ``<kind>.<lang>.html.j2`` the HTML part (autoescaped). Hebrew is the default language;
+names, emails and URLs inside text are isolated as left-to-right runs (``<bdi>`` in HTML, U+2068/U+2069 in
+text). Rendering is pure: every date and link comes in as an argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.models import DigestIssue, FollowupFlag, Match, Meeting, MenteeApplication, Mentor, Role
+from domain.rules import ProgramRules
+
+LANGUAGES = ("he", "en")
+HE_WEEKDAYS = ("יום שני", "יום שלישי", "יום רביעי", "יום חמישי", "יום שישי", "שבת", "יום ראשון")
+
+
+class Rendered(NamedTuple):
+    subject: str
+    text: str
+    html: str
+
+
+def isolate(value: object) -> str:
+    """Wrap a left-to-right run (name, email, URL) in Unicode first-strong isolates for plain text."""
+    return f"\u2068{value}\u2069"
+
+
+def safe_url(value: object) -> str:
+    """The URL if it is http(s), else an empty string (no ``javascript:`` links in our mail)."""
+    s = str(value).strip()
+    return s if s.lower().startswith(("https://", "http://")) else ""
+
+
+def pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}%"
+
+
+def template_env(directory: Path | None = None) -> Environment:
+    """The Jinja2 environment of the program's templates; build it once and pass it to the render functions."""
+    if directory is None:
+        from config import TEMPLATES_DIR
+
+        directory = TEMPLATES_DIR
+    env = Environment(
+        loader=FileSystemLoader(directory),
+        autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(isolate=isolate, safe_url=safe_url, pct=pct)
+    return env
+
+
+def pick_language(preferred: Iterable[str], default: str = "he") -> str:
+    """The first of the person's languages that has templates, else ``default``."""
+    return next((code for code in preferred if code in LANGUAGES), default if default in LANGUAGES else "he")
+
+
+def when(start: datetime, end: datetime, tz: str, language: str) -> str:
+    """A meeting's time in the program's time zone, e.g. "יום שלישי, 24.11.2026, 18:00–19:00 (שעון ישראל)"."""
+    zone = ZoneInfo(tz)
+    s, e = start.astimezone(zone), end.astimezone(zone)
+    if language == "he":
+        zone_label = "שעון ישראל" if tz == "Asia/Jerusalem" else tz
+        return f"{HE_WEEKDAYS[s.weekday()]}, {s:%d.%m.%Y}, {s:%H:%M}–{e:%H:%M} ({zone_label})"
+    return f"{s:%A}, {s.day} {s:%B %Y}, {s:%H:%M}–{e:%H:%M} ({tz})"
+
+
+def _render(env: Environment, kind: str, language: str, context: dict[str, Any]) -> Rendered:
+    language = language if language in LANGUAGES else "he"
+    context = {"lang": language, "dir": "rtl" if language == "he" else "ltr", **context}
+    text_tmpl = env.get_template(f"{kind}.{language}.txt.j2")
+    ctx = text_tmpl.new_context(context)
+    subject = " ".join("".join(text_tmpl.blocks["subject"](ctx)).split())
+    text = "".join(text_tmpl.blocks["body"](text_tmpl.new_context(context))).strip() + "\n"
+    html = env.get_template(f"{kind}.{language}.html.j2").render(context)
+    return Rendered(subject=subject, text=text, html=html)
+
+
+# --- invitations ---------------------------------------------------------------------------------------------
+
+
+def render_invitation(env: Environment, *, role: Role, meeting: Meeting, match: Match, application: MenteeApplication,
+                      mentor: Mentor, rules: ProgramRules, tz: str, language: str | None = None) -> Rendered:
+    """The first-meeting invitation to one side (``role``): who, when (local time), video link, accessibility
+    needs, why this match, and the mentor's booking link. Language: the recipient's first supported one.
+    """
+    if language is None:
+        preferred = application.languages if role is Role.MENTEE else mentor.languages
+        language = pick_language(preferred, rules.digest.language)
+    context = {
+        "program": rules.program_name,
+        "role": role.value,
+        "mentee": {
+            "name": application.name, "email": str(application.email),
+            "topics": [rules.topic_label(t, language) for t in application.topics],
+            "stage": rules.career_stages[application.career_stage]
+            if application.career_stage < len(rules.career_stages) else str(application.career_stage),
+            "goals": application.goals,
+        },
+        "mentor": {
+            "name": mentor.name, "email": str(mentor.email), "role": mentor.role, "company": mentor.company,
+            "linkedin": safe_url(mentor.linkedin), "booking_url": safe_url(mentor.booking_url),
+        },
+        "when": when(meeting.start, meeting.end, tz, language),
+        "video_link": safe_url(meeting.video_link),
+        "mode": meeting.mode,
+        "accessibility_needs": meeting.accessibility_needs or application.accessibility_needs,
+        "reasons": match.reasons,
+    }
+    return _render(env, "invitation", language, context)
+
+
+# --- surveys -------------------------------------------------------------------------------------------------
+
+
+def survey_url(rules: ProgramRules, token: str) -> str:
+    """Where a survey is answered: the rules' template with the token filled in."""
+    return rules.followup.survey_url_template.format(token=token)
+
+
+def render_survey(env: Environment, *, kind: Literal["survey", "reminder"], role: Role, name: str, other_name: str,
+                  meeting_start: datetime, token: str, rules: ProgramRules, tz: str, language: str = "he") -> Rendered:
+    """The short follow-up survey invitation (or its one reminder) to one side of a match."""
+    context = {
+        "program": rules.program_name,
+        "reminder": kind == "reminder",
+        "role": role.value,
+        "name": name,
+        "other_name": other_name,
+        "meeting_date": _day(meeting_start, tz, language),
+        "survey_url": safe_url(survey_url(rules, token)),
+    }
+    return _render(env, "survey", language, context)
+
+
+def _day(instant: datetime, tz: str, language: str) -> str:
+    d = instant.astimezone(ZoneInfo(tz))
+    return f"{HE_WEEKDAYS[d.weekday()]} {d:%d.%m.%Y}" if language == "he" else f"{d:%A} {d.day} {d:%B %Y}"
+
+
+# --- digest --------------------------------------------------------------------------------------------------
+
+
+def render_digest(env: Environment, issue: DigestIssue, rules: ProgramRules) -> Rendered:
+    """The newsletter issue, key points first, in ``issue.language``."""
+    return _render(env, "digest", issue.language, {"program": rules.program_name, "issue": issue,
+                                                   "start": issue.period_start.strftime("%d.%m.%Y"),
+                                                   "end": issue.period_end.strftime("%d.%m.%Y")})
+
+
+# --- the lead's weekly report --------------------------------------------------------------------------------
+
+
+class ReportSetAside(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    kind: str = ""
+    source: str
+    ref: str
+    reasons: list[str]
+
+
+class LeadReport(BaseModel):
+    """What the lead's weekly report says. Field names follow the store's ``StatusReport``, so
+    ``LeadReport.model_validate({**status.model_dump(), "as_of": day})`` builds one."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    as_of: date
+    requests_by_status: dict[str, int]
+    mentors_active: int = 0
+    mentors_paused: int = 0
+    set_aside: list[ReportSetAside] = Field(default_factory=list)
+    waiting: list[tuple[int, str]] = Field(default_factory=list, description="(request id, reason)")
+    flags: list[FollowupFlag] = Field(default_factory=list)
+    uncertain_keys: list[str] = Field(default_factory=list, description="side effects whose outcome is unknown")
+    failed_keys: list[tuple[str, str]] = Field(default_factory=list)
+
+
+def render_lead_report(env: Environment, report: LeadReport, rules: ProgramRules, language: str = "he") -> Rendered:
+    """The lead's weekly report: counts by status, set-aside records, waitlist, flags, uncertain side effects."""
+    return _render(env, "report", language, {"program": rules.program_name, "r": report,
+                                             "as_of": report.as_of.strftime("%d.%m.%Y")})

@@ -1,0 +1,3 @@
+from mentorflow.cli import app
+
+app()

@@ -1,0 +1,44 @@
+"""prefect.yaml: every entrypoint imports to a flow, schedules are in the program's zone, offsets written."""
+
+from __future__ import annotations
+
+import importlib.util
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOYMENTS = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))["deployments"]
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=[d["name"] for d in DEPLOYMENTS])
+def test_entrypoint_imports_to_a_flow(deployment: dict) -> None:
+    from prefect import Flow
+
+    path, name = deployment["entrypoint"].split(":")
+    spec = importlib.util.spec_from_file_location(f"entry_{name}", ROOT / path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert isinstance(getattr(module, name), Flow)
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=[d["name"] for d in DEPLOYMENTS])
+def test_schedules_are_in_jerusalem_time_with_explicit_offsets(deployment: dict) -> None:
+    for schedule in deployment.get("schedules", []):
+        assert schedule["timezone"] == "Asia/Jerusalem"
+        if "anchor_date" in schedule:
+            # an anchor without an offset would be read as UTC
+            assert datetime.fromisoformat(schedule["anchor_date"]).utcoffset() is not None
+        if "cron" in schedule:
+            days = schedule["cron"].split()[4]
+            assert "5" not in days and "6" not in days and days != "*", "no scheduled runs on Friday or Saturday"
+    assert deployment.get("concurrency_limit") == 1
+
+
+def test_no_secret_in_prefect_yaml() -> None:
+    text = (ROOT / "prefect.yaml").read_text(encoding="utf-8").lower()
+    for word in ("api_key:", "sg.", "password", "private_key"):
+        assert word not in text

@@ -1,0 +1,134 @@
+"""Follow-up: signed survey tokens, what is due when (one reminder only), flags, and the indicators."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from domain.followup import (
+    SurveyDue,
+    SurveySent,
+    assess,
+    followup_actions,
+    read_survey_token,
+    survey_summary,
+    survey_token,
+)
+from domain.models import Meeting, Role, SurveyAnswer
+from domain.rules import FollowupRules
+
+RULES = FollowupRules(survey_after_days=3, reminder_after_days=4, close_after_days=14, low_score=2)
+MEETING_END = datetime(2026, 11, 24, 19, 0, tzinfo=UTC)
+
+
+def meeting(match_id: int = 7) -> Meeting:
+    return Meeting(match_id=match_id, start=MEETING_END - timedelta(hours=1), end=MEETING_END, event_id="abcde7",
+                   video_link="https://meet.example.org/7")
+
+
+def answer(role: Role, match_id: int = 7, satisfaction: int = 5, met: bool = True, in_touch: bool = True,
+           adopted: bool = True) -> SurveyAnswer:
+    return SurveyAnswer(match_id=match_id, role=role, submitted_at=MEETING_END + timedelta(days=4),
+                        satisfaction=satisfaction, met=met, still_in_touch=in_touch, adopted_idea=adopted)
+
+
+def sent(role: Role, kind: str, days_after_meeting: float, match_id: int = 7) -> SurveySent:
+    return SurveySent(match_id=match_id, role=role, kind=kind, at=MEETING_END + timedelta(days=days_after_meeting))
+
+
+def at(days: float) -> datetime:
+    return MEETING_END + timedelta(days=days)
+
+
+# --- tokens ----------------------------------------------------------------------------------------------------
+
+
+def test_token_round_trip_is_short_url_safe_and_role_specific() -> None:
+    mentee, mentor = survey_token(42, Role.MENTEE, "k"), survey_token(42, Role.MENTOR, "k")
+    assert mentee != mentor
+    assert re.fullmatch(r"[A-Za-z0-9._-]{1,40}", mentee)
+    assert read_survey_token(mentee, "k") == (42, Role.MENTEE)
+    assert read_survey_token(mentor, "k") == (42, Role.MENTOR)
+
+
+def test_tokens_do_not_verify_when_tampered_or_signed_with_another_secret() -> None:
+    token = survey_token(42, Role.MENTEE, "k")
+    assert read_survey_token(token, "other") is None
+    assert read_survey_token(token.replace("42.", "43.", 1), "k") is None  # another match, same signature
+    assert read_survey_token(token.replace(".e.", ".r.", 1), "k") is None
+    assert read_survey_token("garbage", "k") is None
+    with pytest.raises(ValueError):
+        survey_token(1, Role.MENTEE, "")
+
+
+# --- what is due -----------------------------------------------------------------------------------------------
+
+
+def test_survey_is_due_only_after_the_waiting_days() -> None:
+    assert followup_actions([meeting()], [], [], at(2.9), RULES).due == []
+    plan = followup_actions([meeting()], [], [], at(3), RULES)
+    assert plan.due == [SurveyDue(match_id=7, role=Role.MENTEE, kind="survey"),
+                        SurveyDue(match_id=7, role=Role.MENTOR, kind="survey")]
+    assert plan.closed == []
+
+
+def test_one_reminder_to_the_side_that_did_not_answer_and_never_a_second() -> None:
+    out = [sent(Role.MENTEE, "survey", 3), sent(Role.MENTOR, "survey", 3)]
+    answers = [answer(Role.MENTOR)]
+    assert followup_actions([meeting()], answers, out, at(6.9), RULES).due == []
+    assert followup_actions([meeting()], answers, out, at(7), RULES).due == [
+        SurveyDue(match_id=7, role=Role.MENTEE, kind="reminder")]
+    reminded = [*out, sent(Role.MENTEE, "reminder", 7)]
+    for day in (7, 8, 12, 16.9):
+        assert followup_actions([meeting()], answers, reminded, at(day), RULES).due == []
+
+
+def test_follow_up_closes_when_both_answered_or_waiting_expired() -> None:
+    out = [sent(Role.MENTEE, "survey", 3), sent(Role.MENTOR, "survey", 3)]
+    both = [answer(Role.MENTEE), answer(Role.MENTOR)]
+    assert followup_actions([meeting()], both, out, at(5), RULES).closed == [7]
+    one = [answer(Role.MENTOR)]
+    assert followup_actions([meeting()], one, out, at(16.9), RULES).closed == []
+    late = followup_actions([meeting()], one, [*out, sent(Role.MENTEE, "reminder", 7)], at(17), RULES)
+    assert (late.closed, late.due) == ([7], [])
+    # No reminder once the waiting is over, even if none went out.
+    assert followup_actions([meeting()], one, out, at(20), RULES).due == []
+
+
+def test_each_match_is_planned_on_its_own() -> None:
+    plan = followup_actions([meeting(2), meeting(1)], [answer(Role.MENTEE, 1), answer(Role.MENTOR, 1)],
+                            [sent(Role.MENTEE, "survey", 3, 1), sent(Role.MENTOR, "survey", 3, 1)], at(3), RULES)
+    assert plan.closed == [1]
+    assert {(d.match_id, d.kind) for d in plan.due} == {(2, "survey")}
+
+
+# --- assessment and indicators --------------------------------------------------------------------------------
+
+
+def test_assess_flags_no_shows_low_scores_and_silence() -> None:
+    met, flags = assess(7, [answer(Role.MENTEE, met=False, satisfaction=1), answer(Role.MENTOR, satisfaction=2)],
+                        RULES)
+    assert met is False
+    assert [(f.kind, f.detail) for f in flags] == [
+        ("no_show", "mentee said they did not meet"),
+        ("low_score", "mentee rated 1/5, mentor rated 2/5"),
+    ]
+    met, flags = assess(7, [answer(Role.MENTOR, satisfaction=3)], RULES, closed=True)
+    assert met is True
+    assert [(f.kind, f.detail) for f in flags] == [("no_answer", "no survey answer from the mentee")]
+    assert assess(7, [], RULES) == (None, [])
+    assert assess(7, [answer(Role.MENTEE, match_id=8)], RULES, closed=True)[1][0].detail == (
+        "no survey answer from the mentee and mentor")
+
+
+def test_survey_summary_indicators() -> None:
+    answers = [answer(Role.MENTEE, satisfaction=5), answer(Role.MENTOR, satisfaction=4, adopted=False),
+               answer(Role.MENTEE, 8, satisfaction=2, met=False, in_touch=False, adopted=False),
+               answer(Role.MENTOR, 8, satisfaction=4)]
+    assert survey_summary(answers) == {
+        "answers": 4, "satisfaction_avg": 3.75, "satisfied_pct": 75.0, "met_pct": 75.0, "in_touch_pct": 75.0,
+        "adopted_pct": 50.0,
+    }
+    assert survey_summary([])["satisfaction_avg"] is None

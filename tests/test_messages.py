@@ -1,0 +1,174 @@
+"""Message rendering: Hebrew RTL by default, LTR isolation of names and links, autoescape, strict variables."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+import pytest
+from jinja2 import Environment, UndefinedError
+
+from config import CONFIG_DIR
+from config.rules import load_rules
+from domain.digest import build_digest
+from domain.followup import survey_token
+from domain.messages import (
+    LeadReport,
+    render_digest,
+    render_invitation,
+    render_lead_report,
+    render_survey,
+    template_env,
+)
+from domain.models import (
+    FollowupFlag,
+    Match,
+    Meeting,
+    MenteeApplication,
+    Mentor,
+    Role,
+    SurveyAnswer,
+    Weekday,
+    WeeklyWindow,
+)
+from domain.rules import ProgramRules
+
+TZ = "Asia/Jerusalem"
+JERUSALEM = ZoneInfo(TZ)
+EVIL = "<script>alert(1)</script>"
+
+
+@pytest.fixture(scope="module")
+def rules() -> ProgramRules:
+    return load_rules(CONFIG_DIR / "program.yaml")
+
+
+@pytest.fixture(scope="module")
+def env() -> Environment:
+    return template_env()
+
+
+WINDOW = WeeklyWindow(day=Weekday.TUE, start=time(18), end=time(20))
+
+
+def application(name: str = "נועה לוי", languages: tuple[str, ...] = ("he",)) -> MenteeApplication:
+    return MenteeApplication(
+        response_id="r1", submitted_at=datetime(2026, 11, 20, tzinfo=UTC), name=name, email="noa@example.org",
+        languages=list(languages), topics=["python", "open-source"], career_stage=1, goals="First PR",
+        availability=[WINDOW], accessibility_needs="כתוביות בשיחה", consent_contact=True)
+
+
+def mentor(name: str = "Dana Cohen", booking_url: str = "https://cal.example.com/dana") -> Mentor:
+    return Mentor(email="dana@example.com", name=name, role="Staff Engineer", company="Example Cloud",
+                  expertise=["python"], years=12, career_stage=4, languages=["he", "en"], capacity=2,
+                  availability=[WINDOW], booking_url=booking_url)
+
+
+MEETING = Meeting(match_id=5, start=datetime(2026, 11, 24, 18, tzinfo=JERUSALEM),
+                  end=datetime(2026, 11, 24, 19, tzinfo=JERUSALEM), event_id="abcde5",
+                  video_link="https://meet.example.org/mentorflow-5", accessibility_needs="כתוביות בשיחה")
+MATCH = Match(id=5, request_id=1, mentor_email="dana@example.com", score=6.5, reasons=["shared: Python"],
+              shared_windows=[WINDOW], created_at=datetime(2026, 11, 21, tzinfo=UTC))
+
+
+def invite(env: Environment, rules: ProgramRules, role: Role, **kw: object) -> tuple[str, str, str]:
+    args: dict[str, object] = dict(role=role, meeting=MEETING, match=MATCH, application=application(),
+                                   mentor=mentor(), rules=rules, tz=TZ)
+    args.update(kw)
+    return render_invitation(env, **args)  # type: ignore[arg-type]
+
+
+def test_hebrew_invitation_is_rtl_with_ltr_runs_and_local_time(env: Environment, rules: ProgramRules) -> None:
+    subject, text, html = invite(env, rules, Role.MENTEE)
+    assert '<html dir="rtl" lang="he">' in html
+    assert "<bdi>Dana Cohen</bdi>" in html and "<bdi>https://meet.example.org/mentorflow-5</bdi>" in html
+    assert "\u2068Dana Cohen\u2069" in text and "\u2068https://cal.example.com/dana\u2069" in text
+    assert "\u2068Dana Cohen\u2069" in subject
+    assert "יום שלישי, 24.11.2026, 18:00–19:00 (שעון ישראל)" in text
+    assert "מוזמן/ת" in text and "מנטור/ית" in text
+    assert "כתוביות בשיחה" in text and "shared: Python" in html
+
+
+def test_mentor_invitation_names_the_mentee_and_their_needs(env: Environment, rules: ProgramRules) -> None:
+    subject, text, html = invite(env, rules, Role.MENTOR)
+    assert "\u2068נועה לוי\u2069" in subject
+    assert "noa@example.org" in text and "פייתון, קוד פתוח" in text and "First PR" in html
+    assert "כתוביות בשיחה" in html
+
+
+def test_english_speakers_get_english_ltr_mail(env: Environment, rules: ProgramRules) -> None:
+    subject, text, html = invite(env, rules, Role.MENTEE, application=application("Ethan", ("en", "he")))
+    assert '<html dir="ltr" lang="en">' in html
+    assert subject.startswith("Your first mentoring meeting with")
+    assert "Tuesday, 24 November 2026, 18:00–19:00 (Asia/Jerusalem)" in text
+
+
+def test_autoescape_in_html_and_no_unsafe_links(env: Environment, rules: ProgramRules) -> None:
+    _, text, html = invite(env, rules, Role.MENTEE, mentor=mentor(name=EVIL, booking_url="javascript:alert(1)"))
+    assert EVIL not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "javascript:" not in html and "javascript:" not in text
+    assert EVIL in text  # plain text is not HTML: it is shown as typed
+
+
+def test_missing_variables_fail_loudly(env: Environment) -> None:
+    with pytest.raises(UndefinedError):
+        env.get_template("survey.he.html.j2").render(lang="he", dir="rtl")
+
+
+def test_survey_and_its_reminder_carry_the_signed_link(env: Environment, rules: ProgramRules) -> None:
+    token = survey_token(5, Role.MENTEE, "k")
+    args = dict(role=Role.MENTEE, name="נועה", other_name="Dana", meeting_start=MEETING.start, token=token,
+                rules=rules, tz=TZ)
+    subject, text, html = render_survey(env, kind="survey", **args)  # type: ignore[arg-type]
+    url = rules.followup.survey_url_template.format(token=token)
+    assert f'href="{url}"' in html and f"\u2068{url}\u2069" in text
+    assert not subject.startswith("תזכורת") and "יום שלישי 24.11.2026" in text
+    reminder = render_survey(env, kind="reminder", **args)  # type: ignore[arg-type]
+    assert reminder.subject.startswith("תזכורת:") and "התזכורת היחידה" in reminder.text
+    english = render_survey(env, kind="reminder", language="en", **args)  # type: ignore[arg-type]
+    assert english.subject.startswith("Reminder:") and '<html dir="ltr" lang="en">' in english.html
+
+
+def survey_answer(text: str, consent: bool) -> SurveyAnswer:
+    return SurveyAnswer(match_id=1, role=Role.MENTEE, submitted_at=datetime(2026, 12, 1, tzinfo=UTC),
+                        satisfaction=5, met=True, still_in_touch=True, adopted_idea=True, free_text=text,
+                        consent_quote=consent)
+
+
+@pytest.mark.parametrize("language", ["he", "en"])
+def test_digest_has_key_points_up_top_and_quotes_only_with_consent(env: Environment, rules: ProgramRules,
+                                                                   language: str) -> None:
+    issue = build_digest(
+        period_start=date(2026, 11, 22), period_end=date(2026, 12, 6), language=language,
+        new_mentor_names=["Ruth Almog"], matches_made=12, meetings_held=9,
+        answers=[survey_answer("Quote me <b>please</b>", True), survey_answer("Private remark", False)],
+        requested_topics=[["python"]], waiting_topics=[["security"]], mentor_expertise=[["python"]], rules=rules)
+    subject, text, html = render_digest(env, issue, rules)
+    assert ("Quote me <b>please</b>" in text) and ("Quote me &lt;b&gt;please&lt;/b&gt;" in html)
+    assert "Private remark" not in text and "Private remark" not in html
+    security = rules.topic_label("security", language)
+    points = html.split("<ul>")[1].split("</ul>")[0]
+    assert points.count("<li>") == 4 and "12" in points and security in points
+    assert f'dir="{"rtl" if language == "he" else "ltr"}"' in html
+    assert "22.11.2026" in subject and "Ruth" in text and "Almog" not in text
+
+
+def test_lead_report_lists_what_needs_the_lead(env: Environment, rules: ProgramRules) -> None:
+    status = {
+        "requests_by_status": {"pending": 3, "scheduled": 20, "met": 5},
+        "mentors_active": 14, "mentors_paused": 1,
+        "set_aside": [{"kind": "mentee", "source": "file:mentees-he.csv", "ref": "row 5",
+                       "reasons": ["email: not a valid address"], "last_seen_at": "2026-11-22T09:00:00+02:00"}],
+        "waiting": [(31, "no mentor covers their topics")],
+        "flags": [FollowupFlag(match_id=4, kind="no_show", detail="mentee said they did not meet")],
+        "uncertain_keys": ["invite:9:mentor"], "failed_keys": [], "digests": 1,
+    }
+    report = LeadReport.model_validate({**status, "as_of": date(2026, 12, 20)})
+    subject, text, html = render_lead_report(env, report, rules)
+    assert "20.12.2026" in subject and '<html dir="rtl" lang="he">' in html
+    for needle in ("row 5", "email: not a valid address", "no mentor covers their topics", "לא נפגשו",
+                   "invite:9:mentor", "נקבעה פגישה: 20"):
+        assert needle in text
+    english = render_lead_report(env, report, rules, "en")
+    assert "- scheduled: 20" in english.text and "uncertain: invite:9:mentor" in english.text
+    assert "Set aside (1)" in english.text and "Waitlist (1)" in english.text
