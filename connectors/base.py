@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.models import RawResponse
+from domain.models import RawResponse, SetAside
 
 # --- errors -------------------------------------------------------------------------------------------
 
@@ -100,6 +100,7 @@ class OutgoingEmail(Payload):
     categories: list[str] = Field(default_factory=list, description="e.g. 'invite', 'survey', 'digest'")
     custom_args: dict[str, str] = Field(default_factory=dict, description="ids only (match, digest issue)")
     reply_to: Address | None = None
+    sender: Address | None = Field(None, description="the From; None = the mailer's configured default")
 
 
 class CalendarEvent(Payload):
@@ -121,7 +122,7 @@ class EventRef(Payload):
     event_id: str
     link: str = Field(description="where the event can be seen: a file path or a calendar URL")
     ics: bytes | None = Field(
-        None, description="the RFC 5545 REQUEST to attach to our invitation email; None where the calendar sends its own"
+        None, description="the RFC 5545 REQUEST for our invitation email; None where the calendar sends its own"
     )
 
 
@@ -141,6 +142,9 @@ class Presence(StrEnum):
 class IntakeBatch(Payload):
     responses: list[RawResponse]
     watermark: str | None = Field(description="opaque position to resume from next time")
+    problems: list[SetAside] = Field(
+        default_factory=list, description="files or rows the source could not read, with why (never hides the rest)"
+    )
 
 
 # --- interfaces ---------------------------------------------------------------------------------------

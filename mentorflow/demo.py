@@ -78,6 +78,7 @@ def run_demo(directory: Path, start: str, fresh: bool = False) -> str:
     os.environ.setdefault("PREFECT_HOME", str((directory / ".prefect").resolve()))
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     _seed(directory)
     settings = Settings() if os.environ.get("MENTORFLOW_DATA_DIR") else Settings(data_dir=directory)
     services = build_services(settings)
@@ -123,7 +124,8 @@ def summarize(services: Services, taken_in, matched, invited, answered: int, don
     new_effects = report.ledger_by_status.get("done", 0) - done_before
     lines = [
         "mentorflow demo: done.",
-        f"  received         {taken_in.mentees.received} mentee answers, {taken_in.roster.read} mentor records",
+        f"  received         {taken_in.mentees.received} new mentee answers this run "
+        f"({sum(report.requests_by_status.values())} requests in the store), {taken_in.roster.read} mentor records",
         f"  set aside        {len(report.set_aside)} (reasons below and in `mentorflow status`)",
         f"  matched          {sum(report.requests_by_status[s] for s in ('approved', 'scheduled', 'met', 'completed'))}",
         f"  waiting          {len(report.waiting)}",

@@ -53,6 +53,7 @@ def _email(key: str, to: Address, rendered: Rendered, language: str, categories:
         key=key, recipients=[to], subject=rendered.subject, text=rendered.text, html=rendered.html, language=language,
         attachments=attachments or [], categories=categories, custom_args=custom_args,
         reply_to=Address(email=rules.lead_email, name=rules.program_name),
+        sender=Address(email=rules.from_email, name=rules.program_name),
     )
 
 
@@ -90,4 +91,5 @@ def bulk_email(key: str, recipients: list[Address], rendered: Rendered, language
     """One message to many (each gets a copy of their own): the digest, the lead's report."""
     return OutgoingEmail(key=key, recipients=recipients, subject=rendered.subject, text=rendered.text,
                          html=rendered.html, language=language, categories=[category],
-                         custom_args={"issue": key}, reply_to=Address(email=rules.lead_email))
+                         custom_args={"issue": key}, reply_to=Address(email=rules.lead_email),
+                         sender=Address(email=rules.from_email, name=rules.program_name))

@@ -58,11 +58,10 @@ def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
     """Validate every answer; upsert the good ones by email, set the bad ones aside, then move the watermark."""
     svc = current_services()
     counts = {"created": 0, "updated": 0, "unchanged": 0}
-    bad: list[SetAside] = []
     parsed = [parse_mentee(raw, svc.rules, svc.settings.timezone) for raw in batch.responses]
     # Oldest first, so that the latest answer of a person who submitted twice is the one that stays.
     good = sorted((p for p in parsed if isinstance(p, MenteeApplication)), key=lambda a: a.submitted_at)
-    bad = [p for p in parsed if isinstance(p, SetAside)]
+    bad = [*batch.problems, *(p for p in parsed if isinstance(p, SetAside))]
     for app in good:
         counts[svc.store.upsert_application(app, now)] += 1
     svc.store.record_set_aside(bad, "mentee", now)

@@ -1,0 +1,124 @@
+"""Outgoing email as ``.eml`` files (the embedded default mailer).
+
+Each message becomes one file per recipient, ``<safe key>--<n>.eml``, each addressed to that recipient alone
+(nobody sees another's address; file names carry no personal data). Files are standard RFC 5322 messages that
+any mail client opens: multipart/alternative text + HTML in UTF-8 (Hebrew subjects and names encoded per
+RFC 2047), attachments, and an invitation ``.ics`` both inline as ``text/calendar; method=REQUEST`` (clients
+show accept/decline) and as an attachment. ``X-Mentorflow-Key``, ``X-Mentorflow-Category`` and
+``X-Mentorflow-Arg-<name>`` headers carry the ledger key, categories and custom args.
+
+Writes are atomic, and a ``<safe key>.sent`` marker is written last: ``lookup`` answers DONE only when it
+exists, and ``send`` of a key already done writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from email.headerregistry import Address as HeaderAddress
+from email.message import EmailMessage, Message
+from email.policy import SMTP
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+
+from connectors.base import Address, Attachment, MailError, OutgoingEmail, Presence, SentRef
+from connectors.local.calendar import write_atomically
+
+DEFAULT_SENDER = Address(email="mentorflow@localhost", name="mentorflow")
+
+
+def safe_key(key: str) -> str:
+    """A file-name stem for a ledger key: readable, and unique thanks to a short hash of the exact key."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", key).strip("._")[:80] or "message"
+    return f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
+
+def _header_address(who: Address) -> HeaderAddress:
+    return HeaderAddress(display_name=who.name, addr_spec=who.email)
+
+
+def _header_token(name: str) -> str:
+    return "-".join(p.capitalize() for p in re.split(r"[^A-Za-z0-9]+", name) if p) or "Arg"
+
+
+def _content_type(value: str) -> tuple[str, str, dict[str, str]]:
+    parsed = Message()
+    parsed["Content-Type"] = value
+    params = {k: str(v) for k, v in (parsed.get_params() or [])[1:]}
+    return parsed.get_content_maintype(), parsed.get_content_subtype(), params
+
+
+def _add_attachment(msg: EmailMessage, att: Attachment) -> None:
+    maintype, subtype, params = _content_type(att.content_type)
+    if maintype == "text":
+        params.setdefault("charset", "utf-8")
+    msg.add_attachment(att.content, maintype=maintype, subtype=subtype, filename=att.filename, params=params)
+
+
+def build_message(message: OutgoingEmail, recipient: Address, sender: Address, date: str | None = None) -> bytes:
+    """One recipient's copy of ``message`` as RFC 5322 bytes."""
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = _header_address(sender)
+    msg["To"] = _header_address(recipient)
+    if message.reply_to is not None:
+        msg["Reply-To"] = _header_address(message.reply_to)
+    msg["Subject"] = message.subject
+    msg["Date"] = date or formatdate(usegmt=True)
+    msg["Message-ID"] = make_msgid(domain=sender.email.rpartition("@")[2] or "localhost")
+    msg["Content-Language"] = message.language
+    msg["X-Mentorflow-Key"] = message.key
+    for category in message.categories:
+        msg["X-Mentorflow-Category"] = category
+    for name, value in message.custom_args.items():
+        msg[f"X-Mentorflow-Arg-{_header_token(name)}"] = value
+
+    msg.set_content(message.text, subtype="plain", charset="utf-8")
+    msg.add_alternative(message.html, subtype="html", charset="utf-8")
+    invites = [a for a in message.attachments if a.content_type.split(";")[0].strip().lower() == "text/calendar"]
+    if invites:
+        # Inline in the alternative part, as Google and Outlook send invitations, so clients offer accept/decline.
+        _, subtype, params = _content_type(invites[0].content_type)
+        params.setdefault("method", "REQUEST")
+        msg.add_alternative(invites[0].content.decode("utf-8"), subtype=subtype, charset="utf-8", params=params)
+    for attachment in message.attachments:
+        _add_attachment(msg, attachment)
+    return msg.as_bytes()
+
+
+class EmlOutbox:
+    """Mailer that writes ``.eml`` files into ``folder`` instead of sending."""
+
+    def __init__(self, folder: Path, sender: Address | None = None) -> None:
+        self.folder = Path(folder)
+        self.sender = sender or DEFAULT_SENDER
+
+    def _marker(self, key: str) -> Path:
+        return self.folder / f"{safe_key(key)}.sent"
+
+    def send(self, message: OutgoingEmail) -> SentRef:
+        """Write one file per recipient, then the marker; a key already written is not written again."""
+        stem = safe_key(message.key)
+        names = [f"{stem}--{n}.eml" for n in range(1, len(message.recipients) + 1)]
+        if self._marker(message.key).exists():
+            return SentRef(key=message.key, provider_id=names[0])
+        try:
+            # Build every copy first: a message that cannot be built leaves nothing half-sent.
+            sender = message.sender or self.sender
+            copies = [build_message(message, recipient, sender) for recipient in message.recipients]
+        except (ValueError, TypeError, IndexError) as exc:
+            # e.g. a line break in the subject (header injection) or an address the standard rejects
+            raise MailError(f"message {stem}: cannot be built as email ({type(exc).__name__})") from None
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for name, data in zip(names, copies, strict=True):
+                path = self.folder / name
+                if not path.exists():  # written by a run killed before its marker: keep it, do not duplicate
+                    write_atomically(path, data)
+            write_atomically(self._marker(message.key), "\n".join(names).encode() + b"\n")
+        except OSError as exc:
+            raise MailError(f"message {stem}: cannot write to the outbox ({exc.strerror})") from None
+        return SentRef(key=message.key, provider_id=names[0])
+
+    def lookup(self, key: str) -> Presence:
+        """DONE when every file of the key was written (its marker exists), ABSENT otherwise."""
+        return Presence.DONE if self._marker(key).exists() else Presence.ABSENT
