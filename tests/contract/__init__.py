@@ -1,0 +1,1 @@
+"""Contract suites: one per connector interface, run against every implementation (local and remote)."""
