@@ -23,9 +23,12 @@ class Settings(BaseSettings):
         env_prefix="MENTORFLOW_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
 
-    data_dir: Path = Field(Path("mentorflow-data"), description="local state: database, inbox, outbox, invites, digests")
+    data_dir: Path = Field(
+        Path("mentorflow-data"), description="local state: database, inbox, outbox, invites, digests"
+    )
     database_url: str | None = Field(
-        None, description="SQLAlchemy URL of the store; default: a SQLite file in data_dir (PostgreSQL: postgresql+psycopg://…)"
+        None,
+        description="SQLAlchemy URL of the store; default: a SQLite file in data_dir (PostgreSQL: postgresql+psycopg://…)",
     )
     rules_path: Path = Field(CONFIG_DIR / "program.yaml", description="the program rules YAML")
     timezone: str = Field("Asia/Jerusalem", description="the program's time zone (IANA name)")
@@ -37,8 +40,12 @@ class Settings(BaseSettings):
     mailer: Literal["local", "sendgrid"] = Field("local", description="how email is sent")
     surveys: Literal["local", "google"] = Field("local", description="where survey answers come from")
 
-    intake_dir: Path | None = Field(None, description="local intake: folder of form exports (CSV/JSON); default data_dir/inbox")
-    roster_path: Path | None = Field(None, description="local roster: mentors CSV or YAML; default data_dir/mentors.yaml")
+    intake_dir: Path | None = Field(
+        None, description="local intake: folder of form exports (CSV/JSON); default data_dir/inbox"
+    )
+    roster_path: Path | None = Field(
+        None, description="local roster: mentors CSV or YAML; default data_dir/mentors.yaml"
+    )
     survey_dir: Path | None = Field(None, description="local surveys: folder of answer CSVs; default data_dir/surveys")
 
     google_credentials_file: Path | None = Field(
@@ -77,9 +84,7 @@ class Settings(BaseSettings):
             )
         uses_google = "google" in {self.intake, self.roster, self.calendar, self.surveys}
         if uses_google and self.google_credentials_file is None and self.google_api_endpoint is None:
-            raise ValueError(
-                "MENTORFLOW_GOOGLE_CREDENTIALS_FILE is missing, and a connector is set to google"
-            )
+            raise ValueError("MENTORFLOW_GOOGLE_CREDENTIALS_FILE is missing, and a connector is set to google")
         return self
 
     # Derived locations (kept as methods so that nothing touches the disk at import or validation time).

@@ -69,6 +69,10 @@ class SurveyError(ConnectorError):
     """Survey answers could not be read."""
 
 
+class SurveyUnavailable(SurveyError, TransientError):
+    pass
+
+
 # --- payloads -----------------------------------------------------------------------------------------
 
 
@@ -124,6 +128,7 @@ class EventRef(Payload):
     ics: bytes | None = Field(
         None, description="the RFC 5545 REQUEST for our invitation email; None where the calendar sends its own"
     )
+    video_link: str = Field("", description="a video room the calendar made for the event (e.g. Google Meet)")
 
 
 class SentRef(Payload):
@@ -197,8 +202,7 @@ class Calendar(Protocol):
 class Mailer(Protocol):
     """Sends email. ``send`` of a key already sent must not send it again where the mailer can tell."""
 
-    def send(self, message: OutgoingEmail) -> SentRef:
-        ...
+    def send(self, message: OutgoingEmail) -> SentRef: ...
 
     def lookup(self, key: str) -> Presence:
         """Whether the message with that key went out (UNKNOWN where the provider cannot tell)."""

@@ -27,7 +27,9 @@ def build_connectors(settings: Settings) -> Connectors:
     from connectors.local.roster import FileRoster
     from connectors.local.surveys import FileSurveys
 
-    if {settings.intake, settings.roster, settings.calendar, settings.surveys} & {"google"} or settings.mailer == "sendgrid":
+    if {settings.intake, settings.roster, settings.calendar, settings.surveys} & {
+        "google"
+    } or settings.mailer == "sendgrid":
         from connectors import remote
     intake: IntakeSource = (
         remote.build_google_intake(settings) if settings.intake == "google" else FileIntake(settings.inbox())
@@ -36,7 +38,8 @@ def build_connectors(settings: Settings) -> Connectors:
         remote.build_google_roster(settings) if settings.roster == "google" else FileRoster(settings.roster_file())
     )
     calendar: Calendar = (
-        remote.build_google_calendar(settings) if settings.calendar == "google"
+        remote.build_google_calendar(settings)
+        if settings.calendar == "google"
         else IcsCalendar(settings.invites_dir(), settings.timezone)
     )
     mailer: Mailer = (

@@ -86,7 +86,7 @@ class SendGridMailer:
         if not content:
             raise MailError(f"message {message.key} has neither text nor html content")
         common: dict[str, Any] = {
-            "from": _address(self.sender),
+            "from": _address(message.sender or self.sender),
             "subject": message.subject,
             "content": content,
             "headers": {"Content-Language": message.language},

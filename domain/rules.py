@@ -21,7 +21,9 @@ class Topic(Strict):
 
 class MatchingWeights(Strict):
     topic: float = Field(3.0, ge=0, description="points for a shared topic at the mentee's first rank")
-    topic_rank_decay: float = Field(0.75, gt=0, le=1, description="each lower rank is worth this fraction of the one above")
+    topic_rank_decay: float = Field(
+        0.75, gt=0, le=1, description="each lower rank is worth this fraction of the one above"
+    )
     stage_ideal_gap: int = Field(1, ge=0, description="mentor stage minus mentee stage that fits best")
     stage: float = Field(1.0, ge=0, description="points at the ideal stage gap; one less per step away")
     availability_per_hour: float = Field(0.5, ge=0, description="points per shared weekly hour")
@@ -53,9 +55,9 @@ class SchedulingRules(Strict):
     horizon_days: int = Field(28, ge=1, description="look this far ahead for a slot")
     step_minutes: int = Field(30, ge=5, le=120, description="candidate start times fall on this grid")
     eve_cutoff: time = Field(time(13, 0), description="on Fridays and holiday eves, meetings end by this time")
-    video_link_template: str = Field(
+    video_link_template: str | None = Field(
         "https://meet.example.org/mentorflow-{match_id}",
-        description="placeholder video link; {match_id} is replaced",
+        description="the meeting's video link; {match_id} is replaced. null: the calendar makes one (Google Meet)",
     )
 
 
@@ -87,8 +89,19 @@ class IntakeRules(Strict):
     @model_validator(mode="after")
     def _known_fields(self) -> IntakeRules:
         known = {
-            "timestamp", "name", "email", "languages", "topics", "career_stage", "goals", "availability",
-            "accessibility_needs", "consent_contact", "consent_quote", "continue_with", "response_id",
+            "timestamp",
+            "name",
+            "email",
+            "languages",
+            "topics",
+            "career_stage",
+            "goals",
+            "availability",
+            "accessibility_needs",
+            "consent_contact",
+            "consent_quote",
+            "continue_with",
+            "response_id",
         }
         unknown = sorted(set(self.columns.values()) - known)
         if unknown:

@@ -31,9 +31,23 @@ def digest(as_of: datetime | None = None) -> DigestSummary:
     issue = compose_digest(start, end)
     outcome = publish_digest(issue, start, end, now)
     label = f"{issue.period_start:%Y-%m-%d} – {issue.period_end:%Y-%m-%d}"
-    publish_report("digest-report", f"Digest {label}", [md_table(
-        ["new mentors", "matches made", "meetings held", "answers", "satisfied", "topics needing mentors"],
-        [(len(issue.new_mentors), issue.matches_made, issue.meetings_held, issue.answers,
-          "–" if issue.satisfied_pct is None else f"{issue.satisfied_pct:.0f}%",
-          ", ".join(t for t, _ in issue.topics_in_demand) or "none")])])
+    publish_report(
+        "digest-report",
+        f"Digest {label}",
+        [
+            md_table(
+                ["new mentors", "matches made", "meetings held", "answers", "satisfied", "topics needing mentors"],
+                [
+                    (
+                        len(issue.new_mentors),
+                        issue.matches_made,
+                        issue.meetings_held,
+                        issue.answers,
+                        "–" if issue.satisfied_pct is None else f"{issue.satisfied_pct:.0f}%",
+                        ", ".join(t for t, _ in issue.topics_in_demand) or "none",
+                    )
+                ],
+            )
+        ],
+    )
     return DigestSummary(published=True, period=label, outcome=outcome.value)

@@ -40,17 +40,38 @@ def followup(as_of: datetime | None = None) -> FollowupSummary:
         answers_new=answers.new,
         surveys_sent=sum(k.startswith("survey:") for k in performed),
         reminders_sent=sum(k.startswith("reminder:") for k in performed),
-        met=assessed.met, completed=assessed.completed, flags=len(assessed.new_flags),
-        uncertain=sum(o is Outcome.UNCERTAIN for o in done.values()), failed=failed,
+        met=assessed.met,
+        completed=assessed.completed,
+        flags=len(assessed.new_flags),
+        uncertain=sum(o is Outcome.UNCERTAIN for o in done.values()),
+        failed=failed,
     )
-    publish_report("followup-report", f"Follow-up as of {now:%Y-%m-%d %H:%M}", [
-        md_table(["new answers", "surveys sent", "reminders sent", "met", "completed", "uncertain", "failed"],
-                 [(summary.answers_new, summary.surveys_sent, summary.reminders_sent, summary.met,
-                   summary.completed, summary.uncertain, len(failed))]),
-        "### New flags for the lead\n" + (md_table(["match", "flag", "detail"],
-                                                   [(f.match_id, f.kind, f.detail) for f in assessed.new_flags])
-                                          if assessed.new_flags else "None."),
-        set_aside_section(answers.set_aside, "Survey answers set aside"),
-        "### Failed sends\n" + (md_table(["key", "error"], failed) if failed else "None."),
-    ])
+    publish_report(
+        "followup-report",
+        f"Follow-up as of {now:%Y-%m-%d %H:%M}",
+        [
+            md_table(
+                ["new answers", "surveys sent", "reminders sent", "met", "completed", "uncertain", "failed"],
+                [
+                    (
+                        summary.answers_new,
+                        summary.surveys_sent,
+                        summary.reminders_sent,
+                        summary.met,
+                        summary.completed,
+                        summary.uncertain,
+                        len(failed),
+                    )
+                ],
+            ),
+            "### New flags for the lead\n"
+            + (
+                md_table(["match", "flag", "detail"], [(f.match_id, f.kind, f.detail) for f in assessed.new_flags])
+                if assessed.new_flags
+                else "None."
+            ),
+            set_aside_section(answers.set_aside, "Survey answers set aside"),
+            "### Failed sends\n" + (md_table(["key", "error"], failed) if failed else "None."),
+        ],
+    )
     return summary

@@ -28,12 +28,15 @@ def intake(as_of: datetime | None = None) -> IntakeSummary:
         "intake-report",
         f"Intake as of {now:%Y-%m-%d %H:%M}",
         [
-            md_table(["", "mentors", "mentee answers"], [
-                ("read", roster.read, mentees.received),
-                ("new", roster.added, mentees.created),
-                ("updated", roster.updated, mentees.updated),
-                ("set aside", len(roster.set_aside), len(mentees.set_aside)),
-            ]),
+            md_table(
+                ["", "mentors", "mentee answers"],
+                [
+                    ("read", roster.read, mentees.received),
+                    ("new", roster.added, mentees.created),
+                    ("updated", roster.updated, mentees.updated),
+                    ("set aside", len(roster.set_aside), len(mentees.set_aside)),
+                ],
+            ),
             set_aside_section(roster.set_aside, "Mentor records set aside"),
             set_aside_section(mentees.set_aside, "Mentee answers set aside"),
         ],

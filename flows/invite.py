@@ -37,10 +37,23 @@ def invite(as_of: datetime | None = None) -> InviteSummary:
         failed=failed,
     )
     attention = summary.no_slot + summary.uncertain + summary.failed
-    publish_report("invite-report", f"Invitations as of {now:%Y-%m-%d %H:%M}", [
-        md_table(["approved matches", "invited", "no slot", "uncertain", "failed"],
-                 [(summary.matches, summary.scheduled, len(summary.no_slot), len(summary.uncertain),
-                   len(summary.failed))]),
-        "### Needs attention\n" + (md_table(["match", "what"], attention) if attention else "Nothing."),
-    ])
+    publish_report(
+        "invite-report",
+        f"Invitations as of {now:%Y-%m-%d %H:%M}",
+        [
+            md_table(
+                ["approved matches", "invited", "no slot", "uncertain", "failed"],
+                [
+                    (
+                        summary.matches,
+                        summary.scheduled,
+                        len(summary.no_slot),
+                        len(summary.uncertain),
+                        len(summary.failed),
+                    )
+                ],
+            ),
+            "### Needs attention\n" + (md_table(["match", "what"], attention) if attention else "Nothing."),
+        ],
+    )
     return summary

@@ -31,11 +31,21 @@ def _proposal_table(result: MatchResult) -> str:
     rows = []
     for m in result.matches:
         req = svc.store.request(m.request_id)
-        rows.append((m.request_id, req.application.name, mentors.get(str(m.mentor_email), "?"), f"{m.score:.2f}",
-                     "; ".join(m.reasons)))
+        rows.append(
+            (
+                m.request_id,
+                req.application.name,
+                mentors.get(str(m.mentor_email), "?"),
+                f"{m.score:.2f}",
+                "; ".join(m.reasons),
+            )
+        )
     table = md_table(["request", "mentee", "mentor", "score", "reasons"], rows) if rows else "No proposals."
-    waitlist = md_table(["request", "why waiting"], [(w.request_id, w.reason) for w in result.waitlist]) \
-        if result.waitlist else "Nobody is waiting."
+    waitlist = (
+        md_table(["request", "why waiting"], [(w.request_id, w.reason) for w in result.waitlist])
+        if result.waitlist
+        else "Nobody is waiting."
+    )
     return f"### Proposed matches\n{table}\n\n### Waitlist\n{waitlist}"
 
 
@@ -98,7 +108,8 @@ def match(
             if ask.matches:
                 proposal_id = svc.store.save_proposal(ask, run_id, now)
                 publish_report(
-                    "match-proposal", f"Matches awaiting your approval (batch {proposal_id})",
+                    "match-proposal",
+                    f"Matches awaiting your approval (batch {proposal_id})",
                     [_proposal_table(ask), "Answer in this run's form (Resume), or run `mentorflow approve`."],
                 )
                 awaiting = len(ask.matches)
@@ -109,13 +120,24 @@ def match(
                     approved += more
                     awaiting = 0
 
-    publish_report("match-report", f"Matching as of {now:%Y-%m-%d %H:%M}", [
-        md_table(["proposed", "approved", "turned down", "awaiting the lead", "waiting"],
-                 [(len(result.matches), len(approved), len(rejected), awaiting, len(result.waitlist))]),
-        _proposal_table(MatchResult(matches=approved, waitlist=result.waitlist)),
-    ])
-    return MatchSummary(proposed=len(result.matches), approved=len(approved), rejected=len(rejected),
-                        waiting=len(result.waitlist), awaiting_lead=awaiting)
+    publish_report(
+        "match-report",
+        f"Matching as of {now:%Y-%m-%d %H:%M}",
+        [
+            md_table(
+                ["proposed", "approved", "turned down", "awaiting the lead", "waiting"],
+                [(len(result.matches), len(approved), len(rejected), awaiting, len(result.waitlist))],
+            ),
+            _proposal_table(MatchResult(matches=approved, waitlist=result.waitlist)),
+        ],
+    )
+    return MatchSummary(
+        proposed=len(result.matches),
+        approved=len(approved),
+        rejected=len(rejected),
+        waiting=len(result.waitlist),
+        awaiting_lead=awaiting,
+    )
 
 
 def decide_waiting(decision: LeadDecision, as_of: datetime | None = None) -> str:

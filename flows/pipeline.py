@@ -33,12 +33,17 @@ def pipeline(
 
 
 STAGES: dict[str, Callable[..., BaseModel | dict[str, Any]]] = {
-    "intake": intake, "invite": invite, "followup": followup, "digest": digest, "report": report,
+    "intake": intake,
+    "invite": invite,
+    "followup": followup,
+    "digest": digest,
+    "report": report,
 }
 
 
-def run_stage(stage: str, as_of: datetime | None = None, objective: str | None = None,
-              approval: str | None = None) -> str:
+def run_stage(
+    stage: str, as_of: datetime | None = None, objective: str | None = None, approval: str | None = None
+) -> str:
     """Run a stage (or ``all``) now and return its summary as text."""
     if stage == "all":
         result: BaseModel | dict[str, Any] = pipeline(as_of, objective, approval)

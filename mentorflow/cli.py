@@ -58,9 +58,7 @@ def status() -> None:
 
 @app.command()
 def approve(
-    except_requests: Annotated[
-        str, typer.Option("--except", help="comma-separated request ids not to approve")
-    ] = "",
+    except_requests: Annotated[str, typer.Option("--except", help="comma-separated request ids not to approve")] = "",
     reject: Annotated[bool, typer.Option(help="turn the whole waiting batch down")] = False,
     note: Annotated[str, typer.Option(help="why (kept on turned-down requests)")] = "",
 ) -> None:

@@ -51,17 +51,25 @@ def _simulate_answers(services: Services, at: datetime) -> int:
         if rng.random() < 0.2:
             continue  # some never answer: the reminder and the "no answer" flag show
         met = rng.random() > 0.1
-        rows.append({
-            "token": survey_token(int(match_id), Role(role), secret),
-            "timestamp": (at + timedelta(hours=rng.randint(1, 30))).isoformat(),
-            "satisfaction": rng.choice([2, 4, 4, 5, 5]) if met else 1,
-            "met": "yes" if met else "no",
-            "still_in_touch": "yes" if met and rng.random() > 0.2 else "no",
-            "adopted_idea": "yes" if met and rng.random() > 0.1 else "no",
-            "free_text": rng.choice(["שיחה מצוינת, קיבלתי כיוון ברור", "Great first talk, very practical advice",
-                                     "", "Helpful, we set a second meeting"]),
-            "consent_quote": "yes" if rng.random() > 0.4 else "no",
-        })
+        rows.append(
+            {
+                "token": survey_token(int(match_id), Role(role), secret),
+                "timestamp": (at + timedelta(hours=rng.randint(1, 30))).isoformat(),
+                "satisfaction": rng.choice([2, 4, 4, 5, 5]) if met else 1,
+                "met": "yes" if met else "no",
+                "still_in_touch": "yes" if met and rng.random() > 0.2 else "no",
+                "adopted_idea": "yes" if met and rng.random() > 0.1 else "no",
+                "free_text": rng.choice(
+                    [
+                        "שיחה מצוינת, קיבלתי כיוון ברור",
+                        "Great first talk, very practical advice",
+                        "",
+                        "Helpful, we set a second meeting",
+                    ]
+                ),
+                "consent_quote": "yes" if rng.random() > 0.4 else "no",
+            }
+        )
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["token"])
         writer.writeheader()
@@ -99,8 +107,9 @@ def run_demo(directory: Path, start: str, fresh: bool = False) -> str:
     tz = ZoneInfo(settings.timezone)
     day0 = datetime.combine(datetime.fromisoformat(start).date(), time(9, 0), tzinfo=tz)
     before = services.store.status_report().ledger_by_status.get("done", 0)
-    with use_services(services), temporary_settings(
-        {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None, PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS: 4}
+    with (
+        use_services(services),
+        temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None, PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS: 4}),
     ):
         taken_in = intake(day0)
         matched = match(day0, approval="auto")

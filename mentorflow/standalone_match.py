@@ -30,14 +30,38 @@ from domain.models import (
 from domain.rules import ProgramRules
 
 DEFAULT_RULES = Path(__file__).resolve().parent.parent / "config" / "program.yaml"
-MENTEE_COLUMNS = ("id", "name", "email", "languages", "topics", "career_stage", "availability", "previous_mentors",
-                  "continue_with", "waiting_since")
-MENTOR_COLUMNS = ("name", "email", "languages", "expertise", "career_stage", "years", "capacity", "availability",
-                  "active")
+MENTEE_COLUMNS = (
+    "id",
+    "name",
+    "email",
+    "languages",
+    "topics",
+    "career_stage",
+    "availability",
+    "previous_mentors",
+    "continue_with",
+    "waiting_since",
+)
+MENTOR_COLUMNS = (
+    "name",
+    "email",
+    "languages",
+    "expertise",
+    "career_stage",
+    "years",
+    "capacity",
+    "availability",
+    "active",
+)
 OUT_COLUMNS = ("mentee_id", "mentor_email", "score", "reasons", "unmatched_reason")
 DAYS = {d.name.casefold(): d for d in Weekday} | {
-    "monday": Weekday.MON, "tuesday": Weekday.TUE, "wednesday": Weekday.WED, "thursday": Weekday.THU,
-    "friday": Weekday.FRI, "saturday": Weekday.SAT, "sunday": Weekday.SUN,
+    "monday": Weekday.MON,
+    "tuesday": Weekday.TUE,
+    "wednesday": Weekday.WED,
+    "thursday": Weekday.THU,
+    "friday": Weekday.FRI,
+    "saturday": Weekday.SAT,
+    "sunday": Weekday.SUN,
 }
 WINDOW = re.compile(r"^\s*([A-Za-z]+)\s+(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 T = TypeVar("T")
@@ -158,8 +182,9 @@ def _rows(path: Path, columns: tuple[str, ...], problems: list[str]) -> Iterator
             yield number, {(k or "").strip().casefold(): (v or "") for k, v in raw.items() if k is not None}
 
 
-def _collect(path: Path, columns: tuple[str, ...], problems: list[str], build: Callable[[int, dict[str, str]], T]
-             ) -> list[T]:
+def _collect(
+    path: Path, columns: tuple[str, ...], problems: list[str], build: Callable[[int, dict[str, str]], T]
+) -> list[T]:
     out = []
     for number, row in _rows(path, columns, problems):
         if not any(v.strip() for v in row.values()):
@@ -178,10 +203,15 @@ def read_mentors(path: Path, reader: Reader, problems: list[str]) -> list[Mentor
 
     def build(_: int, row: dict[str, str]) -> Mentor:
         return Mentor(
-            name=row["name"].strip(), email=row["email"].strip(), languages=reader.language_list(row["languages"]),
-            expertise=reader.topic_list(row["expertise"], "expertise"), career_stage=reader.stage(row["career_stage"]),
-            years=_integer(row["years"] or "0", "years"), capacity=_integer(row["capacity"], "capacity"),
-            availability=reader.windows(row["availability"]), active=_flag(row["active"]),
+            name=row["name"].strip(),
+            email=row["email"].strip(),
+            languages=reader.language_list(row["languages"]),
+            expertise=reader.topic_list(row["expertise"], "expertise"),
+            career_stage=reader.stage(row["career_stage"]),
+            years=_integer(row["years"] or "0", "years"),
+            capacity=_integer(row["capacity"], "capacity"),
+            availability=reader.windows(row["availability"]),
+            active=_flag(row["active"]),
         )
 
     return _collect(path, MENTOR_COLUMNS, problems, build)
@@ -197,14 +227,25 @@ def read_mentees(path: Path, reader: Reader, problems: list[str], now: datetime)
             raise RowError(f"id '{key}' repeats an earlier row")
         since = _instant(row["waiting_since"], now)
         app = MenteeApplication(
-            response_id=key, submitted_at=since, name=row["name"].strip(), email=row["email"].strip(),
-            languages=reader.language_list(row["languages"]), topics=reader.topic_list(row["topics"], "topics"),
-            career_stage=reader.stage(row["career_stage"]), availability=reader.windows(row["availability"]),
-            consent_contact=True, continue_with=row["continue_with"].strip() or None,
+            response_id=key,
+            submitted_at=since,
+            name=row["name"].strip(),
+            email=row["email"].strip(),
+            languages=reader.language_list(row["languages"]),
+            topics=reader.topic_list(row["topics"], "topics"),
+            career_stage=reader.stage(row["career_stage"]),
+            availability=reader.windows(row["availability"]),
+            consent_contact=True,
+            continue_with=row["continue_with"].strip() or None,
         )
         request = MentoringRequest(
-            id=number, application=app, status=RequestStatus.PENDING, created_at=since, updated_at=since,
-            waiting_since=since, previous_mentors=split_list(row["previous_mentors"]),
+            id=number,
+            application=app,
+            status=RequestStatus.PENDING,
+            created_at=since,
+            updated_at=since,
+            waiting_since=since,
+            previous_mentors=split_list(row["previous_mentors"]),
         )
         ids.add(key)
         return key, request
@@ -243,8 +284,15 @@ def run_standalone_match(
     return _summary(result.matches, result.waitlist, key_of, mentors, problems, objective, out)
 
 
-def _summary(matches: list[Any], waitlist: list[Any], key_of: dict[int, str], mentors: list[Mentor],
-             problems: list[str], objective: str, out: Path) -> str:
+def _summary(
+    matches: list[Any],
+    waitlist: list[Any],
+    key_of: dict[int, str],
+    mentors: list[Mentor],
+    problems: list[str],
+    objective: str,
+    out: Path,
+) -> str:
     total = len(matches) + len(waitlist)
     mean = sum(m.score for m in matches) / len(matches) if matches else 0.0
     lines = [f"Matched {len(matches)} of {total} mentees (objective: {objective}); mean score {mean:.2f}."]
@@ -255,8 +303,11 @@ def _summary(matches: list[Any], waitlist: list[Any], key_of: dict[int, str], me
     active = [x for x in mentors if x.active]
     spread = Counter(got.get(str(x.email).casefold(), 0) for x in active)
     full = sum(1 for x in active if got.get(str(x.email).casefold(), 0) >= x.capacity)
-    lines.append("Mentor load: " + ", ".join(f"{spread[k]} with {k} new" for k in sorted(spread))
-                 + f"; {full} of {len(active)} active mentors now full.")
+    lines.append(
+        "Mentor load: "
+        + ", ".join(f"{spread[k]} with {k} new" for k in sorted(spread))
+        + f"; {full} of {len(active)} active mentors now full."
+    )
     if problems:
         lines.append(f"Skipped ({len(problems)}):")
         lines += [f"  {p}" for p in problems]
@@ -265,10 +316,12 @@ def _summary(matches: list[Any], waitlist: list[Any], key_of: dict[int, str], me
 
 
 def match_command(
-    mentees: Annotated[Path, typer.Argument(help="mentees CSV (columns in docs/matching.md)", exists=True,
-                                            dir_okay=False)],
-    mentors: Annotated[Path, typer.Argument(help="mentors CSV (columns in docs/matching.md)", exists=True,
-                                            dir_okay=False)],
+    mentees: Annotated[
+        Path, typer.Argument(help="mentees CSV (columns in docs/matching.md)", exists=True, dir_okay=False)
+    ],
+    mentors: Annotated[
+        Path, typer.Argument(help="mentors CSV (columns in docs/matching.md)", exists=True, dir_okay=False)
+    ],
     objective: Annotated[str, typer.Option(help="fit, participation or stable")] = "fit",
     out: Annotated[Path, typer.Option("--out", help="where to write the matches CSV")] = Path("matches.csv"),
     rules: Annotated[Path | None, typer.Option(help="program rules YAML (default: config/program.yaml)")] = None,

@@ -47,7 +47,9 @@ def do_once(
             store.ledger_finish(key, "done", now, provider_ref="found on rerun")
             return Outcome.FOUND_DONE
         if presence is Presence.UNKNOWN:
-            store.ledger_finish(key, "uncertain", now, error="a previous attempt may have gone out; check, then release")
+            store.ledger_finish(
+                key, "uncertain", now, error="a previous attempt may have gone out; check, then release"
+            )
             return Outcome.UNCERTAIN
     try:
         ref = perform()

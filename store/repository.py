@@ -154,20 +154,43 @@ class Store:
             ).one_or_none()
             if row is None:
                 row = RequestRow(
-                    mentee_email=email, is_open=True, status=RequestStatus.PENDING.value, application=data,
-                    response_id=app.response_id, created_at=now, updated_at=now, waiting_since=now, wait_reason="",
+                    mentee_email=email,
+                    is_open=True,
+                    status=RequestStatus.PENDING.value,
+                    application=data,
+                    response_id=app.response_id,
+                    created_at=now,
+                    updated_at=now,
+                    waiting_since=now,
+                    wait_reason="",
                 )
                 s.add(row)
                 s.flush()
-                s.add(RequestEventRow(request_id=row.id, at=now, from_status=None, to_status=row.status,
-                                      actor="intake", note="application received"))
+                s.add(
+                    RequestEventRow(
+                        request_id=row.id,
+                        at=now,
+                        from_status=None,
+                        to_status=row.status,
+                        actor="intake",
+                        note="application received",
+                    )
+                )
                 return "created"
             current = MenteeApplication.model_validate(row.application)
             if app.submitted_at < current.submitted_at or data == row.application:
                 return "unchanged"  # an older copy of the answer, or the same one read again
             row.application, row.response_id, row.updated_at = data, app.response_id, now
-            s.add(RequestEventRow(request_id=row.id, at=now, from_status=row.status, to_status=row.status,
-                                  actor="intake", note="application updated by a later answer"))
+            s.add(
+                RequestEventRow(
+                    request_id=row.id,
+                    at=now,
+                    from_status=row.status,
+                    to_status=row.status,
+                    actor="intake",
+                    note="application updated by a later answer",
+                )
+            )
             return "updated"
 
     def record_set_aside(self, items: list[SetAside], kind: str, now: datetime) -> int:
@@ -180,8 +203,17 @@ class Store:
                 ).hexdigest()
                 row = s.scalars(select(SetAsideRow).where(SetAsideRow.fingerprint == fp)).one_or_none()
                 if row is None:
-                    s.add(SetAsideRow(fingerprint=fp, kind=kind, source=item.source, ref=item.ref,
-                                      reasons=item.reasons, first_seen_at=now, last_seen_at=now))
+                    s.add(
+                        SetAsideRow(
+                            fingerprint=fp,
+                            kind=kind,
+                            source=item.source,
+                            ref=item.ref,
+                            reasons=item.reasons,
+                            first_seen_at=now,
+                            last_seen_at=now,
+                        )
+                    )
                     new += 1
                 else:
                     row.last_seen_at = now
@@ -210,9 +242,9 @@ class Store:
             select(RequestEventRow).where(RequestEventRow.request_id == row.id).order_by(RequestEventRow.id)
         ).all()
         previous = s.scalars(
-            select(MatchRow.mentor_email).where(MatchRow.request_id.in_(
-                select(RequestRow.id).where(RequestRow.mentee_email == row.mentee_email)
-            )).where(~((MatchRow.request_id == row.id) & MatchRow.active))
+            select(MatchRow.mentor_email)
+            .where(MatchRow.request_id.in_(select(RequestRow.id).where(RequestRow.mentee_email == row.mentee_email)))
+            .where(~((MatchRow.request_id == row.id) & MatchRow.active))
         ).all()
         return MentoringRequest(
             id=row.id,
@@ -224,8 +256,13 @@ class Store:
             wait_reason=row.wait_reason,
             previous_mentors=sorted(set(previous)),
             timeline=[
-                StatusChange(at=e.at, from_status=RequestStatus(e.from_status) if e.from_status else None,
-                             to_status=RequestStatus(e.to_status), actor=e.actor, note=e.note)
+                StatusChange(
+                    at=e.at,
+                    from_status=RequestStatus(e.from_status) if e.from_status else None,
+                    to_status=RequestStatus(e.to_status),
+                    actor=e.actor,
+                    note=e.note,
+                )
                 for e in events
             ],
         )
@@ -249,11 +286,15 @@ class Store:
                 q = q.where(RequestRow.status == status.value)
             return [self._request(s, r) for r in s.scalars(q).all()]
 
-    def _transition(self, s: Session, row: RequestRow, new: RequestStatus, actor: str, note: str,
-                    now: datetime) -> None:
+    def _transition(
+        self, s: Session, row: RequestRow, new: RequestStatus, actor: str, note: str, now: datetime
+    ) -> None:
         check_transition(RequestStatus(row.status), new)
-        s.add(RequestEventRow(request_id=row.id, at=now, from_status=row.status, to_status=new.value,
-                              actor=actor, note=note))
+        s.add(
+            RequestEventRow(
+                request_id=row.id, at=now, from_status=row.status, to_status=new.value, actor=actor, note=note
+            )
+        )
         row.status, row.updated_at = new.value, now
         row.is_open = new in OPEN_STATUSES
 
@@ -276,8 +317,9 @@ class Store:
 
     def mentors_joined(self, since: datetime, until: datetime) -> list[Mentor]:
         with self.session() as s:
-            rows = s.scalars(select(MentorRow).where(MentorRow.first_seen_at >= since,
-                                                     MentorRow.first_seen_at < until)).all()
+            rows = s.scalars(
+                select(MentorRow).where(MentorRow.first_seen_at >= since, MentorRow.first_seen_at < until)
+            ).all()
             return [Mentor.model_validate(r.data) for r in rows]
 
     def mentor_load(self) -> dict[str, int]:
@@ -300,10 +342,15 @@ class Store:
                 if row is None or row.status != RequestStatus.PENDING.value:
                     continue
                 match = MatchRow(
-                    request_id=p.request_id, mentor_email=str(p.mentor_email).lower(), score=p.score,
-                    reasons=p.reasons, breakdown=p.breakdown.model_dump(),
-                    shared_windows=[w.model_dump(mode="json") for w in p.shared_windows], created_at=now,
-                    active=True, ended_reason="",
+                    request_id=p.request_id,
+                    mentor_email=str(p.mentor_email).lower(),
+                    score=p.score,
+                    reasons=p.reasons,
+                    breakdown=p.breakdown.model_dump(),
+                    shared_windows=[w.model_dump(mode="json") for w in p.shared_windows],
+                    created_at=now,
+                    active=True,
+                    ended_reason="",
                 )
                 s.add(match)
                 s.flush()
@@ -342,9 +389,14 @@ class Store:
     @staticmethod
     def _match(row: MatchRow) -> Match:
         return Match(
-            id=row.id, request_id=row.request_id, mentor_email=row.mentor_email, score=row.score,
-            reasons=list(row.reasons), shared_windows=[WeeklyWindow.model_validate(w) for w in row.shared_windows],
-            created_at=row.created_at, active=row.active,
+            id=row.id,
+            request_id=row.request_id,
+            mentor_email=row.mentor_email,
+            score=row.score,
+            reasons=list(row.reasons),
+            shared_windows=[WeeklyWindow.model_validate(w) for w in row.shared_windows],
+            created_at=row.created_at,
+            active=row.active,
         )
 
     def match(self, match_id: int) -> Match:
@@ -364,30 +416,53 @@ class Store:
     def matches_to_invite(self) -> list[int]:
         """Active matches whose request is approved (no meeting recorded yet)."""
         with self.session() as s:
-            return list(s.scalars(
-                select(MatchRow.id).join(RequestRow, RequestRow.id == MatchRow.request_id)
-                .where(MatchRow.active.is_(True), RequestRow.status == RequestStatus.APPROVED.value)
-                .order_by(MatchRow.id)
-            ).all())
+            return list(
+                s.scalars(
+                    select(MatchRow.id)
+                    .join(RequestRow, RequestRow.id == MatchRow.request_id)
+                    .where(MatchRow.active.is_(True), RequestRow.status == RequestStatus.APPROVED.value)
+                    .order_by(MatchRow.id)
+                ).all()
+            )
 
     def meeting(self, match_id: int) -> Meeting | None:
         with self.session() as s:
             row = s.get(MeetingRow, match_id)
             if row is None:
                 return None
-            return Meeting(match_id=row.match_id, start=row.start, end=row.end, event_id=row.event_id,
-                           video_link=row.video_link, accessibility_needs=row.accessibility_needs)
+            return Meeting(
+                match_id=row.match_id,
+                start=row.start,
+                end=row.end,
+                event_id=row.event_id,
+                video_link=row.video_link,
+                accessibility_needs=row.accessibility_needs,
+            )
 
     def plan_meeting(self, meeting: Meeting) -> Meeting:
         """Keep the planned meeting unless one is already kept; returns the kept one (a rerun reuses its slot)."""
         with self.session() as s:
             if s.get(MeetingRow, meeting.match_id) is None:
-                s.add(MeetingRow(match_id=meeting.match_id, event_id=meeting.event_id, start=meeting.start,
-                                 end=meeting.end, video_link=meeting.video_link, link="",
-                                 accessibility_needs=meeting.accessibility_needs))
+                s.add(
+                    MeetingRow(
+                        match_id=meeting.match_id,
+                        event_id=meeting.event_id,
+                        start=meeting.start,
+                        end=meeting.end,
+                        video_link=meeting.video_link,
+                        link="",
+                        accessibility_needs=meeting.accessibility_needs,
+                    )
+                )
         kept = self.meeting(meeting.match_id)
         assert kept is not None
         return kept
+
+    def set_video_link(self, match_id: int, link: str) -> None:
+        with self.session() as s:
+            row = s.get(MeetingRow, match_id)
+            if row is not None:
+                row.video_link = link
 
     def mark_scheduled(self, match_id: int, link: str, now: datetime) -> None:
         """The invitations are out: the request becomes scheduled (idempotent)."""
@@ -400,8 +475,9 @@ class Store:
             row = s.get(RequestRow, m.request_id)
             assert row is not None
             if row.status == RequestStatus.APPROVED.value:
-                self._transition(s, row, RequestStatus.SCHEDULED, "invite",
-                                 f"first meeting {meeting.start.isoformat()}", now)
+                self._transition(
+                    s, row, RequestStatus.SCHEDULED, "invite", f"first meeting {meeting.start.isoformat()}", now
+                )
 
     def mentor(self, email: str) -> Mentor:
         with self.session() as s:
@@ -416,14 +492,26 @@ class Store:
         """Meetings of active matches whose request is scheduled or met (not yet completed)."""
         with self.session() as s:
             rows = s.scalars(
-                select(MeetingRow).join(MatchRow, MatchRow.id == MeetingRow.match_id)
+                select(MeetingRow)
+                .join(MatchRow, MatchRow.id == MeetingRow.match_id)
                 .join(RequestRow, RequestRow.id == MatchRow.request_id)
-                .where(MatchRow.active.is_(True),
-                       RequestRow.status.in_([RequestStatus.SCHEDULED.value, RequestStatus.MET.value]))
+                .where(
+                    MatchRow.active.is_(True),
+                    RequestRow.status.in_([RequestStatus.SCHEDULED.value, RequestStatus.MET.value]),
+                )
                 .order_by(MeetingRow.match_id)
             ).all()
-            return [Meeting(match_id=r.match_id, start=r.start, end=r.end, event_id=r.event_id,
-                            video_link=r.video_link, accessibility_needs=r.accessibility_needs) for r in rows]
+            return [
+                Meeting(
+                    match_id=r.match_id,
+                    start=r.start,
+                    end=r.end,
+                    event_id=r.event_id,
+                    video_link=r.video_link,
+                    accessibility_needs=r.accessibility_needs,
+                )
+                for r in rows
+            ]
 
     def add_survey_answers(self, answers: list[SurveyAnswer]) -> int:
         """Keep each (match, role)'s newest answer; returns how many were new or newer."""
@@ -432,11 +520,20 @@ class Store:
             for a in answers:
                 if s.get(MatchRow, a.match_id) is None:
                     continue
-                row = s.scalars(select(SurveyAnswerRow).where(
-                    SurveyAnswerRow.match_id == a.match_id, SurveyAnswerRow.role == a.role.value)).one_or_none()
+                row = s.scalars(
+                    select(SurveyAnswerRow).where(
+                        SurveyAnswerRow.match_id == a.match_id, SurveyAnswerRow.role == a.role.value
+                    )
+                ).one_or_none()
                 if row is None:
-                    s.add(SurveyAnswerRow(match_id=a.match_id, role=a.role.value, submitted_at=a.submitted_at,
-                                          data=a.model_dump(mode="json")))
+                    s.add(
+                        SurveyAnswerRow(
+                            match_id=a.match_id,
+                            role=a.role.value,
+                            submitted_at=a.submitted_at,
+                            data=a.model_dump(mode="json"),
+                        )
+                    )
                     changed += 1
                 elif a.submitted_at > row.submitted_at:
                     row.submitted_at, row.data = a.submitted_at, a.model_dump(mode="json")
@@ -457,8 +554,9 @@ class Store:
         new: list[FollowupFlag] = []
         with self.session() as s:
             for f in flags:
-                exists = s.scalars(select(FlagRow).where(FlagRow.match_id == f.match_id,
-                                                         FlagRow.kind == f.kind)).one_or_none()
+                exists = s.scalars(
+                    select(FlagRow).where(FlagRow.match_id == f.match_id, FlagRow.kind == f.kind)
+                ).one_or_none()
                 if exists is None:
                     s.add(FlagRow(match_id=f.match_id, kind=f.kind, detail=f.detail, created_at=now))
                     new.append(f)
@@ -466,8 +564,10 @@ class Store:
 
     def flags(self) -> list[FollowupFlag]:
         with self.session() as s:
-            return [FollowupFlag(match_id=r.match_id, kind=r.kind, detail=r.detail)  # type: ignore[arg-type]
-                    for r in s.scalars(select(FlagRow).order_by(FlagRow.id)).all()]
+            return [
+                FollowupFlag(match_id=r.match_id, kind=r.kind, detail=r.detail)  # type: ignore[arg-type]
+                for r in s.scalars(select(FlagRow).order_by(FlagRow.id)).all()
+            ]
 
     def request_of_match(self, match_id: int) -> MentoringRequest:
         with self.session() as s:
@@ -480,37 +580,78 @@ class Store:
 
     def meetings_held(self, since: datetime, until: datetime) -> int:
         with self.session() as s:
-            return int(s.scalar(
-                select(func.count()).select_from(RequestEventRow)
-                .where(RequestEventRow.to_status == RequestStatus.MET.value,
-                       RequestEventRow.at >= since, RequestEventRow.at < until)
-            ) or 0)
+            return int(
+                s.scalar(
+                    select(func.count())
+                    .select_from(RequestEventRow)
+                    .where(
+                        RequestEventRow.to_status == RequestStatus.MET.value,
+                        RequestEventRow.at >= since,
+                        RequestEventRow.at < until,
+                    )
+                )
+                or 0
+            )
 
     # --- digest -------------------------------------------------------------------------------------
 
     def digest_exists(self, period_start: datetime, period_end: datetime) -> bool:
         with self.session() as s:
-            return s.scalars(select(DigestRow.id).where(DigestRow.period_start == period_start,
-                                                        DigestRow.period_end == period_end)).first() is not None
+            return (
+                s.scalars(
+                    select(DigestRow.id).where(
+                        DigestRow.period_start == period_start, DigestRow.period_end == period_end
+                    )
+                ).first()
+                is not None
+            )
 
     def last_digest_end(self) -> datetime | None:
         with self.session() as s:
             return s.scalar(select(func.max(DigestRow.period_end)))
 
-    def record_digest(self, period_start: datetime, period_end: datetime, language: str, data: dict[str, object],
-                      location: str, now: datetime) -> None:
+    def record_digest(
+        self,
+        period_start: datetime,
+        period_end: datetime,
+        language: str,
+        data: dict[str, object],
+        location: str,
+        now: datetime,
+    ) -> None:
         with self.session() as s:
-            if s.scalars(select(DigestRow.id).where(DigestRow.period_start == period_start,
-                                                    DigestRow.period_end == period_end)).first() is None:
-                s.add(DigestRow(period_start=period_start, period_end=period_end, language=language,
-                                created_at=now, data=data, location=location))
+            if (
+                s.scalars(
+                    select(DigestRow.id).where(
+                        DigestRow.period_start == period_start, DigestRow.period_end == period_end
+                    )
+                ).first()
+                is None
+            ):
+                s.add(
+                    DigestRow(
+                        period_start=period_start,
+                        period_end=period_end,
+                        language=language,
+                        created_at=now,
+                        data=data,
+                        location=location,
+                    )
+                )
 
     # --- ledger -------------------------------------------------------------------------------------
 
     @staticmethod
     def _entry(row: LedgerRow) -> LedgerEntry:
-        return LedgerEntry(key=row.key, kind=row.kind, status=row.status, attempts=row.attempts,  # type: ignore[arg-type]
-                           provider_ref=row.provider_ref, error=row.error, updated_at=row.updated_at)
+        return LedgerEntry(
+            key=row.key,
+            kind=row.kind,
+            status=row.status,
+            attempts=row.attempts,  # type: ignore[arg-type]
+            provider_ref=row.provider_ref,
+            error=row.error,
+            updated_at=row.updated_at,
+        )
 
     def ledger(self, key: str) -> LedgerEntry | None:
         with self.session() as s:
@@ -522,8 +663,16 @@ class Store:
         with self.session() as s:
             row = s.get(LedgerRow, key, with_for_update=True)
             if row is None:
-                row = LedgerRow(key=key, kind=kind, status="pending", attempts=1, created_at=now, updated_at=now,
-                                provider_ref="", error="")
+                row = LedgerRow(
+                    key=key,
+                    kind=kind,
+                    status="pending",
+                    attempts=1,
+                    created_at=now,
+                    updated_at=now,
+                    provider_ref="",
+                    error="",
+                )
                 s.add(row)
                 return self._entry(row).model_copy(update={"attempts": 0})
             before = self._entry(row)
@@ -531,8 +680,14 @@ class Store:
                 row.status, row.attempts, row.updated_at = "pending", row.attempts + 1, now
             return before
 
-    def ledger_finish(self, key: str, status: Literal["done", "failed", "uncertain", "pending"], now: datetime,
-                      provider_ref: str = "", error: str = "") -> None:
+    def ledger_finish(
+        self,
+        key: str,
+        status: Literal["done", "failed", "uncertain", "pending"],
+        now: datetime,
+        provider_ref: str = "",
+        error: str = "",
+    ) -> None:
         with self.session() as s:
             row = s.get(LedgerRow, key)
             assert row is not None
@@ -544,8 +699,11 @@ class Store:
     def ledger_release(self, key: str, now: datetime) -> bool:
         """The lead checked an uncertain side effect did not happen: allow one more attempt."""
         with self.session() as s:
-            n = s.execute(update(LedgerRow).where(LedgerRow.key == key, LedgerRow.status == "uncertain")
-                          .values(status="failed", updated_at=now, error="released by the lead")).rowcount
+            n = s.execute(
+                update(LedgerRow)
+                .where(LedgerRow.key == key, LedgerRow.status == "uncertain")
+                .values(status="failed", updated_at=now, error="released by the lead")
+            ).rowcount
             return bool(n)
 
     def ledger_entries(self, prefix: str, status: str = "done") -> list[LedgerEntry]:
@@ -555,8 +713,11 @@ class Store:
 
     def ledger_keys(self, prefix: str, status: str = "done") -> set[str]:
         with self.session() as s:
-            return set(s.scalars(select(LedgerRow.key).where(LedgerRow.key.startswith(prefix),
-                                                              LedgerRow.status == status)).all())
+            return set(
+                s.scalars(
+                    select(LedgerRow.key).where(LedgerRow.key.startswith(prefix), LedgerRow.status == status)
+                ).all()
+            )
 
     # --- proposals (lead approval) ------------------------------------------------------------------
 
@@ -565,8 +726,9 @@ class Store:
         with self.session() as s:
             for old in s.scalars(select(ProposalRow).where(ProposalRow.status == "waiting")).all():
                 old.status = "superseded"
-            row = ProposalRow(flow_run_id=flow_run_id, created_at=now, data=result.model_dump(mode="json"),
-                              status="waiting")
+            row = ProposalRow(
+                flow_run_id=flow_run_id, created_at=now, data=result.model_dump(mode="json"), status="waiting"
+            )
             s.add(row)
             s.flush()
             return row.id
@@ -574,37 +736,60 @@ class Store:
     def waiting_proposals(self) -> list[WaitingProposal]:
         with self.session() as s:
             rows = s.scalars(select(ProposalRow).where(ProposalRow.status == "waiting").order_by(ProposalRow.id))
-            return [WaitingProposal(id=r.id, flow_run_id=r.flow_run_id, created_at=r.created_at,
-                                    result=MatchResult.model_validate(r.data)) for r in rows.all()]
+            return [
+                WaitingProposal(
+                    id=r.id,
+                    flow_run_id=r.flow_run_id,
+                    created_at=r.created_at,
+                    result=MatchResult.model_validate(r.data),
+                )
+                for r in rows.all()
+            ]
 
     def close_proposal(self, proposal_id: int, decision: dict[str, object], now: datetime) -> bool:
         """Mark a waiting batch decided; False if it was already decided or superseded (decide once)."""
         with self.session() as s:
-            n = s.execute(update(ProposalRow).where(ProposalRow.id == proposal_id, ProposalRow.status == "waiting")
-                          .values(status="decided", decided_at=now, decision=decision)).rowcount
+            n = s.execute(
+                update(ProposalRow)
+                .where(ProposalRow.id == proposal_id, ProposalRow.status == "waiting")
+                .values(status="decided", decided_at=now, decision=decision)
+            ).rowcount
             return bool(n)
 
     # --- status -------------------------------------------------------------------------------------
 
     def status_report(self) -> StatusReport:
         with self.session() as s:
-            by_status = Counter(dict(s.execute(select(RequestRow.status, func.count()).group_by(RequestRow.status)).all()))
+            by_status = Counter(
+                dict(s.execute(select(RequestRow.status, func.count()).group_by(RequestRow.status)).all())
+            )
             active = s.scalar(select(func.count()).select_from(MentorRow).where(MentorRow.active.is_(True))) or 0
             paused = s.scalar(select(func.count()).select_from(MentorRow).where(MentorRow.active.is_(False))) or 0
-            set_aside = [SetAsideView(kind=r.kind, source=r.source, ref=r.ref, reasons=list(r.reasons),
-                                      last_seen_at=r.last_seen_at)
-                         for r in s.scalars(select(SetAsideRow).order_by(SetAsideRow.id)).all()]
-            waiting = [(r.id, r.wait_reason or "not matched yet") for r in s.scalars(
-                select(RequestRow).where(RequestRow.status == RequestStatus.PENDING.value).order_by(RequestRow.id))]
+            set_aside = [
+                SetAsideView(
+                    kind=r.kind, source=r.source, ref=r.ref, reasons=list(r.reasons), last_seen_at=r.last_seen_at
+                )
+                for r in s.scalars(select(SetAsideRow).order_by(SetAsideRow.id)).all()
+            ]
+            waiting = [
+                (r.id, r.wait_reason or "not matched yet")
+                for r in s.scalars(
+                    select(RequestRow).where(RequestRow.status == RequestStatus.PENDING.value).order_by(RequestRow.id)
+                )
+            ]
             ledger = dict(s.execute(select(LedgerRow.status, func.count()).group_by(LedgerRow.status)).all())
             uncertain = list(s.scalars(select(LedgerRow.key).where(LedgerRow.status == "uncertain")).all())
             failed = [(r.key, r.error) for r in s.scalars(select(LedgerRow).where(LedgerRow.status == "failed"))]
             digests = s.scalar(select(func.count()).select_from(DigestRow)) or 0
         return StatusReport(
             requests_by_status={st.value: int(by_status.get(st.value, 0)) for st in RequestStatus},
-            mentors_active=int(active), mentors_paused=int(paused), set_aside=set_aside, waiting=waiting,
-            flags=self.flags(), ledger_by_status={k: int(v) for k, v in ledger.items()},
-            uncertain_keys=uncertain, failed_keys=failed, digests=int(digests),
+            mentors_active=int(active),
+            mentors_paused=int(paused),
+            set_aside=set_aside,
+            waiting=waiting,
+            flags=self.flags(),
+            ledger_by_status={k: int(v) for k, v in ledger.items()},
+            uncertain_keys=uncertain,
+            failed_keys=failed,
+            digests=int(digests),
         )
-
-

@@ -25,12 +25,15 @@ def event_id_for(install_id: str, match_id: int) -> str:
     return base64.b32hexencode(digest).decode().rstrip("=").lower()[:32]
 
 
-def calendar_event(meeting: Meeting, match: Match, request: MentoringRequest, mentor: Mentor, rules: ProgramRules,
-                   settings: Settings) -> CalendarEvent:
+def calendar_event(
+    meeting: Meeting, match: Match, request: MentoringRequest, mentor: Mentor, rules: ProgramRules, settings: Settings
+) -> CalendarEvent:
     """The first meeting as both calendars should show it (reasons and accessibility needs included)."""
     app = request.application
-    lines = [f"{rules.program_name}: first mentoring meeting.", f"Video: {meeting.video_link}",
-             "Why this match: " + "; ".join(match.reasons)]
+    lines = [f"{rules.program_name}: first mentoring meeting."]
+    if meeting.video_link:
+        lines.append(f"Video: {meeting.video_link}")
+    lines.append("Why this match: " + "; ".join(match.reasons))
     if meeting.accessibility_needs:
         lines.append(f"Accessibility needs: {meeting.accessibility_needs}")
     return CalendarEvent(
@@ -47,49 +50,128 @@ def calendar_event(meeting: Meeting, match: Match, request: MentoringRequest, me
     )
 
 
-def _email(key: str, to: Address, rendered: Rendered, language: str, categories: list[str],
-           custom_args: dict[str, str], rules: ProgramRules, attachments: list[Attachment] | None = None) -> OutgoingEmail:
+def _email(
+    key: str,
+    to: Address,
+    rendered: Rendered,
+    language: str,
+    categories: list[str],
+    custom_args: dict[str, str],
+    rules: ProgramRules,
+    attachments: list[Attachment] | None = None,
+) -> OutgoingEmail:
     return OutgoingEmail(
-        key=key, recipients=[to], subject=rendered.subject, text=rendered.text, html=rendered.html, language=language,
-        attachments=attachments or [], categories=categories, custom_args=custom_args,
+        key=key,
+        recipients=[to],
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        language=language,
+        attachments=attachments or [],
+        categories=categories,
+        custom_args=custom_args,
         reply_to=Address(email=rules.lead_email, name=rules.program_name),
         sender=Address(email=rules.from_email, name=rules.program_name),
     )
 
 
-def invitation_email(env: Environment, role: Role, meeting: Meeting, match: Match, request: MentoringRequest,
-                     mentor: Mentor, rules: ProgramRules, tz: str, ics: bytes | None) -> OutgoingEmail:
+def invitation_email(
+    env: Environment,
+    role: Role,
+    meeting: Meeting,
+    match: Match,
+    request: MentoringRequest,
+    mentor: Mentor,
+    rules: ProgramRules,
+    tz: str,
+    ics: bytes | None,
+) -> OutgoingEmail:
     """The invitation to one side of a match, with the .ics attached where the calendar does not invite."""
     app = request.application
     language = pick_language(app.languages if role is Role.MENTEE else mentor.languages, rules.digest.language)
-    rendered = render_invitation(env, role=role, meeting=meeting, match=match, application=app, mentor=mentor,
-                                 rules=rules, tz=tz, language=language)
-    to = Address(email=str(app.email), name=app.name) if role is Role.MENTEE else Address(email=str(mentor.email),
-                                                                                          name=mentor.name)
-    attachments = [Attachment(filename="invite.ics", content_type="text/calendar; method=REQUEST", content=ics)] \
-        if ics else []
-    return _email(f"invite:{match.id}:{role.value}", to, rendered, language, ["invite"],
-                  {"match_id": str(match.id), "role": role.value}, rules, attachments)
+    rendered = render_invitation(
+        env,
+        role=role,
+        meeting=meeting,
+        match=match,
+        application=app,
+        mentor=mentor,
+        rules=rules,
+        tz=tz,
+        language=language,
+    )
+    to = (
+        Address(email=str(app.email), name=app.name)
+        if role is Role.MENTEE
+        else Address(email=str(mentor.email), name=mentor.name)
+    )
+    attachments = (
+        [Attachment(filename="invite.ics", content_type="text/calendar; method=REQUEST", content=ics)] if ics else []
+    )
+    return _email(
+        f"invite:{match.id}:{role.value}",
+        to,
+        rendered,
+        language,
+        ["invite"],
+        {"match_id": str(match.id), "role": role.value},
+        rules,
+        attachments,
+    )
 
 
-def survey_email(env: Environment, kind: Literal["survey", "reminder"], role: Role, meeting: Meeting,
-                 request: MentoringRequest, mentor: Mentor, rules: ProgramRules, tz: str, secret: str) -> OutgoingEmail:
+def survey_email(
+    env: Environment,
+    kind: Literal["survey", "reminder"],
+    role: Role,
+    meeting: Meeting,
+    request: MentoringRequest,
+    mentor: Mentor,
+    rules: ProgramRules,
+    tz: str,
+    secret: str,
+) -> OutgoingEmail:
     """The follow-up survey (or its one reminder) to one side of a match."""
     app = request.application
     me, other = (app.name, mentor.name) if role is Role.MENTEE else (mentor.name, app.name)
     email = str(app.email) if role is Role.MENTEE else str(mentor.email)
     language = pick_language(app.languages if role is Role.MENTEE else mentor.languages, rules.digest.language)
-    rendered = render_survey(env, kind=kind, role=role, name=me, other_name=other, meeting_start=meeting.start,
-                             token=survey_token(meeting.match_id, role, secret), rules=rules, tz=tz,
-                             language=language)
-    return _email(f"{kind}:{meeting.match_id}:{role.value}", Address(email=email, name=me), rendered, language,
-                  [kind], {"match_id": str(meeting.match_id), "role": role.value}, rules)
+    rendered = render_survey(
+        env,
+        kind=kind,
+        role=role,
+        name=me,
+        other_name=other,
+        meeting_start=meeting.start,
+        token=survey_token(meeting.match_id, role, secret),
+        rules=rules,
+        tz=tz,
+        language=language,
+    )
+    return _email(
+        f"{kind}:{meeting.match_id}:{role.value}",
+        Address(email=email, name=me),
+        rendered,
+        language,
+        [kind],
+        {"match_id": str(meeting.match_id), "role": role.value},
+        rules,
+    )
 
 
-def bulk_email(key: str, recipients: list[Address], rendered: Rendered, language: str, category: str,
-               rules: ProgramRules) -> OutgoingEmail:
+def bulk_email(
+    key: str, recipients: list[Address], rendered: Rendered, language: str, category: str, rules: ProgramRules
+) -> OutgoingEmail:
     """One message to many (each gets a copy of their own): the digest, the lead's report."""
-    return OutgoingEmail(key=key, recipients=recipients, subject=rendered.subject, text=rendered.text,
-                         html=rendered.html, language=language, categories=[category],
-                         custom_args={"issue": key}, reply_to=Address(email=rules.lead_email),
-                         sender=Address(email=rules.from_email, name=rules.program_name))
+    return OutgoingEmail(
+        key=key,
+        recipients=recipients,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        language=language,
+        categories=[category],
+        custom_args={"issue": key},
+        reply_to=Address(email=rules.lead_email),
+        sender=Address(email=rules.from_email, name=rules.program_name),
+    )

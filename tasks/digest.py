@@ -21,7 +21,9 @@ from tasks.common import log, retry_if_transient
 from tasks.compose import bulk_email
 
 
-def digest_period(now: datetime, last_end: datetime | None, period_days: int, tz: str) -> tuple[datetime, datetime] | None:
+def digest_period(
+    now: datetime, last_end: datetime | None, period_days: int, tz: str
+) -> tuple[datetime, datetime] | None:
     """The next complete period ending at today's local midnight, or None while it is not complete yet."""
     zone = ZoneInfo(tz)
     end = datetime.combine(now.astimezone(zone).date(), time(0), tzinfo=zone)
@@ -37,7 +39,9 @@ def compose_digest(start: datetime, end: datetime) -> DigestIssue:
     svc = current_services()
     store, rules = svc.store, svc.rules
     return build_digest(
-        period_start=start.date(), period_end=(end - timedelta(days=1)).date(), language=rules.digest.language,
+        period_start=start.date(),
+        period_end=(end - timedelta(days=1)).date(),
+        language=rules.digest.language,
         new_mentor_names=[m.name for m in store.mentors_joined(start, end) if m.active],
         matches_made=len(store.matches_made(start, end)),
         meetings_held=store.meetings_held(start, end),
@@ -57,8 +61,13 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-@task(name="publish-digest", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[10, 60, 300],
-      retry_condition_fn=retry_if_transient)
+@task(
+    name="publish-digest",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=[10, 60, 300],
+    retry_condition_fn=retry_if_transient,
+)
 def publish_digest(issue: DigestIssue, start: datetime, end: datetime, now: datetime) -> Outcome:
     """Write the issue to the digests folder and mail it to everyone who may be contacted, once."""
     svc = current_services()
@@ -73,18 +82,30 @@ def publish_digest(issue: DigestIssue, start: datetime, end: datetime, now: date
         if app.consent_contact:
             recipients.setdefault(str(app.email), Address(email=str(app.email), name=app.name))
     key = f"digest:{issue.period_start:%Y-%m-%d}:{issue.period_end:%Y-%m-%d}"
-    message = bulk_email(key, sorted(recipients.values(), key=lambda a: a.email), rendered, issue.language,
-                         "digest", rules)
+    message = bulk_email(
+        key, sorted(recipients.values(), key=lambda a: a.email), rendered, issue.language, "digest", rules
+    )
     mailer = svc.connectors.mailer
-    outcome = do_once(store, key, "digest", perform=lambda: mailer.send(message).provider_id,
-                      lookup=lambda: mailer.lookup(key), now=now)
+    outcome = do_once(
+        store,
+        key,
+        "digest",
+        perform=lambda: mailer.send(message).provider_id,
+        lookup=lambda: mailer.lookup(key),
+        now=now,
+    )
     store.record_digest(start, end, issue.language, issue.model_dump(mode="json"), str(stem.with_suffix(".html")), now)
     log("digest published", recipients=len(recipients), outcome=outcome.value)
     return outcome
 
 
-@task(name="send-lead-report", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[10, 60, 300],
-      retry_condition_fn=retry_if_transient)
+@task(
+    name="send-lead-report",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=[10, 60, 300],
+    retry_condition_fn=retry_if_transient,
+)
 def send_lead_report(day: date, now: datetime) -> tuple[Rendered, Outcome]:
     """The lead's weekly report by email (once per day it is made for)."""
     svc = current_services()
@@ -92,9 +113,21 @@ def send_lead_report(day: date, now: datetime) -> tuple[Rendered, Outcome]:
     report = LeadReport.model_validate({**status.model_dump(), "as_of": day})
     rendered = render_lead_report(svc.templates, report, svc.rules, svc.rules.digest.language)
     key = f"report:{day:%Y-%m-%d}"
-    message = bulk_email(key, [Address(email=svc.rules.lead_email, name="lead")], rendered,
-                         svc.rules.digest.language, "lead-report", svc.rules)
+    message = bulk_email(
+        key,
+        [Address(email=svc.rules.lead_email, name="lead")],
+        rendered,
+        svc.rules.digest.language,
+        "lead-report",
+        svc.rules,
+    )
     mailer = svc.connectors.mailer
-    outcome = do_once(svc.store, key, "report", perform=lambda: mailer.send(message).provider_id,
-                      lookup=lambda: mailer.lookup(key), now=now)
+    outcome = do_once(
+        svc.store,
+        key,
+        "report",
+        perform=lambda: mailer.send(message).provider_id,
+        lookup=lambda: mailer.lookup(key),
+        now=now,
+    )
     return rendered, outcome

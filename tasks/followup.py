@@ -29,8 +29,13 @@ class AssessReport(BaseModel):
     new_flags: list[FollowupFlag]
 
 
-@task(name="collect-answers", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10,
-      retry_condition_fn=retry_if_transient)
+@task(
+    name="collect-answers",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=10,
+    retry_condition_fn=retry_if_transient,
+)
 def collect_answers(now: datetime) -> AnswersReport:
     """Read every survey answer; keep the valid ones (newest per match and side), set the rest aside."""
     svc = current_services()
@@ -55,24 +60,42 @@ def plan_followup(now: datetime) -> FollowupPlan:
         for entry in svc.store.ledger_entries(prefix)
         for kind, match_id, role in [entry.key.split(":")]
     ]
-    return followup_actions(svc.store.meetings_in_followup(), svc.store.survey_answers(), sent, now,
-                            svc.rules.followup)
+    return followup_actions(svc.store.meetings_in_followup(), svc.store.survey_answers(), sent, now, svc.rules.followup)
 
 
-@task(name="send-survey", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[5, 30, 120],
-      retry_condition_fn=retry_if_transient)
+@task(
+    name="send-survey",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=[5, 30, 120],
+    retry_condition_fn=retry_if_transient,
+)
 def send_survey(due: SurveyDue, now: datetime) -> Outcome:
     """Send one survey or reminder, at most once (ledger key ``survey|reminder:<match>:<role>``)."""
     svc = current_services()
     meeting = svc.store.meeting(due.match_id)
     assert meeting is not None
     match = svc.store.match(due.match_id)
-    message = survey_email(svc.templates, due.kind, due.role, meeting, svc.store.request(match.request_id),
-                           svc.store.mentor(str(match.mentor_email)), svc.rules, svc.settings.timezone,
-                           svc.settings.survey_token_secret.get_secret_value())
+    message = survey_email(
+        svc.templates,
+        due.kind,
+        due.role,
+        meeting,
+        svc.store.request(match.request_id),
+        svc.store.mentor(str(match.mentor_email)),
+        svc.rules,
+        svc.settings.timezone,
+        svc.settings.survey_token_secret.get_secret_value(),
+    )
     mailer = svc.connectors.mailer
-    return do_once(svc.store, message.key, due.kind, perform=lambda: mailer.send(message).provider_id,
-                   lookup=lambda: mailer.lookup(message.key), now=now)
+    return do_once(
+        svc.store,
+        message.key,
+        due.kind,
+        perform=lambda: mailer.send(message).provider_id,
+        lookup=lambda: mailer.lookup(message.key),
+        now=now,
+    )
 
 
 @task(name="assess-meetings", cache_policy=NO_CACHE)

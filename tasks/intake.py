@@ -30,7 +30,9 @@ class IntakeReport(BaseModel):
     set_aside: list[SetAside]
 
 
-@task(name="sync-roster", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5, retry_condition_fn=retry_if_transient)
+@task(
+    name="sync-roster", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5, retry_condition_fn=retry_if_transient
+)
 def sync_roster(now: datetime) -> RosterReport:
     """Read the whole mentor roster; keep valid mentors, set the rest aside with reasons."""
     svc = current_services()
@@ -44,8 +46,13 @@ def sync_roster(now: datetime) -> RosterReport:
     return RosterReport(read=len(raws), added=added, updated=updated, set_aside=bad)
 
 
-@task(name="fetch-responses", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=10,
-      retry_condition_fn=retry_if_transient)
+@task(
+    name="fetch-responses",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=10,
+    retry_condition_fn=retry_if_transient,
+)
 def fetch_responses() -> IntakeBatch:
     """New or edited form answers since the stored watermark (reading has no side effect: safe to retry)."""
     svc = current_services()

@@ -31,8 +31,13 @@ def list_matches_to_invite() -> list[int]:
     return current_services().store.matches_to_invite()
 
 
-@task(name="invite-match", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[5, 30, 120],
-      retry_condition_fn=retry_if_transient)
+@task(
+    name="invite-match",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=[5, 30, 120],
+    retry_condition_fn=retry_if_transient,
+)
 def invite_match(match_id: int, now: datetime) -> InviteOutcome:
     """Plan the first meeting, create the event, send both invitations: each at most once, by ledger key."""
     svc = current_services()
@@ -49,28 +54,62 @@ def invite_match(match_id: int, now: datetime) -> InviteOutcome:
         slot = first_meeting_slot(match.shared_windows, busy, now, rules, svc.settings.timezone)
         if slot is None:
             log("no slot found", match=match_id)
-            return InviteOutcome(match_id=match_id, status="no_slot",
-                                 detail=f"no shared slot in the next {rules.horizon_days} days")
-        meeting = store.plan_meeting(Meeting(
-            match_id=match_id, start=slot[0], end=slot[1], event_id=event_id_for(svc.install_id, match_id),
-            video_link=rules.video_link_template.format(match_id=match_id),
-            accessibility_needs=request.application.accessibility_needs,
-        ))
+            return InviteOutcome(
+                match_id=match_id, status="no_slot", detail=f"no shared slot in the next {rules.horizon_days} days"
+            )
+        meeting = store.plan_meeting(
+            Meeting(
+                match_id=match_id,
+                start=slot[0],
+                end=slot[1],
+                event_id=event_id_for(svc.install_id, match_id),
+                video_link=rules.video_link_template.format(match_id=match_id) if rules.video_link_template else "",
+                accessibility_needs=request.application.accessibility_needs,
+            )
+        )
 
     event = calendar_event(meeting, match, request, mentor, svc.rules, svc.settings)
-    event_outcome = do_once(store, f"event:{meeting.event_id}", "event",
-                            perform=lambda: calendar.create(event).link,
-                            lookup=lambda: calendar.lookup(event.event_id), now=now)
+
+    def create_event() -> str:
+        ref = calendar.create(event)
+        if ref.video_link and not meeting.video_link:
+            store.set_video_link(match_id, ref.video_link)  # the room the calendar made (Google Meet)
+        return ref.link
+
+    event_outcome = do_once(
+        store,
+        f"event:{meeting.event_id}",
+        "event",
+        perform=create_event,
+        lookup=lambda: calendar.lookup(event.event_id),
+        now=now,
+    )
     if event_outcome is Outcome.UNCERTAIN:
-        return InviteOutcome(match_id=match_id, status="uncertain", event=event_outcome,
-                             detail="calendar event state unknown: check it, then `mentorflow ledger release`")
+        return InviteOutcome(
+            match_id=match_id,
+            status="uncertain",
+            event=event_outcome,
+            detail="calendar event state unknown: check it, then `mentorflow ledger release`",
+        )
+    if event_outcome is Outcome.FOUND_DONE and not meeting.video_link:
+        create_event()  # after a crash: read the existing event back (idempotent) for its video room
+    meeting = store.meeting(match_id) or meeting
     ics = calendar.invitation(event)
     outcomes = []
     for role in (Role.MENTEE, Role.MENTOR):
-        message = invitation_email(svc.templates, role, meeting, match, request, mentor, svc.rules,
-                                   svc.settings.timezone, ics)
-        outcomes.append(do_once(store, message.key, "invite", perform=lambda m=message: mailer.send(m).provider_id,
-                                lookup=lambda m=message: mailer.lookup(m.key), now=now))
+        message = invitation_email(
+            svc.templates, role, meeting, match, request, mentor, svc.rules, svc.settings.timezone, ics
+        )
+        outcomes.append(
+            do_once(
+                store,
+                message.key,
+                "invite",
+                perform=lambda m=message: mailer.send(m).provider_id,
+                lookup=lambda m=message: mailer.lookup(m.key),
+                now=now,
+            )
+        )
     store.mark_scheduled(match_id, "", now)
     log("match invited", match=match_id, event=event_outcome.value, emails=",".join(o.value for o in outcomes))
     status: Literal["scheduled", "uncertain"] = "uncertain" if Outcome.UNCERTAIN in outcomes else "scheduled"

@@ -25,8 +25,14 @@ def propose(now: datetime, objective: Literal["fit", "participation", "stable"] 
     return result
 
 
-def save_decision(store: Store, result: MatchResult, approved: list[ProposedMatch], rejected: dict[int, str],
-                  actor: str, now: datetime) -> list[int]:
+def save_decision(
+    store: Store,
+    result: MatchResult,
+    approved: list[ProposedMatch],
+    rejected: dict[int, str],
+    actor: str,
+    now: datetime,
+) -> list[int]:
     """Approve the chosen proposals, keep the rejected and unmatched waiting with their reasons."""
     ids = store.approve_matches(approved, actor, now)
     for request_id, note in rejected.items():
@@ -36,8 +42,9 @@ def save_decision(store: Store, result: MatchResult, approved: list[ProposedMatc
 
 
 @task(name="record-decision", cache_policy=NO_CACHE)
-def record_decision(result: MatchResult, approved: list[ProposedMatch], rejected: dict[int, str], actor: str,
-                    now: datetime) -> list[int]:
+def record_decision(
+    result: MatchResult, approved: list[ProposedMatch], rejected: dict[int, str], actor: str, now: datetime
+) -> list[int]:
     """The task form of :func:`save_decision`, so the decision shows in the run."""
     ids = save_decision(current_services().store, result, approved, rejected, actor, now)
     log("decision recorded", approved=len(ids), rejected=len(rejected), waiting=len(result.waitlist))

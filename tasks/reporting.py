@@ -25,8 +25,9 @@ def md_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 def set_aside_section(items: Sequence[SetAside], title: str = "Set aside (needs the lead)") -> str:
     if not items:
         return f"### {title}\nNone."
-    return f"### {title}\n" + md_table(["source", "record", "reasons"],
-                                       [(i.source, i.ref, "; ".join(i.reasons)) for i in items])
+    return f"### {title}\n" + md_table(
+        ["source", "record", "reasons"], [(i.source, i.ref, "; ".join(i.reasons)) for i in items]
+    )
 
 
 @task(name="publish-report", cache_policy=NO_CACHE)

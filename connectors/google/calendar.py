@@ -184,7 +184,8 @@ class GoogleCalendar:
 
     @staticmethod
     def _ref(event: dict[str, Any]) -> EventRef:
-        return EventRef(event_id=str(event["id"]), link=str(event.get("htmlLink", "")), ics=None)
+        return EventRef(event_id=str(event["id"]), link=str(event.get("htmlLink", "")), ics=None,
+                        video_link=str(event.get("hangoutLink", "")))
 
 
 def _instant(text: str) -> datetime:

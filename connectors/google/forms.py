@@ -15,7 +15,7 @@ from typing import Any
 
 from googleapiclient.errors import HttpError
 
-from connectors.base import IntakeBatch, IntakeError, IntakeUnavailable, SurveyError, TransientError
+from connectors.base import IntakeBatch, IntakeError, IntakeUnavailable, SurveyError, SurveyUnavailable
 from connectors.google.auth import GoogleClient
 from connectors.google.errors import NETWORK_ERRORS, describe
 from domain.models import RawResponse, SetAside
@@ -23,10 +23,6 @@ from domain.models import RawResponse, SetAside
 PAGE_SIZE = 5000  # the service's maximum
 ZULU = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
 EMAIL_TITLE, ID_TITLE, TIME_TITLE = "Email address", "Response ID", "Timestamp"
-
-
-class SurveyUnavailable(SurveyError, TransientError):
-    """The survey form could not be read for now (timeout, 429, 5xx)."""
 
 
 class FormReader:

@@ -1,0 +1,193 @@
+"""The same flows with every connector set to Google/SendGrid, against the loopback emulators.
+
+Counted at the emulators: one ``events.insert`` per match, ≤ ⌈responses/5000⌉ + 1 list calls per poll,
+⌈recipients/1000⌉ digest requests; and with faults on a share of requests (including a 5xx returned after
+the event was stored) plus a crashed run and a rerun, still one event and one email per match and step.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+
+from config.settings import Settings
+from domain.models import RequestStatus
+from mentorflow.bootstrap import Services, build_services, use_services
+from tests.emulators.google import GoogleEmulator
+from tests.emulators.sendgrid import SendGridEmulator
+from tests.emulators.server import Fault
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+pytest_plugins = ["tests.emulators.fixtures"]
+
+ROOT = Path(__file__).resolve().parent.parent
+TZ = ZoneInfo("Asia/Jerusalem")
+DAY0 = datetime(2026, 11, 22, 9, 0, tzinfo=TZ)
+TOPICS = ["Python", "JavaScript", "Backend", "Frontend", "DevOps", "Data engineering", "Open source",
+          "Career growth", "Job interviews", "Testing"]
+DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu"]
+MENTEE_QUESTIONS = ["Full name", "Preferred languages", "Topics (most important first)", "Career stage", "Goals",
+                    "Weekly availability", "Accessibility needs", "May we contact you?", "May we quote your feedback?"]
+MENTOR_QUESTIONS = ["name", "email", "expertise", "years", "career_stage", "languages", "capacity", "availability"]
+
+
+def _windows(rng: random.Random) -> str:
+    return "; ".join(f"{d} {h}:00-{h + 2}:00" for d in rng.sample(DAYS, 3) for h in [rng.choice([9, 12, 18, 19])])
+
+
+def seed(google: GoogleEmulator, mentees: int, mentors: int) -> None:
+    rng = random.Random(7)
+    google.seed("mentee-form", MENTEE_QUESTIONS, [{
+        "Email address": f"mentee{i}@example.org", "Full name": f"Mentee {i}",
+        "Preferred languages": rng.choice(["Hebrew", "English", "Hebrew, English"]),
+        "Topics (most important first)": ", ".join(rng.sample(TOPICS, rng.randint(1, 3))),
+        "Career stage": str(rng.randint(0, 3)), "Goals": "grow", "Weekly availability": _windows(rng),
+        "Accessibility needs": "", "May we contact you?": "Yes", "May we quote your feedback?": "No",
+    } for i in range(mentees)])
+    google.seed("mentor-form", MENTOR_QUESTIONS, [{
+        "name": f"Mentor {j}", "email": f"mentor{j}@example.org", "expertise": ", ".join(rng.sample(TOPICS, 4)),
+        "years": str(rng.randint(4, 20)), "career_stage": str(rng.randint(2, 4)), "languages": "Hebrew, English",
+        "capacity": str(rng.randint(2, 3)), "availability": _windows(rng) + "; " + _windows(rng),
+    } for j in range(mentors)])
+    google.seed("survey-form", ["token", "satisfaction", "met", "still_in_touch", "adopted_idea"], [])
+
+
+def remote_services(tmp_path: Path, google: GoogleEmulator, sendgrid: SendGridEmulator) -> Services:
+    # With Google Calendar the program lets Google make the video room (no link template).
+    rules = yaml.safe_load((ROOT / "config" / "program.yaml").read_text(encoding="utf-8"))
+    rules["scheduling"]["video_link_template"] = None
+    (tmp_path / "program.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
+    settings = Settings(
+        _env_file=None, data_dir=tmp_path, rules_path=tmp_path / "program.yaml", intake="google", roster="google", calendar="google", surveys="google",
+        mailer="sendgrid", google_api_endpoint=google.url, google_mentee_form_id="mentee-form",
+        google_mentor_form_id="mentor-form", google_survey_form_id="survey-form",
+        sendgrid_api_key=sendgrid.api_key, sendgrid_host=sendgrid.url, survey_token_secret="a-real-test-secret",
+        http_timeout_seconds=5,
+    )  # type: ignore[call-arg]
+    return build_services(settings)
+
+
+def no_waiting(services: Services) -> None:
+    """Retries without sleeping: the mailer's backoff and the tasks' retry delays."""
+    services.connectors.mailer.sleep = lambda _s: None  # type: ignore[attr-defined]
+
+
+def run_stages(services: Services) -> None:
+    from flows.intake import intake
+    from flows.invite import invite
+    from flows.match import match
+
+    with use_services(services):
+        intake(DAY0)
+        match(DAY0, approval="auto")
+        invite(DAY0)
+
+
+def sent_keys(sendgrid: SendGridEmulator) -> Counter[str]:
+    return Counter(body["custom_args"]["mentorflow_key"] for body in sendgrid.accepted)
+
+
+def test_a_100_mentee_run_makes_exactly_the_calls_it_needs(
+    tmp_path: Path, google_emulator: GoogleEmulator, sendgrid_emulator: SendGridEmulator
+) -> None:
+    seed(google_emulator, mentees=100, mentors=40)
+    services = remote_services(tmp_path, google_emulator, sendgrid_emulator)
+    run_stages(services)
+    store = services.store
+    scheduled = store.requests(RequestStatus.SCHEDULED)
+    assert len(scheduled) >= 60
+
+    counts = google_emulator.counts
+    assert counts["events.insert"] == len(scheduled) == len(google_emulator.events())
+    assert counts["responses.list"] <= 2 * (math.ceil(100 / 5000) + 1)  # mentee form + mentor form, one poll
+    keys = sent_keys(sendgrid_emulator)
+    assert set(keys.values()) == {1}
+    assert len([k for k in keys if k.startswith("invite:")]) == 2 * len(scheduled)
+    # Google made a Meet room for each event, and the invitations carry it
+    meetings = store.meetings_in_followup()
+    assert meetings and all(m.video_link.startswith("https://meet.google.com/") for m in meetings)
+    for body in sendgrid_emulator.accepted:
+        if body["custom_args"]["mentorflow_key"].startswith("invite:"):
+            meeting = store.meeting(int(body["custom_args"]["match_id"]))
+            assert meeting is not None and all(meeting.video_link in part["value"] for part in body["content"])
+
+    # a second poll with nothing new is one list call per form; nothing is inserted or sent again
+    before_lists, before_inserts = counts["responses.list"], counts["events.insert"]
+    run_stages(services)
+    assert google_emulator.counts["responses.list"] - before_lists <= 2
+    assert google_emulator.counts["events.insert"] == before_inserts
+    assert sent_keys(sendgrid_emulator) == keys
+
+
+def test_digest_goes_out_in_batches_of_1000(
+    tmp_path: Path, google_emulator: GoogleEmulator, sendgrid_emulator: SendGridEmulator
+) -> None:
+    from flows.digest import digest
+    from flows.intake import intake
+
+    seed(google_emulator, mentees=1500, mentors=30)
+    services = remote_services(tmp_path, google_emulator, sendgrid_emulator)
+    with use_services(services):
+        intake(DAY0)
+        assert digest(DAY0 + timedelta(days=14)).published
+    recipients = 1500 + 30
+    digest_bodies = [b for b in sendgrid_emulator.accepted if b["custom_args"]["mentorflow_key"].startswith("digest:")]
+    assert len(digest_bodies) == math.ceil(recipients / 1000)
+    assert sum(len(b["personalizations"]) for b in digest_bodies) == recipients
+    assert all(len(p["to"]) == 1 for b in digest_bodies for p in b["personalizations"])
+
+
+def test_faults_and_a_crash_still_give_one_event_and_one_email_per_match_and_step(
+    tmp_path: Path, google_emulator: GoogleEmulator, sendgrid_emulator: SendGridEmulator
+) -> None:
+    from tasks.invites import invite_match
+
+    seed(google_emulator, mentees=100, mentors=40)
+    services = remote_services(tmp_path, google_emulator, sendgrid_emulator)
+    no_waiting(services)
+    google_emulator.fail_share(0.25, lambda rng: Fault(status=rng.choice([500, 503]), after=rng.random() < 0.5),
+                               seed=3, operation="events.insert")
+    sendgrid_emulator.fail_share(0.25, lambda rng: Fault(status=rng.choice([429, 500, 503]),
+                                                          headers={"X-RateLimit-Reset": "0"}), seed=4)
+
+    # the first run crashes part-way: the mailer dies right after its 20th accepted send
+    mailer = services.connectors.mailer
+    real_send, calls = mailer.send, Counter[str]()
+
+    def send_then_die(message):  # type: ignore[no-untyped-def]
+        ref = real_send(message)
+        calls["n"] += 1
+        if calls["n"] == 20:
+            raise SystemExit("killed right after a send")
+        return ref
+
+    mailer.send = send_then_die  # type: ignore[method-assign]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(invite_match, "retry_delay_seconds", [0, 0, 0])
+        with pytest.raises(BaseException):  # noqa: B017 - the crash ends the run
+            run_stages(services)
+        mailer.send = real_send  # type: ignore[method-assign]
+        run_stages(services)  # rerun with faults still on
+        google_emulator.clear_faults()
+        sendgrid_emulator.clear_faults()
+        run_stages(services)  # and once more, for matches whose retries ran out
+
+    store = services.store
+    scheduled = store.requests(RequestStatus.SCHEDULED)
+    assert len(scheduled) >= 60 and store.requests(RequestStatus.APPROVED) == []
+    events = google_emulator.events()
+    assert len(events) == len(scheduled), "exactly one event per match, whatever failed"
+    keys = sent_keys(sendgrid_emulator)
+    invites = [k for k in keys if k.startswith("invite:")]
+    # a message sent just before the crash is 'uncertain' (SendGrid cannot be asked), never resent
+    uncertain = set(store.status_report().uncertain_keys)
+    assert set(keys.values()) == {1}, "no email twice"
+    assert len(invites) == 2 * len(scheduled), "no email lost"
+    assert uncertain <= set(invites)
