@@ -115,9 +115,7 @@ class MenteeApplication(Frozen):
     accessibility_needs: str = ""
     consent_contact: bool
     consent_quote: bool = False
-    continue_with: EmailStr | None = Field(
-        default=None, description="a former mentor the mentee asks to continue with"
-    )
+    continue_with: EmailStr | None = Field(default=None, description="a former mentor the mentee asks to continue with")
 
 
 class RawResponse(Frozen):
@@ -161,7 +159,13 @@ TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
     RequestStatus.CANCELED: frozenset(),
 }
 OPEN_STATUSES = frozenset(
-    {RequestStatus.PENDING, RequestStatus.NEEDS_INFO, RequestStatus.APPROVED, RequestStatus.SCHEDULED, RequestStatus.MET}
+    {
+        RequestStatus.PENDING,
+        RequestStatus.NEEDS_INFO,
+        RequestStatus.APPROVED,
+        RequestStatus.SCHEDULED,
+        RequestStatus.MET,
+    }
 )
 
 

@@ -91,7 +91,7 @@ def demo(
     start: Annotated[str, typer.Option(help="the demo's first day (YYYY-MM-DD)")] = "2026-11-22",
     fresh: Annotated[bool, typer.Option(help="wipe the demo folder first")] = False,
 ) -> None:
-    """Run the whole program on the sample data, across three weeks of 'as of' dates, and summarise."""
+    """Run the whole program on the sample data, across five weeks of 'as of' dates, and summarise."""
     from mentorflow.demo import run_demo
 
     typer.echo(run_demo(directory, start, fresh))

@@ -50,12 +50,12 @@ def _simulate_answers(services: Services, at: datetime) -> int:
         rng = random.Random(key)
         if rng.random() < 0.2:
             continue  # some never answer: the reminder and the "no answer" flag show
-        met = rng.random() > 0.1
+        met = rng.random() > 0.05
         rows.append(
             {
                 "token": survey_token(int(match_id), Role(role), secret),
                 "timestamp": (at + timedelta(hours=rng.randint(1, 30))).isoformat(),
-                "satisfaction": rng.choice([2, 4, 4, 5, 5]) if met else 1,
+                "satisfaction": rng.choice([2, 3, 4, 4, 5, 5, 5]) if met else 1,
                 "met": "yes" if met else "no",
                 "still_in_touch": "yes" if met and rng.random() > 0.2 else "no",
                 "adopted_idea": "yes" if met and rng.random() > 0.1 else "no",

@@ -1,0 +1,106 @@
+"""Matching engine: score every mentee–mentor pair, assign under capacities, explain the result.
+
+Pure (numpy/scipy): no I/O, no Prefect. See docs/matching.md for the scoring and the objectives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Literal
+
+import numpy as np
+
+from domain.matching.explain import binding_reasons, match_reasons
+from domain.matching.scoring import Edges, Instance, build_instance, candidate_edges, pair_components
+from domain.matching.solvers import blocking_pairs, solve_optimal, solve_stable
+from domain.models import (
+    MatchResult,
+    Mentor,
+    MentoringRequest,
+    ProposedMatch,
+    ScoreBreakdown,
+    Unmatched,
+    shared_windows,
+)
+from domain.rules import ProgramRules
+
+Objective = Literal["fit", "participation", "stable"]
+OBJECTIVES: tuple[Objective, ...] = ("fit", "participation", "stable")
+
+__all__ = [
+    "OBJECTIVES", "Objective", "assign", "blocking_pairs", "build_instance", "candidate_edges", "preference_scores",
+    "propose_matches",
+]
+
+
+def preference_scores(inst: Instance, edges: Edges) -> np.ndarray:
+    """What both sides rank by: the pair score minus the load penalty of the mentor's current load."""
+    return edges.score - inst.rules.weights.load_penalty * inst.load[edges.cols]
+
+
+def assign(inst: Instance, edges: Edges, objective: Objective, tie_break: bool = False) -> np.ndarray:
+    """Mentor column per mentee row (-1 = waiting) under the objective."""
+    n, _ = inst.shape
+    if objective == "stable":
+        return solve_stable(n, edges.rows, edges.cols, preference_scores(inst, edges), inst.remaining)
+    if objective not in ("fit", "participation"):
+        raise ValueError(f"unknown matching objective {objective!r}: use fit, participation or stable")
+    w = inst.rules.weights
+    return solve_optimal(n, edges.rows, edges.cols, edges.score, inst.remaining, inst.load, w.load_penalty,
+                         inst.rules.min_score, maximize_count=objective == "participation", tie_break=tie_break)
+
+
+def propose_matches(
+    requests: Sequence[MentoringRequest],
+    mentors: Sequence[Mentor],
+    load: Mapping[str, int],
+    rules: ProgramRules,
+    now: datetime,
+    objective: Objective | None = None,
+) -> MatchResult:
+    """Propose a mentor for each pending request, or say why it waits.
+
+    ``load`` maps mentor email → mentees already assigned; only ``capacity - load`` places are offered.
+    """
+    objective = objective or rules.matching.objective
+    inst = build_instance(requests, mentors, load, rules.matching, now, [t.key for t in rules.topics])
+    edges = candidate_edges(inst)
+    chosen = assign(inst, edges, objective)
+    return explain(inst, chosen, rules)
+
+
+def explain(inst: Instance, chosen: np.ndarray, rules: ProgramRules) -> MatchResult:
+    """Turn an assignment into proposals with breakdowns and reasons, and a waitlist with binding reasons."""
+    w = inst.rules.weights
+    rows = np.flatnonzero(chosen >= 0)
+    cols = chosen[rows]
+    comp = pair_components(inst, rows, cols)
+    # The k-th new mentee of a mentor carries the load penalty of place k (higher scores take earlier places).
+    load_cost = np.zeros(len(rows))
+    if w.load_penalty > 0 and len(rows):
+        order = np.lexsort((rows, -comp.total, cols))
+        sc = cols[order]
+        first = np.flatnonzero(np.r_[True, sc[1:] != sc[:-1]])
+        k = np.arange(len(sc)) - np.repeat(first, np.diff(np.r_[first, len(sc)]))
+        load_cost[order] = -w.load_penalty * (inst.load[sc] + k)
+    matches = []
+    for idx, (r, c) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
+        req, mentor = inst.requests[r], inst.mentors[c]
+        app = req.application
+        breakdown = ScoreBreakdown(
+            topics=round(float(comp.topics[idx]), 6), stage=float(comp.stage[idx]),
+            availability=round(float(comp.availability[idx]), 6), language=float(comp.language[idx]),
+            continuity=float(comp.continuity[idx]), priority=round(float(comp.priority[idx]), 6),
+            load=round(float(load_cost[idx]), 6),
+        )
+        windows = shared_windows(list(app.availability), list(mentor.availability))
+        expertise = set(mentor.expertise)
+        reasons = match_reasons(rules, [t for t in dict.fromkeys(app.topics) if t in expertise], windows,
+                                mentor.career_stage - app.career_stage, comp.continuity[idx] > 0)
+        matches.append(ProposedMatch(request_id=req.id, mentor_email=mentor.email, score=breakdown.total,
+                                     breakdown=breakdown, reasons=reasons, shared_windows=windows))
+    waiting = np.flatnonzero(chosen < 0)
+    why = binding_reasons(inst, waiting, True, rules)
+    waitlist = [Unmatched(request_id=inst.requests[r].id, reason=why[r]) for r in waiting.tolist()]
+    return MatchResult(matches=matches, waitlist=waitlist)

@@ -1,0 +1,332 @@
+"""Vectorised scoring: people become incidence matrices, pairs become sparse candidate edges.
+
+Every mentee × mentor quantity is a small matrix product (topics, languages, weekly time segments), computed
+in row chunks so memory stays bounded; only the pairs that pass the hard constraints leave as sparse edges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from numpy.typing import NDArray
+
+from domain.models import Mentor, MentoringRequest
+from domain.rules import MatchingRules
+
+WEEK_SECONDS = 7 * 24 * 3600
+DAY_MINUTES = 24 * 60
+CHUNK_CELLS = 4_000_000  # mentee rows × mentor columns per chunk: bounds the temporary matrices (~16 MB each)
+
+F32 = NDArray[np.float32]
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+Bool = NDArray[np.bool_]
+
+
+def _week_minute(day: int, hour: int, minute: int) -> int:
+    return (day - 1) * DAY_MINUTES + hour * 60 + minute
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A batch encoded as arrays. Rows are mentees (requests), columns are active mentors."""
+
+    requests: Sequence[MentoringRequest]
+    mentors: Sequence[Mentor]  # active, unique by email, in roster order
+    topics: list[str]  # topic keys, column order of the topic matrices
+    languages: list[str]  # language codes, column order of the language matrices
+    seg_start: I64  # weekly minute at which each elementary time segment starts
+    seg_len: F32  # minutes in each segment
+    e_topic_w: F64  # n × K: topic weight by the mentee's ranking (0 where not wanted)
+    e_topic: F32  # n × K: 1 where wanted
+    m_topic: F32  # m × K: 1 where the mentor has the expertise
+    e_lang: F32  # n × L
+    m_lang: F32  # m × L
+    e_first_lang: I64  # n: column of the mentee's first language
+    e_time: F32  # n × S: 1 where the mentee is free in the segment
+    m_time: F32  # m × S: segment minutes where the mentor is free (so e_time @ m_time.T = shared minutes)
+    e_stage: I64
+    m_stage: I64
+    priority: F64  # n: waiting-time bonus
+    load: I64  # m: mentees already assigned
+    remaining: I64  # m: free places (capacity - load, at least 0)
+    excluded: tuple[I64, I64]  # (row, col) pairs that may never match: same person, former mentor
+    continuity: tuple[I64, I64]  # (row, col) pairs the mentee asked to continue with
+    rules: MatchingRules
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.requests), len(self.mentors)
+
+
+def _segments(windows: list[list[tuple[int, int]]]) -> tuple[I64, I64]:
+    """Elementary weekly segments: every boundary any person's window has, so overlap is a dot product."""
+    bounds = sorted({b for person in windows for w in person for b in w})
+    if len(bounds) < 2:
+        return np.zeros(0, np.int64), np.zeros(1, np.int64)
+    arr = np.asarray(bounds, np.int64)
+    return arr[:-1], arr
+
+
+def _time_matrix(windows: list[list[tuple[int, int]]], bounds: I64) -> F32:
+    """Rows × segments, 1 where a person's (possibly overlapping) windows cover the segment."""
+    out = np.zeros((len(windows), max(len(bounds) - 1, 0)), np.float32)
+    for r, person in enumerate(windows):
+        for lo, hi in person:
+            a = int(np.searchsorted(bounds, lo))
+            b = int(np.searchsorted(bounds, hi))
+            out[r, a:b] = 1.0
+    return out
+
+
+def _windows(avail: Sequence[object]) -> list[tuple[int, int]]:
+    out = []
+    for w in avail:
+        day = int(w.day)  # type: ignore[attr-defined]
+        out.append((_week_minute(day, w.start.hour, w.start.minute),  # type: ignore[attr-defined]
+                    _week_minute(day, w.end.hour, w.end.minute)))  # type: ignore[attr-defined]
+    return out
+
+
+def _norm(value: str) -> str:
+    return value.strip().casefold()
+
+
+def build_instance(
+    requests: Sequence[MentoringRequest],
+    mentors: Sequence[Mentor],
+    load: Mapping[str, int],
+    rules: MatchingRules,
+    now: datetime,
+    topic_order: Sequence[str] = (),
+) -> Instance:
+    """Encode a batch: active mentors only (first entry wins on a repeated email), every request a row."""
+    w = rules.weights
+    seen: set[str] = set()
+    roster: list[Mentor] = []
+    for m in mentors:
+        key = _norm(str(m.email))
+        if m.active and key not in seen:
+            seen.add(key)
+            roster.append(m)
+    col_of = {_norm(str(m.email)): j for j, m in enumerate(roster)}
+    loads = {_norm(k): v for k, v in load.items()}
+    apps = [r.application for r in requests]
+    n, m = len(apps), len(roster)
+
+    seen_topics = [*topic_order, *(t for a in apps for t in a.topics), *(t for x in roster for t in x.expertise)]
+    topics = list(dict.fromkeys(seen_topics))
+    t_col = {t: k for k, t in enumerate(topics)}
+    langs = list(dict.fromkeys(_norm(lang) for p in [*apps, *roster] for lang in p.languages))
+    l_col = {lang: k for k, lang in enumerate(langs)}
+
+    e_topic_w = np.zeros((n, len(topics)), np.float64)
+    e_lang = np.zeros((n, len(langs)), np.float32)
+    e_first = np.zeros(n, np.int64)
+    for i, a in enumerate(apps):
+        for rank, t in enumerate(dict.fromkeys(a.topics)):
+            e_topic_w[i, t_col[t]] = w.topic * w.topic_rank_decay**rank if w.topic > 0 else 0.0
+        for lang in a.languages:
+            e_lang[i, l_col[_norm(lang)]] = 1.0
+        e_first[i] = l_col[_norm(a.languages[0])]
+    e_topic = np.zeros((n, len(topics)), np.float32)
+    for i, a in enumerate(apps):
+        e_topic[i, [t_col[t] for t in a.topics]] = 1.0
+    m_topic = np.zeros((m, len(topics)), np.float32)
+    m_lang = np.zeros((m, len(langs)), np.float32)
+    for j, x in enumerate(roster):
+        m_topic[j, [t_col[t] for t in x.expertise]] = 1.0
+        m_lang[j, [l_col[_norm(lang)] for lang in x.languages]] = 1.0
+
+    e_win = [_windows(a.availability) for a in apps]
+    m_win = [_windows(x.availability) for x in roster]
+    seg_start, bounds = _segments(e_win + m_win)
+    seg_len = np.diff(bounds).astype(np.float32)
+    e_time = _time_matrix(e_win, bounds)
+    m_time = _time_matrix(m_win, bounds) * seg_len[None, :]
+
+    weeks = np.array([max((now - r.waiting_since).total_seconds(), 0.0) / WEEK_SECONDS for r in requests], np.float64)
+    priority = np.minimum(weeks * w.waiting_per_week, w.waiting_cap) if n else np.zeros(0)
+
+    m_load = np.array([max(loads.get(_norm(str(x.email)), 0), 0) for x in roster], np.int64)
+    remaining = np.maximum(np.array([x.capacity for x in roster], np.int64) - m_load, 0)
+
+    ex_r: list[int] = []
+    ex_c: list[int] = []
+    co_r: list[int] = []
+    co_c: list[int] = []
+    for i, (r, a) in enumerate(zip(requests, apps, strict=True)):
+        wanted = _norm(str(a.continue_with)) if a.continue_with else None
+        if wanted is not None and wanted in col_of:
+            co_r.append(i)
+            co_c.append(col_of[wanted])
+        barred = {_norm(p) for p in r.previous_mentors} - ({wanted} if wanted else set())
+        barred.add(_norm(str(a.email)))
+        for email in barred:
+            if email in col_of:
+                ex_r.append(i)
+                ex_c.append(col_of[email])
+
+    def pairs(rs: list[int], cs: list[int]) -> tuple[I64, I64]:
+        return np.asarray(rs, np.int64), np.asarray(cs, np.int64)
+
+    return Instance(
+        requests=requests, mentors=roster, topics=topics, languages=langs, seg_start=seg_start, seg_len=seg_len,
+        e_topic_w=e_topic_w, e_topic=e_topic, m_topic=m_topic, e_lang=e_lang, m_lang=m_lang, e_first_lang=e_first,
+        e_time=e_time, m_time=m_time,
+        e_stage=np.array([a.career_stage for a in apps], np.int64),
+        m_stage=np.array([x.career_stage for x in roster], np.int64),
+        priority=priority, load=m_load, remaining=remaining,
+        excluded=pairs(ex_r, ex_c), continuity=pairs(co_r, co_c), rules=rules,
+    )
+
+
+@dataclass(frozen=True)
+class Components:
+    """Score parts of a set of pairs (vectorised), plus the hard-constraint masks."""
+
+    topics: F64
+    stage: F64
+    availability: F64
+    language: F64
+    continuity: F64
+    priority: F64
+    shared_minutes: F32
+
+    @property
+    def total(self) -> F64:
+        s = self.topics + self.stage + self.availability + self.language + self.continuity + self.priority
+        return np.round(s, 6)
+
+
+def _stage(inst: Instance, e_stage: I64, m_stage: I64) -> F64:
+    w = inst.rules.weights
+    return (w.stage - np.abs((m_stage - e_stage) - w.stage_ideal_gap)).astype(np.float64)
+
+
+def _availability(inst: Instance, minutes: F32) -> F64:
+    w = inst.rules.weights
+    return w.availability_per_hour * np.minimum(minutes.astype(np.float64) / 60.0, w.availability_cap_hours)
+
+
+def pair_components(inst: Instance, rows: I64, cols: I64) -> Components:
+    """Score parts of the given (row, col) pairs, elementwise (no matrix over all pairs)."""
+    w = inst.rules.weights
+    minutes = np.einsum("ij,ij->i", inst.e_time[rows], inst.m_time[cols]) if len(rows) else np.zeros(0, np.float32)
+    cont = np.zeros(len(rows))
+    if len(inst.continuity[0]) and len(rows):
+        wanted = dict(zip(inst.continuity[0].tolist(), inst.continuity[1].tolist(), strict=True))
+        cont = np.array([w.continuity if wanted.get(r) == c else 0.0 for r, c in zip(rows.tolist(), cols.tolist(),
+                                                                                     strict=True)])
+    return Components(
+        topics=np.einsum("ij,ij->i", inst.e_topic_w[rows], inst.m_topic[cols].astype(np.float64)),
+        stage=_stage(inst, inst.e_stage[rows], inst.m_stage[cols]),
+        availability=_availability(inst, minutes),
+        language=w.language_first_choice * inst.m_lang[cols, inst.e_first_lang[rows]].astype(np.float64),
+        continuity=cont,
+        priority=inst.priority[rows],
+        shared_minutes=minutes.astype(np.float32),
+    )
+
+
+@dataclass(frozen=True)
+class ChunkMasks:
+    """For a block of mentee rows × all mentor columns: each hard constraint and the scores."""
+
+    language: Bool
+    time: Bool
+    topic: Bool
+    allowed: Bool  # not the same person, not a former mentor (unless asked to continue)
+    score: F64
+
+    def feasible(self, min_score: float) -> Bool:
+        return self.language & self.time & self.topic & self.allowed & (self.score > min_score)
+
+
+def chunk_masks(inst: Instance, rows: I64) -> ChunkMasks:
+    """Hard-constraint masks and scores for the given mentee rows against every active mentor."""
+    w = inst.rules.weights
+    n, m = inst.shape
+    language = (inst.e_lang[rows] @ inst.m_lang.T) > 0
+    minutes = inst.e_time[rows] @ inst.m_time.T
+    time = minutes > 0
+    topic_pts = inst.e_topic_w[rows] @ inst.m_topic.T.astype(np.float64)
+    if inst.rules.require_shared_topic:
+        topic = (topic_pts > 0) if w.topic > 0 else (inst.e_topic[rows] @ inst.m_topic.T) > 0
+    else:
+        topic = np.ones((len(rows), m), bool)
+    score = topic_pts
+    score += _availability(inst, minutes)
+    score += _stage(inst, inst.e_stage[rows][:, None], inst.m_stage[None, :])
+    score += w.language_first_choice * inst.m_lang.T[inst.e_first_lang[rows]]
+    score += inst.priority[rows][:, None]
+    allowed = np.ones((len(rows), m), bool)
+    local = np.full(n, -1, np.int64)
+    local[rows] = np.arange(len(rows))
+    ex_r, ex_c = inst.excluded
+    hit = local[ex_r] >= 0 if len(ex_r) else np.zeros(0, bool)
+    allowed[local[ex_r[hit]], ex_c[hit]] = False
+    co_r, co_c = inst.continuity
+    hit = local[co_r] >= 0 if len(co_r) else np.zeros(0, bool)
+    score[local[co_r[hit]], co_c[hit]] += w.continuity
+    return ChunkMasks(language=language, time=time, topic=topic, allowed=allowed, score=np.round(score, 6))
+
+
+def row_chunks(n: int, m: int) -> list[I64]:
+    """Row blocks small enough that a block × m matrix stays around CHUNK_CELLS cells."""
+    size = max(1, CHUNK_CELLS // max(m, 1))
+    return [np.arange(lo, min(lo + size, n), dtype=np.int64) for lo in range(0, n, size)]
+
+
+@dataclass(frozen=True)
+class Edges:
+    """Feasible pairs, sorted by row then column, with their scores."""
+
+    rows: I64
+    cols: I64
+    score: F64
+
+
+def candidate_edges(inst: Instance) -> Edges:
+    """Every pair with a free place that passes the hard constraints and scores above ``min_score``.
+
+    Masks come from three small matrix products per row chunk; scores are computed only on feasible pairs.
+    """
+    w = inst.rules.weights
+    n, _ = inst.shape
+    open_cols = np.flatnonzero(inst.remaining > 0)
+    m_lang, m_time = inst.m_lang[open_cols].T.copy(), inst.m_time[open_cols].T.copy()
+    m_topic = inst.m_topic[open_cols].T.astype(np.float64)
+    m_stage = inst.m_stage[open_cols]
+    excluded = set(zip(inst.excluded[0].tolist(), inst.excluded[1].tolist(), strict=True))
+    wanted = dict(zip(inst.continuity[0].tolist(), inst.continuity[1].tolist(), strict=True))
+    rs, cs, ss = [], [], []
+    for rows in row_chunks(n, len(open_cols)):
+        minutes = inst.e_time[rows] @ m_time
+        feasible = (minutes > 0) & ((inst.e_lang[rows] @ m_lang) > 0)
+        topic_pts = inst.e_topic_w[rows] @ m_topic
+        if inst.rules.require_shared_topic:
+            feasible &= (topic_pts > 0) if w.topic > 0 else (inst.e_topic[rows] @ m_topic) > 0
+        r, c = np.nonzero(feasible)
+        gr, gc = rows[r], open_cols[c]
+        score = topic_pts[r, c] + _availability(inst, minutes[r, c])
+        score += _stage(inst, inst.e_stage[gr], m_stage[c])
+        score += w.language_first_choice * inst.m_lang[gc, inst.e_first_lang[gr]]
+        score += inst.priority[gr]
+        keep = np.ones(len(gr), bool)
+        if excluded or wanted:
+            for k in np.flatnonzero(np.isin(gr, np.fromiter({*inst.excluded[0].tolist(), *wanted}, np.int64))):
+                pair = (int(gr[k]), int(gc[k]))
+                keep[k] = pair not in excluded
+                score[k] += w.continuity if wanted.get(pair[0]) == pair[1] else 0.0
+        score = np.round(score, 6)
+        keep &= score > inst.rules.min_score
+        rs.append(gr[keep])
+        cs.append(gc[keep])
+        ss.append(score[keep])
+    if not rs:
+        return Edges(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    return Edges(np.concatenate(rs), np.concatenate(cs), np.concatenate(ss))
