@@ -27,7 +27,7 @@ bench: setup  ## matching benchmark against the tools programs use today
 
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/mypy domain connectors store config
+	$(BIN)/mypy domain connectors store config tasks flows mentorflow
 
 lock:  ## re-resolve requirements.lock from pyproject.toml (needs uv: pip install uv)
 	uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock

@@ -32,7 +32,6 @@ class Settings(BaseSettings):
     )
     rules_path: Path = Field(CONFIG_DIR / "program.yaml", description="the program rules YAML")
     timezone: str = Field("Asia/Jerusalem", description="the program's time zone (IANA name)")
-    max_workers: int = Field(4, ge=1, le=32, description="parallel side effects per flow run")
 
     intake: Literal["local", "google"] = Field("local", description="where mentee answers come from")
     roster: Literal["local", "google"] = Field("local", description="where the mentor roster comes from")
@@ -64,7 +63,7 @@ class Settings(BaseSettings):
     sendgrid_unsubscribe_group: int | None = Field(None, description="ASM group id honoured by the digest")
     survey_token_secret: SecretStr = Field(
         SecretStr("local-only-survey-secret"),
-        description="HMAC key of survey links; must be set to a real secret whenever surveys or mail leave this machine",
+        description="HMAC key of survey links; must be a real secret whenever surveys or mail leave this machine",
     )
     http_timeout_seconds: float = Field(20.0, gt=0, le=300, description="timeout of every outside HTTP call")
 

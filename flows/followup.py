@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from mentorflow.bootstrap import current_services
 from store.ledger import Outcome
-from tasks.common import collect, resolve_now
+from tasks.common import SIDE_EFFECT_WORKERS, collect, resolve_now
 from tasks.followup import assess_meetings, collect_answers, plan_followup, send_survey
 from tasks.reporting import md_table, publish_report, set_aside_section
 
@@ -26,7 +26,7 @@ class FollowupSummary(BaseModel):
     failed: list[tuple[str, str]]
 
 
-@flow(name="followup", task_runner=ThreadPoolTaskRunner(max_workers=4))
+@flow(name="followup", task_runner=ThreadPoolTaskRunner(max_workers=SIDE_EFFECT_WORKERS))  # type: ignore[arg-type]
 def followup(as_of: datetime | None = None) -> FollowupSummary:
     """Collect answers first (so nobody who answered gets a reminder), then send what is due, then assess."""
     now = resolve_now(as_of, current_services().settings.timezone)

@@ -9,7 +9,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel
 
 from mentorflow.bootstrap import current_services
-from tasks.common import collect, resolve_now
+from tasks.common import SIDE_EFFECT_WORKERS, collect, resolve_now
 from tasks.invites import InviteOutcome, invite_match, list_matches_to_invite
 from tasks.reporting import md_table, publish_report
 
@@ -22,7 +22,7 @@ class InviteSummary(BaseModel):
     failed: list[tuple[int, str]]
 
 
-@flow(name="invite", task_runner=ThreadPoolTaskRunner(max_workers=4))
+@flow(name="invite", task_runner=ThreadPoolTaskRunner(max_workers=SIDE_EFFECT_WORKERS))  # type: ignore[arg-type]
 def invite(as_of: datetime | None = None) -> InviteSummary:
     """Invite every approved match; one match's failure never stops the others."""
     now = resolve_now(as_of, current_services().settings.timezone)

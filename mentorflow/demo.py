@@ -21,6 +21,7 @@ from domain.models import Role
 from mentorflow.bootstrap import Services, build_services, use_services
 
 SAMPLES = CONFIG_DIR / "samples"
+MATCHED = ("approved", "scheduled", "met", "completed")
 
 
 def _seed(directory: Path) -> None:
@@ -136,7 +137,7 @@ def summarize(services: Services, taken_in, matched, invited, answered: int, don
         f"  received         {taken_in.mentees.received} new mentee answers this run "
         f"({sum(report.requests_by_status.values())} requests in the store), {taken_in.roster.read} mentor records",
         f"  set aside        {len(report.set_aside)} (reasons below and in `mentorflow status`)",
-        f"  matched          {sum(report.requests_by_status[s] for s in ('approved', 'scheduled', 'met', 'completed'))}",
+        f"  matched          {sum(report.requests_by_status[s] for s in MATCHED)}",
         f"  waiting          {len(report.waiting)}",
         f"  invites written  {len(ledger('event:'))} calendar events, {len(ledger('invite:'))} invitation emails",
         f"  surveys sent     {len(ledger('survey:'))} (+{len(ledger('reminder:'))} reminders); "

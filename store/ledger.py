@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 
-from connectors.base import ConnectorError, OutcomeUnknown, Presence
+from connectors.base import ConnectorError, Mailer, OutcomeUnknown, OutgoingEmail, Presence
 from store.repository import Store
 
 
@@ -61,3 +61,12 @@ def do_once(
         raise
     store.ledger_finish(key, "done", now, provider_ref=ref)
     return Outcome.PERFORMED
+
+
+def send_once(store: Store, mailer: Mailer, message: OutgoingEmail, kind: str, now: datetime) -> Outcome:
+    """Send ``message`` at most once, under its own key."""
+
+    def perform() -> str:
+        return mailer.send(message).provider_id
+
+    return do_once(store, message.key, kind, perform=perform, lookup=lambda: mailer.lookup(message.key), now=now)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -703,7 +702,7 @@ class Store:
                 update(LedgerRow)
                 .where(LedgerRow.key == key, LedgerRow.status == "uncertain")
                 .values(status="failed", updated_at=now, error="released by the lead")
-            ).rowcount
+            ).rowcount  # type: ignore[attr-defined]
             return bool(n)
 
     def ledger_entries(self, prefix: str, status: str = "done") -> list[LedgerEntry]:
@@ -753,16 +752,17 @@ class Store:
                 update(ProposalRow)
                 .where(ProposalRow.id == proposal_id, ProposalRow.status == "waiting")
                 .values(status="decided", decided_at=now, decision=decision)
-            ).rowcount
+            ).rowcount  # type: ignore[attr-defined]
             return bool(n)
 
     # --- status -------------------------------------------------------------------------------------
 
     def status_report(self) -> StatusReport:
         with self.session() as s:
-            by_status = Counter(
-                dict(s.execute(select(RequestRow.status, func.count()).group_by(RequestRow.status)).all())
-            )
+            by_status: dict[str, int] = {
+                status: int(n)
+                for status, n in s.execute(select(RequestRow.status, func.count()).group_by(RequestRow.status)).all()
+            }
             active = s.scalar(select(func.count()).select_from(MentorRow).where(MentorRow.active.is_(True))) or 0
             paused = s.scalar(select(func.count()).select_from(MentorRow).where(MentorRow.active.is_(False))) or 0
             set_aside = [
@@ -777,7 +777,10 @@ class Store:
                     select(RequestRow).where(RequestRow.status == RequestStatus.PENDING.value).order_by(RequestRow.id)
                 )
             ]
-            ledger = dict(s.execute(select(LedgerRow.status, func.count()).group_by(LedgerRow.status)).all())
+            ledger: dict[str, int] = {
+                status: int(n)
+                for status, n in s.execute(select(LedgerRow.status, func.count()).group_by(LedgerRow.status)).all()
+            }
             uncertain = list(s.scalars(select(LedgerRow.key).where(LedgerRow.status == "uncertain")).all())
             failed = [(r.key, r.error) for r in s.scalars(select(LedgerRow).where(LedgerRow.status == "failed"))]
             digests = s.scalar(select(func.count()).select_from(DigestRow)) or 0

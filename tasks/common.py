@@ -15,6 +15,10 @@ from prefect.states import State
 
 from connectors.base import TransientError
 
+# Side effects run a few at a time: enough to overlap HTTP latency on 2 cores, few enough to stay
+# under the providers' rate limits (Prefect's own default pool is unbounded).
+SIDE_EFFECT_WORKERS = 4
+
 K = TypeVar("K")
 R = TypeVar("R")
 

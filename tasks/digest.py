@@ -16,7 +16,7 @@ from domain.digest import build_digest
 from domain.messages import LeadReport, Rendered, render_digest, render_lead_report
 from domain.models import DigestIssue, RequestStatus
 from mentorflow.bootstrap import current_services
-from store.ledger import Outcome, do_once
+from store.ledger import Outcome, send_once
 from tasks.common import log, retry_if_transient
 from tasks.compose import bulk_email
 
@@ -86,14 +86,7 @@ def publish_digest(issue: DigestIssue, start: datetime, end: datetime, now: date
         key, sorted(recipients.values(), key=lambda a: a.email), rendered, issue.language, "digest", rules
     )
     mailer = svc.connectors.mailer
-    outcome = do_once(
-        store,
-        key,
-        "digest",
-        perform=lambda: mailer.send(message).provider_id,
-        lookup=lambda: mailer.lookup(key),
-        now=now,
-    )
+    outcome = send_once(store, mailer, message, "digest", now)
     store.record_digest(start, end, issue.language, issue.model_dump(mode="json"), str(stem.with_suffix(".html")), now)
     log("digest published", recipients=len(recipients), outcome=outcome.value)
     return outcome
@@ -122,12 +115,5 @@ def send_lead_report(day: date, now: datetime) -> tuple[Rendered, Outcome]:
         svc.rules,
     )
     mailer = svc.connectors.mailer
-    outcome = do_once(
-        svc.store,
-        key,
-        "report",
-        perform=lambda: mailer.send(message).provider_id,
-        lookup=lambda: mailer.lookup(key),
-        now=now,
-    )
+    outcome = send_once(svc.store, mailer, message, "report", now)
     return rendered, outcome

@@ -12,7 +12,7 @@ from domain.followup import FollowupPlan, SurveyDue, SurveySent, assess, followu
 from domain.intake import parse_survey_answer
 from domain.models import FollowupFlag, RequestStatus, Role, SetAside, SurveyAnswer
 from mentorflow.bootstrap import current_services
-from store.ledger import Outcome, do_once
+from store.ledger import Outcome, send_once
 from tasks.common import log, retry_if_transient
 from tasks.compose import survey_email
 
@@ -88,14 +88,7 @@ def send_survey(due: SurveyDue, now: datetime) -> Outcome:
         svc.settings.survey_token_secret.get_secret_value(),
     )
     mailer = svc.connectors.mailer
-    return do_once(
-        svc.store,
-        message.key,
-        due.kind,
-        perform=lambda: mailer.send(message).provider_id,
-        lookup=lambda: mailer.lookup(message.key),
-        now=now,
-    )
+    return send_once(svc.store, mailer, message, due.kind, now)
 
 
 @task(name="assess-meetings", cache_policy=NO_CACHE)

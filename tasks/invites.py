@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from domain.models import Meeting, Role
 from domain.scheduling import first_meeting_slot
 from mentorflow.bootstrap import current_services
-from store.ledger import Outcome, do_once
+from store.ledger import Outcome, do_once, send_once
 from tasks.common import log, retry_if_transient
 from tasks.compose import calendar_event, event_id_for, invitation_email
 
@@ -69,10 +69,11 @@ def invite_match(match_id: int, now: datetime) -> InviteOutcome:
         )
 
     event = calendar_event(meeting, match, request, mentor, svc.rules, svc.settings)
+    has_video_link = bool(meeting.video_link)
 
     def create_event() -> str:
         ref = calendar.create(event)
-        if ref.video_link and not meeting.video_link:
+        if ref.video_link and not has_video_link:
             store.set_video_link(match_id, ref.video_link)  # the room the calendar made (Google Meet)
         return ref.link
 
@@ -91,7 +92,7 @@ def invite_match(match_id: int, now: datetime) -> InviteOutcome:
             event=event_outcome,
             detail="calendar event state unknown: check it, then `mentorflow ledger release`",
         )
-    if event_outcome is Outcome.FOUND_DONE and not meeting.video_link:
+    if event_outcome is Outcome.FOUND_DONE and not has_video_link:
         create_event()  # after a crash: read the existing event back (idempotent) for its video room
     meeting = store.meeting(match_id) or meeting
     ics = calendar.invitation(event)
@@ -100,16 +101,7 @@ def invite_match(match_id: int, now: datetime) -> InviteOutcome:
         message = invitation_email(
             svc.templates, role, meeting, match, request, mentor, svc.rules, svc.settings.timezone, ics
         )
-        outcomes.append(
-            do_once(
-                store,
-                message.key,
-                "invite",
-                perform=lambda m=message: mailer.send(m).provider_id,
-                lookup=lambda m=message: mailer.lookup(m.key),
-                now=now,
-            )
-        )
+        outcomes.append(send_once(store, mailer, message, "invite", now))
     store.mark_scheduled(match_id, "", now)
     log("match invited", match=match_id, event=event_outcome.value, emails=",".join(o.value for o in outcomes))
     status: Literal["scheduled", "uncertain"] = "uncertain" if Outcome.UNCERTAIN in outcomes else "scheduled"

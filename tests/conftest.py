@@ -28,10 +28,10 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     )
     from prefect.testing.utilities import prefect_test_harness
 
-    with temporary_settings({PREFECT_HOME: home, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
-                             PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS: 4, PREFECT_SERVER_ANALYTICS_ENABLED: False}):
-        with prefect_test_harness(server_startup_timeout=120):
-            yield
+    quiet = {PREFECT_HOME: home, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+             PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS: 4, PREFECT_SERVER_ANALYTICS_ENABLED: False}
+    with temporary_settings(quiet), prefect_test_harness(server_startup_timeout=120):
+        yield
 
 
 @pytest.fixture

@@ -52,8 +52,8 @@ def test_decisions(decision: LeadDecision, approved: list[int], rejected: list[i
 
 @pytest.mark.usefixtures("prefect_server")
 def test_lead_mode_holds_the_batch_until_the_lead_answers(data_dir: Path) -> None:
-    from flows.match import decide_waiting, match
     from flows.intake import intake
+    from flows.match import decide_waiting, match
 
     services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
     with use_services(services):

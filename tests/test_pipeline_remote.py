@@ -65,7 +65,8 @@ def remote_services(tmp_path: Path, google: GoogleEmulator, sendgrid: SendGridEm
     rules["scheduling"]["video_link_template"] = None
     (tmp_path / "program.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
     settings = Settings(
-        _env_file=None, data_dir=tmp_path, rules_path=tmp_path / "program.yaml", intake="google", roster="google", calendar="google", surveys="google",
+        _env_file=None, data_dir=tmp_path, rules_path=tmp_path / "program.yaml",
+        intake="google", roster="google", calendar="google", surveys="google",
         mailer="sendgrid", google_api_endpoint=google.url, google_mentee_form_id="mentee-form",
         google_mentor_form_id="mentor-form", google_survey_form_id="survey-form",
         sendgrid_api_key=sendgrid.api_key, sendgrid_host=sendgrid.url, survey_token_secret="a-real-test-secret",

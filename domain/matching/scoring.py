@@ -107,12 +107,12 @@ def build_instance(
     w = rules.weights
     seen: set[str] = set()
     roster: list[Mentor] = []
-    for m in mentors:
-        key = _norm(str(m.email))
-        if m.active and key not in seen:
+    for person in mentors:
+        key = _norm(str(person.email))
+        if person.active and key not in seen:
             seen.add(key)
-            roster.append(m)
-    col_of = {_norm(str(m.email)): j for j, m in enumerate(roster)}
+            roster.append(person)
+    col_of = {_norm(str(x.email)): j for j, x in enumerate(roster)}
     loads = {_norm(k): v for k, v in load.items()}
     apps = [r.application for r in requests]
     n, m = len(apps), len(roster)
@@ -120,7 +120,8 @@ def build_instance(
     seen_topics = [*topic_order, *(t for a in apps for t in a.topics), *(t for x in roster for t in x.expertise)]
     topics = list(dict.fromkeys(seen_topics))
     t_col = {t: k for k, t in enumerate(topics)}
-    langs = list(dict.fromkeys(_norm(lang) for p in [*apps, *roster] for lang in p.languages))
+    spoken = [*(lang for a in apps for lang in a.languages), *(lang for x in roster for lang in x.languages)]
+    langs = list(dict.fromkeys(_norm(lang) for lang in spoken))
     l_col = {lang: k for k, lang in enumerate(langs)}
 
     e_topic_w = np.zeros((n, len(topics)), np.float64)
