@@ -594,17 +594,6 @@ class Store:
 
     # --- digest -------------------------------------------------------------------------------------
 
-    def digest_exists(self, period_start: datetime, period_end: datetime) -> bool:
-        with self.session() as s:
-            return (
-                s.scalars(
-                    select(DigestRow.id).where(
-                        DigestRow.period_start == period_start, DigestRow.period_end == period_end
-                    )
-                ).first()
-                is not None
-            )
-
     def last_digest_end(self) -> datetime | None:
         with self.session() as s:
             return s.scalar(select(func.max(DigestRow.period_end)))

@@ -75,6 +75,22 @@ def _email(
     )
 
 
+def _side(role: Role, request: MentoringRequest, mentor: Mentor, rules: ProgramRules) -> tuple[Address, str, str]:
+    """One side of a match: their address, the language to write to them in, the other side's name."""
+    app = request.application
+    if role is Role.MENTEE:
+        return (
+            Address(email=str(app.email), name=app.name),
+            pick_language(app.languages, rules.digest.language),
+            mentor.name,
+        )
+    return (
+        Address(email=str(mentor.email), name=mentor.name),
+        pick_language(mentor.languages, rules.digest.language),
+        app.name,
+    )
+
+
 def invitation_email(
     env: Environment,
     role: Role,
@@ -87,23 +103,17 @@ def invitation_email(
     ics: bytes | None,
 ) -> OutgoingEmail:
     """The invitation to one side of a match, with the .ics attached where the calendar does not invite."""
-    app = request.application
-    language = pick_language(app.languages if role is Role.MENTEE else mentor.languages, rules.digest.language)
+    to, language, _ = _side(role, request, mentor, rules)
     rendered = render_invitation(
         env,
         role=role,
         meeting=meeting,
         match=match,
-        application=app,
+        application=request.application,
         mentor=mentor,
         rules=rules,
         tz=tz,
         language=language,
-    )
-    to = (
-        Address(email=str(app.email), name=app.name)
-        if role is Role.MENTEE
-        else Address(email=str(mentor.email), name=mentor.name)
     )
     attachments = (
         [Attachment(filename="invite.ics", content_type="text/calendar; method=REQUEST", content=ics)] if ics else []
@@ -132,15 +142,12 @@ def survey_email(
     secret: str,
 ) -> OutgoingEmail:
     """The follow-up survey (or its one reminder) to one side of a match."""
-    app = request.application
-    me, other = (app.name, mentor.name) if role is Role.MENTEE else (mentor.name, app.name)
-    email = str(app.email) if role is Role.MENTEE else str(mentor.email)
-    language = pick_language(app.languages if role is Role.MENTEE else mentor.languages, rules.digest.language)
+    to, language, other = _side(role, request, mentor, rules)
     rendered = render_survey(
         env,
         kind=kind,
         role=role,
-        name=me,
+        name=to.name,
         other_name=other,
         meeting_start=meeting.start,
         token=survey_token(meeting.match_id, role, secret),
@@ -150,7 +157,7 @@ def survey_email(
     )
     return _email(
         f"{kind}:{meeting.match_id}:{role.value}",
-        Address(email=email, name=me),
+        to,
         rendered,
         language,
         [kind],
