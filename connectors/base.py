@@ -199,6 +199,19 @@ class Calendar(Protocol):
 
 
 @runtime_checkable
+class RespondingCalendar(Calendar, Protocol):
+    """A calendar that reports attendees' answers and can move an event (Google Calendar)."""
+
+    def attendee_responses(self, event_id: str) -> dict[str, str]:
+        """Each attendee's answer by email: needsAction, accepted, tentative or declined."""
+        ...
+
+    def move(self, event_id: str, start: datetime, end: datetime, timezone: str) -> EventRef:
+        """Patch the event to a new time (same id); everyone is asked again."""
+        ...
+
+
+@runtime_checkable
 class Mailer(Protocol):
     """Sends email. ``send`` of a key already sent must not send it again where the mailer can tell."""
 

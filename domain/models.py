@@ -280,7 +280,7 @@ class SurveyAnswer(Frozen):
 
 class FollowupFlag(Frozen):
     match_id: int
-    kind: Literal["no_show", "low_score", "no_answer"]
+    kind: Literal["no_show", "low_score", "no_answer", "declined"]
     detail: str
 
 

@@ -55,6 +55,9 @@ class SchedulingRules(Strict):
     horizon_days: int = Field(28, ge=1, description="look this far ahead for a slot")
     step_minutes: int = Field(30, ge=5, le=120, description="candidate start times fall on this grid")
     eve_cutoff: time = Field(time(13, 0), description="on Fridays and holiday eves, meetings end by this time")
+    max_reschedules: int = Field(
+        2, ge=0, le=10, description="new slots proposed after declines before the lead decides"
+    )
     video_link_template: str | None = Field(
         "https://meet.example.org/mentorflow-{match_id}",
         description="the meeting's video link; {match_id} is replaced. null: the calendar makes one (Google Meet)",

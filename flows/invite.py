@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from mentorflow.bootstrap import current_services
 from tasks.common import SIDE_EFFECT_WORKERS, collect, resolve_now
-from tasks.invites import InviteOutcome, invite_match, list_matches_to_invite
+from tasks.invites import InviteOutcome, invite_match, list_matches_to_invite, reschedule_declined
 from tasks.reporting import md_table, publish_report
 
 
@@ -20,23 +20,26 @@ class InviteSummary(BaseModel):
     no_slot: list[tuple[int, str]]
     uncertain: list[tuple[int, str]]
     failed: list[tuple[int, str]]
+    rescheduled: list[tuple[int, str]] = []
 
 
 @flow(name="invite", task_runner=ThreadPoolTaskRunner(max_workers=SIDE_EFFECT_WORKERS))  # type: ignore[arg-type]
 def invite(as_of: datetime | None = None) -> InviteSummary:
-    """Invite every approved match; one match's failure never stops the others."""
+    """Invite every approved match (one match's failure never stops the others); move declined meetings."""
     now = resolve_now(as_of, current_services().settings.timezone)
     match_ids = list_matches_to_invite()
     done, failed = collect(match_ids, invite_match.map(match_ids, now=unmapped(now)))
     outcomes: list[InviteOutcome] = list(done.values())
+    moved = reschedule_declined(now)
     summary = InviteSummary(
         matches=len(match_ids),
         scheduled=sum(o.status == "scheduled" for o in outcomes),
         no_slot=[(o.match_id, o.detail) for o in outcomes if o.status == "no_slot"],
         uncertain=[(o.match_id, o.detail) for o in outcomes if o.status == "uncertain"],
         failed=failed,
+        rescheduled=[(r.match_id, f"{' and '.join(r.declined_by)} declined: {r.outcome}") for r in moved],
     )
-    attention = summary.no_slot + summary.uncertain + summary.failed
+    attention = summary.no_slot + summary.uncertain + summary.failed + summary.rescheduled
     publish_report(
         "invite-report",
         f"Invitations as of {now:%Y-%m-%d %H:%M}",

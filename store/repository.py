@@ -457,6 +457,17 @@ class Store:
         assert kept is not None
         return kept
 
+    def move_meeting(self, match_id: int, start: datetime, end: datetime) -> None:
+        with self.session() as s:
+            row = s.get(MeetingRow, match_id)
+            if row is not None:
+                row.start, row.end = start, end
+
+    def upcoming_meetings(self, now: datetime) -> list[Meeting]:
+        """Scheduled first meetings that have not happened yet."""
+        return [m for m in self.meetings_in_followup() if m.start > now
+                and self.request_of_match(m.match_id).status is RequestStatus.SCHEDULED]
+
     def set_video_link(self, match_id: int, link: str) -> None:
         with self.session() as s:
             row = s.get(MeetingRow, match_id)

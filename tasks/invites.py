@@ -9,9 +9,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
-from domain.models import Meeting, Role
+from connectors.base import Presence, RespondingCalendar
+from domain.models import FollowupFlag, Meeting, Role
 from domain.scheduling import first_meeting_slot
-from mentorflow.bootstrap import current_services
+from mentorflow.bootstrap import Services, current_services
 from store.ledger import Outcome, do_once, send_once
 from tasks.common import log, retry_if_transient
 from tasks.compose import calendar_event, event_id_for, invitation_email
@@ -106,3 +107,58 @@ def invite_match(match_id: int, now: datetime) -> InviteOutcome:
     log("match invited", match=match_id, event=event_outcome.value, emails=",".join(o.value for o in outcomes))
     status: Literal["scheduled", "uncertain"] = "uncertain" if Outcome.UNCERTAIN in outcomes else "scheduled"
     return InviteOutcome(match_id=match_id, status=status, event=event_outcome, emails=outcomes)
+
+
+class Reschedule(BaseModel):
+    match_id: int
+    declined_by: list[str]
+    outcome: Literal["moved", "no_slot", "lead_decides"]
+    start: datetime | None = None
+
+
+@task(name="reschedule-declined", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60],
+      retry_condition_fn=retry_if_transient)
+def reschedule_declined(now: datetime) -> list[Reschedule]:
+    """When someone declines an upcoming first meeting, move it to the next slot and tell the lead.
+
+    Only calendars that report answers (Google) take part; each move is asked once per key.
+    """
+    svc = current_services()
+    calendar = svc.connectors.calendar
+    if not isinstance(calendar, RespondingCalendar):
+        return []
+    moves = [_reschedule(svc, calendar, meeting, now) for meeting in svc.store.upcoming_meetings(now)]
+    return [m for m in moves if m is not None]
+
+
+def _reschedule(svc: Services, calendar: RespondingCalendar, meeting: Meeting, now: datetime) -> Reschedule | None:
+    store, rules, tz = svc.store, svc.rules.scheduling, svc.settings.timezone
+    match = store.match(meeting.match_id)
+    request = store.request(match.request_id)
+    roles = {str(request.application.email).lower(): "mentee", str(match.mentor_email).lower(): "mentor"}
+    answers = {email.lower(): status for email, status in calendar.attendee_responses(meeting.event_id).items()}
+    declined = sorted(role for email, role in roles.items() if answers.get(email) == "declined")
+    if not declined:
+        return None
+    moves = len(store.ledger_keys(f"reschedule:{meeting.match_id}:"))
+    who = " and ".join(declined)
+
+    def tell_lead(detail: str, outcome: Literal["moved", "no_slot", "lead_decides"],
+                  start: datetime | None = None) -> Reschedule:
+        store.record_flags([FollowupFlag(match_id=meeting.match_id, kind="declined", detail=detail)], now)
+        return Reschedule(match_id=meeting.match_id, declined_by=declined, outcome=outcome, start=start)
+
+    if moves >= rules.max_reschedules:
+        return tell_lead(f"{who} declined again after {moves} new slots: the lead decides", "lead_decides")
+    busy = calendar.busy(now, now + timedelta(days=rules.horizon_days + 1), list(roles))
+    slot = first_meeting_slot(match.shared_windows, [*busy, (meeting.start, meeting.end)], now, rules, tz)
+    if slot is None:
+        return tell_lead(f"{who} declined and no other shared slot is free", "no_slot")
+    start, end = slot
+    # Moving to the same time twice is harmless, so after a crash the move is simply made again.
+    do_once(store, f"reschedule:{meeting.match_id}:{moves + 1}", "reschedule",
+            perform=lambda: calendar.move(meeting.event_id, start, end, tz).link,
+            lookup=lambda: Presence.ABSENT, now=now)
+    store.move_meeting(meeting.match_id, start, end)
+    log("declined meeting moved", match=meeting.match_id)
+    return tell_lead(f"{who} declined; moved to {start.isoformat()}", "moved", start)

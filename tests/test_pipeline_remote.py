@@ -192,3 +192,34 @@ def test_faults_and_a_crash_still_give_one_event_and_one_email_per_match_and_ste
     assert set(keys.values()) == {1}, "no email twice"
     assert len(invites) == 2 * len(scheduled), "no email lost"
     assert uncertain <= set(invites)
+
+
+def test_a_declined_meeting_is_moved_not_recreated_and_the_lead_is_told(
+    tmp_path: Path, google_emulator: GoogleEmulator, sendgrid_emulator: SendGridEmulator
+) -> None:
+    from flows.invite import invite
+
+    seed(google_emulator, mentees=12, mentors=6)
+    services = remote_services(tmp_path, google_emulator, sendgrid_emulator)
+    run_stages(services)
+    store = services.store
+    meeting = store.meetings_in_followup()[0]
+    match = store.match(meeting.match_id)
+    google_emulator.respond(meeting.event_id, str(match.mentor_email), "declined")
+    inserts = google_emulator.counts["events.insert"]
+
+    with use_services(services):
+        summary = invite(DAY0 + timedelta(hours=1))
+    assert [m for m, _ in summary.rescheduled] == [meeting.match_id]
+    moved = store.meeting(meeting.match_id)
+    assert moved is not None and moved.start != meeting.start and moved.start - DAY0 >= timedelta(hours=48)
+    event = google_emulator.events()[meeting.event_id]
+    assert datetime.fromisoformat(event["start"]["dateTime"]) == moved.start
+    assert google_emulator.counts["events.patch"] == 1 and google_emulator.counts["events.insert"] == inserts
+    assert all(a["responseStatus"] == "needsAction" for a in event["attendees"]), "everyone is asked again"
+    [flag] = [f for f in store.flags() if f.match_id == meeting.match_id]
+    assert flag.kind == "declined" and "mentor declined" in flag.detail
+
+    with use_services(services):  # nothing new declined: nothing moves again
+        assert invite(DAY0 + timedelta(hours=2)).rescheduled == []
+    assert google_emulator.counts["events.patch"] == 1

@@ -116,13 +116,19 @@ class GoogleCalendar:
                 for a in event.get("attendees", []) if a.get("email")}
 
     def move(self, event_id: str, start: datetime, end: datetime, timezone: str) -> EventRef:
-        """Patch the event to a new time (same id, link and Meet room); attendees get Google's update."""
+        """Patch the event to a new time (same id, link and Meet room); attendees get Google's update.
+
+        Every attendee's answer is reset to ``needsAction``: a new time is a new question.
+        """
         if end <= start:
             raise CalendarError(f"cannot move event {event_id}: it must end after it starts")
-        body = {"start": {"dateTime": start.isoformat(), "timeZone": timezone},
-                "end": {"dateTime": end.isoformat(), "timeZone": timezone}}
+        body: dict[str, Any] = {"start": {"dateTime": start.isoformat(), "timeZone": timezone},
+                                "end": {"dateTime": end.isoformat(), "timeZone": timezone}}
         events = self.client.service.events()
         try:
+            attendees = [{**a, "responseStatus": "needsAction"} for a in self._get(event_id).get("attendees", [])]
+            if attendees:
+                body["attendees"] = attendees
             moved = self._execute(lambda: events.patch(calendarId=self.calendar_id, eventId=event_id, body=body,
                                                        sendUpdates="all"))
         except (HttpError, *NETWORK_ERRORS) as exc:
