@@ -1,7 +1,5 @@
 """Digest: the community newsletter, once each digest period is complete."""
 
-from __future__ import annotations
-
 from datetime import datetime
 
 from prefect import flow

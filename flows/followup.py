@@ -1,7 +1,5 @@
 """Follow-up: after each first meeting, a short survey to both sides, one reminder, flags for the lead."""
 
-from __future__ import annotations
-
 from datetime import datetime
 
 from prefect import flow, unmapped

@@ -1,7 +1,5 @@
 """Intake: the mentor roster and new mentee answers into the store."""
 
-from __future__ import annotations
-
 from datetime import datetime
 
 from prefect import flow

@@ -1,7 +1,5 @@
 """Invite: a first meeting in both calendars and an invitation to both people, for each approved match."""
 
-from __future__ import annotations
-
 from datetime import datetime
 
 from prefect import flow, unmapped

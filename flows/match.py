@@ -1,7 +1,5 @@
 """Match: propose mentors for waiting mentees, let the lead approve, record the decision."""
 
-from __future__ import annotations
-
 from datetime import datetime, timedelta
 from typing import Literal
 

@@ -1,7 +1,5 @@
 """The whole program in order, and the entry the CLI uses to run any one stage."""
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any

@@ -1,7 +1,5 @@
 """The lead's one short weekly report (also left as this run's artifact)."""
 
-from __future__ import annotations
-
 from datetime import datetime
 
 from prefect import flow

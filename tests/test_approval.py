@@ -98,3 +98,70 @@ def test_an_unanswered_batch_is_approved_after_the_timeout(data_dir: Path) -> No
     assert len(approved) == held.proposed
     assert all(any(c.actor == "timeout" for c in r.timeline) for r in approved)
     assert later.awaiting_lead == 0
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_a_deployed_match_run_suspends_frees_its_worker_and_resumes_with_the_leads_answer(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real thing: a served deployment suspends for the lead; resuming with the form's input re-runs it."""
+    import asyncio
+    import threading
+    import time as clock
+
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.flow_runs import resume_flow_run
+    from prefect.runner import Runner
+    from prefect.settings import PREFECT_API_URL
+
+    from flows.intake import intake
+    from flows.match import match
+
+    monkeypatch.setenv("MENTORFLOW_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("PREFECT_API_URL", str(PREFECT_API_URL.value()))
+    services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
+    with use_services(services):
+        intake(DAY0)
+
+    runner = Runner(name="approval-test", query_seconds=1, limit=2, pause_on_shutdown=False)
+    runner.add_flow(match, name="approval-test")
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(runner.start(),), daemon=True)
+    thread.start()
+
+    def state_of(run_id):  # type: ignore[no-untyped-def]
+        with get_client(sync_client=True) as client:
+            return client.read_flow_run(run_id).state
+
+    def wait_for(predicate, what: str, seconds: float = 120):  # type: ignore[no-untyped-def]
+        deadline = clock.monotonic() + seconds
+        while clock.monotonic() < deadline:
+            if predicate():
+                return
+            clock.sleep(0.5)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    try:
+        run = run_deployment("match/approval-test", parameters={"as_of": DAY0.isoformat(), "approval": "lead"},
+                             timeout=0)
+        wait_for(lambda: state_of(run.id).is_paused(), "the run to suspend")
+        assert state_of(run.id).name == "Suspended", "suspended (process gone), not paused (process held)"
+        [batch] = services.store.waiting_proposals()
+        assert batch.flow_run_id == str(run.id)
+        assert services.store.requests(RequestStatus.APPROVED) == []
+        turned_down = batch.result.matches[0].request_id
+
+        resume_flow_run(run.id, run_input={"action": "approve_except", "except_requests": [turned_down],
+                                           "note": "lead will call"})
+        wait_for(lambda: state_of(run.id).is_final(), "the resumed run to finish")
+        assert state_of(run.id).is_completed()
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.astop(), loop).result(timeout=30)
+        thread.join(timeout=30)
+
+    assert services.store.waiting_proposals() == []
+    approved = services.store.requests(RequestStatus.APPROVED)
+    assert len(approved) == len(batch.result.matches) - 1
+    assert all(any(c.actor == "lead" for c in r.timeline) for r in approved)
+    assert services.store.request(turned_down).wait_reason.endswith("lead will call")

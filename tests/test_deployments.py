@@ -14,7 +14,7 @@ DEPLOYMENTS = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=[d["name"] for d in DEPLOYMENTS])
-def test_entrypoint_imports_to_a_flow(deployment: dict) -> None:
+def test_entrypoint_imports_to_a_flow(deployment: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     from prefect import Flow
 
     path, name = deployment["entrypoint"].split(":")
@@ -23,6 +23,20 @@ def test_entrypoint_imports_to_a_flow(deployment: dict) -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert isinstance(getattr(module, name), Flow)
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=[d["name"] for d in DEPLOYMENTS])
+def test_a_worker_can_validate_the_parameters(deployment: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loaded by entrypoint, the flow parses its parameters as a run's JSON gives them (ISO date-times).
+
+    (That a *served* run can do so too, in its own process, is proven in test_approval's deployed test.)
+    """
+    from prefect.flows import load_flow_from_entrypoint
+
+    monkeypatch.chdir(ROOT)
+    flow = load_flow_from_entrypoint(deployment["entrypoint"])
+    parameters = flow.validate_parameters({"as_of": "2026-11-22T09:00:00+02:00"})
+    assert parameters["as_of"] == datetime.fromisoformat("2026-11-22T09:00:00+02:00")
 
 
 @pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=[d["name"] for d in DEPLOYMENTS])
