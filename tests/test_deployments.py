@@ -56,3 +56,32 @@ def test_no_secret_in_prefect_yaml() -> None:
     text = (ROOT / "prefect.yaml").read_text(encoding="utf-8").lower()
     for word in ("api_key:", "sg.", "password", "private_key"):
         assert word not in text
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_prefect_deploy_registers_every_deployment_with_its_schedules(tmp_path: Path) -> None:
+    """`prefect deploy --all` (what the README tells the lead to run) against the session's server."""
+    import os
+    import subprocess
+    import sys
+
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "MENTORFLOW_HOME": str(ROOT)}
+    prefect = [sys.executable, "-m", "prefect"]
+    subprocess.run([*prefect, "work-pool", "create", "mentorflow", "--type", "process", "--overwrite"], env=env,
+                   cwd=ROOT, check=True, capture_output=True, timeout=120)
+    deploy = subprocess.run([*prefect, "--no-prompt", "deploy", "--all"], env=env, cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    assert deploy.returncode == 0, deploy.stdout[-2000:] + deploy.stderr[-2000:]
+    with get_client(sync_client=True) as client:
+        deployments = {d.name: d for d in client.read_deployments()}
+    for expected in DEPLOYMENTS:
+        got = deployments[expected["name"]]
+        assert got.entrypoint == expected["entrypoint"]
+        limit = got.global_concurrency_limit
+        assert got.concurrency_limit == 1 or (limit is not None and limit.limit == 1)
+        assert len(got.schedules) == len(expected.get("schedules", []))
+        for schedule in got.schedules:
+            assert schedule.schedule.timezone == "Asia/Jerusalem"
