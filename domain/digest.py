@@ -60,7 +60,9 @@ def build_digest(
         key=lambda tn: (-tn[1], covered[tn[0]], tn[0]),
     )
     top = sorted(requested.items(), key=lambda tn: (-tn[1], tn[0]))[: rules.digest.top_topics]
-    quotes = [_quote(a.free_text) for a in items if a.consent_quote and a.free_text.strip()][:MAX_QUOTES]
+    # The same words from two people are one quote.
+    quotes = list(dict.fromkeys(_quote(a.free_text) for a in items if a.consent_quote and a.free_text.strip()))
+    quotes = quotes[:MAX_QUOTES]
 
     def _float(key: str) -> float | None:
         value = summary[key]

@@ -589,21 +589,20 @@ class Store:
             return self._request(s, row)
 
     def meetings_held(self, since: datetime, until: datetime) -> int:
+        """First meetings that took place in the period (by their date), as the surveys confirmed."""
         with self.session() as s:
-            return int(
-                s.scalar(
-                    select(func.count())
-                    .select_from(RequestEventRow)
-                    .where(
-                        RequestEventRow.to_status == RequestStatus.MET.value,
-                        RequestEventRow.at >= since,
-                        RequestEventRow.at < until,
-                    )
+            held = (
+                select(func.count())
+                .select_from(MeetingRow)
+                .join(MatchRow, MatchRow.id == MeetingRow.match_id)
+                .join(RequestRow, RequestRow.id == MatchRow.request_id)
+                .where(
+                    MeetingRow.start >= since,
+                    MeetingRow.start < until,
+                    RequestRow.status.in_([RequestStatus.MET.value, RequestStatus.COMPLETED.value]),
                 )
-                or 0
             )
-
-    # --- digest -------------------------------------------------------------------------------------
+            return int(s.scalar(held) or 0)
 
     def last_digest_end(self) -> datetime | None:
         with self.session() as s:

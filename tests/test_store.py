@@ -245,3 +245,19 @@ def test_migrations_are_idempotent(tmp_path: Path) -> None:
     Store.open(url)
     store = Store.open(url)
     assert store.install_id() == store.install_id()
+
+
+def test_meetings_held_count_by_meeting_date_once_confirmed(store: Store) -> None:
+    store.sync_roster([mentor()], T0)
+    store.upsert_application(app(), T0)
+    [req] = store.requests()
+    [match_id] = store.approve_matches([proposal(req.id)], "auto", T0)
+    start = T0 + timedelta(days=3)
+    store.plan_meeting(Meeting(match_id=match_id, start=start, end=start + timedelta(hours=1),
+                               event_id="abcdef12345", video_link=""))
+    store.mark_scheduled(match_id, "", T0)
+    week = (T0, T0 + timedelta(days=7))
+    assert store.meetings_held(*week) == 0, "not held until a survey says so"
+    store.transition(req.id, RequestStatus.MET, "followup", "survey says they met", T0 + timedelta(days=20))
+    assert store.meetings_held(*week) == 1, "counted in the week it took place, not the week it was confirmed"
+    assert store.meetings_held(T0 + timedelta(days=14), T0 + timedelta(days=28)) == 0
