@@ -15,7 +15,14 @@ from typing import Any
 
 from googleapiclient.errors import HttpError
 
-from connectors.base import IntakeBatch, IntakeError, IntakeUnavailable, SurveyError, SurveyUnavailable
+from connectors.base import (
+    ConnectorError,
+    IntakeBatch,
+    IntakeError,
+    IntakeUnavailable,
+    SurveyError,
+    SurveyUnavailable,
+)
 from connectors.google.auth import GoogleClient
 from connectors.google.errors import NETWORK_ERRORS, describe
 from domain.models import RawResponse, SetAside
@@ -114,7 +121,7 @@ class GoogleFormsIntake:
         try:
             responses, problems = self.reader.read(since)
         except (HttpError, *NETWORK_ERRORS) as exc:
-            raise _intake_error(exc, self.reader.form_id) from exc
+            raise _form_error(exc, self.reader.form_id) from exc
         except ValueError as exc:
             raise IntakeError(f"Google Forms answered form {self.reader.form_id} with a broken page: {exc}") from exc
         stamped = [r for r in responses if r.submitted_at is not None]  # oldest first: the last is the newest
@@ -122,46 +129,43 @@ class GoogleFormsIntake:
         return IntakeBatch(responses=responses, watermark=watermark, problems=problems)
 
 
-class GoogleFormsRoster:
+class _WholeForm:
+    """Every answer of one form, read whole each time, with errors translated into this source's kinds."""
+
+    error: type[ConnectorError] = IntakeError
+    unavailable: type[ConnectorError] = IntakeUnavailable
+
+    def __init__(self, reader: FormReader) -> None:
+        self.reader = reader
+        self.name = reader.source
+
+    def fetch(self) -> list[RawResponse]:
+        try:
+            return self.reader.read()[0]
+        except (HttpError, *NETWORK_ERRORS) as exc:
+            raise _form_error(exc, self.reader.form_id, self.error, self.unavailable) from exc
+        except ValueError as exc:
+            raise self.error(f"Google Forms answered form {self.reader.form_id} with a broken page: {exc}") from exc
+
+
+class GoogleFormsRoster(_WholeForm):
     """RosterSource: every answer of the mentor registration form (an edit replaces the earlier answer)."""
 
-    def __init__(self, reader: FormReader) -> None:
-        self.reader = reader
-        self.name = reader.source
 
-    def fetch(self) -> list[RawResponse]:
-        try:
-            return self.reader.read()[0]
-        except (HttpError, *NETWORK_ERRORS) as exc:
-            raise _intake_error(exc, self.reader.form_id) from exc
-        except ValueError as exc:
-            raise IntakeError(f"Google Forms answered form {self.reader.form_id} with a broken page: {exc}") from exc
-
-
-class GoogleFormsSurveys:
+class GoogleFormsSurveys(_WholeForm):
     """SurveySource: every answer of the follow-up survey form."""
 
-    def __init__(self, reader: FormReader) -> None:
-        self.reader = reader
-        self.name = reader.source
-
-    def fetch(self) -> list[RawResponse]:
-        try:
-            return self.reader.read()[0]
-        except (HttpError, *NETWORK_ERRORS) as exc:
-            failure = describe(exc)
-            kind = SurveyUnavailable if failure.transient else SurveyError
-            raise kind(f"could not read survey form {self.reader.form_id}: {failure}") from exc
-        except ValueError as exc:
-            raise SurveyError(f"Google Forms answered form {self.reader.form_id} with a broken page: {exc}") from exc
+    error = SurveyError
+    unavailable = SurveyUnavailable
 
 
-def _intake_error(exc: BaseException, form_id: str) -> IntakeError:
+def _form_error(exc: BaseException, form_id: str, error: type[ConnectorError] = IntakeError,
+                unavailable: type[ConnectorError] = IntakeUnavailable) -> ConnectorError:
     failure = describe(exc)
     if failure.transient:
-        return IntakeUnavailable(f"Google Forms is unavailable for form {form_id} ({failure}); will retry")
+        return unavailable(f"Google Forms is unavailable for form {form_id} ({failure}); will retry")
     hint = {403: " — is the form shared with the connector's account?", 404: " — check the form id setting"}
-    return IntakeError(f"Google Forms refused to read form {form_id} ({failure}){hint.get(failure.status or 0, '')}")
+    return error(f"Google Forms refused to read form {form_id} ({failure}){hint.get(failure.status or 0, '')}")
 
 
 def parse_instant(text: str) -> datetime | None:
