@@ -223,3 +223,26 @@ def test_a_declined_meeting_is_moved_not_recreated_and_the_lead_is_told(
     with use_services(services):  # nothing new declined: nothing moves again
         assert invite(DAY0 + timedelta(hours=2)).rescheduled == []
     assert google_emulator.counts["events.patch"] == 1
+
+
+def test_the_demo_honours_the_connector_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, google_emulator: GoogleEmulator,
+    sendgrid_emulator: SendGridEmulator,
+) -> None:
+    """`make demo` with MENTORFLOW_CALENDAR=google and MENTORFLOW_MAILER=sendgrid talks to those endpoints."""
+    from mentorflow.demo import run_demo
+
+    for name, value in {
+        "MENTORFLOW_CALENDAR": "google", "MENTORFLOW_MAILER": "sendgrid",
+        "MENTORFLOW_GOOGLE_API_ENDPOINT": google_emulator.url, "MENTORFLOW_SENDGRID_HOST": sendgrid_emulator.url,
+        "MENTORFLOW_SENDGRID_API_KEY": sendgrid_emulator.api_key, "MENTORFLOW_SURVEY_TOKEN_SECRET": "demo-secret-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    summary = run_demo(tmp_path / "demo", "2026-11-22")
+    events = google_emulator.events()
+    assert len(events) >= 25 and google_emulator.counts["events.insert"] == len(events)
+    keys = sent_keys(sendgrid_emulator)
+    assert len([k for k in keys if k.startswith("invite:")]) == 2 * len(events)
+    assert set(keys.values()) == {1}
+    assert not (tmp_path / "demo" / "outbox").exists() and not (tmp_path / "demo" / "invites").exists()
+    assert f"{len(events)} calendar events" in summary
