@@ -72,6 +72,21 @@ def approve(
     typer.echo(decide_waiting(decision))
 
 
+@app.command("end-match")
+def end_match(
+    match_id: Annotated[int, typer.Argument(help="the match id shown by `mentorflow status` or the run reports")],
+    reason: Annotated[str, typer.Option(help="why (kept in the request's timeline)")] = "ended by the lead",
+) -> None:
+    """End a match (declined, cancelled): the mentor's place is freed and the mentee is matched again next run,
+    never with the same mentor unless they ask to continue."""
+    from mentorflow.bootstrap import build_services
+    from tasks.common import resolve_now
+
+    services = build_services()
+    ended = services.store.end_match(match_id, reason, "lead", resolve_now(None, services.settings.timezone))
+    typer.echo("ended; the mentee waits for the next match run" if ended else "no active match with that id")
+
+
 @ledger_app.command("release")
 def ledger_release(key: Annotated[str, typer.Argument(help="the ledger key shown by `mentorflow status`")]) -> None:
     """After checking that an uncertain side effect did NOT happen, allow one more attempt."""

@@ -373,17 +373,20 @@ class Store:
                 if row is not None and row.status == RequestStatus.PENDING.value:
                     row.wait_reason, row.updated_at = w.reason, now
 
-    def end_match(self, match_id: int, reason: str, actor: str, now: datetime) -> None:
-        """A declined or cancelled match frees the mentor and sends the mentee back to the waitlist."""
+    def end_match(self, match_id: int, reason: str, actor: str, now: datetime) -> bool:
+        """A declined or cancelled match frees the mentor and sends the mentee back to the waitlist.
+
+        The mentee keeps their place (waiting time is not reset) and this mentor counts as already had.
+        """
         with self.session() as s:
             m = s.get(MatchRow, match_id)
             if m is None or not m.active:
-                return
+                return False
             m.active, m.ended_reason = False, reason
             row = s.get(RequestRow, m.request_id)
             if row is not None and row.status in {RequestStatus.APPROVED.value, RequestStatus.SCHEDULED.value}:
                 self._transition(s, row, RequestStatus.PENDING, actor, reason, now)
-                row.waiting_since = row.waiting_since  # keeps its place: waiting time is not reset
+            return True
 
     @staticmethod
     def _match(row: MatchRow) -> Match:

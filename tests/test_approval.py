@@ -165,3 +165,35 @@ def test_a_deployed_match_run_suspends_frees_its_worker_and_resumes_with_the_lea
     assert len(approved) == len(batch.result.matches) - 1
     assert all(any(c.actor == "lead" for c in r.timeline) for r in approved)
     assert services.store.request(turned_down).wait_reason.endswith("lead will call")
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_an_ended_match_frees_the_mentor_and_the_mentee_is_matched_again_elsewhere(data_dir: Path) -> None:
+    from typer.testing import CliRunner
+
+    from flows.intake import intake
+    from flows.match import match
+    from mentorflow.cli import app
+
+    services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
+    with use_services(services):
+        intake(DAY0)
+        match(DAY0, approval="auto")
+    store = services.store
+    request = store.requests(RequestStatus.APPROVED)[0]
+    [match_id] = [m for m in store.matches_to_invite() if store.match(m).request_id == request.id]
+    first_mentor = str(store.match(match_id).mentor_email)
+    load_before = store.mentor_load().get(first_mentor, 0)
+
+    result = CliRunner().invoke(app, ["end-match", str(match_id), "--reason", "mentor moved abroad"],
+                                env={"MENTORFLOW_DATA_DIR": str(data_dir)})
+    assert result.exit_code == 0 and "ended" in result.output
+    assert store.mentor_load().get(first_mentor, 0) == load_before - 1
+    again = store.request(request.id)
+    assert again.status is RequestStatus.PENDING and again.previous_mentors == [first_mentor]
+    assert again.waiting_since == request.waiting_since, "keeps its place in the queue"
+
+    with use_services(services):
+        match(DAY0 + timedelta(days=1), approval="auto")
+    [rematched] = [store.match(m) for m in store.matches_to_invite() if store.match(m).request_id == request.id]
+    assert str(rematched.mentor_email) != first_mentor
