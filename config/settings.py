@@ -12,7 +12,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-CONFIG_DIR = Path(__file__).resolve().parent
+from config import CONFIG_DIR
+
 PLACEHOLDERS = {"", "changeme", "change-me", "xxx", "todo", "your-key", "your_api_key", "sg.xxx", "placeholder"}
 
 

@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from mentorflow.standalone_match import match_command  # no Prefect import: stays fast
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 ledger_app = typer.Typer(no_args_is_help=True, help="Inspect and release side effects in the ledger.")
 app.add_typer(ledger_app, name="ledger")
@@ -112,12 +114,4 @@ def demo(
     typer.echo(run_demo(directory, start, fresh))
 
 
-def _register_match() -> None:
-    try:
-        from mentorflow.standalone_match import match_command
-    except ImportError:  # pragma: no cover - only while the standalone matcher is being built
-        return
-    app.command("match")(match_command)
-
-
-_register_match()
+app.command("match")(match_command)

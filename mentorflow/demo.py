@@ -12,15 +12,19 @@ import random
 import shutil
 from datetime import datetime, time, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from config import CONFIG_DIR
+from config import SAMPLES_DIR
 from config.settings import Settings
 from domain.followup import survey_token
 from domain.models import Role
 from mentorflow.bootstrap import Services, build_services, use_services
 
-SAMPLES = CONFIG_DIR / "samples"
+if TYPE_CHECKING:
+    from flows.intake import IntakeSummary
+
+SAMPLES = SAMPLES_DIR
 MATCHED = ("approved", "scheduled", "met", "completed")
 
 
@@ -113,20 +117,20 @@ def run_demo(directory: Path, start: str, fresh: bool = False) -> str:
         temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None, PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS: 4}),
     ):
         taken_in = intake(day0)
-        matched = match(day0, approval="auto")
-        invited = invite(day0)
+        match(day0, approval="auto")
+        invite(day0)
         followup(day0 + timedelta(days=12))  # surveys go out a few days after the first meetings
-        answered = _simulate_answers(services, day0 + timedelta(days=12))
+        _simulate_answers(services, day0 + timedelta(days=12))
         followup(day0 + timedelta(days=14))  # answers in, flags raised
         digest(day0 + timedelta(days=14))
         followup(day0 + timedelta(days=17))  # one reminder to those who did not answer
         followup(day0 + timedelta(days=30))  # follow-up closes
         digest(day0 + timedelta(days=28))
         report(day0 + timedelta(days=28))
-    return summarize(services, taken_in, matched, invited, answered, before)
+    return summarize(services, taken_in, before)
 
 
-def summarize(services: Services, taken_in, matched, invited, answered: int, done_before: int) -> str:  # type: ignore[no-untyped-def]
+def summarize(services: Services, taken_in: IntakeSummary, done_before: int) -> str:
     """What the newcomer reads at the end of ``make demo``."""
     store, settings = services.store, services.settings
     report = store.status_report()
@@ -154,5 +158,4 @@ def summarize(services: Services, taken_in, matched, invited, answered: int, don
         f"  digests          {settings.digests_dir().resolve()}",
         f"  store            {settings.store_url()}",
     ]
-    del matched, invited, answered
     return "\n".join(lines)
