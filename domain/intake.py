@@ -314,7 +314,8 @@ def parse_mentor(raw: RawResponse, rules: ProgramRules) -> Mentor | SetAside:
     elif kind == "email":
         email = f.parsed("contact", parse_email, "")
     else:
-        f.reasons.append(f"email: {NO_EMAIL}" if booking_url or kind == "whatsapp" else "email: missing")
+        f.reasons.append(f"email: {NO_EMAIL}" if booking_url or kind == "whatsapp"
+                         else "email: missing (and no contact link)")
     if kind == "none":
         kind = "booking_link" if booking_url else "email" if email else "none"
     # A mentor known only by a booking link (the mentors page) cannot be sent invitations: they take bookings.

@@ -4,9 +4,9 @@ Pure. A line is split into phrases (at , ; | ( ), spaced dashes and slashes, or 
 normalisation (Unicode NFKC, niqqud removed, case folded, ׳ ״ and typographic quotes read as ' and ").
 Tokens are matched against every spelling of every topic (key, English and Hebrew label, aliases from
 ``config/program.yaml``), longest run of tokens first, trying each token also without Hebrew prefix letters
-(ו ב ל ה ש מ כ). A token or run that matches nothing exactly may match a spelling within one edit (six
-letters or more) or two edits (nine or more), by Damerau–Levenshtein distance (rapidfuzz); shorter tokens must
-match exactly, so "reach" never becomes "react". A phrase in which nothing matched is returned as unmapped.
+(ו ב ל ה ש מ כ). A token or run that matches nothing exactly may match a spelling by Damerau–Levenshtein
+distance (rapidfuzz): two swapped letters from six letters on ("pyhton"), one edit from eight ("kubernets"), two
+from eleven. Shorter tokens must match exactly, so "reach" never becomes "react" nor "string" "spring". A phrase in which nothing matched is returned as unmapped.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from domain.models import Frozen
 from domain.rules import Topic
 
 MAX_RUN = 4  # the longest alias, in tokens
-FUZZY_MIN_LENGTH = 6  # shorter tokens only match exactly
-FUZZY_TWO_EDITS_LENGTH = 9
+FUZZY_MIN_LENGTH = 6  # shorter tokens only match exactly; up to 7 letters only a swap of two letters
+FUZZY_ONE_EDIT_LENGTH = 8
+FUZZY_TWO_EDITS_LENGTH = 11
 PREFIXES = "ובלהשמכ"
 MAX_PHRASE = 200  # an unmapped phrase is kept up to this many characters
 
@@ -52,22 +53,26 @@ def _bare(token: str) -> str:
     return token.replace("'", "").replace('"', "")
 
 
+# Whole Hebrew words that look like a prefix + an alias but are not: "לקוח" (a client) is not ל + קוח (CV).
+NOT_PREFIXED = frozenset({"לקוח", "לקוחה", "ולקוח", "הלקוח"})
+
+
 def _forms(token: str) -> list[tuple[str, bool]]:
     """(form, stripped a prefix) for a token: itself, then without one or two Hebrew prefix letters.
 
-    A form without a prefix must keep four letters unless the token is an abbreviation with a quote mark
-    ('לקו"ח' → CV, but 'לקוח', a client, is not 'קוח').
+    A form without a prefix keeps at least three letters ("בענן" → "ענן"), and words in ``NOT_PREFIXED`` are
+    never taken apart.
     """
     out = [(_bare(token), False)]
-    quoted = "'" in token or '"' in token
+    if _bare(token) in NOT_PREFIXED:
+        return out
     t = token
     for _ in range(2):
-        if len(t) > 1 and t[0] in PREFIXES and "\u05d0" <= t[1] <= "\u05ea":
+        if len(t) > 1 and t[0] in PREFIXES and "\u05d0" <= t[1] <= "\u05ea" and len(_bare(t[1:])) >= 3:
             t = t[1:]
-            if quoted or len(_bare(t)) >= 4:
-                out.append((_bare(t), True))
-                continue
-        break
+            out.append((_bare(t), True))
+        else:
+            break
     return out
 
 
@@ -118,8 +123,11 @@ class TopicMapper:
             edits = 2 if len(query) >= FUZZY_TWO_EDITS_LENGTH else 1
             hit = process.extractOne(query, self.fuzzy_choices.keys(), scorer=DamerauLevenshtein.distance,
                                      score_cutoff=edits)
-            if hit is not None and len(self.fuzzy_choices[hit[0]]) == len(run):
-                return self.index[self.fuzzy_choices[hit[0]]]
+            if hit is None or len(self.fuzzy_choices[hit[0]]) != len(run):
+                continue
+            if len(query) < FUZZY_ONE_EDIT_LENGTH and sorted(query) != sorted(hit[0]):
+                continue  # short words: a swap of two letters only
+            return self.index[self.fuzzy_choices[hit[0]]]
         return None
 
     def map_phrase(self, phrase: str) -> list[str]:
