@@ -72,3 +72,17 @@ def test_does_not_import_prefect() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           cwd=Path(__file__).resolve().parent.parent)
     assert done.stdout.strip() == "False"
+
+
+def test_written_csv_neutralises_spreadsheet_formulas(tmp_path: Path) -> None:
+    """Ids and reasons come from people's sheets; a cell starting with = + - @ tab or CR is written as text."""
+    header = DATA.joinpath("mentees.csv").read_text(encoding="utf-8").splitlines()[0]
+    ids = ["=HYPERLINK(1)", "+972501234567", "-1", "@SUM(A1)", "=1+2", "plain"]
+    rows = [f'"{i}",Dana {n},d{n}@example.org,he,python,1,Tue 19:00-21:00,,,2026-01-01' for n, i in enumerate(ids)]
+    mentees = tmp_path / "mentees.csv"
+    mentees.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    run_standalone_match(mentees, DATA / "mentors.csv", "fit", out, now=NOW)
+    written = [row[0] for row in csv.reader(out.open(newline="", encoding="utf-8"))][1:]
+    assert sorted(written) == sorted(["'" + i for i in ids[:-1]] + ["plain"])
+    assert not any(cell[:1] in ("=", "+", "-", "@", "\t", "\r") for cell in written)
