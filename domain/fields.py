@@ -47,14 +47,15 @@ def split_items(value: str | Sequence[str] | None) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
-_ALLOWED_CONTROLS = {"\n", "\r", "\t"}
+# Unicode's control characters (category Cc) except tab, newline and carriage return, which answers use.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def text_problem(value: str, limit: int, *, name: bool = False) -> str | None:
     """What is wrong with a free-text answer (too long, control characters, nothing visible), or None."""
     if len(value) > limit:
         return f"too long ({len(value)} characters, at most {limit})"
-    if any(unicodedata.category(c) == "Cc" and c not in _ALLOWED_CONTROLS for c in value):
+    if _CONTROL.search(value):
         return "contains control characters"
     if name and value.strip() and not any(
         not c.isspace() and unicodedata.category(c) not in ("Cf", "Mn", "Me") for c in value

@@ -1,12 +1,13 @@
 """Free text → the program's topics: "בקוברניטיס ובענן (AWS)" → devops, cloud.
 
-Pure. A line is split into phrases (at , ; | ( ), spaced dashes and slashes, or "and"), each phrase into tokens after
-normalisation (Unicode NFKC, niqqud removed, case folded, ׳ ״ and typographic quotes read as ' and ").
+Pure. A line is split into phrases (at , ; | ( ), spaced dashes and slashes, "and", "ו-"), each phrase into
+tokens after normalisation (Unicode NFKC, niqqud removed, case folded, ׳ ״ and typographic quotes read as ' and ").
 Tokens are matched against every spelling of every topic (key, English and Hebrew label, aliases from
 ``config/program.yaml``), longest run of tokens first, trying each token also without Hebrew prefix letters
 (ו ב ל ה ש מ כ). A token or run that matches nothing exactly may match a spelling by Damerau–Levenshtein
-distance (rapidfuzz): two swapped letters from six letters on ("pyhton"), one edit from eight ("kubernets"), two
-from eleven. Shorter tokens must match exactly, so "reach" never becomes "react" nor "string" "spring". A phrase in which nothing matched is returned as unmapped.
+distance (rapidfuzz): a swap of two letters from six letters on ("pyhton"), one edit from eight ("kubernets"),
+two from eleven. Shorter words must match exactly, so "reach" never becomes "react", nor "string" "spring".
+A phrase in which nothing matched is returned as unmapped.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ FUZZY_MIN_LENGTH = 6  # shorter tokens only match exactly; up to 7 letters only 
 FUZZY_ONE_EDIT_LENGTH = 8
 FUZZY_TWO_EDITS_LENGTH = 11
 PREFIXES = "ובלהשמכ"
-MAX_PHRASE = 200  # an unmapped phrase is kept up to this many characters
+MAX_PHRASE = 200
+MEMO_SIZE = 20_000  # an unmapped phrase is kept up to this many characters
 
 _NIQQUD = re.compile("[\u0591-\u05bd\u05bf-\u05c7]")  # cantillation and vowel points; not maqaf (05BE)
 _APOSTROPHES = str.maketrans({"׳": "'", "’": "'", "‘": "'", "`": "'", "´": "'", "״": '"', "“": '"', "”": '"',
@@ -104,6 +106,7 @@ class TopicMapper:
                 if run:
                     self.index.setdefault(run, set()).add(t.key)
         self.fuzzy_choices = {" ".join(run): run for run in self.index if len(" ".join(run)) >= FUZZY_MIN_LENGTH}
+        self._seen: dict[str, list[str]] = {}  # form answers repeat the same choices: map each text once
 
     def _keys(self, found: Iterable[str]) -> list[str]:
         return sorted(set(found), key=self.order.__getitem__)
@@ -132,6 +135,14 @@ class TopicMapper:
 
     def map_phrase(self, phrase: str) -> list[str]:
         """Topic keys named anywhere in ``phrase`` (in topic-list order), or [] when none."""
+        if (known := self._seen.get(phrase)) is not None:
+            return list(known)
+        found = self._map(phrase)
+        if len(self._seen) < MEMO_SIZE:
+            self._seen[phrase] = found
+        return list(found)
+
+    def _map(self, phrase: str) -> list[str]:
         toks = tokens(phrase)
         found: set[str] = set()
         i = 0
