@@ -60,21 +60,24 @@ NOT_PREFIXED = frozenset({"לקוח", "לקוחה", "ולקוח", "הלקוח"})
 
 
 def _forms(token: str) -> list[tuple[str, bool]]:
-    """(form, stripped a prefix) for a token: itself, then without one or two Hebrew prefix letters.
+    """(form, stripped a prefix) for a token: itself, then without one or two Hebrew prefix letters, then each of
+    those in the absolute state when it ends in the construct ת ("אבטחת" → "אבטחה").
 
     A form without a prefix keeps at least three letters ("בענן" → "ענן"), and words in ``NOT_PREFIXED`` are
     never taken apart.
     """
     out = [(_bare(token), False)]
-    if _bare(token) in NOT_PREFIXED:
-        return out
-    t = token
-    for _ in range(2):
-        if len(t) > 1 and t[0] in PREFIXES and "\u05d0" <= t[1] <= "\u05ea" and len(_bare(t[1:])) >= 3:
-            t = t[1:]
-            out.append((_bare(t), True))
-        else:
-            break
+    if _bare(token) not in NOT_PREFIXED:
+        t = token
+        for _ in range(2):
+            if len(t) > 1 and t[0] in PREFIXES and "\u05d0" <= t[1] <= "\u05ea" and len(_bare(t[1:])) >= 3:
+                t = t[1:]
+                out.append((_bare(t), True))
+            else:
+                break
+    # Hebrew construct state: "אבטחת מידע" is the form of "אבטחה" before another noun.
+    out += [(form[:-1] + "ה", stripped) for form, stripped in out if len(form) >= 4 and form.endswith("ת")
+            and "\u05d0" <= form[0] <= "\u05ea"]
     return out
 
 

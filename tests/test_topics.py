@@ -27,6 +27,8 @@ def test_normalize_folds_case_niqqud_and_quote_styles() -> None:
     # Hebrew prefixes ב ל ה ו ש, alone and stacked
     ("בקוברניטיס", ["devops"]), ("ולפייתון", ["python"]), ("שבענן", ["cloud"]), ("הארכיטקטורה", ["architecture"]),
     ("ובמערכות מבוזרות", ["distributed-systems"]), ("לראיונות", ["interviews"]),
+    # construct state: "אבטחת" before a noun is "אבטחה"
+    ("אבטחת אפליקציות", ["security"]), ("ובאבטחת רשתות", ["security"]),
     # geresh and gershayim, Hebrew or ASCII, and the abbreviation written without them
     ("קו״ח", ["cv"]), ('קו"ח', ["cv"]), ("קוח", ["cv"]), ("בקו״ח", ["cv"]), ("ג׳אווה", ["java"]), ("ג'אווה", ["java"]),
     # niqqud
