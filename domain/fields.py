@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from domain.models import WEEKDAY_NAMES, Weekday, WeeklyWindow
 from domain.rules import AvailabilityRules, ProgramRules, SchedulingRules
-from domain.topics import TopicMapper
+from domain.topics import TopicMapper, hebrew_forms, normalize
 
 # --- validation errors ------------------------------------------------------------------------------------------
 
@@ -303,7 +303,6 @@ def _structured(chunk: str, where: str) -> list[WeeklyWindow]:
 
 # Free text: "weekday evenings", "כל ערב", "Sun–Thu 18–21", "ימי שלישי בערב", "mornings before 9".
 # Without a day, an answer means the program's weekdays (Sunday–Thursday by default).
-_PREFIXES = "ובלמהש"  # Hebrew one-letter prefixes: "בערב", "וחמישי", "מהבוקר"
 _WEEKEND_WORDS = ("weekend", "weekends", 'סופ"ש', "סופש", "סוף שבוע", "סופי שבוע")
 _DAY_RANGE = re.compile(r"([a-zא-ת]+'?)\s*(?:-|to|until|through|עד)\s*([a-zא-ת]+'?)")
 _HOUR = r"(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm)?"
@@ -315,23 +314,9 @@ _TIME_WORDS = {"before", "until", "till", "by", "after", "from", "since", "betwe
 _UNKNOWN_DAY = re.compile(r"^([^\W\d_]+)\.?\s*:?\s*\d")
 
 
-def _fold(text: str) -> str:
-    s = unicodedata.normalize("NFKC", text).casefold().replace("״", '"').replace("׳", "'")
-    return re.sub(r"[–—]", "-", s)
-
-
-def _variants(word: str) -> list[str]:
-    """A word and the word without one or two Hebrew prefix letters ("ובערבים" → "בערבים", "ערבים")."""
-    out = [word]
-    for _ in range(2):
-        w = out[-1]
-        if len(w) > 3 and w[0] in _PREFIXES:
-            out.append(w[1:])
-    return out
-
-
 def _day(word: str) -> Weekday | None:
-    return next((DAYS[v.rstrip("'")] for v in _variants(word) if v.rstrip("'") in DAYS), None)
+    """The day a word names, also with Hebrew prefixes ("ובחמישי") or a geresh ("ה׳")."""
+    return next((DAYS[f] for f in hebrew_forms(word) if f in DAYS), None)
 
 
 def _hour(h: str, m: str | None, ampm: str | None, pm_hint: bool) -> time | None:
@@ -360,12 +345,12 @@ def _free_days(s: str, words: list[str], rules: AvailabilityRules) -> list[Weekd
 
 def _free_chunk(chunk: str, rules: AvailabilityRules) -> list[WeeklyWindow] | None:
     """Windows from one free-text piece, or None when it names neither a part of day nor a time."""
-    s = _fold(chunk)
+    s = normalize(chunk)
     words = re.findall(r"[a-zא-ת\"']+", s)
-    forms = {v for w in words for v in _variants(w)}
-    spaced = " " + " ".join(_variants(w)[-1] for w in words) + " "
-    part = next((p for p in rules.parts_of_day.values()
-                 if any(n.casefold() in forms or f" {n.casefold()} " in spaced for n in p.names)), None)
+    forms = {v for w in words for v in hebrew_forms(w)}
+    part = next((p for p in rules.parts_of_day.values()  # one-word names by form, longer ones as written
+                 if any(hebrew_forms(normalize(n))[0] in forms or (" " in n and normalize(n) in s)
+                        for n in p.names)), None)
     pm_hint = part is not None and part.bounds[0].hour >= 12
     span = rules.open_hours * 60
     lo: time | None = None
@@ -423,7 +408,7 @@ def parse_availability(text: str, rules: AvailabilityRules | None = None) -> lis
         except ValueError as exc:
             structured = exc
         no_day = str(structured).startswith(f"{where} does not start with a day")
-        head = _UNKNOWN_DAY.match(_fold(chunk))
+        head = _UNKNOWN_DAY.match(normalize(chunk))
         if no_day and head is not None and head[1] not in part_names | _TIME_WORDS:
             raise structured  # "Funday 9-10": a day this program does not know, not free text
         try:

@@ -186,8 +186,9 @@ class ProgramRules(Strict):
     digest: DigestRules = DigestRules()
     availability: AvailabilityRules = AvailabilityRules(parts_of_day={
         "morning": PartOfDay(window="08:00-12:00", names=["morning", "mornings", "בוקר", "בקרים"]),
-        "afternoon": PartOfDay(window="12:00-17:00", names=["afternoon", "afternoons", "צהריים", "אחר הצהריים"]),
-        "evening": PartOfDay(window="18:00-22:00", names=["evening", "evenings", "ערב", "ערבים"]),
+        "afternoon": PartOfDay(window="12:00-17:00", names=["afternoon", "afternoons", "noon", "צהריים",
+                                                             "אחר הצהריים", 'אחה"צ']),
+        "evening": PartOfDay(window="18:00-22:00", names=["evening", "evenings", "ערב", "ערבים", "night", "nights"]),
     })
     roster: RosterRules = RosterRules()
 

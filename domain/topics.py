@@ -34,13 +34,13 @@ MEMO_SIZE = 20_000  # an unmapped phrase is kept up to this many characters
 
 _NIQQUD = re.compile("[\u0591-\u05bd\u05bf-\u05c7]")  # cantillation and vowel points; not maqaf (05BE)
 _APOSTROPHES = str.maketrans({"׳": "'", "’": "'", "‘": "'", "`": "'", "´": "'", "״": '"', "“": '"', "”": '"',
-                              "„": '"', "\u05be": "-"})
+                              "„": '"', "\u05be": "-", "–": "-", "—": "-"})
 _PHRASE_SPLIT = re.compile(r"[,;|()\[\]\n•·]+|\s[-–—/]+\s|\s(?:and|or|&|או|\+)\s|\sו-", re.IGNORECASE)
 _TOKEN = re.compile(r"\.?[a-z0-9א-ת][a-z0-9א-ת+#.'\"]*")
 
 
 def normalize(text: str) -> str:
-    """Case-folded text without niqqud, with one apostrophe and one double quote, single-spaced."""
+    """Case-folded text without niqqud, with one apostrophe, one double quote and one dash, single-spaced."""
     s = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES)
     s = _NIQQUD.sub("", unicodedata.normalize("NFD", s))
     return " ".join(unicodedata.normalize("NFC", s).casefold().split())
@@ -57,6 +57,11 @@ def _bare(token: str) -> str:
 
 # Whole Hebrew words that look like a prefix + an alias but are not: "לקוח" (a client) is not ל + קוח (CV).
 NOT_PREFIXED = frozenset({"לקוח", "לקוחה", "ולקוח", "הלקוח"})
+
+
+def hebrew_forms(word: str) -> list[str]:
+    """A word as written, without quote marks, then the other forms it may stand for (see ``_forms``)."""
+    return [form for form, _ in _forms(word)]
 
 
 def _forms(token: str) -> list[tuple[str, bool]]:
