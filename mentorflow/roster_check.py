@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from config.rules import load_rules
+from config.rules import RulesError, load_rules
+from connectors.base import IntakeError
 from connectors.local.roster import FileRoster
 from domain.intake import MentorCheck, check_mentor
 
@@ -48,7 +49,11 @@ def roster_check_command(
 ) -> None:
     """Report each mentor row: topics mapped (phrase → topic), phrases left unmapped, contact, and why a row
     would be set aside. Reads the file only: no store, no Prefect."""
-    checks = check_roster(path, rules)
+    try:
+        checks = check_roster(path, rules)
+    except (IntakeError, RulesError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
     if as_json:
         typer.echo(json.dumps([c.model_dump(mode="json") for c in checks], ensure_ascii=False, indent=2))
     else:

@@ -126,6 +126,13 @@ def test_roster_check_json_one_object_per_row_in_table_order() -> None:
     assert all({"topics", "unmapped"} <= set(r) for r in rows)
 
 
+def test_roster_check_names_an_unreadable_file(tmp_path: Path) -> None:
+    page = tmp_path / "_index.md"
+    page.write_text("no table here", encoding="utf-8")
+    result = CliRunner().invoke(app, ["roster", "check", str(page)])
+    assert result.exit_code == 1 and "has no HTML table of mentors" in result.output
+
+
 def test_roster_check_text_report_and_yaml_roster() -> None:
     result = CliRunner().invoke(app, ["roster", "check", str(SAMPLES_DIR / "mentors.yaml")])
     assert result.exit_code == 0, result.output
