@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from domain.fields import format_errors
 from domain.rules import ProgramRules
 
 
@@ -27,5 +28,5 @@ def load_rules(path: Path) -> ProgramRules:
     try:
         return ProgramRules.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors())
+        problems = "; ".join(format_errors(exc))
         raise RulesError(f"program rules at {path} are invalid: {problems}") from exc

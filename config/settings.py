@@ -44,7 +44,7 @@ class Settings(BaseSettings):
         None, description="local intake: folder of form exports (CSV/JSON); default data_dir/inbox"
     )
     roster_path: Path | None = Field(
-        None, description="local roster: mentors CSV or YAML; default data_dir/mentors.yaml"
+        None, description="local roster: mentors CSV, YAML or the mentors page (.md); default data_dir/mentors.yaml"
     )
     survey_dir: Path | None = Field(None, description="local surveys: folder of answer CSVs; default data_dir/surveys")
 

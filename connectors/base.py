@@ -11,9 +11,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from domain.models import RawResponse, SetAside
+from domain.models import Frozen, RawResponse, SetAside
 
 # --- errors -------------------------------------------------------------------------------------------
 
@@ -76,8 +76,8 @@ class SurveyUnavailable(SurveyError, TransientError):
 # --- payloads -----------------------------------------------------------------------------------------
 
 
-class Payload(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class Payload(Frozen):
+    """What a connector is given or returns: immutable, no unknown fields."""
 
 
 class Address(Payload):

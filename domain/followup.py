@@ -10,9 +10,9 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from domain.models import AwareDatetime, FollowupFlag, Meeting, Role, SurveyAnswer
+from domain.models import AwareDatetime, FollowupFlag, Frozen, Meeting, Role, SurveyAnswer
 from domain.rules import FollowupRules
 
 # --- survey tokens -------------------------------------------------------------------------------------------
@@ -48,14 +48,10 @@ def read_survey_token(token: str, secret: str) -> tuple[int, Role] | None:
 # --- what is due ---------------------------------------------------------------------------------------------
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
 SurveyKind = Literal["survey", "reminder"]
 
 
-class SurveySent(_Frozen):
+class SurveySent(Frozen):
     """A survey or reminder that went out (from the ledger)."""
 
     match_id: int
@@ -64,7 +60,7 @@ class SurveySent(_Frozen):
     at: AwareDatetime
 
 
-class SurveyDue(_Frozen):
+class SurveyDue(Frozen):
     """Send this survey (or its one reminder) now."""
 
     match_id: int
@@ -72,7 +68,7 @@ class SurveyDue(_Frozen):
     kind: SurveyKind
 
 
-class FollowupPlan(_Frozen):
+class FollowupPlan(Frozen):
     """What a follow-up run should do."""
 
     due: list[SurveyDue] = Field(default_factory=list)

@@ -1,31 +1,50 @@
 """Turning raw form answers and roster records into validated models, or setting them aside with reasons.
 
 Every field is checked and every problem collected, so the lead sees all of a record's issues at once.
-Reasons name the field and the problem, never the person's data (a topic or language name is fine).
+Reasons name the field and the problem, never the person's text (at most a position such as "item 2 of 3").
+Every field is read by the one set of parsers in ``domain/fields.py``; free-text expertise by ``domain/topics.py``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import datetime, time
+from datetime import UTC, datetime
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
-from email_validator import EmailNotValidError, validate_email
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
+from domain.fields import (
+    FUTURE_TOLERANCE,
+    format_errors,
+    meetable_problem,
+    parse_availability,
+    parse_bool,
+    parse_email,
+    parse_int,
+    parse_languages,
+    parse_stage,
+    parse_timestamp,
+    parse_topics,
+    parse_url,
+    split_items,
+    text_problem,
+)
 from domain.followup import read_survey_token
-from domain.models import MenteeApplication, Mentor, RawResponse, SetAside, SurveyAnswer, Weekday, WeeklyWindow
+from domain.models import (
+    ContactKind,
+    Frozen,
+    MenteeApplication,
+    Mentor,
+    RawResponse,
+    Scheduling,
+    SetAside,
+    SurveyAnswer,
+)
 from domain.rules import ProgramRules
+from domain.topics import PhraseTopics, TopicMapper
 
 T = TypeVar("T")
-
-# --- small text helpers --------------------------------------------------------------------------------
-
-_HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z!][^>]*>")
-_SPLIT = re.compile(r"[,;\n]+")
-
 
 def _norm(title: str) -> str:
     return " ".join(title.split()).casefold()
@@ -39,251 +58,17 @@ def _as_text(value: str | list[str] | None, sep: str = ", ") -> str:
     return str(value)
 
 
-def _as_items(value: str | list[str] | None) -> list[str]:
-    """A list answer: a real list (JSON, Forms checkboxes) or text joined by ',', ';' or newlines."""
-    if value is None:
-        return []
-    parts = [str(v) for v in value] if isinstance(value, list) else _SPLIT.split(str(value))
-    return [p.strip() for p in parts if p.strip()]
+_MAPPERS: dict[int, tuple[ProgramRules, TopicMapper]] = {}
 
 
-def unsafe_text(value: str) -> str | None:
-    """Why ``value`` must not be stored (HTML markup or spreadsheet-formula text), or None when it is fine.
-
-    The CSV-injection set is a leading = @ tab or CR, or + / - directly followed by a non-space (so a bullet
-    such as "- learn Python" is still fine).
-    """
-    if value[:1] in ("\t", "\r"):
-        return "looks like a spreadsheet formula"
-    s = value.strip()
-    if s[:1] in ("=", "@") or (s[:1] in ("+", "-") and len(s) > 1 and not s[1].isspace()):
-        return "looks like a spreadsheet formula"
-    if _HTML_TAG.search(s):
-        return "contains HTML markup"
-    return None
-
-
-# --- availability ----------------------------------------------------------------------------------------
-
-_DAYS: dict[str, Weekday] = {}
-for _day, _names in {
-    Weekday.MON: ("mon", "monday", "שני", "ב"),
-    Weekday.TUE: ("tue", "tues", "tuesday", "שלישי", "ג"),
-    Weekday.WED: ("wed", "wednesday", "רביעי", "ד"),
-    Weekday.THU: ("thu", "thur", "thurs", "thursday", "חמישי", "ה"),
-    Weekday.FRI: ("fri", "friday", "שישי", "ו"),
-    Weekday.SAT: ("sat", "saturday", "שבת"),
-    Weekday.SUN: ("sun", "sunday", "ראשון", "א"),
-}.items():
-    for _n in _names:
-        _DAYS[_n] = _day
-
-_TIME = r"(\d{1,2})(?:[:.](\d{2}))?"
-_RANGE = re.compile(rf"^{_TIME}\s*[-–—]\s*{_TIME}$")
-_DAY_PREFIX = re.compile(r"^(?:יום\s+)?([^\W\d_]+)['׳\"]?\.?\s*:?\s*(.*)$", re.DOTALL)
-
-
-def _clock(hour: str, minute: str | None) -> time | None:
-    h, m = int(hour), int(minute or 0)
-    if h == 24 and m == 0:
-        return time(23, 59)  # "until midnight": a window must stay inside its day
-    if not (0 <= h <= 23 and 0 <= m <= 59):
-        return None
-    return time(h, m)
-
-
-def parse_availability(text: str) -> list[WeeklyWindow]:
-    """Weekly windows from text such as "Tue 18:00-20:00; Thu 19-21", "יום שלישי 18-20" or "Sun 9-11, 20-22".
-
-    Windows are separated by ';' or newlines; a ',' separates further time ranges of the same day.
-    Raises ValueError saying which piece could not be read (by position, without quoting the answer).
-    """
-    windows: list[WeeklyWindow] = []
-    chunks = [c.strip() for c in re.split(r"[;\n]+", text) if c.strip()]
-    for n, chunk in enumerate(chunks, start=1):
-        where = f"piece {n} of {len(chunks)}" if len(chunks) > 1 else "the answer"
-        head = _DAY_PREFIX.match(chunk)
-        if head is None or head.group(1).casefold() not in _DAYS:
-            raise ValueError(f"{where} does not start with a day of the week (e.g. 'Tue 18:00-20:00')")
-        day = _DAYS[head.group(1).casefold()]
-        ranges = [r.strip() for r in head.group(2).split(",") if r.strip()]
-        if not ranges:
-            raise ValueError(f"{where} has no time range after the day (e.g. 'Tue 18:00-20:00')")
-        for rng in ranges:
-            m = _RANGE.match(rng)
-            if m is None:
-                raise ValueError(f"{where} has a time range that is not like 18:00-20:00")
-            start, end = _clock(m.group(1), m.group(2)), _clock(m.group(3), m.group(4))
-            if start is None or end is None:
-                raise ValueError(f"{where} has an hour outside 00:00-24:00")
-            if end <= start:
-                raise ValueError(f"{where} has a time range that ends before it starts")
-            windows.append(WeeklyWindow(day=day, start=start, end=end))
-    if not windows:
-        raise ValueError("no time window given")
-    return sorted(set(windows), key=lambda w: (w.day, w.start, w.end))
-
-
-# --- other value parsers (each raises ValueError with a message free of personal data) -------------------
-
-_TRUE = {"yes", "y", "true", "1", "on", "checked", "x", "✓", "כן", "agree", "i agree", "מאשר", "מאשרת", "מאשר/ת",
-         "מסכים", "מסכימה", "מסכים/ה"}
-_FALSE = {"no", "n", "false", "0", "off", "unchecked", "לא", "don't", "do not"}
-_AGREE_WORDS = ("agree", "consent", "allow", "yes", "מאשר", "מסכים", "מסכימה", "כן")
-
-
-def parse_bool(text: str) -> bool | None:
-    """A yes/no answer (English, Hebrew, or a checkbox's label); None when empty. ValueError otherwise."""
-    s = " ".join(text.split()).casefold().rstrip(".!")
-    if not s:
-        return None
-    if s in _TRUE:
-        return True
-    if s in _FALSE or s.startswith(("no ", "no,", "לא ")) or " not " in f" {s} ":
-        return False
-    if any(w in s for w in _AGREE_WORDS):
-        return True  # a checked box exports its label, e.g. "I agree to be contacted"
-    raise ValueError("not a yes/no answer")
-
-
-def parse_email(text: str) -> str:
-    """A syntactically valid address, normalised to lower case (no DNS lookup)."""
-    s = text.strip()
-    if not s:
-        raise ValueError("missing")
-    try:
-        return validate_email(s, check_deliverability=False).normalized.lower()
-    except EmailNotValidError:
-        raise ValueError("not a valid address") from None
-
-
-_GMT = re.compile(r"\s*(?:GMT|UTC)\s*([+-])(\d{1,2})(?::?(\d{2}))?\s*$", re.IGNORECASE)
-_FORMATS = (
-    "%Y/%m/%d %I:%M:%S %p", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %I:%M %p", "%Y/%m/%d %H:%M",
-    "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M",
-    "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M",
-    "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M",
-    "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M",
-)
-
-
-def parse_timestamp(text: str, tz: str) -> datetime:
-    """A form export's timestamp as an aware datetime; naive times are in ``tz``.
-
-    Accepts ISO 8601 and Google Forms' exports ("2026/11/20 10:15:32 AM GMT+2", "11/20/2026 10:15:32").
-    Slashed day-first dates ("20/11/2026") are read day-first only when the month-first reading is impossible.
-    """
-    s = " ".join(text.split())
-    if not s:
-        raise ValueError("missing")
-    offset: str | None = None
-    if m := _GMT.search(s):
-        sign, hours, minutes = m.groups()
-        offset = f"{sign}{int(hours):02d}:{minutes or '00'}"
-        s = s[: m.start()]
-    parsed: datetime | None = None
-    try:
-        parsed = datetime.fromisoformat(s.replace("Z", "+00:00") if s.endswith("Z") else s)
-    except ValueError:
-        for fmt in _FORMATS:
-            try:
-                parsed = datetime.strptime(s, fmt)
-                break
-            except ValueError:
-                continue
-    if parsed is None:
-        raise ValueError("not a date and time this program can read")
-    if offset is not None:
-        parsed = parsed.replace(tzinfo=datetime.fromisoformat(f"2000-01-01T00:00{offset}").tzinfo)
-    elif parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=ZoneInfo(tz))
-    return parsed
-
-
-# Common names of language codes, so that "Hebrew", "אנגלית" or "English" all work whatever the labels.
-_LANGUAGE_NAMES: dict[str, tuple[str, ...]] = {
-    "he": ("hebrew", "עברית", "ivrit"),
-    "en": ("english", "אנגלית", "אנגלי"),
-    "ar": ("arabic", "ערבית", "العربية"),
-    "ru": ("russian", "רוסית", "русский"),
-    "fr": ("french", "צרפתית", "français"),
-    "es": ("spanish", "ספרדית", "español"),
-    "am": ("amharic", "אמהרית"),
-}
-
-
-def _language_index(rules: ProgramRules) -> dict[str, str]:
-    index: dict[str, str] = {}
-    for code, label in rules.languages.items():
-        for spelling in (code, label, *_LANGUAGE_NAMES.get(code, ())):
-            index[spelling.strip().casefold()] = code
-    return index
-
-
-def _quoted(items: list[str], limit: int = 40) -> str:
-    """Unknown choices as the reason names them (bounded, in case someone typed a paragraph)."""
-    return ", ".join(repr(i if len(i) <= limit else i[: limit - 1] + "…") for i in items)
-
-
-def parse_languages(items: list[str], rules: ProgramRules) -> list[str]:
-    """Language codes in the given order (codes, labels or common names), duplicates dropped."""
-    index = _language_index(rules)
-    if not items:
-        raise ValueError("missing")
-    unknown = [i for i in items if i.casefold() not in index]
-    if unknown:
-        raise ValueError(f"unknown language {_quoted(unknown)} (known: {', '.join(rules.languages)})")
-    return list(dict.fromkeys(index[i.casefold()] for i in items))
-
-
-def parse_topics(items: list[str], rules: ProgramRules) -> list[str]:
-    """Topic keys in ranked order (keys, labels or aliases), duplicates dropped."""
-    index = rules.topic_index()
-    if not items:
-        raise ValueError("missing")
-    unknown = [i for i in items if i.casefold() not in index]
-    if unknown:
-        known = ", ".join(t.key for t in rules.topics)
-        noun = "topic" if len(unknown) == 1 else "topics"
-        raise ValueError(f"unknown {noun} {_quoted(unknown)} (known: {known})")
-    return list(dict.fromkeys(index[i.casefold()] for i in items))
-
-
-def parse_stage(text: str, rules: ProgramRules) -> int:
-    """A career stage: its number ("2", "2 - Mid-level") or one of ``rules.career_stages``' labels."""
-    s = text.strip()
-    if not s:
-        raise ValueError("missing")
-    top = min(len(rules.career_stages) - 1, 4)
-    if m := re.match(r"^(\d+)\b", s):
-        stage = int(m.group(1))
-        if stage > top:
-            raise ValueError(f"must be 0-{top}")
-        return stage
-    for i, label in enumerate(rules.career_stages[: top + 1]):
-        if label.casefold() == s.casefold():
-            return i
-    raise ValueError(f"unknown stage (a number 0-{top} or one of: {', '.join(rules.career_stages[: top + 1])})")
-
-
-def parse_int(text: str, lo: int, hi: int) -> int:
-    s = text.strip()
-    if not s:
-        raise ValueError("missing")
-    try:
-        value = int(float(s))
-    except ValueError:
-        raise ValueError("not a whole number") from None
-    if not lo <= value <= hi:
-        raise ValueError(f"must be {lo}-{hi}")
-    return value
-
-
-def parse_url(text: str) -> str:
-    s = text.strip()
-    if s and not re.match(r"^https?://[^\s<>\"']+$", s, re.IGNORECASE):
-        raise ValueError("not an http(s) link")
-    return s
+def mapper_for(rules: ProgramRules) -> TopicMapper:
+    """The topic mapper of these rules, built once (the rules are immutable)."""
+    hit = _MAPPERS.get(id(rules))
+    if hit is None or hit[0] is not rules:
+        if len(_MAPPERS) >= 8:  # a process holds one set of rules; tests load many
+            _MAPPERS.clear()
+        hit = _MAPPERS[id(rules)] = (rules, TopicMapper(rules.topics))
+    return hit[1]
 
 
 # --- the field collector -------------------------------------------------------------------------------------
@@ -295,29 +80,36 @@ class _Fields:
     def __init__(self, answers: Mapping[str, str | list[str]], columns: Mapping[str, str], max_text: int) -> None:
         mapping = {_norm(title): field for title, field in columns.items()}
         self.values: dict[str, str | list[str]] = {}
+        self.titles: dict[str, str] = {}
         for title, value in answers.items():
             field = mapping.get(_norm(str(title)))
             # Two titles may map to one field (Hebrew and English forms): the first non-empty answer wins.
             if field is not None and (field not in self.values or not _as_text(self.values[field]).strip()):
                 self.values[field] = value
+                self.titles[field] = str(title)
         self.reasons: list[str] = []
         self.max_text = max_text
 
     def has(self, field: str) -> bool:
         return bool(_as_text(self.values.get(field)).strip())
 
-    def _safe(self, field: str, texts: list[str], limit: int) -> bool:
+    def hebrew_title(self, field: str) -> bool:
+        """Whether the field's answer came under a Hebrew question title (a Hebrew form's export)."""
+        return bool(re.search(r"[\u0590-\u05ff]", self.titles.get(field, "")))
+
+    def _checked(self, field: str, texts: list[str], limit: int, name: bool = False) -> bool:
         for t in texts:
-            if len(t) > limit:
-                self.reasons.append(f"{field}: too long ({len(t)} characters, at most {limit})")
-                return False
-            if problem := unsafe_text(t):
+            if problem := text_problem(t, limit, name=name):
                 self.reasons.append(f"{field}: {problem}")
                 return False
         return True
 
-    def text(self, field: str, *, required: bool = False, limit: int | None = None, collapse: bool = False) -> str:
-        """A free-text field, checked for length and unsafe content; ``collapse`` folds inner whitespace."""
+    def text(self, field: str, *, required: bool = False, limit: int | None = None, collapse: bool = False,
+             name: bool = False) -> str:
+        """A free-text field, checked for length and control characters; ``collapse`` folds inner whitespace.
+
+        ``name``: the text must also have something visible in it (not only zero-width or format characters).
+        """
         raw = self.values.get(field)
         value = _as_text(raw)
         if not value.strip():
@@ -325,7 +117,7 @@ class _Fields:
                 self.reasons.append(f"{field}: missing")
             return ""
         pieces = [str(v) for v in raw] if isinstance(raw, list) else [value]
-        if not self._safe(field, pieces, limit or self.max_text):
+        if not self._checked(field, pieces, limit or self.max_text, name):
             return ""
         return " ".join(value.split()) if collapse else value.strip()
 
@@ -340,8 +132,8 @@ class _Fields:
             if required:
                 self.reasons.append(f"{field}: missing")
             return default
-        pieces = _as_items(raw) if items else [_as_text(raw, sep)]
-        if not self._safe(field, pieces, self.max_text):
+        pieces = split_items(raw) if items else [_as_text(raw, sep)]
+        if not self._checked(field, pieces, self.max_text):
             return default
         try:
             return parse(pieces if items else pieces[0])
@@ -355,25 +147,40 @@ def _build(model: type[T], data: dict[str, Any], reasons: list[str]) -> T | None
     try:
         return model.model_validate(data)  # type: ignore[attr-defined, no-any-return]
     except ValidationError as exc:
-        for err in exc.errors(include_input=False, include_url=False):
-            loc = ".".join(str(p) for p in err["loc"]) or "record"
-            reasons.append(f"{loc}: {err['msg']}")
+        reasons.extend(format_errors(exc))
         return None
 
 
 # --- public parsers ------------------------------------------------------------------------------------------
 
 
-def parse_mentee(raw: RawResponse, rules: ProgramRules, tz: str = "Asia/Jerusalem") -> MenteeApplication | SetAside:
-    """Validate one intake-form answer; every problem found goes into the SetAside's reasons."""
+def _availability(text: str, rules: ProgramRules) -> list[Any]:
+    """Weekly windows in which a meeting can actually happen (not Shabbat only, not too short)."""
+    windows = parse_availability(text, rules.availability)
+    if problem := meetable_problem(windows, rules.scheduling):
+        raise ValueError(problem)
+    return windows
+
+
+def parse_mentee(raw: RawResponse, rules: ProgramRules, tz: str = "Asia/Jerusalem", now: datetime | None = None,
+                 columns: Mapping[str, str] | None = None) -> MenteeApplication | SetAside:
+    """Validate one intake-form answer; every problem found goes into the SetAside's reasons.
+
+    A Hebrew form's timestamp is read day-first; one later than ``now`` (default: the clock) is set aside.
+    ``columns`` (title → field) defaults to the form's, ``rules.intake.columns``.
+    """
     intake = rules.intake
-    f = _Fields(raw.answers, intake.columns, intake.max_text_length)
+    f = _Fields(raw.answers, columns or intake.columns, intake.max_text_length)
+    now = now or datetime.now(UTC)
 
     submitted_at: datetime | None = raw.submitted_at
     if f.has("timestamp"):
-        submitted_at = f.parsed("timestamp", lambda s: parse_timestamp(s, tz), None)
+        day_first = f.hebrew_title("timestamp")
+        submitted_at = f.parsed("timestamp", lambda s: parse_timestamp(s, tz, day_first=day_first, now=now), None)
     elif submitted_at is None:
         f.reasons.append("timestamp: missing (neither the form nor the source gives one)")
+    elif submitted_at > now + FUTURE_TOLERANCE:
+        f.reasons.append("timestamp: in the future (a wrong clock or a mistyped date)")
 
     consent = f.parsed("consent_contact", parse_bool, None, required=False)
     if consent is not True and not any(r.startswith("consent_contact:") for r in f.reasons):
@@ -382,13 +189,13 @@ def parse_mentee(raw: RawResponse, rules: ProgramRules, tz: str = "Asia/Jerusale
     data: dict[str, Any] = {
         "response_id": f.text("response_id", limit=200) or f"{raw.source}#{raw.ref}",
         "submitted_at": submitted_at,
-        "name": f.text("name", required=True, limit=intake.max_name_length, collapse=True),
+        "name": f.text("name", required=True, limit=intake.max_name_length, collapse=True, name=True),
         "email": f.parsed("email", parse_email, ""),
         "languages": f.parsed("languages", lambda xs: parse_languages(xs, rules), [], items=True),
-        "topics": f.parsed("topics", lambda xs: parse_topics(xs, rules), [], items=True),
+        "topics": f.parsed("topics", lambda xs: parse_topics(xs, mapper_for(rules)), [], items=True),
         "career_stage": f.parsed("career_stage", lambda s: parse_stage(s, rules), 0),
         "goals": f.text("goals"),
-        "availability": f.parsed("availability", parse_availability, [], sep="; "),
+        "availability": f.parsed("availability", lambda s: _availability(s, rules), [], sep="; "),
         "accessibility_needs": f.text("accessibility_needs"),
         "consent_contact": bool(consent),
         "consent_quote": bool(f.parsed("consent_quote", parse_bool, False, required=False)),
@@ -400,60 +207,163 @@ def parse_mentee(raw: RawResponse, rules: ProgramRules, tz: str = "Asia/Jerusale
     return app if app is not None else SetAside(source=raw.source, ref=raw.ref, reasons=f.reasons)
 
 
-# Roster records use field names as keys; these are the other titles a mentor form or sheet may use.
+# Roster records use field names as keys; these are the other titles a mentor form, sheet or the community's
+# mentors page (שם מלא / במה אני יכול לעזור / קישור ליצירת קשר / לינקדאין) may use.
 MENTOR_COLUMNS: dict[str, str] = {
     **{k: k for k in ("name", "email", "role", "company", "expertise", "years", "career_stage", "languages",
-                      "capacity", "availability", "active", "linkedin", "booking_url")},
+                      "capacity", "availability", "active", "linkedin", "booking_url", "contact", "scheduling")},
     "full name": "name", "שם מלא": "name", "email address": "email", "אימייל": "email",
     "current role": "role", "תפקיד": "role", "חברה": "company", "topics": "expertise", "תחומי מומחיות": "expertise",
+    "במה אני יכול לעזור": "expertise", "במה אני יכולה לעזור": "expertise", "במה אני יכול/ה לעזור": "expertise",
+    "how i can help": "expertise",
     "years of experience": "years", "שנות ניסיון": "years", "career stage": "career_stage",
     "preferred languages": "languages", "שפות": "languages", "mentees at once": "capacity",
     "weekly availability": "availability", "זמינות שבועית": "availability", "status": "active",
-    "booking link": "booking_url", "booking url": "booking_url",
+    "booking link": "booking_url", "booking url": "booking_url", "linkedin_url": "linkedin", "לינקדאין": "linkedin",
+    "קישור ליצירת קשר": "contact", "contact": "contact",
 }
-
-_ACTIVE = {"active": True, "available": True, "פעיל": True, "פעילה": True, "זמין": True, "זמינה": True,
-           "paused": False, "unavailable": False, "inactive": False, "מושהה": False, "לא זמין": False}
+NO_EMAIL = "no email; booking-link-only mentors need mentor ids — not yet importable"
+SENIOR = 3  # the career stage taken for a mentor who gives neither years nor a stage
 
 
 def _active(text: str) -> bool:
-    s = " ".join(text.split()).casefold()
-    if s in _ACTIVE:
-        return _ACTIVE[s]
-    value = parse_bool(s)
+    value = parse_bool(text)
     if value is None:
         raise ValueError("missing")
     return value
 
 
-def _default_stage(years: int) -> int:
+def _default_stage(years: int | None) -> int:
+    if years is None:
+        return SENIOR
     return 1 if years < 2 else 2 if years < 5 else 3 if years < 10 else 4
 
 
-def parse_mentor(raw: RawResponse, rules: ProgramRules) -> Mentor | SetAside:
-    """Validate one roster record; capacity defaults to 1, active to True, career stage to one from years."""
+def contact_kind(link: str) -> ContactKind:
+    """What a contact link is: a WhatsApp chat, an email address, a booking page (any other web link), or none."""
+    s = link.strip().casefold()
+    if not s:
+        return "none"
+    if re.match(r"^https?://(?:wa\.me|(?:api|chat)\.whatsapp\.com)/", s):
+        return "whatsapp"
+    if s.startswith("mailto:") or re.match(r"^[^@\s/]+@[^@\s/]+$", s):
+        return "email"
+    parse_url(link)
+    return "booking_link"
+
+
+def _languages_of(texts: list[str]) -> list[str]:
+    """The languages a mentor writes in, when the roster does not say: Hebrew letters → he, else en."""
+    joined = " ".join(texts)
+    if re.search(r"[\u05d0-\u05ea]", joined):
+        return ["he"]
+    return ["en"] if re.search(r"[A-Za-z]", joined) else []
+
+
+class MentorCheck(Frozen):
+    """What importing one roster record would do: its topic mapping, contact, and why it would be set aside."""
+
+    ref: str
+    name: str
+    topics: list[str]
+    mapped: list[PhraseTopics]
+    unmapped: list[str]
+    contact_kind: ContactKind
+    scheduling: Scheduling | None = Field(description="how the mentor would schedule; None when set aside")
+    set_aside: list[str]
+
+
+def check_mentor(raw: RawResponse, rules: ProgramRules) -> MentorCheck:
+    """The lead's preview of one roster record (``mentorflow roster check``), from the same parsers as import."""
     f = _Fields(raw.answers, MENTOR_COLUMNS, rules.intake.max_text_length)
-    years = f.parsed("years", lambda s: parse_int(s, 0, 70), 0)
+    mapping = mapper_for(rules).map_line("; ".join(split_items(f.values.get("expertise"))))
+    parsed = parse_mentor(raw, rules)
+    if isinstance(parsed, Mentor):
+        kind, scheduling, reasons = parsed.contact_kind, parsed.scheduling, []
+    else:
+        try:
+            kind = contact_kind(_as_text(f.values.get("contact")) or _as_text(f.values.get("booking_url")))
+        except ValueError:
+            kind = "none"
+        scheduling, reasons = None, parsed.reasons
+    return MentorCheck(ref=raw.ref, name=" ".join(_as_text(f.values.get("name")).split()), topics=mapping.topics,
+                       mapped=mapping.mapped, unmapped=mapping.unmapped, contact_kind=kind, scheduling=scheduling,
+                       set_aside=reasons)
+
+
+def parse_mentor(raw: RawResponse, rules: ProgramRules) -> Mentor | SetAside:
+    """Validate one roster record; capacity defaults to 1, active to True, career stage to one from years.
+
+    Expertise may be free text: phrases that map to no topic are kept as ``expertise_text``. A contact link
+    becomes a booking link, a WhatsApp contact or an email; a mentor with a booking link schedules through it
+    when the record or ``rules.roster.default_scheduling`` says so, and then needs no weekly availability.
+    """
+    f = _Fields(raw.answers, MENTOR_COLUMNS, rules.intake.max_text_length)
+    name = f.text("name", required=True, limit=rules.intake.max_name_length, collapse=True, name=True)
+    contact = f.text("contact", limit=500)
+    try:
+        kind = contact_kind(contact)
+    except ValueError as exc:
+        f.reasons.append(f"contact: {exc}")
+        kind = "none"
+    booking_url = f.parsed("booking_url", parse_url, "", required=False) or (contact if kind == "booking_link" else "")
+    email = ""
+    if f.has("email"):
+        email = f.parsed("email", parse_email, "")
+    elif kind == "email":
+        email = f.parsed("contact", parse_email, "")
+    else:
+        f.reasons.append(f"email: {NO_EMAIL}" if booking_url or kind == "whatsapp"
+                         else "email: missing (and no contact link)")
+    if kind == "none":
+        kind = "booking_link" if booking_url else "email" if email else "none"
+    # A mentor known only by a booking link (the mentors page) cannot be sent invitations: they take bookings.
+    scheduling = ("invite" if not booking_url else
+                  "booking_link" if not f.has("availability") else rules.roster.default_scheduling)
+    if f.has("scheduling"):
+        scheduling = f.parsed("scheduling", _scheduling, scheduling)
+
+    expertise = f.parsed("expertise", lambda xs: mapper_for(rules).map_line("; ".join(xs)), None, items=True)
+    if expertise is not None and not expertise.topics and not expertise.unmapped:
+        f.reasons.append("expertise: missing")
+    years = f.parsed("years", lambda s: parse_int(s, 0, 70), None, required=False)
+    languages = (f.parsed("languages", lambda xs: parse_languages(xs, rules), [], items=True) if f.has("languages")
+                 else _languages_of([_as_text(f.values.get("expertise")), name]))
+    if not languages and not f.has("languages"):
+        f.reasons.append("languages: missing")
     data: dict[str, Any] = {
-        "name": f.text("name", required=True, limit=rules.intake.max_name_length, collapse=True),
-        "email": f.parsed("email", parse_email, ""),
+        "name": name,
+        "email": email,
         "role": f.text("role", limit=200),
         "company": f.text("company", limit=200),
-        "expertise": f.parsed("expertise", lambda xs: parse_topics(xs, rules), [], items=True),
+        "expertise": expertise.topics if expertise else [],
+        "expertise_text": expertise.unmapped if expertise else [],
         "years": years,
         "career_stage": (f.parsed("career_stage", lambda s: parse_stage(s, rules), 0) if f.has("career_stage")
                          else _default_stage(years)),
-        "languages": f.parsed("languages", lambda xs: parse_languages(xs, rules), [], items=True),
+        "languages": languages,
         "capacity": f.parsed("capacity", lambda s: parse_int(s, 0, 20), 1, required=False),
-        "availability": f.parsed("availability", parse_availability, [], sep="; "),
+        "availability": f.parsed("availability", lambda s: parse_availability(s, rules.availability), [],
+                                 sep="; ", required=scheduling == "invite"),
         "active": f.parsed("active", _active, True, required=False),
         "linkedin": f.parsed("linkedin", parse_url, "", required=False),
-        "booking_url": f.parsed("booking_url", parse_url, "", required=False),
+        "booking_url": booking_url,
+        "contact_kind": kind,
+        "scheduling": scheduling,
     }
     if f.reasons:
         return SetAside(source=raw.source, ref=raw.ref, reasons=f.reasons)
     mentor = _build(Mentor, data, f.reasons)
     return mentor if mentor is not None else SetAside(source=raw.source, ref=raw.ref, reasons=f.reasons)
+
+
+def _scheduling(text: str) -> str:
+    s = "_".join(text.split()).casefold().replace("-", "_")
+    if s in ("invite", "calendar", "calendar_invite"):
+        return "invite"
+    if s in ("booking_link", "booking", "link"):
+        return "booking_link"
+    raise ValueError("must be invite or booking_link")
 
 
 SURVEY_COLUMNS: dict[str, str] = {

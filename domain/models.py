@@ -26,10 +26,6 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-# Hebrew day names, Monday first (index = ISO weekday - 1 = date.weekday()).
-HE_WEEKDAYS = ("יום שני", "יום שלישי", "יום רביעי", "יום חמישי", "יום שישי", "שבת", "יום ראשון")
-
-
 class Weekday(IntEnum):
     """ISO weekday numbers (Monday = 1 … Sunday = 7), as ``date.isoweekday()`` returns them."""
 
@@ -40,6 +36,20 @@ class Weekday(IntEnum):
     FRI = 5
     SAT = 6
     SUN = 7
+
+
+# The one weekday table: Hebrew label first, then every spelling a form answer may use for the day.
+WEEKDAY_NAMES: dict[Weekday, tuple[str, ...]] = {
+    Weekday.MON: ("יום שני", "mon", "monday", "mondays", "שני", "ב"),
+    Weekday.TUE: ("יום שלישי", "tue", "tues", "tuesday", "tuesdays", "שלישי", "ג"),
+    Weekday.WED: ("יום רביעי", "wed", "wednesday", "wednesdays", "רביעי", "ד"),
+    Weekday.THU: ("יום חמישי", "thu", "thur", "thurs", "thursday", "thursdays", "חמישי", "ה"),
+    Weekday.FRI: ("יום שישי", "fri", "friday", "fridays", "שישי", "ו"),
+    Weekday.SAT: ("שבת", "sat", "saturday", "saturdays"),
+    Weekday.SUN: ("יום ראשון", "sun", "sunday", "sundays", "ראשון", "א"),
+}
+# Hebrew day names, Monday first (index = ISO weekday - 1 = date.weekday()).
+HE_WEEKDAYS = tuple(WEEKDAY_NAMES[Weekday(d)][0] for d in range(1, 8))
 
 
 class WeeklyWindow(Frozen):
@@ -91,22 +101,44 @@ class Role(StrEnum):
     MENTOR = "mentor"
 
 
+ContactKind = Literal["booking_link", "whatsapp", "email", "none"]
+Scheduling = Literal["invite", "booking_link"]
+
+
 class Mentor(Frozen):
-    """A mentor from the roster (same shape as the community's mentor page, plus what matching needs)."""
+    """A mentor from the roster (same shape as the community's mentor page, plus what matching needs).
+
+    ``expertise`` holds topic keys; phrases of the mentor's own words that map to no topic are kept in
+    ``expertise_text`` (shown to the lead, a weak signal for matching). One of the two must be non-empty.
+    A mentor who schedules through their own booking link needs no weekly availability.
+    """
 
     email: EmailStr
     name: str = Field(min_length=1, max_length=120)
     role: str = ""
     company: str = ""
-    expertise: list[str] = Field(min_length=1, description="topic keys from the program's topic list")
-    years: int = Field(ge=0, le=70)
+    expertise: list[str] = Field(default_factory=list, description="topic keys from the program's topic list")
+    expertise_text: list[str] = Field(default_factory=list, description="the mentor's phrases mapped to no topic")
+    years: int | None = Field(None, ge=0, le=70, description="years of experience, when given")
     career_stage: int = Field(ge=0, le=4, description="0 student … 4 principal/leader")
     languages: list[str] = Field(min_length=1)
     capacity: int = Field(ge=0, le=20, description="mentees at once")
-    availability: list[WeeklyWindow] = Field(min_length=1)
+    availability: list[WeeklyWindow] = Field(default_factory=list)
     active: bool = True
-    linkedin: str = ""
-    booking_url: str = ""
+    linkedin: str = Field("", description="LinkedIn profile URL")
+    booking_url: str = Field("", description="Calendly, cal.com or any booking page")
+    contact_kind: ContactKind = "none"
+    scheduling: Scheduling = "invite"
+
+    @model_validator(mode="after")
+    def _usable(self) -> Mentor:
+        if not self.expertise and not self.expertise_text:
+            raise ValueError("expertise: no topic and no free-text expertise")
+        if self.scheduling == "booking_link" and not self.booking_url:
+            raise ValueError("scheduling: booking_link needs a booking_url")
+        if self.scheduling == "invite" and not self.availability:
+            raise ValueError("availability: missing (needed for calendar invitations)")
+        return self
 
 
 class MenteeApplication(Frozen):
@@ -218,11 +250,13 @@ class ScoreBreakdown(Frozen):
     continuity: float = 0.0
     priority: float = 0.0
     load: float = 0.0
+    free_text: float = 0.0
 
     @property
     def total(self) -> float:
         return round(
-            self.topics + self.stage + self.availability + self.language + self.continuity + self.priority + self.load,
+            self.topics + self.stage + self.availability + self.language + self.continuity + self.priority + self.load
+            + self.free_text,
             6,
         )
 

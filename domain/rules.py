@@ -5,18 +5,20 @@ from __future__ import annotations
 from datetime import time
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from domain.models import Frozen as Strict
+from domain.models import Weekday
 
 
 class Topic(Strict):
     key: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="stable key used in data and the store")
     en: str = Field(description="English label")
     he: str = Field(description="Hebrew label")
-    aliases: list[str] = Field(default_factory=list, description="other spellings accepted on forms")
+    aliases: list[str] = Field(
+        default_factory=list,
+        description="other spellings and synonyms (any language); one alias may belong to several topics",
+    )
 
 
 class MatchingWeights(Strict):
@@ -33,6 +35,9 @@ class MatchingWeights(Strict):
     waiting_per_week: float = Field(0.25, ge=0, description="priority bonus per week on the waitlist")
     waiting_cap: float = Field(2.0, ge=0, description="most priority waiting can earn")
     load_penalty: float = Field(0.0, ge=0, description="cost per mentee already assigned to the same mentor")
+    free_text: float = Field(
+        0.0, ge=0, description="points when a mentee's goals share a word with a mentor's unmapped expertise phrases"
+    )
 
 
 class MatchingRules(Strict):
@@ -82,6 +87,56 @@ class DigestRules(Strict):
     top_topics: int = Field(5, ge=1, le=20)
 
 
+def _window(text: str) -> tuple[time, time]:
+    start, sep, end = text.partition("-")
+    try:
+        lo, hi = time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not like 18:00-22:00") from None
+    if not sep or hi <= lo:
+        raise ValueError(f"{text!r} must end after it starts")
+    return lo, hi
+
+
+class PartOfDay(Strict):
+    window: str = Field(description="local time, e.g. 18:00-22:00")
+    names: list[str] = Field(min_length=1, description="how people write it (any language, any case)")
+
+    @field_validator("window")
+    @classmethod
+    def _valid(cls, value: str) -> str:
+        _window(value)
+        return value
+
+    @property
+    def bounds(self) -> tuple[time, time]:
+        return _window(self.window)
+
+
+class AvailabilityRules(Strict):
+    """How free-text availability ("weekday evenings", "כל ערב") becomes weekly windows."""
+
+    parts_of_day: dict[str, PartOfDay] = Field(min_length=1)
+    weekdays: list[Weekday] = Field(
+        [Weekday.SUN, Weekday.MON, Weekday.TUE, Weekday.WED, Weekday.THU], min_length=1,
+        description="what 'weekdays', 'every evening' and an answer without a day mean (ISO numbers, Sun = 7)",
+    )
+    open_hours: int = Field(2, ge=1, le=6, description="'before 9' / 'after 20' without a part of day: this many hours")
+
+    @field_validator("weekdays", mode="before")
+    @classmethod
+    def _day_names(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [Weekday[v.strip().upper()[:3]] if isinstance(v, str) and not v.isdigit() else v for v in value]
+        return value
+
+
+class RosterRules(Strict):
+    default_scheduling: Literal["invite", "booking_link"] = Field(
+        "invite", description="for a mentor with a booking link who does not say how they schedule"
+    )
+
+
 class IntakeRules(Strict):
     """Maps form question titles (Hebrew or English, as in the form) to fields."""
 
@@ -129,6 +184,13 @@ class ProgramRules(Strict):
     scheduling: SchedulingRules = SchedulingRules()
     followup: FollowupRules = FollowupRules()
     digest: DigestRules = DigestRules()
+    availability: AvailabilityRules = AvailabilityRules(parts_of_day={
+        "morning": PartOfDay(window="08:00-12:00", names=["morning", "mornings", "בוקר", "בקרים"]),
+        "afternoon": PartOfDay(window="12:00-17:00", names=["afternoon", "afternoons", "noon", "צהריים",
+                                                             "אחר הצהריים", 'אחה"צ']),
+        "evening": PartOfDay(window="18:00-22:00", names=["evening", "evenings", "ערב", "ערבים", "night", "nights"]),
+    })
+    roster: RosterRules = RosterRules()
 
     @model_validator(mode="after")
     def _unique_topics(self) -> ProgramRules:

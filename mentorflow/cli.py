@@ -1,4 +1,4 @@
-"""The lead's command line: run stages, see status, approve matches, match spreadsheets, run the demo.
+"""The lead's command line: run stages, see status, approve matches, match spreadsheets, check a roster, run the demo.
 
 Prefect and the flows are imported inside the commands, so ``mentorflow match`` and ``--help`` stay fast.
 """
@@ -12,11 +12,13 @@ from typing import Annotated
 
 import typer
 
+from mentorflow.roster_check import roster_app  # no Prefect import: stays fast
 from mentorflow.standalone_match import match_command  # no Prefect import: stays fast
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 ledger_app = typer.Typer(no_args_is_help=True, help="Inspect and release side effects in the ledger.")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(roster_app, name="roster")
 
 
 class Stage(StrEnum):

@@ -1,4 +1,5 @@
-"""The mentor roster from one file (the embedded default roster source): YAML, CSV or JSON.
+"""The mentor roster from one file (the embedded default roster source): YAML, CSV, JSON, or the community's
+mentors page (markdown with an HTML table).
 
 YAML (``.yaml``/``.yml``) or JSON: a list of mappings, one per mentor (a top-level ``mentors:`` key holding the
 list is accepted too). CSV: a header row with the same field names, one mentor per row, lists as "a, b" text.
@@ -10,6 +11,12 @@ Fields (the domain validates them; unknown fields are passed on and ignored ther
 e.g. ``[he, en]``), ``capacity`` (mentees at once), ``availability`` (weekly windows: ``"Tue 18:00-20:00"``
 strings, or mappings ``{day: Tue, start: "18:00", end: "20:00"}``), ``active`` (true/false), ``linkedin``,
 ``booking_url``.
+
+The mentors page (``.md``, ``.markdown`` or ``.html``, e.g. Hugo's ``content/he/guides/mentors/_index.md``) is
+read as it is: front matter and prose are skipped, and the one HTML table whose header has a column "שם מלא"
+(else the first table) gives one record per row, keyed by the header's column titles (שם מלא, במה אני יכול
+לעזור, קישור ליצירת קשר, לינקדאין). A cell with a link gives the link's address, otherwise its text. Rows
+with nothing in them are skipped. The HTML is parsed with BeautifulSoup.
 
 Each mentor becomes ``RawResponse(source="roster:<file name>", ref="mentor <n>", answers=...)``; values are
 passed on as text (numbers and true/false as their text, lists as lists of text). An entry that is not a
@@ -24,12 +31,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from bs4 import BeautifulSoup, Tag
 
 from connectors.base import IntakeError
 from connectors.local.intake import Answer, UnreadableFile, answer_text, decode_text, read_bytes, read_table
 from domain.models import RawResponse
 
 YAML_SUFFIXES = (".yaml", ".yml")
+PAGE_SUFFIXES = (".md", ".markdown", ".html", ".htm")
+NAME_COLUMN = "שם מלא"
 
 
 def _clock(value: Any) -> str:
@@ -75,6 +85,8 @@ class FileRoster:
             if self.path.suffix.lower() == ".csv":
                 records = [(row.answers, row.problem and f"the row {row.problem}")
                            for row in read_table(self.path.name, data)]
+            elif self.path.suffix.lower() in PAGE_SUFFIXES:
+                records = [(answers, None) for answers in page_rows(self.path.name, decode_text(self.path.name, data))]
             else:
                 records = [_record(entry) for entry in self._entries(data)]
         except UnreadableFile as exc:
@@ -89,7 +101,7 @@ class FileRoster:
     def _entries(self, data: bytes) -> list[Any]:
         name = self.path.name
         if self.path.suffix.lower() not in (*YAML_SUFFIXES, ".json"):
-            raise UnreadableFile(name, "has an unsupported type: use .yaml, .csv or .json")
+            raise UnreadableFile(name, "has an unsupported type: use .yaml, .csv, .json or the mentors page (.md)")
         try:
             loaded = yaml.safe_load(decode_text(name, data))  # JSON is read as the YAML it also is
         except yaml.YAMLError as exc:
@@ -113,3 +125,33 @@ def _record(entry: Any) -> tuple[dict[str, Answer], str | None]:
         return _answers(entry), None
     except ValueError as exc:
         return {}, str(exc)
+
+
+def _cell(cell: Tag) -> str:
+    """A cell's link address when it has a link (an empty href gives ''), else its text."""
+    link = cell.find("a")
+    if isinstance(link, Tag):
+        href = link.get("href")
+        return str(href).strip() if isinstance(href, str) else ""
+    return " ".join(cell.get_text(" ").split())
+
+
+def page_rows(name: str, text: str) -> list[dict[str, Answer]]:
+    """The mentors table of a page (markdown or HTML): one {column title: cell} per row with anything in it."""
+    soup = BeautifulSoup(text, "html.parser")
+    tables = [t for t in soup.find_all("table") if isinstance(t, Tag)]
+    if not tables:
+        raise UnreadableFile(name, "has no HTML table of mentors")
+    table = next((t for t in tables if NAME_COLUMN in t.get_text()), tables[0])
+    rows = [r for r in table.find_all("tr") if isinstance(r, Tag)]
+    if not rows:
+        return []
+    header = [" ".join(c.get_text(" ").split()) for c in rows[0].find_all(["th", "td"]) if isinstance(c, Tag)]
+    out: list[dict[str, Answer]] = []
+    for row in rows[1:]:
+        cells = [c for c in row.find_all(["td", "th"]) if isinstance(c, Tag)]
+        values = [_cell(c) for c in cells]
+        if not any(values):
+            continue
+        out.append({title: value for title, value in zip(header, values, strict=False) if title})
+    return out

@@ -95,7 +95,7 @@ def explain(inst: Instance, chosen: np.ndarray, rules: ProgramRules, edges: Edge
             topics=round(float(comp.topics[idx]), 6), stage=float(comp.stage[idx]),
             availability=round(float(comp.availability[idx]), 6), language=float(comp.language[idx]),
             continuity=float(comp.continuity[idx]), priority=round(float(comp.priority[idx]), 6),
-            load=round(float(load_cost[idx]), 6),
+            load=round(float(load_cost[idx]), 6), free_text=float(comp.free_text[idx]),
         )
         windows = shared_windows(list(app.availability), list(mentor.availability))
         reasons = match_reasons(rules, app, mentor, windows, bool(comp.continuity[idx] > 0))

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from domain.fields import LANGUAGES
 from domain.matching.scoring import Instance, chunk_masks, row_chunks
 from domain.models import MenteeApplication, Mentor, WeeklyWindow
 from domain.rules import ProgramRules
 
-LANGUAGE_NAMES = {
-    "he": "Hebrew", "en": "English", "ar": "Arabic", "ru": "Russian", "am": "Amharic", "fr": "French",
-    "es": "Spanish", "de": "German", "uk": "Ukrainian", "yi": "Yiddish",
-}
+LANGUAGE_NAMES = {code: names[0] for code, names in LANGUAGES.items()}
 NUMBERS = {1: "one", 2: "two", 3: "three", 4: "four"}
 HE_STAGES = {1: "שלב אחד", 2: "שני שלבים", 3: "שלושה שלבים", 4: "ארבעה שלבים"}
 PLACES_TAKEN = "fitting mentors' free places went to other mentees in this batch"

@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from domain.models import Mentor, MentoringRequest, WeeklyWindow
 from domain.rules import MatchingRules
+from domain.topics import content_words
 
 WEEK_SECONDS = 7 * 24 * 3600
 DAY_MINUTES = 24 * 60
@@ -48,6 +49,8 @@ class Instance:
     e_lang: F32  # n × L
     m_lang: F32  # m × L
     e_first_lang: I64  # n: column of the mentee's first language
+    e_words: F32  # n × W: 1 where the mentee's goals use a word of some mentor's unmapped expertise phrases
+    m_words: F32  # m × W: 1 where the word is in the mentor's unmapped phrases (W = 0 when nobody has any)
     e_time: F32  # n × S: 1 where the mentee is free in the segment
     m_time: F32  # m × S: segment minutes where the mentor is free (so e_time @ m_time.T = shared minutes)
     e_stage: I64
@@ -142,6 +145,8 @@ def build_instance(
         e_topic_w[[i for i, ts in enumerate(ranked) for _ in ts], [t_col[t] for ts in ranked for t in ts]] = \
             w.topic * w.topic_rank_decay ** rank
 
+    e_words, m_words = _word_matrices([a.goals for a in apps], roster) if w.free_text > 0 else _no_words(n, roster)
+
     seg_start, bounds, cover = _time_matrices([a.availability for a in apps] + [x.availability for x in roster])
     seg_len = np.diff(bounds).astype(np.float32)
     e_time = cover[:n]
@@ -175,12 +180,36 @@ def build_instance(
     return Instance(
         requests=requests, mentors=roster, topics=topics, languages=langs, seg_start=seg_start, seg_len=seg_len,
         e_topic_w=e_topic_w, e_topic=e_topic, m_topic=m_topic, e_lang=e_lang, m_lang=m_lang, e_first_lang=e_first,
-        e_time=e_time, m_time=m_time,
+        e_words=e_words, m_words=m_words, e_time=e_time, m_time=m_time,
         e_stage=np.array([a.career_stage for a in apps], np.int64),
         m_stage=np.array([x.career_stage for x in roster], np.int64),
         priority=priority, load=m_load, remaining=remaining,
         excluded=pairs(ex_r, ex_c), continuity=pairs(co_r, co_c), rules=rules,
     )
+
+
+def _no_words(n: int, roster: Sequence[Mentor]) -> tuple[F32, F32]:
+    return np.zeros((n, 0), np.float32), np.zeros((len(roster), 0), np.float32)
+
+
+def _word_matrices(goals: Sequence[str], roster: Sequence[Mentor]) -> tuple[F32, F32]:
+    """Incidence of the words mentors' unmapped expertise phrases share with mentees' goals (a weak signal)."""
+    mentor_words = [content_words(" ".join(x.expertise_text)) if x.expertise_text else set() for x in roster]
+    offered = set().union(*mentor_words)
+    if not offered:
+        return _no_words(len(goals), roster)
+    mentee_words = [content_words(g) & offered if g else set() for g in goals]
+    vocab = {word: k for k, word in enumerate(sorted(set().union(*mentee_words)))}
+    e = np.zeros((len(goals), len(vocab)), np.float32)
+    m = np.zeros((len(roster), len(vocab)), np.float32)
+    for out, people in ((e, mentee_words), (m, mentor_words)):
+        for r, words in enumerate(people):
+            out[r, [vocab[x] for x in words if x in vocab]] = 1.0
+    return e, m
+
+
+def _free_text(inst: Instance, overlap: NDArray[np.float32]) -> F64:
+    return inst.rules.weights.free_text * (overlap > 0).astype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -193,11 +222,13 @@ class Components:
     language: F64
     continuity: F64
     priority: F64
+    free_text: F64
     shared_minutes: F32
 
     @property
     def total(self) -> F64:
         s = self.topics + self.stage + self.availability + self.language + self.continuity + self.priority
+        s = s + self.free_text
         return np.round(s, 6)
 
 
@@ -227,6 +258,7 @@ def pair_components(inst: Instance, rows: I64, cols: I64) -> Components:
         language=w.language_first_choice * inst.m_lang[cols, inst.e_first_lang[rows]].astype(np.float64),
         continuity=cont,
         priority=inst.priority[rows],
+        free_text=_free_text(inst, np.einsum("ij,ij->i", inst.e_words[rows], inst.m_words[cols])),
         shared_minutes=minutes.astype(np.float32),
     )
 
@@ -262,6 +294,8 @@ def chunk_masks(inst: Instance, rows: I64) -> ChunkMasks:
     score += _stage(inst, inst.e_stage[rows][:, None], inst.m_stage[None, :])
     score += w.language_first_choice * inst.m_lang.T[inst.e_first_lang[rows]]
     score += inst.priority[rows][:, None]
+    if inst.e_words.shape[1]:
+        score += _free_text(inst, inst.e_words[rows] @ inst.m_words.T)
     allowed = np.ones((len(rows), m), bool)
     local = np.full(n, -1, np.int64)
     local[rows] = np.arange(len(rows))
@@ -311,6 +345,7 @@ def candidate_edges(inst: Instance) -> Edges:
     m_lang, m_time = inst.m_lang[open_cols].T.copy(), inst.m_time[open_cols].T.copy()
     m_topic = inst.m_topic[open_cols].T.astype(np.float64)
     m_stage = inst.m_stage[open_cols]
+    m_words = inst.m_words[open_cols].T.copy() if inst.m_words.shape[1] else None
     excluded = np.sort(inst.excluded[0] * m + inst.excluded[1])
     wanted = np.sort(inst.continuity[0] * m + inst.continuity[1])
     rs: list[I32] = []
@@ -331,6 +366,8 @@ def candidate_edges(inst: Instance) -> Edges:
         score += _stage(inst, inst.e_stage[gr], m_stage[c])
         score += w.language_first_choice * m_lang[inst.e_first_lang[gr], c]
         score += inst.priority[gr]
+        if m_words is not None:
+            score += _free_text(inst, np.einsum("ij,ji->i", inst.e_words[gr], m_words[:, c]))
         gc = open_cols[c]
         keep = np.ones(len(gr), bool)
         if len(excluded) or len(wanted):
