@@ -6,21 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from domain.approval import WaitingProposal
 from domain.models import Match, MatchResult, Meeting, ProposedMatch, RequestStatus, WeeklyWindow
 from store.requests import apply_transition, event_row
 from store.sql import chunks, insert
 from store.tables import MatchRow, MeetingRow, ProposalRow, RequestEventRow, RequestRow
-
-
-class WaitingProposal(BaseModel):
-    id: int
-    flow_run_id: str
-    created_at: datetime
-    result: MatchResult
 
 
 def _match(row: MatchRow) -> Match:
