@@ -56,7 +56,7 @@ SurveyKind = Literal["survey", "reminder"]
 
 
 class SurveySent(_Frozen):
-    """A survey or reminder that went out (from the ledger)."""
+    """A survey or reminder that went out (as the store keeps it)."""
 
     match_id: int
     role: Role
