@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: setup demo test bench lint lock clean
+.PHONY: setup demo test bench bench-pipeline lint lock clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,9 @@ test: setup  ## the whole test suite (SQLite, plus PostgreSQL when MENTORFLOW_TE
 
 bench: setup  ## matching benchmark against the tools programs use today
 	$(BIN)/python benchmarks/matching.py
+
+bench-pipeline: setup  ## every stage under a Prefect server, SQLite and PostgreSQL, beside main's figures
+	$(BIN)/python benchmarks/pipeline.py --compare benchmarks/results/pipeline-base.json
 
 lint: setup
 	$(BIN)/ruff check .
