@@ -8,7 +8,7 @@ RUNTIME := $(VENV)/.runtime-$(shell cksum requirements.lock pyproject.toml | cks
 DEV     := $(VENV)/.dev-$(shell cksum requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
 PIP     := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: setup setup-runtime demo test test-fast bench bench-mapping lint lock clean
+.PHONY: setup setup-runtime demo test test-fast bench bench-mapping lint lock clean bench-pipeline
 
 setup-runtime: $(RUNTIME)
 setup: $(DEV)
@@ -42,6 +42,9 @@ bench: setup  ## matching benchmark against the tools programs use today
 
 bench-mapping: setup  ## free-text mentor lines → topics, against a labelled set (share with a hit, precision)
 	$(BIN)/python benchmarks/topic_mapping.py --misses
+
+bench-pipeline: setup  ## every stage under a Prefect server, SQLite and PostgreSQL, beside main's figures
+	$(BIN)/python benchmarks/pipeline.py --compare benchmarks/results/pipeline-base.json
 
 lint: setup
 	$(BIN)/ruff format --check .

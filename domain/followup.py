@@ -52,7 +52,7 @@ SurveyKind = Literal["survey", "reminder"]
 
 
 class SurveySent(Frozen):
-    """A survey or reminder that went out (from the ledger)."""
+    """A survey or reminder that went out (as the store keeps it)."""
 
     match_id: int
     role: Role

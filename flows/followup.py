@@ -2,15 +2,14 @@
 
 from datetime import datetime
 
-from prefect import flow, unmapped
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect import flow
 from pydantic import BaseModel
 
 from domain.keys import SurveyKey
 from mentorflow.bootstrap import current_services
 from store.ledger import Outcome
-from tasks.common import SIDE_EFFECT_WORKERS, collect, resolve_now
-from tasks.followup import assess_meetings, collect_answers, plan_followup, send_survey
+from tasks.common import resolve_now
+from tasks.followup import SendReport, assess_meetings, collect_answers, plan_followup, send_surveys
 from tasks.reporting import md_table, publish_report, set_aside_section
 
 
@@ -25,17 +24,16 @@ class FollowupSummary(BaseModel):
     failed: list[tuple[str, str]]
 
 
-@flow(name="followup", task_runner=ThreadPoolTaskRunner(max_workers=SIDE_EFFECT_WORKERS))  # type: ignore[arg-type]
+@flow(name="followup")
 def followup(as_of: datetime | None = None) -> FollowupSummary:
     """Collect answers first (so nobody who answered gets a reminder), then send what is due, then assess."""
     now = resolve_now(as_of, current_services().settings.timezone)
     answers = collect_answers(now)
     plan = plan_followup(now)
-    keys = [SurveyKey(kind=d.kind, match_id=d.match_id, role=d.role) for d in plan.due]
-    done, failed_keys = collect(keys, send_survey.map(plan.due, now=unmapped(now)))
-    failed = [(str(k), reason) for k, reason in failed_keys]
+    sent = send_surveys(plan.due, now) if plan.due else SendReport(outcomes=[], failed=[])
+    failed = [(str(SurveyKey(kind=d.kind, match_id=d.match_id, role=d.role)), why) for d, why in sent.failed]
     assessed = assess_meetings(plan, now)
-    performed = [k for k, o in done.items() if o is Outcome.PERFORMED]
+    performed = [d for d, o in sent.outcomes if o is Outcome.PERFORMED]
     summary = FollowupSummary(
         answers_new=answers.new,
         surveys_sent=sum(k.kind == "survey" for k in performed),
@@ -43,7 +41,7 @@ def followup(as_of: datetime | None = None) -> FollowupSummary:
         met=assessed.met,
         completed=assessed.completed,
         flags=len(assessed.new_flags),
-        uncertain=sum(o is Outcome.UNCERTAIN for o in done.values()),
+        uncertain=sum(o is Outcome.UNCERTAIN for _, o in sent.outcomes),
         failed=failed,
     )
     publish_report(

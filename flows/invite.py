@@ -2,13 +2,12 @@
 
 from datetime import datetime
 
-from prefect import flow, unmapped
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect import flow
 from pydantic import BaseModel
 
 from mentorflow.bootstrap import current_services
-from tasks.common import SIDE_EFFECT_WORKERS, collect, resolve_now
-from tasks.invites import InviteOutcome, invite_match, list_matches_to_invite, reschedule_declined
+from tasks.common import resolve_now
+from tasks.invites import INVITE_BATCH, InviteOutcome, invite_matches, list_matches_to_invite, reschedule_declined
 from tasks.reporting import md_table, publish_report
 
 
@@ -21,13 +20,17 @@ class InviteSummary(BaseModel):
     rescheduled: list[tuple[int, str]] = []
 
 
-@flow(name="invite", task_runner=ThreadPoolTaskRunner(max_workers=SIDE_EFFECT_WORKERS))  # type: ignore[arg-type]
+@flow(name="invite")
 def invite(as_of: datetime | None = None) -> InviteSummary:
     """Invite every approved match (one match's failure never stops the others); move declined meetings."""
     now = resolve_now(as_of, current_services().settings.timezone)
     match_ids = list_matches_to_invite()
-    done, failed = collect(match_ids, invite_match.map(match_ids, now=unmapped(now)))
-    outcomes: list[InviteOutcome] = list(done.values())
+    outcomes: list[InviteOutcome] = []
+    failed: list[tuple[int, str]] = []
+    for start in range(0, len(match_ids), INVITE_BATCH):
+        batch = invite_matches(match_ids[start : start + INVITE_BATCH], now)
+        outcomes += batch.outcomes
+        failed += batch.failed
     moved = reschedule_declined(now)
     summary = InviteSummary(
         matches=len(match_ids),

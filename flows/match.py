@@ -1,17 +1,17 @@
 """Match: propose mentors for waiting mentees, let the lead approve, record the decision."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from prefect import flow, suspend_flow_run
 from prefect.context import get_run_context
 from pydantic import BaseModel
 
-from domain.approval import LeadDecision, apply_decision, split_for_approval
+from domain.approval import TIMED_OUT, LeadDecision, apply_decision, plan_approval, resumed_batch, timed_out
 from domain.models import MatchResult, ProposedMatch
 from mentorflow.bootstrap import current_services
 from tasks.common import log, resolve_now
-from tasks.matching import propose, record_decision
+from tasks.matching import describe_proposals, keep_proposal, load_waiting_proposals, propose, record_decision
 from tasks.reporting import md_table, publish_report
 
 
@@ -21,31 +21,6 @@ class MatchSummary(BaseModel):
     rejected: int
     waiting: int
     awaiting_lead: int
-
-
-def _proposal_table(result: MatchResult) -> str:
-    with current_services().store.unit_of_work() as uow:
-        mentors = {str(m.email): m.name for m in uow.roster.mentors()}
-        requests = uow.requests.many([m.request_id for m in result.matches])
-    rows = []
-    for m in result.matches:
-        req = requests[m.request_id]
-        rows.append(
-            (
-                m.request_id,
-                req.application.name,
-                mentors.get(str(m.mentor_email), "?"),
-                f"{m.score:.2f}",
-                "; ".join(m.reasons),
-            )
-        )
-    table = md_table(["request", "mentee", "mentor", "score", "reasons"], rows) if rows else "No proposals."
-    waitlist = (
-        md_table(["request", "why waiting"], [(w.request_id, w.reason) for w in result.waitlist])
-        if result.waitlist
-        else "Nobody is waiting."
-    )
-    return f"### Proposed matches\n{table}\n\n### Waitlist\n{waitlist}"
 
 
 def _ask_lead(timeout_hours: int) -> LeadDecision | None:
@@ -71,16 +46,13 @@ def match(
     svc = current_services()
     now = resolve_now(as_of, svc.settings.timezone)
     rules = svc.rules.matching
-    approval = approval or rules.approval
-
     run_id = str(get_run_context().flow_run.id)  # type: ignore[union-attr]
     approved: list[ProposedMatch] = []
     rejected: dict[int, str] = {}
     awaiting = 0
 
-    with svc.store.unit_of_work() as uow:
-        waiting = uow.matches.waiting_proposals()
-    mine = next((p for p in waiting if p.flow_run_id == run_id), None)
+    waiting = load_waiting_proposals()
+    mine = resumed_batch(waiting, run_id)
     if mine is not None:
         # This run was suspended for the lead and has been resumed: decide the batch the lead saw.
         result = mine.result
@@ -90,37 +62,29 @@ def match(
             if record_decision(result, approved, rejected, "lead", now, (mine.id, decision.model_dump())) is None:
                 approved, rejected = [], {}
     else:
-        # A batch nobody answered in time is approved as proposed, so the program keeps moving.
-        for stale in waiting:
-            if now - stale.created_at < timedelta(hours=rules.approval_timeout_hours):
-                continue
-            timed_out = (stale.id, {"action": "approve_all", "note": "approval timed out"})
-            if record_decision(stale.result, stale.result.matches, {}, "timeout", now, timed_out) is not None:
+        for stale in timed_out(waiting, now, rules.approval_timeout_hours):
+            closing = (stale.id, TIMED_OUT.model_dump())
+            if record_decision(stale.result, stale.result.matches, {}, "timeout", now, closing) is not None:
                 log("unanswered proposal approved after timeout", proposal=stale.id)
-
         result = propose(now, objective)
-        if approval == "auto":
-            approved = list(result.matches)
-            record_decision(result, approved, {}, "auto", now)
-        else:
-            auto, ask = split_for_approval(result, rules.auto_approve_min_score)
-            record_decision(MatchResult(matches=auto, waitlist=result.waitlist), auto, {}, "auto-threshold", now)
-            approved = list(auto)
-            if ask.matches:
-                with svc.store.unit_of_work() as uow:
-                    proposal_id = uow.matches.save_proposal(ask, run_id, now)
-                publish_report(
-                    "match-proposal",
-                    f"Matches awaiting your approval (batch {proposal_id})",
-                    [_proposal_table(ask), "Answer in this run's form (Resume), or run `mentorflow approve`."],
-                )
-                awaiting = len(ask.matches)
-                decision = _ask_lead(rules.approval_timeout_hours)  # suspends here in a deployment run
-                if decision is not None:
-                    more, turned_down = apply_decision(ask, decision)
-                    closing = (proposal_id, decision.model_dump())
-                    if record_decision(ask, more, turned_down, "lead", now, closing) is not None:
-                        approved, rejected, awaiting = approved + more, turned_down, 0
+        plan = plan_approval(result, approval or rules.approval, rules.auto_approve_min_score)
+        record_decision(plan.approve_now, plan.approve_now.matches, {}, plan.actor, now)
+        approved = list(plan.approve_now.matches)
+        ask = plan.ask_lead
+        if ask.matches:
+            proposal_id = keep_proposal(ask, run_id, now)
+            publish_report(
+                "match-proposal",
+                f"Matches awaiting your approval (batch {proposal_id})",
+                [describe_proposals(ask), "Answer in this run's form (Resume), or run `mentorflow approve`."],
+            )
+            awaiting = len(ask.matches)
+            decision = _ask_lead(rules.approval_timeout_hours)  # suspends here in a deployment run
+            if decision is not None:
+                more, turned_down = apply_decision(ask, decision)
+                closing = (proposal_id, decision.model_dump())
+                if record_decision(ask, more, turned_down, "lead", now, closing) is not None:
+                    approved, rejected, awaiting = approved + more, turned_down, 0
 
     publish_report(
         "match-report",
@@ -130,7 +94,7 @@ def match(
                 ["proposed", "approved", "turned down", "awaiting the lead", "waiting"],
                 [(len(result.matches), len(approved), len(rejected), awaiting, len(result.waitlist))],
             ),
-            _proposal_table(MatchResult(matches=approved, waitlist=result.waitlist)),
+            describe_proposals(MatchResult(matches=approved, waitlist=result.waitlist)),
         ],
     )
     return MatchSummary(
@@ -140,24 +104,3 @@ def match(
         waiting=len(result.waitlist),
         awaiting_lead=awaiting,
     )
-
-
-def decide_waiting(decision: LeadDecision, as_of: datetime | None = None) -> str:
-    """Apply the lead's decision to the batch waiting for it, outside any flow run (``mentorflow approve``)."""
-    from tasks.matching import save_decision
-
-    svc = current_services()
-    now = resolve_now(as_of, svc.settings.timezone)
-    with svc.store.unit_of_work() as uow:
-        waiting = uow.matches.waiting_proposals()
-    if not waiting:
-        return "No batch is waiting for approval."
-    lines = []
-    for batch in waiting:
-        approved, rejected = apply_decision(batch.result, decision)
-        with svc.store.unit_of_work() as uow:  # closing the batch and recording it: all or nothing
-            closing = (batch.id, decision.model_dump())
-            if save_decision(uow, batch.result, approved, rejected, "lead", now, closing) is None:
-                continue
-        lines.append(f"batch {batch.id}: approved {len(approved)}, turned down {len(rejected)}")
-    return "\n".join(lines) or "The batch was decided meanwhile."

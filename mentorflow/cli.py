@@ -70,12 +70,15 @@ def approve(
 ) -> None:
     """Answer the batch of proposed matches waiting for the lead (the same as the form in the Prefect UI)."""
     from domain.approval import LeadDecision
-    from flows.match import decide_waiting
+    from mentorflow.bootstrap import build_services
+    from tasks.common import resolve_now
+    from tasks.matching import decide_waiting
 
     ids = [int(x) for x in except_requests.split(",") if x.strip()]
     action = "reject_all" if reject else ("approve_except" if ids else "approve_all")
     decision = LeadDecision(action=action, except_requests=ids, note=note)
-    typer.echo(decide_waiting(decision))
+    services = build_services()
+    typer.echo(decide_waiting(services.store, decision, resolve_now(None, services.settings.timezone)))
 
 
 @app.command("end-match")

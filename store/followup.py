@@ -8,9 +8,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from domain.models import FollowupFlag, SurveyAnswer
+from domain.followup import SurveySent
+from domain.models import FollowupFlag, Role, SurveyAnswer
 from store.sql import chunks, insert
-from store.tables import FlagRow, MatchRow, SurveyAnswerRow
+from store.tables import FlagRow, MatchRow, SurveyAnswerRow, SurveySentRow
 
 
 class FollowupRepository:
@@ -58,6 +59,24 @@ class FollowupRepository:
                 ],
             )
         return changed
+
+    def record_sent(self, sent: Sequence[SurveySent]) -> None:
+        """Keep that these surveys or reminders went out (the first time each is recorded wins)."""
+        if sent:
+            self.session.execute(
+                insert(self.session, SurveySentRow).on_conflict_do_nothing(
+                    index_elements=["match_id", "role", "kind"]
+                ),
+                [{"match_id": x.match_id, "role": x.role.value, "kind": x.kind, "sent_at": x.at} for x in sent],
+            )
+
+    def surveys_sent(self) -> list[SurveySent]:
+        """Every survey and reminder that went out."""
+        rows = self.session.scalars(select(SurveySentRow).order_by(SurveySentRow.id)).all()
+        return [
+            SurveySent(match_id=r.match_id, role=Role(r.role), kind=r.kind, at=r.sent_at)  # type: ignore[arg-type]
+            for r in rows
+        ]
 
     def survey_answers(self, since: datetime | None = None, until: datetime | None = None) -> list[SurveyAnswer]:
         q = select(SurveyAnswerRow.data).order_by(SurveyAnswerRow.id)

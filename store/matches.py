@@ -6,21 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from domain.approval import WaitingProposal
 from domain.models import Match, MatchResult, Meeting, ProposedMatch, RequestStatus, WeeklyWindow
 from store.requests import apply_transition, event_row
 from store.sql import chunks, insert
 from store.tables import MatchRow, MeetingRow, ProposalRow, RequestEventRow, RequestRow
-
-
-class WaitingProposal(BaseModel):
-    id: int
-    flow_run_id: str
-    created_at: datetime
-    result: MatchResult
 
 
 def _match(row: MatchRow) -> Match:
@@ -160,6 +153,14 @@ class MatchRepository:
         row = self.session.get(MeetingRow, match_id, populate_existing=True)
         return _meeting(row) if row is not None else None
 
+    def meetings(self, match_ids: Sequence[int]) -> dict[int, Meeting]:
+        """The planned meetings of these matches (those that have one), in one query per 10,000."""
+        out: dict[int, Meeting] = {}
+        for part in chunks(sorted(set(match_ids))):
+            rows = self.session.scalars(select(MeetingRow).where(MeetingRow.match_id.in_(part)))
+            out.update({r.match_id: _meeting(r) for r in rows})
+        return out
+
     def plan_meeting(self, meeting: Meeting) -> Meeting:
         """Keep the planned meeting unless one is already kept; returns the kept one (a rerun reuses its slot)."""
         s = self.session
@@ -182,7 +183,16 @@ class MatchRepository:
         return _meeting(kept)
 
     def move_meeting(self, match_id: int, start: datetime, end: datetime) -> None:
-        self.session.execute(update(MeetingRow).where(MeetingRow.match_id == match_id).values(start=start, end=end))
+        """Move the first meeting after a decline (and count the move)."""
+        self.session.execute(
+            update(MeetingRow)
+            .where(MeetingRow.match_id == match_id)
+            .values(start=start, end=end, reschedules=MeetingRow.reschedules + 1)
+        )
+
+    def reschedules(self, match_id: int) -> int:
+        """How often the first meeting was moved after a decline."""
+        return int(self.session.scalar(select(MeetingRow.reschedules).where(MeetingRow.match_id == match_id)) or 0)
 
     def set_video_link(self, match_id: int, link: str) -> None:
         self.session.execute(update(MeetingRow).where(MeetingRow.match_id == match_id).values(video_link=link))

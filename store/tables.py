@@ -133,6 +133,19 @@ class MeetingRow(Base):
     video_link: Mapped[str] = mapped_column(Text)
     link: Mapped[str] = mapped_column(Text, default="")
     accessibility_needs: Mapped[str] = mapped_column(Text, default="")
+    reschedules: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class SurveySentRow(Base):
+    """A survey or its reminder that went out to one side of a match (once per kind)."""
+
+    __tablename__ = "surveys_sent"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    match_id: Mapped[int] = mapped_column(ForeignKey("matches.id"))
+    role: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(8))
+    sent_at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("match_id", "role", "kind", name="uq_survey_sent_match_role_kind"),)
 
 
 class SurveyAnswerRow(Base):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextvars
+import time
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from prefect import Task
 from prefect.client.schemas.objects import TaskRun
-from prefect.futures import PrefectFuture
 from prefect.logging import get_run_logger
 from prefect.states import State
 
@@ -19,7 +21,11 @@ from connectors.base import TransientError
 # under the providers' rate limits (Prefect's own default pool is unbounded).
 SIDE_EFFECT_WORKERS = 4
 
-K = TypeVar("K")
+# Inside a batch task, an item whose side effect failed transiently (timeout, 429, 5xx) is tried again after
+# these pauses; the ledger makes the retry safe. Anything else fails that item only.
+TRANSIENT_RETRY_DELAYS: tuple[float, ...] = (5, 30, 120)
+
+H = TypeVar("H", bound=Hashable)
 R = TypeVar("R")
 
 
@@ -48,23 +54,33 @@ def log(message: str, **counts: object) -> None:
     get_run_logger().info(f"{message}{': ' if details else ''}{details}")
 
 
-def collect(keys: Sequence[K], futures: Iterable[PrefectFuture[R]]) -> tuple[dict[K, R], list[tuple[K, str]]]:
-    """Wait for mapped task runs; results by key, and (key, short reason) for each that failed for good."""
-    done: dict[K, R] = {}
-    failed: list[tuple[K, str]] = []
-    for key, future in zip(keys, futures, strict=True):
-        future.wait()
-        state = future.state
-        if state.is_completed():
-            done[key] = future.result()
+def each(items: Sequence[H], work: Callable[[H], R]) -> tuple[dict[H, R], list[tuple[H, str]]]:
+    """Run ``work`` on every item, ``SIDE_EFFECT_WORKERS`` at a time, inside one task run.
+
+    Returns the results by item and (item, short reason) for each that failed for good: one item's failure
+    never stops the others. A :class:`TransientError` is retried after :data:`TRANSIENT_RETRY_DELAYS`. A
+    process-ending exception (SystemExit, KeyboardInterrupt) is re-raised once the running items are done.
+    """
+
+    def attempt(item: H) -> R:
+        for pause in TRANSIENT_RETRY_DELAYS:
+            try:
+                return work(item)
+            except TransientError:
+                time.sleep(pause)
+        return work(item)
+
+    with ThreadPoolExecutor(max_workers=SIDE_EFFECT_WORKERS, thread_name_prefix="side-effect") as pool:
+        # each item runs in a copy of this task's context, so logging and the run context work in the threads
+        futures = [(item, pool.submit(contextvars.copy_context().run, attempt, item)) for item in items]
+    done: dict[H, R] = {}
+    failed: list[tuple[H, str]] = []
+    for item, future in futures:
+        exc = future.exception()
+        if exc is None:
+            done[item] = future.result()
+        elif isinstance(exc, Exception):  # crossed a connector boundary: no personal data in it
+            failed.append((item, f"{type(exc).__name__}: {exc}"[:300]))
         else:
-            failed.append((key, _reason(state)))
+            raise exc
     return done, failed
-
-
-def _reason(state: State[Any]) -> str:
-    try:
-        state.result()
-    except Exception as exc:  # the exception crossed a connector boundary: no personal data in it
-        return f"{type(exc).__name__}: {exc}"[:300]
-    return state.message or state.name or "failed"

@@ -10,11 +10,10 @@ from pydantic import BaseModel
 
 from domain.followup import FollowupPlan, SurveyDue, SurveySent, assess, followup_actions
 from domain.intake import parse_survey_answer
-from domain.keys import SurveyKey, parse_key
 from domain.models import FollowupFlag, RequestStatus, SetAside, SurveyAnswer
 from mentorflow.bootstrap import current_services
 from store.ledger import Outcome, send_once
-from tasks.common import log, retry_if_transient
+from tasks.common import each, log, retry_if_transient
 from tasks.compose import survey_email
 
 
@@ -57,44 +56,52 @@ def plan_followup(now: datetime) -> FollowupPlan:
     """Which surveys and reminders are due, and which follow-ups are over."""
     svc = current_services()
     with svc.store.unit_of_work() as uow:
-        entries = [e for kind in ("survey", "reminder") for e in uow.ledger.entries(SurveyKey.prefix(kind))]
         meetings, answers = uow.matches.meetings_in_followup(), uow.followup.survey_answers()
-    sent = []
-    for entry in entries:
-        key = parse_key(entry.key)
-        assert isinstance(key, SurveyKey)
-        sent.append(SurveySent(match_id=key.match_id, role=key.role, kind=key.kind, at=entry.updated_at))
+        sent = uow.followup.surveys_sent()
     return followup_actions(meetings, answers, sent, now, svc.rules.followup)
 
 
-@task(
-    name="send-survey",
-    cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=[5, 30, 120],
-    retry_condition_fn=retry_if_transient,
-)
-def send_survey(due: SurveyDue, now: datetime) -> Outcome:
-    """Send one survey or reminder, at most once (ledger key ``survey|reminder:<match>:<role>``)."""
+class SendReport(BaseModel):
+    outcomes: list[tuple[SurveyDue, Outcome]]
+    failed: list[tuple[SurveyDue, str]]
+
+
+@task(name="send-surveys", cache_policy=NO_CACHE)
+def send_surveys(due: list[SurveyDue], now: datetime) -> SendReport:
+    """Send each due survey or reminder at most once (ledger key ``survey|reminder:<match>:<role>``), a few at
+    a time, and keep that it went out. One failed send never stops the others."""
     svc = current_services()
     with svc.store.unit_of_work() as uow:
-        meeting = uow.matches.meeting(due.match_id)
-        assert meeting is not None
-        match = uow.matches.get(due.match_id)
-        request, mentor = uow.requests.get(match.request_id), uow.roster.get(str(match.mentor_email))
-    message = survey_email(
-        svc.templates,
-        due.kind,
-        due.role,
-        meeting,
-        request,
-        mentor,
-        svc.rules,
-        svc.settings.timezone,
-        svc.settings.survey_token_secret.get_secret_value(),
-    )
-    mailer = svc.connectors.mailer
-    return send_once(svc.store, mailer, message, due.kind, now)
+        match_ids = [d.match_id for d in due]
+        meetings, matches = uow.matches.meetings(match_ids), uow.matches.many(match_ids)
+        requests = uow.requests.many([m.request_id for m in matches.values()])
+        mentors = uow.roster.many([str(m.mentor_email) for m in matches.values()])
+    secret = svc.settings.survey_token_secret.get_secret_value()
+
+    def send(d: SurveyDue) -> Outcome:
+        match = matches[d.match_id]
+        message = survey_email(
+            svc.templates,
+            d.kind,
+            d.role,
+            meetings[d.match_id],
+            requests[match.request_id],
+            mentors[str(match.mentor_email).lower()],
+            svc.rules,
+            svc.settings.timezone,
+            secret,
+        )
+        outcome = send_once(svc.store, svc.connectors.mailer, message, d.kind, now)
+        if outcome is not Outcome.UNCERTAIN:
+            with svc.store.unit_of_work() as uow:
+                entry = uow.ledger.get(message.key)
+                at = entry.updated_at if entry is not None else now
+                uow.followup.record_sent([SurveySent(match_id=d.match_id, role=d.role, kind=d.kind, at=at)])
+        return outcome
+
+    done, failed = each(due, send)
+    log("surveys sent", performed=sum(o is Outcome.PERFORMED for o in done.values()), failed=len(failed))
+    return SendReport(outcomes=list(done.items()), failed=failed)
 
 
 @task(name="assess-meetings", cache_policy=NO_CACHE)

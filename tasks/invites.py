@@ -1,4 +1,4 @@
-"""Tasks of the invite stage: one per approved match (slot, calendar event, two invitation emails)."""
+"""Tasks of the invite stage: approved matches in a few batches (slot, calendar event, two invitation emails)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from pydantic import BaseModel
 
 from connectors.base import Presence, RespondingCalendar
 from domain.keys import EventKey, RescheduleKey
-from domain.models import FollowupFlag, Meeting, Role
+from domain.models import FollowupFlag, Match, Meeting, Mentor, MentoringRequest, Role
 from domain.scheduling import first_meeting_slot
 from mentorflow.bootstrap import Services, current_services
 from store.ledger import Outcome, do_once, send_once
-from tasks.common import log, retry_if_transient
+from tasks.common import each, log, retry_if_transient
 from tasks.compose import calendar_event, event_id_for, invitation_email
 
 
@@ -34,29 +34,54 @@ def list_matches_to_invite() -> list[int]:
         return uow.matches.to_invite()
 
 
-@task(
-    name="invite-match",
-    cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=[5, 30, 120],
-    retry_condition_fn=retry_if_transient,
-)
-def invite_match(match_id: int, now: datetime) -> InviteOutcome:
-    """Plan the first meeting, create the event, send both invitations: each at most once, by ledger key."""
+class InviteBatch(BaseModel):
+    outcomes: list[InviteOutcome]
+    failed: list[tuple[int, str]]
+
+
+# Matches per invite task run: a pipeline records a few coarse task runs, not one per match.
+INVITE_BATCH = 250
+
+
+@task(name="invite-matches", cache_policy=NO_CACHE)
+def invite_matches(match_ids: list[int], now: datetime) -> InviteBatch:
+    """Invite a batch of matches, a few at a time: for each, plan the first meeting, create the event and send
+    both invitations, each at most once by ledger key. One match's failure never stops the others."""
     svc = current_services()
+    with svc.store.unit_of_work() as uow:
+        matches = uow.matches.many(match_ids)
+        requests = uow.requests.many([m.request_id for m in matches.values()])
+        mentors = uow.roster.many([str(m.mentor_email) for m in matches.values()])
+        meetings = uow.matches.meetings(match_ids)
+
+    def invite(match_id: int) -> InviteOutcome:
+        match = matches[match_id]
+        mentor = mentors[str(match.mentor_email).lower()]
+        return _invite(svc, match, requests[match.request_id], mentor, meetings.get(match_id), now)
+
+    done, failed = each(match_ids, invite)
+    outcomes = list(done.values())
+    log(
+        "matches invited",
+        scheduled=sum(o.status == "scheduled" for o in outcomes),
+        no_slot=sum(o.status == "no_slot" for o in outcomes),
+        uncertain=sum(o.status == "uncertain" for o in outcomes),
+        failed=len(failed),
+    )
+    return InviteBatch(outcomes=outcomes, failed=failed)
+
+
+def _invite(
+    svc: Services, match: Match, request: MentoringRequest, mentor: Mentor, meeting: Meeting | None, now: datetime
+) -> InviteOutcome:
     store, calendar, mailer = svc.store, svc.connectors.calendar, svc.connectors.mailer
-    with store.unit_of_work() as uow:
-        match = uow.matches.get(match_id)
-        request = uow.requests.get(match.request_id)
-        mentor = uow.roster.get(str(match.mentor_email))
-        meeting = uow.matches.meeting(match_id)
+    match_id = match.id
     if meeting is None:
         rules = svc.rules.scheduling
         emails = [str(request.application.email), str(mentor.email)]
         busy = calendar.busy(now, now + timedelta(days=rules.horizon_days + 1), emails)
         slot = first_meeting_slot(match.shared_windows, busy, now, rules, svc.settings.timezone)
         if slot is None:
-            log("no slot found", match=match_id)
             return InviteOutcome(
                 match_id=match_id, status="no_slot", detail=f"no shared slot in the next {rules.horizon_days} days"
             )
@@ -96,10 +121,11 @@ def invite_match(match_id: int, now: datetime) -> InviteOutcome:
             event=event_outcome,
             detail="calendar event state unknown: check it, then `mentorflow ledger release`",
         )
-    if event_outcome is Outcome.FOUND_DONE and not has_video_link:
-        create_event()  # after a crash: read the existing event back (idempotent) for its video room
-    with store.unit_of_work() as uow:
-        meeting = uow.matches.meeting(match_id) or meeting
+    if not has_video_link:
+        if event_outcome is Outcome.FOUND_DONE:
+            create_event()  # after a crash: read the existing event back (idempotent) for its video room
+        with store.unit_of_work() as uow:
+            meeting = uow.matches.meeting(match_id) or meeting
     ics = calendar.invitation(event)
     outcomes = []
     for role in (Role.MENTEE, Role.MENTOR):
@@ -109,7 +135,6 @@ def invite_match(match_id: int, now: datetime) -> InviteOutcome:
         outcomes.append(send_once(store, mailer, message, "invite", now))
     with store.unit_of_work() as uow:
         uow.matches.mark_scheduled(match_id, "", now)
-    log("match invited", match=match_id, event=event_outcome.value, emails=",".join(o.value for o in outcomes))
     status: Literal["scheduled", "uncertain"] = "uncertain" if Outcome.UNCERTAIN in outcomes else "scheduled"
     return InviteOutcome(match_id=match_id, status=status, event=event_outcome, emails=outcomes)
 
@@ -143,7 +168,7 @@ def _reschedule(svc: Services, calendar: RespondingCalendar, meeting: Meeting, n
     with store.unit_of_work() as uow:
         match = uow.matches.get(meeting.match_id)
         request = uow.requests.get(match.request_id)
-        moves = len(uow.ledger.keys(RescheduleKey.prefix(meeting.match_id)))
+        moves = uow.matches.reschedules(meeting.match_id)
     roles = {str(request.application.email).lower(): "mentee", str(match.mentor_email).lower(): "mentor"}
     answers = {email.lower(): status for email, status in calendar.attendee_responses(meeting.event_id).items()}
     declined = sorted(role for email, role in roles.items() if answers.get(email) == "declined")

@@ -8,11 +8,13 @@ from typing import Any, Literal
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from domain.approval import LeadDecision, WaitingProposal, apply_decision
 from domain.matching import propose_matches
 from domain.models import MatchResult, ProposedMatch, RequestStatus
 from mentorflow.bootstrap import current_services
-from store.uow import UnitOfWork
+from store.uow import Store, UnitOfWork
 from tasks.common import log
+from tasks.reporting import md_table
 
 
 @task(name="propose-matches", cache_policy=NO_CACHE)
@@ -73,3 +75,62 @@ def record_decision(
     if ids is not None:
         log("decision recorded", approved=len(ids), rejected=len(rejected), waiting=len(result.waitlist))
     return ids
+
+
+@task(name="load-waiting-proposals", cache_policy=NO_CACHE)
+def load_waiting_proposals() -> list[WaitingProposal]:
+    """The batches kept for the lead and not decided yet."""
+    with current_services().store.unit_of_work() as uow:
+        return uow.matches.waiting_proposals()
+
+
+@task(name="keep-proposal", cache_policy=NO_CACHE)
+def keep_proposal(ask: MatchResult, flow_run_id: str, now: datetime) -> int:
+    """Keep a batch for the lead (an older one still waiting is superseded); returns its id."""
+    with current_services().store.unit_of_work() as uow:
+        return uow.matches.save_proposal(ask, flow_run_id, now)
+
+
+@task(name="describe-proposals", cache_policy=NO_CACHE)
+def describe_proposals(result: MatchResult) -> str:
+    """The proposals and the waitlist as markdown tables for the lead (names from the store)."""
+    with current_services().store.unit_of_work() as uow:
+        mentors = {str(m.email): m.name for m in uow.roster.mentors()}
+        requests = uow.requests.many([m.request_id for m in result.matches])
+    rows = [
+        (
+            m.request_id,
+            requests[m.request_id].application.name,
+            mentors.get(str(m.mentor_email), "?"),
+            f"{m.score:.2f}",
+            "; ".join(m.reasons),
+        )
+        for m in result.matches
+    ]
+    table = md_table(["request", "mentee", "mentor", "score", "reasons"], rows) if rows else "No proposals."
+    waitlist = (
+        md_table(["request", "why waiting"], [(w.request_id, w.reason) for w in result.waitlist])
+        if result.waitlist
+        else "Nobody is waiting."
+    )
+    return f"### Proposed matches\n{table}\n\n### Waitlist\n{waitlist}"
+
+
+def decide_waiting(store: Store, decision: LeadDecision, now: datetime) -> str:
+    """Apply the lead's decision to every batch waiting for it, outside any flow run (``mentorflow approve``).
+
+    Each batch is closed and recorded in one unit of work: all of it or nothing.
+    """
+    with store.unit_of_work() as uow:
+        waiting = uow.matches.waiting_proposals()
+    if not waiting:
+        return "No batch is waiting for approval."
+    lines = []
+    for batch in waiting:
+        approved, rejected = apply_decision(batch.result, decision)
+        with store.unit_of_work() as uow:
+            closing = (batch.id, decision.model_dump())
+            if save_decision(uow, batch.result, approved, rejected, "lead", now, closing) is None:
+                continue
+        lines.append(f"batch {batch.id}: approved {len(approved)}, turned down {len(rejected)}")
+    return "\n".join(lines) or "The batch was decided meanwhile."

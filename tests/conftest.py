@@ -47,7 +47,8 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
     quiet = {PREFECT_HOME: home, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
              PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS: 4, PREFECT_SERVER_ANALYTICS_ENABLED: False}
-    with temporary_settings(quiet), prefect_test_harness(server_startup_timeout=120):
+    startup = int(os.environ.get("MENTORFLOW_TEST_SERVER_STARTUP_TIMEOUT", "120"))  # a busy machine needs more
+    with temporary_settings(quiet), prefect_test_harness(server_startup_timeout=startup):
         yield
 
 

@@ -9,7 +9,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from config.settings import Settings
-from domain.approval import LeadDecision, apply_decision, split_for_approval
+from domain.approval import (
+    LeadDecision,
+    WaitingProposal,
+    apply_decision,
+    plan_approval,
+    resumed_batch,
+    split_for_approval,
+    timed_out,
+)
 from domain.models import (
     MatchResult,
     MentoringRequest,
@@ -64,10 +72,33 @@ def test_decisions(decision: LeadDecision, approved: list[int], rejected: list[i
     assert all(note == (decision.note or "turned down by the lead") for note in no.values())
 
 
+def test_auto_mode_approves_all_and_lead_mode_asks_below_the_threshold() -> None:
+    result = MatchResult(matches=[proposal(1, 4.0), proposal(2, 2.0)],
+                         waitlist=[Unmatched(request_id=3, reason="no mentor shares a language")])
+    auto = plan_approval(result, "auto", 3.0)
+    assert auto.actor == "auto" and auto.approve_now == result and auto.ask_lead.matches == []
+    lead = plan_approval(result, "lead", 3.0)
+    assert lead.actor == "auto-threshold"
+    assert [m.request_id for m in lead.approve_now.matches] == [1] and lead.approve_now.waitlist == result.waitlist
+    assert [m.request_id for m in lead.ask_lead.matches] == [2]
+    assert plan_approval(result, "lead", None).approve_now.matches == []
+
+
+def test_a_resumed_run_decides_its_own_batch_and_stale_ones_time_out() -> None:
+    empty = MatchResult(matches=[], waitlist=[])
+    old = WaitingProposal(id=1, flow_run_id="run-a", created_at=DAY0, result=empty)
+    new = WaitingProposal(id=2, flow_run_id="run-b", created_at=DAY0 + timedelta(hours=47), result=empty)
+    assert resumed_batch([old, new], "run-b") == new
+    assert resumed_batch([old, new], "run-c") is None
+    assert timed_out([old, new], DAY0 + timedelta(hours=48), 48) == [old]
+    assert timed_out([old, new], DAY0 + timedelta(hours=47, minutes=59), 48) == []
+
+
 @pytest.mark.usefixtures("prefect_server")
 def test_lead_mode_holds_the_batch_until_the_lead_answers(data_dir: Path) -> None:
     from flows.intake import intake
-    from flows.match import decide_waiting, match
+    from flows.match import match
+    from tasks.matching import decide_waiting
 
     services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
     with use_services(services):
@@ -86,10 +117,10 @@ def test_lead_mode_holds_the_batch_until_the_lead_answers(data_dir: Path) -> Non
         with store.unit_of_work() as uow:
             [batch] = uow.matches.waiting_proposals()
 
-        answer = decide_waiting(LeadDecision(action="approve_except", except_requests=[turned_down],
+        answer = decide_waiting(store, LeadDecision(action="approve_except", except_requests=[turned_down],
                                              note="needs a mentor in Haifa"), DAY0 + timedelta(hours=2))
         assert "approved" in answer
-        assert decide_waiting(LeadDecision(), DAY0 + timedelta(hours=3)) == "No batch is waiting for approval."
+        assert decide_waiting(store, LeadDecision(), DAY0 + timedelta(hours=3)) == "No batch is waiting for approval."
     with store.unit_of_work() as uow:
         assert len(uow.requests.all(RequestStatus.APPROVED)) == held.proposed - 1
         left = uow.requests.get(turned_down)

@@ -146,11 +146,11 @@ def test_intake_match_invite_end_to_end(data_dir: Path) -> None:
 
 def test_transient_mail_failures_are_retried_and_sent_once(data_dir: Path) -> None:
     services, mailer, _ = make_services(data_dir, transient_every=3)
-    from tasks.invites import invite_match
+    import tasks.common
 
     # no waiting between retries in the test
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(invite_match, "retry_delay_seconds", [0, 0, 0])
+        mp.setattr(tasks.common, "TRANSIENT_RETRY_DELAYS", (0, 0, 0))
         run_first_week(services)
         assert mailer.calls > sum(mailer.sends.values()), "faults were injected"
         # a match whose retries ran out stays approved; the next run (faults gone) finishes it

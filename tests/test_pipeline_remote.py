@@ -148,7 +148,7 @@ def test_digest_goes_out_in_batches_of_1000(
 def test_faults_and_a_crash_still_give_one_event_and_one_email_per_match_and_step(
     tmp_path: Path, google_emulator: GoogleEmulator, sendgrid_emulator: SendGridEmulator
 ) -> None:
-    from tasks.invites import invite_match
+    import tasks.common
 
     seed(google_emulator, mentees=100, mentors=40)
     services = remote_services(tmp_path, google_emulator, sendgrid_emulator)
@@ -171,7 +171,7 @@ def test_faults_and_a_crash_still_give_one_event_and_one_email_per_match_and_ste
 
     mailer.send = send_then_die  # type: ignore[method-assign]
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(invite_match, "retry_delay_seconds", [0, 0, 0])
+        mp.setattr(tasks.common, "TRANSIENT_RETRY_DELAYS", (0, 0, 0))
         with pytest.raises(BaseException):  # noqa: B017 - the crash ends the run
             run_stages(services)
         mailer.send = real_send  # type: ignore[method-assign]

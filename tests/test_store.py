@@ -431,3 +431,43 @@ def test_listing_requests_and_approving_take_the_same_statements_for_5_or_50(sto
             uow.session.execute(update(RequestRow).values(status="canceled", is_open=False))
         counts.append((len(approving), len(listing)))
     assert counts[0] == counts[1], counts
+
+
+# --- the facts the program needs, in their own tables (migration 0002 carries old ledgers over) -------
+
+
+def test_migration_0002_carries_surveys_sent_and_reschedules_over_from_the_ledger(tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from store.db import alembic_config, engine_for
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = engine_for(url)
+    cfg = alembic_config(url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        at = "2026-11-22 07:00:00.000000"
+        conn.execute(text("INSERT INTO requests (id, mentee_email, is_open, status, application, response_id, "
+                          "created_at, updated_at, waiting_since, wait_reason) VALUES (1, 'a@example.org', 1, "
+                          "'scheduled', '{}', 'r1', :at, :at, :at, '')"), {"at": at})
+        conn.execute(text("INSERT INTO matches (id, request_id, mentor_email, score, reasons, breakdown, "
+                          "shared_windows, created_at, active, ended_reason) VALUES (7, 1, 'm@example.org', 1.0, "
+                          "'[]', '{}', '[]', :at, 1, '')"), {"at": at})
+        conn.execute(text("INSERT INTO meetings (match_id, event_id, start, \"end\", video_link, link, "
+                          "accessibility_needs) VALUES (7, 'e7', :at, :at, '', '', '')"), {"at": at})
+        for key, status in [("survey:7:mentee", "done"), ("survey:7:mentor", "failed"), ("reminder:7:mentee", "done"),
+                            ("reschedule:7:1", "done"), ("reschedule:7:2", "done"), ("invite:7:mentee", "done"),
+                            ("survey:99:mentee", "done")]:
+            conn.execute(text("INSERT INTO ledger (key, kind, status, attempts, created_at, updated_at, provider_ref, "
+                              "error) VALUES (:k, 'x', :s, 1, :at, :at, '', '')"), {"k": key, "s": status, "at": at})
+    store = Store.open(url)
+    with store.unit_of_work() as uow:
+        sent = uow.followup.surveys_sent()
+        assert sorted((s.match_id, s.role.value, s.kind) for s in sent) == [(7, "mentee", "reminder"),
+                                                                             (7, "mentee", "survey")]
+        assert all(s.at == T0 for s in sent)
+        assert uow.matches.reschedules(7) == 2
+        uow.matches.move_meeting(7, T0, T0 + timedelta(hours=1))
+        assert uow.matches.reschedules(7) == 3
