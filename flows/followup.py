@@ -10,6 +10,7 @@ from mentorflow.bootstrap import current_services
 from store.ledger import Outcome
 from tasks.common import SIDE_EFFECT_WORKERS, collect, resolve_now
 from tasks.followup import assess_meetings, collect_answers, plan_followup, send_survey
+from tasks.preflight import check_credentials
 from tasks.reporting import md_table, publish_report, set_aside_section
 
 
@@ -31,6 +32,8 @@ def followup(as_of: datetime | None = None) -> FollowupSummary:
     answers = collect_answers(now)
     plan = plan_followup(now)
     keys = [f"{d.kind}:{d.match_id}:{d.role.value}" for d in plan.due]
+    if plan.due:
+        check_credentials(mailer=True)
     done, failed = collect(keys, send_survey.map(plan.due, now=unmapped(now)))
     assessed = assess_meetings(plan, now)
     performed = [k for k, o in done.items() if o is Outcome.PERFORMED]

@@ -8,7 +8,8 @@ from pydantic import BaseModel
 
 from mentorflow.bootstrap import current_services
 from tasks.common import SIDE_EFFECT_WORKERS, collect, resolve_now
-from tasks.invites import InviteOutcome, invite_match, list_matches_to_invite, reschedule_declined
+from tasks.invites import InviteOutcome, invite_match, list_matches_to_invite, read_busy_times, reschedule_declined
+from tasks.preflight import check_credentials
 from tasks.reporting import md_table, publish_report
 
 
@@ -26,6 +27,9 @@ def invite(as_of: datetime | None = None) -> InviteSummary:
     """Invite every approved match (one match's failure never stops the others); move declined meetings."""
     now = resolve_now(as_of, current_services().settings.timezone)
     match_ids = list_matches_to_invite()
+    if match_ids:
+        check_credentials(calendar=True, mailer=True)  # a refused key stops the run before any event or email
+        read_busy_times(match_ids, now)
     done, failed = collect(match_ids, invite_match.map(match_ids, now=unmapped(now)))
     outcomes: list[InviteOutcome] = list(done.values())
     moved = reschedule_declined(now)

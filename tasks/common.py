@@ -32,11 +32,12 @@ def resolve_now(as_of: datetime | None, tz: str) -> datetime:
 
 
 def retry_if_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
-    """Retry only what may succeed next time (timeouts, 429, 5xx); the ledger makes a retry safe."""
+    """Retry only what may succeed next time (timeouts, 429, 5xx) and the connector did not retry itself
+    (one retry layer per connector); the ledger makes a retry safe."""
     try:
         state.result()
-    except TransientError:
-        return True
+    except TransientError as exc:
+        return exc.task_may_retry
     except Exception:
         return False
     return False
