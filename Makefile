@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: setup demo test bench lint lock clean
+.PHONY: setup demo test bench bench-google lint lock clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,9 @@ test: setup  ## the whole test suite (SQLite, plus PostgreSQL when MENTORFLOW_TE
 
 bench: setup  ## matching benchmark against the tools programs use today
 	$(BIN)/python benchmarks/matching.py
+
+bench-google: setup  ## Google API calls per endpoint for ~1,000 matches, beside the floor and main's counts
+	$(BIN)/python benchmarks/google_calls.py --baseline benchmarks/results/google_calls_main.json
 
 lint: setup
 	$(BIN)/ruff check .
