@@ -547,3 +547,18 @@ def test_one_endpoint_serves_forms_and_calendar(google_emulator: GoogleEmulator)
     assert list(google_emulator.events()) == [meeting().event_id]
     google_emulator.fail_next(409, operation="events.insert")
     assert build_google_calendar(settings).create(meeting()).event_id == meeting().event_id
+
+
+def test_the_task_layer_does_not_repeat_the_connectors_retries(calendar_emulator: CalendarEmulator) -> None:
+    """One retry layer: 4 inserts at most per run (it was 4 connector attempts × 4 task attempts = 16)."""
+    from prefect.states import Failed
+
+    from connectors.base import MailUnavailable
+    from tasks.common import retry_if_transient
+
+    calendar_emulator.fail_next(503, times=4, operation="events.insert")
+    with pytest.raises(OutcomeUnknown) as caught:
+        calendar(calendar_emulator).create(meeting())
+    assert calendar_emulator.counts["events.insert"] == 4
+    assert retry_if_transient(None, None, Failed(data=caught.value)) is False  # type: ignore[arg-type]
+    assert retry_if_transient(None, None, Failed(data=MailUnavailable("503"))) is True  # type: ignore[arg-type]
