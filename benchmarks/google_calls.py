@@ -1,6 +1,6 @@
 """Google API calls per endpoint for the invite stage of ~1,000 matches, and for a later poll that finds nothing.
 
-Usage: python benchmarks/google_calls.py [--mentees 1000] [--mentors 420] [--baseline results/google_calls_main.json]
+Usage: python benchmarks/google_calls.py [--mentees 1100] [--mentors 450] [--baseline results/google_calls_main.json]
 
 Intake, roster and calendar are Google (the loopback emulator, which counts every request by operation); the
 mailer is the local outbox. Stage 1 runs intake → match (auto approval) → invite on a fresh store; stage 2 runs
@@ -135,8 +135,8 @@ def table(result: dict[str, Any], baseline: dict[str, Any] | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mentees", type=int, default=1000)
-    parser.add_argument("--mentors", type=int, default=420)
+    parser.add_argument("--mentees", type=int, default=1100)
+    parser.add_argument("--mentors", type=int, default=450)
     parser.add_argument("--baseline", type=Path, help="figures measured on main (JSON written by --out)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "google_calls.json")
     parser.add_argument("--show", action="store_true", help="print the table of the figures in --out, no run")

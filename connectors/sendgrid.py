@@ -84,7 +84,7 @@ class SendGridMailer:
     def check_credentials(self) -> None:
         """One cheap authenticated call (``GET /v3/scopes``): ConfigurationError naming the setting if refused."""
         try:
-            self.client.client.scopes.get(timeout=self.timeout_seconds)
+            response = self.client.client.scopes.get(timeout=self.timeout_seconds)
         except HTTPError as exc:
             status = int(exc.status_code)
             if status in (401, 403):
@@ -94,6 +94,12 @@ class SendGridMailer:
             raise MailUnavailable(f"SendGrid could not check the API key ({status})") from exc
         except (urllib.error.URLError, OSError) as exc:
             raise MailUnavailable(f"could not reach SendGrid to check the API key ({type(exc).__name__})") from exc
+        try:
+            scopes = json.loads(response.body or b"{}").get("scopes") or []
+        except (ValueError, AttributeError):
+            return  # an answer we cannot read still proved the key
+        if "mail.send" not in scopes:
+            raise ConfigurationError("MENTORFLOW_SENDGRID_API_KEY may not send mail: give the key the Mail Send scope")
 
     def bodies(self, message: OutgoingEmail) -> list[dict[str, Any]]:
         """The Mail Send request bodies for ``message``: one per 1000 distinct recipients."""
