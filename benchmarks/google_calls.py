@@ -60,11 +60,20 @@ def seed(google: Any, mentees: int, mentors: int) -> None:
     } for j in range(mentors)])
 
 
+def count_scheduled(store: Any) -> int:
+    """Scheduled requests, through the store's unit of work (or, on a store from before it, its one class)."""
+    from domain.models import RequestStatus
+
+    if hasattr(store, "unit_of_work"):
+        with store.unit_of_work() as uow:
+            return len(uow.requests.all(RequestStatus.SCHEDULED))
+    return len(store.requests(RequestStatus.SCHEDULED))
+
+
 def run(mentees: int, mentors: int, workdir: Path) -> dict[str, Any]:
     import yaml
 
     from config.settings import Settings
-    from domain.models import RequestStatus
     from flows.intake import intake
     from flows.invite import invite
     from flows.match import match
@@ -91,7 +100,7 @@ def run(mentees: int, mentors: int, workdir: Path) -> dict[str, Any]:
         started = time.perf_counter()
         invite(DAY0)
         stages["invite"] = {"counts": dict(google.counts), "seconds": round(time.perf_counter() - started, 1)}
-        scheduled = len(services.store.requests(RequestStatus.SCHEDULED))
+        scheduled = count_scheduled(services.store)
         people = {e.casefold() for ev in google.events().values() for e in (a["email"] for a in ev["attendees"])}
         google.counts.clear()
         started = time.perf_counter()
