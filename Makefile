@@ -8,7 +8,7 @@ RUNTIME := $(VENV)/.runtime-$(shell cksum requirements.lock pyproject.toml | cks
 DEV     := $(VENV)/.dev-$(shell cksum requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
 PIP     := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: setup setup-runtime demo test test-fast bench bench-mapping lint lock clean bench-pipeline
+.PHONY: setup setup-runtime demo test test-fast bench bench-mapping lint lock clean bench-pipeline bench-google
 
 setup-runtime: $(RUNTIME)
 setup: $(DEV)
@@ -45,6 +45,9 @@ bench-mapping: setup  ## free-text mentor lines → topics, against a labelled s
 
 bench-pipeline: setup  ## every stage under a Prefect server, SQLite and PostgreSQL, beside main's figures
 	$(BIN)/python benchmarks/pipeline.py --compare benchmarks/results/pipeline-base.json
+
+bench-google: setup  ## Google API calls per endpoint for ~1,000 matches, beside the floor and main's counts
+	$(BIN)/python benchmarks/google_calls.py --baseline benchmarks/results/google_calls_main.json
 
 lint: setup
 	$(BIN)/ruff format --check .

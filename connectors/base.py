@@ -25,9 +25,14 @@ class ConnectorError(Exception):
 
 
 class TransientError(ConnectorError):
-    """Worth retrying: a timeout, a 429 or a 5xx."""
+    """Worth retrying: a timeout, a 429 or a 5xx.
+
+    ``task_may_retry`` is False where the connector already spent its own retries (one retry layer per
+    connector): the task then leaves the item to the next run instead of repeating the same attempts.
+    """
 
     retryable = True
+    task_may_retry = True
 
 
 class OutcomeUnknown(TransientError):
@@ -38,7 +43,8 @@ class OutcomeUnknown(TransientError):
 
 
 class ConfigurationError(ConnectorError):
-    """A connector cannot be built from the settings (missing credential, bad endpoint). Fails fast."""
+    """A setting is wrong (missing or refused credential, bad endpoint, form not shared). Stops the run;
+    the message names the setting."""
 
 
 class IntakeError(ConnectorError):
@@ -144,6 +150,19 @@ class Presence(StrEnum):
     UNKNOWN = "unknown"
 
 
+class EventChange(Payload):
+    """One calendar event as it stands after a change: cancelled, or each attendee's answer by email."""
+
+    event_id: str
+    cancelled: bool = False
+    responses: dict[str, str] = Field(default_factory=dict, description="needsAction, accepted, tentative, declined")
+
+
+class CalendarChanges(Payload):
+    changes: list[EventChange]
+    position: str = Field(description="opaque position to read the next changes from (e.g. a sync token)")
+
+
 class IntakeBatch(Payload):
     responses: list[RawResponse]
     watermark: str | None = Field(description="opaque position to resume from next time")
@@ -197,13 +216,24 @@ class Calendar(Protocol):
         """Busy intervals of these people's calendars, where the calendar can tell (else empty)."""
         ...
 
+    def check_credentials(self) -> None:
+        """One cheap authenticated call before a run's first side effect: ConfigurationError naming the
+        setting if the service refuses the credential (nothing to check for a local calendar)."""
+        ...
+
 
 @runtime_checkable
 class RespondingCalendar(Calendar, Protocol):
-    """A calendar that reports attendees' answers and can move an event (Google Calendar)."""
+    """A calendar that reports attendees' answers, reads many people's busy times at once and can move an
+    event (Google Calendar)."""
 
-    def attendee_responses(self, event_id: str) -> dict[str, str]:
-        """Each attendee's answer by email: needsAction, accepted, tentative or declined."""
+    def prefetch_busy(self, start: datetime, end: datetime, emails: list[str]) -> None:
+        """Read all these calendars' busy times in as few calls as the service allows; ``busy`` over the
+        same range then answers from them."""
+        ...
+
+    def changes(self, position: str | None, upcoming_from: datetime) -> CalendarChanges:
+        """Events changed since ``position`` (all upcoming ones from ``upcoming_from`` when None or expired)."""
         ...
 
     def move(self, event_id: str, start: datetime, end: datetime, timezone: str) -> EventRef:
@@ -219,6 +249,11 @@ class Mailer(Protocol):
 
     def lookup(self, key: str) -> Presence:
         """Whether the message with that key went out (UNKNOWN where the provider cannot tell)."""
+        ...
+
+    def check_credentials(self) -> None:
+        """One cheap authenticated call before a run's first side effect: ConfigurationError naming the
+        setting if the provider refuses the key (nothing to check for the local outbox)."""
         ...
 
 

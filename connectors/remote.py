@@ -5,19 +5,22 @@ Each fails fast with :class:`~connectors.base.ConfigurationError` naming the mis
 
 from __future__ import annotations
 
+from typing import Any
+
 from config.rules import RulesError, load_rules
 from config.settings import Settings
-from connectors.base import Address, ConfigurationError
+from connectors.base import Address, ConfigurationError, SurveyError, SurveyUnavailable
 from connectors.google.auth import CALENDAR_SCOPES, FORMS_SCOPES, GoogleClient
 from connectors.google.calendar import GoogleCalendar
 from connectors.google.forms import FormReader, GoogleFormsIntake, GoogleFormsRoster, GoogleFormsSurveys
 from connectors.sendgrid import SendGridMailer
 
 
-def _form_reader(settings: Settings, form_id: str | None, setting: str) -> FormReader:
+def _form_reader(settings: Settings, form_id: str | None, setting: str, **kinds: Any) -> FormReader:
     if not form_id or not form_id.strip():
         raise ConfigurationError(f"{setting} is not set; it names the Google Form to read")
-    return FormReader(GoogleClient(settings, "forms", "v1", "", FORMS_SCOPES), form_id.strip())
+    return FormReader(GoogleClient(settings, "forms", "v1", "", FORMS_SCOPES), form_id.strip(), setting=setting,
+                      **kinds)
 
 
 def build_google_intake(settings: Settings) -> GoogleFormsIntake:
@@ -32,7 +35,8 @@ def build_google_roster(settings: Settings) -> GoogleFormsRoster:
 
 def build_google_surveys(settings: Settings) -> GoogleFormsSurveys:
     """Survey answers from the form ``MENTORFLOW_GOOGLE_SURVEY_FORM_ID``."""
-    reader = _form_reader(settings, settings.google_survey_form_id, "MENTORFLOW_GOOGLE_SURVEY_FORM_ID")
+    reader = _form_reader(settings, settings.google_survey_form_id, "MENTORFLOW_GOOGLE_SURVEY_FORM_ID",
+                          error=SurveyError, unavailable=SurveyUnavailable)
     return GoogleFormsSurveys(reader)
 
 

@@ -25,6 +25,7 @@ from sendgrid import SendGridAPIClient
 
 from connectors.base import (
     Address,
+    ConfigurationError,
     MailError,
     MailUnavailable,
     OutcomeUnknown,
@@ -79,6 +80,26 @@ class SendGridMailer:
     def lookup(self, key: str) -> Presence:
         """UNKNOWN: SendGrid cannot say whether a message went out (see the module docstring)."""
         return Presence.UNKNOWN
+
+    def check_credentials(self) -> None:
+        """One cheap authenticated call (``GET /v3/scopes``): ConfigurationError naming the setting if refused."""
+        try:
+            response = self.client.client.scopes.get(timeout=self.timeout_seconds)
+        except HTTPError as exc:
+            status = int(exc.status_code)
+            if status in (401, 403):
+                raise ConfigurationError(
+                    f"SendGrid refused MENTORFLOW_SENDGRID_API_KEY ({status}): check the key is current and "
+                    "may send mail") from exc
+            raise MailUnavailable(f"SendGrid could not check the API key ({status})") from exc
+        except (urllib.error.URLError, OSError) as exc:
+            raise MailUnavailable(f"could not reach SendGrid to check the API key ({type(exc).__name__})") from exc
+        try:
+            scopes = json.loads(response.body or b"{}").get("scopes") or []
+        except (ValueError, AttributeError):
+            return  # an answer we cannot read still proved the key
+        if "mail.send" not in scopes:
+            raise ConfigurationError("MENTORFLOW_SENDGRID_API_KEY may not send mail: give the key the Mail Send scope")
 
     def bodies(self, message: OutgoingEmail) -> list[dict[str, Any]]:
         """The Mail Send request bodies for ``message``: one per 1000 distinct recipients."""

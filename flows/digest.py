@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from mentorflow.bootstrap import current_services
 from tasks.common import resolve_now
 from tasks.digest import compose_digest, digest_period, publish_digest
+from tasks.preflight import check_credentials
 from tasks.reporting import md_table, publish_report
 
 
@@ -29,6 +30,7 @@ def digest(as_of: datetime | None = None) -> DigestSummary:
         return DigestSummary(published=False)
     start, end = period
     issue = compose_digest(start, end)
+    check_credentials(mailer=True)
     outcome = publish_digest(issue, start, end, now)
     label = f"{issue.period_start:%Y-%m-%d} – {issue.period_end:%Y-%m-%d}"
     publish_report(

@@ -10,6 +10,7 @@ from mentorflow.bootstrap import current_services
 from store.ledger import Outcome
 from tasks.common import resolve_now
 from tasks.followup import SendReport, assess_meetings, collect_answers, plan_followup, send_surveys
+from tasks.preflight import check_credentials
 from tasks.reporting import md_table, publish_report, set_aside_section
 
 
@@ -30,6 +31,8 @@ def followup(as_of: datetime | None = None) -> FollowupSummary:
     now = resolve_now(as_of, current_services().settings.timezone)
     answers = collect_answers(now)
     plan = plan_followup(now)
+    if plan.due:
+        check_credentials(mailer=True)
     sent = send_surveys(plan.due, now) if plan.due else SendReport(outcomes=[], failed=[])
     failed = [(str(SurveyKey(kind=d.kind, match_id=d.match_id, role=d.role)), why) for d, why in sent.failed]
     assessed = assess_meetings(plan, now)

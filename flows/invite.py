@@ -7,7 +7,15 @@ from pydantic import BaseModel
 
 from mentorflow.bootstrap import current_services
 from tasks.common import resolve_now
-from tasks.invites import INVITE_BATCH, InviteOutcome, invite_matches, list_matches_to_invite, reschedule_declined
+from tasks.invites import (
+    INVITE_BATCH,
+    InviteOutcome,
+    invite_matches,
+    list_matches_to_invite,
+    read_busy_times,
+    reschedule_declined,
+)
+from tasks.preflight import check_credentials
 from tasks.reporting import md_table, publish_report
 
 
@@ -27,6 +35,9 @@ def invite(as_of: datetime | None = None) -> InviteSummary:
     match_ids = list_matches_to_invite()
     outcomes: list[InviteOutcome] = []
     failed: list[tuple[int, str]] = []
+    if match_ids:
+        check_credentials(calendar=True, mailer=True)  # a refused key stops the run before any event or email
+        read_busy_times(match_ids, now)
     for start in range(0, len(match_ids), INVITE_BATCH):
         batch = invite_matches(match_ids[start : start + INVITE_BATCH], now)
         outcomes += batch.outcomes

@@ -38,11 +38,12 @@ def resolve_now(as_of: datetime | None, tz: str) -> datetime:
 
 
 def retry_if_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
-    """Retry only what may succeed next time (timeouts, 429, 5xx); the ledger makes a retry safe."""
+    """Retry only what may succeed next time (timeouts, 429, 5xx) and the connector did not retry itself
+    (one retry layer per connector); the ledger makes a retry safe."""
     try:
         state.result()
-    except TransientError:
-        return True
+    except TransientError as exc:
+        return exc.task_may_retry
     except Exception:
         return False
     return False
@@ -58,7 +59,8 @@ def each(items: Sequence[H], work: Callable[[H], R]) -> tuple[dict[H, R], list[t
     """Run ``work`` on every item, ``SIDE_EFFECT_WORKERS`` at a time, inside one task run.
 
     Returns the results by item and (item, short reason) for each that failed for good: one item's failure
-    never stops the others. A :class:`TransientError` is retried after :data:`TRANSIENT_RETRY_DELAYS`. A
+    never stops the others. A :class:`TransientError` is retried after :data:`TRANSIENT_RETRY_DELAYS`, unless the
+    connector already spent its own retries on it (``task_may_retry``: one retry layer per connector). A
     process-ending exception (SystemExit, KeyboardInterrupt) is re-raised once the running items are done.
     """
 
@@ -66,7 +68,9 @@ def each(items: Sequence[H], work: Callable[[H], R]) -> tuple[dict[H, R], list[t
         for pause in TRANSIENT_RETRY_DELAYS:
             try:
                 return work(item)
-            except TransientError:
+            except TransientError as exc:
+                if not exc.task_may_retry:
+                    raise
                 time.sleep(pause)
         return work(item)
 

@@ -12,11 +12,15 @@ from pydantic import BaseModel
 from connectors.base import Presence, RespondingCalendar
 from domain.keys import EventKey, RescheduleKey
 from domain.models import FollowupFlag, Match, Meeting, Mentor, MentoringRequest, Role
+from domain.rules import SchedulingRules
 from domain.scheduling import first_meeting_slot
 from mentorflow.bootstrap import Services, current_services
 from store.ledger import Outcome, do_once, send_once
 from tasks.common import each, log, retry_if_transient
 from tasks.compose import calendar_event, event_id_for, invitation_email
+
+# Where the calendar's sync position (Google's sync token) is kept between runs, like the intake watermark.
+CALENDAR_CHANGES = "calendar:changes"
 
 
 class InviteOutcome(BaseModel):
@@ -32,6 +36,27 @@ def list_matches_to_invite() -> list[int]:
     """Approved matches that have no invitations out yet."""
     with current_services().store.unit_of_work() as uow:
         return uow.matches.to_invite()
+
+
+def busy_window(now: datetime, rules: SchedulingRules) -> tuple[datetime, datetime]:
+    """The range whose busy times a first meeting's slot is chosen from."""
+    return now, now + timedelta(days=rules.horizon_days + 1)
+
+
+@task(name="read-busy-times", cache_policy=NO_CACHE)
+def read_busy_times(match_ids: list[int], now: datetime) -> None:
+    """Read everyone's busy times for these matches at once (50 calendars per free/busy query), where the
+    calendar can; each match's ``busy`` is then answered from them."""
+    svc = current_services()
+    calendar = svc.connectors.calendar
+    if not match_ids or not isinstance(calendar, RespondingCalendar):
+        return
+    with svc.store.unit_of_work() as uow:
+        matches = uow.matches.many(match_ids)
+        requests = uow.requests.many([m.request_id for m in matches.values()])
+    emails = [str(requests[m.request_id].application.email) for m in matches.values()]
+    emails += [str(m.mentor_email) for m in matches.values()]
+    calendar.prefetch_busy(*busy_window(now, svc.rules.scheduling), emails)
 
 
 class InviteBatch(BaseModel):
@@ -79,7 +104,7 @@ def _invite(
     if meeting is None:
         rules = svc.rules.scheduling
         emails = [str(request.application.email), str(mentor.email)]
-        busy = calendar.busy(now, now + timedelta(days=rules.horizon_days + 1), emails)
+        busy = calendar.busy(*busy_window(now, rules), emails)
         slot = first_meeting_slot(match.shared_windows, busy, now, rules, svc.settings.timezone)
         if slot is None:
             return InviteOutcome(
@@ -151,26 +176,35 @@ class Reschedule(BaseModel):
 def reschedule_declined(now: datetime) -> list[Reschedule]:
     """When someone declines an upcoming first meeting, move it to the next slot and tell the lead.
 
-    Only calendars that report answers (Google) take part; each move is asked once per key.
+    Only calendars that report answers (Google) take part: one read of the events changed since the last
+    run (cancelled ones are ignored); the position moves on once every change was handled. Each move is
+    asked once per key.
     """
     svc = current_services()
-    calendar = svc.connectors.calendar
+    calendar, store = svc.connectors.calendar, svc.store
     if not isinstance(calendar, RespondingCalendar):
         return []
-    with svc.store.unit_of_work() as uow:
+    with store.unit_of_work() as uow:
+        position = uow.requests.watermark(CALENDAR_CHANGES)
         upcoming = uow.matches.upcoming_meetings(now)
-    moves = [_reschedule(svc, calendar, meeting, now) for meeting in upcoming]
+    changes = calendar.changes(position, now)
+    changed = {c.event_id: c.responses for c in changes.changes if not c.cancelled}
+    moves = [_reschedule(svc, calendar, meeting, changed[meeting.event_id], now)
+             for meeting in upcoming if meeting.event_id in changed]
+    with store.unit_of_work() as uow:  # only once every change was handled: a failed move is read again
+        uow.requests.set_watermark(CALENDAR_CHANGES, changes.position, now)
     return [m for m in moves if m is not None]
 
 
-def _reschedule(svc: Services, calendar: RespondingCalendar, meeting: Meeting, now: datetime) -> Reschedule | None:
+def _reschedule(svc: Services, calendar: RespondingCalendar, meeting: Meeting, responses: dict[str, str],
+                now: datetime) -> Reschedule | None:
     store, rules, tz = svc.store, svc.rules.scheduling, svc.settings.timezone
     with store.unit_of_work() as uow:
         match = uow.matches.get(meeting.match_id)
         request = uow.requests.get(match.request_id)
         moves = uow.matches.reschedules(meeting.match_id)
     roles = {str(request.application.email).lower(): "mentee", str(match.mentor_email).lower(): "mentor"}
-    answers = {email.lower(): status for email, status in calendar.attendee_responses(meeting.event_id).items()}
+    answers = {email.lower(): status for email, status in responses.items()}
     declined = sorted(role for email, role in roles.items() if answers.get(email) == "declined")
     if not declined:
         return None
@@ -184,7 +218,7 @@ def _reschedule(svc: Services, calendar: RespondingCalendar, meeting: Meeting, n
 
     if moves >= rules.max_reschedules:
         return tell_lead(f"{who} declined again after {moves} new slots: the lead decides", "lead_decides")
-    busy = calendar.busy(now, now + timedelta(days=rules.horizon_days + 1), list(roles))
+    busy = calendar.busy(*busy_window(now, rules), list(roles))
     slot = first_meeting_slot(match.shared_windows, [*busy, (meeting.start, meeting.end)], now, rules, tz)
     if slot is None:
         return tell_lead(f"{who} declined and no other shared slot is free", "no_slot")

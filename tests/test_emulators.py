@@ -84,6 +84,16 @@ def test_forms_pages_at_most_5000_and_the_token_keeps_the_filter(forms_emulator:
     other_filter = quote("timestamp > 2020-01-01T00:00:00Z")
     status, _, _ = call("GET", f"{forms_emulator.url}/v1/forms/F/responses?pageToken={token}&filter={other_filter}")
     assert status == 400
+    forms_emulator.create_form("G", ["Q"])
+    status, _, _ = call("GET", f"{forms_emulator.url}/v1/forms/G/responses?pageToken={token}")
+    assert status == 400  # a page token is bound to its form
+
+
+@pytest.mark.parametrize("query", ["?page_size=10", "?orderBy=timestamp", "?pageSize=ten"])
+def test_forms_refuses_unknown_parameters(forms_emulator: FormsEmulator, query: str) -> None:
+    forms_emulator.create_form("F", ["Q"])
+    status, _, body = call("GET", f"{forms_emulator.url}/v1/forms/F/responses{query}")
+    assert status == 400 and body["error"]["status"] == "INVALID_ARGUMENT"
 
 
 def test_forms_unknown_form_is_404(forms_emulator: FormsEmulator) -> None:
@@ -152,8 +162,75 @@ def test_calendar_get_patch_delete(calendar_emulator: CalendarEmulator) -> None:
     assert status == 200 and patched["sequence"] == 1 and patched["summary"] == "s"
     assert call("DELETE", f"{url}/abc123def")[0] == 204
     status, _, body = call("GET", f"{url}/abc123def")
-    assert status == 410 and body["error"]["errors"][0]["reason"] == "deleted"
+    assert status == 200 and body["status"] == "cancelled"  # a deleted event is still returned, cancelled
+    assert call("DELETE", f"{url}/abc123def")[0] == 410  # deleting it again: gone
     assert call("POST", url, event_body())[0] == 409  # a deleted id stays taken
+    status, _, restored = call("PUT", f"{url}/abc123def?sendUpdates=all", {**event_body(), "status": "confirmed"})
+    assert status == 200 and restored["status"] == "confirmed" and restored["sequence"] == 2
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"colour": "red"}, "invalid"),  # not a field of the event resource
+    ({"start": {"dateTime": "2025-03-04T18:00:00"}}, "invalid"),  # no offset and no timeZone
+    ({"start": {"dateTime": "2025-03-04T18:00:00", "timeZone": "Mars/Olympus"}}, "invalid"),
+    ({"start": {"dateTime": "tomorrow 6pm", "timeZone": "Asia/Jerusalem"}}, "invalid"),
+    ({"status": "done"}, "invalid"),
+    ({"visibility": "secret"}, "invalid"),
+    ({"transparency": "busy"}, "invalid"),
+    ({"attendees": [{"email": "Noa <noa@example.com>"}]}, "invalid"),
+    ({"attendees": [{"email": "noa@example"}]}, "invalid"),
+    ({"attendees": [{"email": "noa@example.com", "responseStatus": "maybe"}]}, "invalid"),
+    ({"reminders": {"useDefault": False, "overrides": [{"method": "sms", "minutes": 10}]}}, "invalid"),
+    ({"reminders": {"useDefault": False, "overrides": [{"method": "popup", "minutes": n} for n in range(6)]}},
+     "cannotUseMoreThan5Reminders"),
+    ({"conferenceData": {"createRequest": {"requestId": "r", "conferenceSolutionKey": {"type": "zoom"}}}}, "invalid"),
+])
+def test_calendar_refuses_what_the_service_refuses(calendar_emulator: CalendarEmulator, change: dict[str, Any],
+                                                   reason: str) -> None:
+    status, _, body = call("POST", calendar_emulator.url + EVENTS, {**event_body(), **change})
+    assert status == 400 and body["error"]["errors"][0]["reason"] == reason
+    assert calendar_emulator.events() == {}
+
+
+def test_calendar_accepts_a_local_time_with_its_zone(calendar_emulator: CalendarEmulator) -> None:
+    body = {**event_body(), "start": {"dateTime": "2025-03-04T18:00:00", "timeZone": "Asia/Jerusalem"},
+            "end": {"dateTime": "2025-03-04T19:00:00", "timeZone": "Asia/Jerusalem"}}
+    assert call("POST", calendar_emulator.url + EVENTS, body)[0] == 200
+
+
+@pytest.mark.parametrize("query", ["?sendUpdates=everyone", "?conferenceDataVersion=2", "?notify=true"])
+def test_calendar_refuses_unknown_parameters_and_values(calendar_emulator: CalendarEmulator, query: str) -> None:
+    status, _, _ = call("POST", calendar_emulator.url + EVENTS + query, event_body())
+    assert status == 400 and calendar_emulator.events() == {}
+
+
+def test_calendar_list_syncs_changes_with_a_token(calendar_emulator: CalendarEmulator) -> None:
+    url = calendar_emulator.url + EVENTS
+    for n in range(3):
+        call("POST", url, event_body(f"abcde{n}"))
+    _, _, full = call("GET", url + "?maxResults=2")
+    assert len(full["items"]) == 2 and "nextSyncToken" not in full
+    status, _, _ = call("GET", url + f"?maxResults=2&pageToken={full['nextPageToken']}&showDeleted=true")
+    assert status == 400  # a page token belongs to its query
+    _, _, rest = call("GET", url + f"?maxResults=2&pageToken={full['nextPageToken']}")
+    token = rest["nextSyncToken"]
+    _, _, nothing = call("GET", url + f"?syncToken={token}")
+    assert nothing["items"] == [] and nothing["nextSyncToken"]
+    calendar_emulator.respond("abcde1", "b@example.com", "declined")
+    call("DELETE", url + "/abcde2")
+    _, _, changed = call("GET", url + f"?syncToken={token}")
+    assert {(e["id"], e["status"]) for e in changed["items"]} == {("abcde1", "confirmed"), ("abcde2", "cancelled")}
+    assert call("GET", url + f"?syncToken={token}&timeMin=2025-01-01T00:00:00Z")[0] == 400
+    _, _, listed = call("GET", url)
+    assert sorted(e["id"] for e in listed["items"]) == ["abcde0", "abcde1"]  # cancelled only with showDeleted
+    _, _, with_deleted = call("GET", url + "?showDeleted=true")
+    assert len(with_deleted["items"]) == 3
+    assert call("GET", url + "?timeMin=2025-03-04T00:00:00")[0] == 400  # no offset
+    _, _, updated = call("GET", url + "?updatedMin=2000-01-01T00:00:00Z")
+    assert len(updated["items"]) == 3  # deleted events always come with updatedMin
+    calendar_emulator.expire_sync_tokens()
+    status, _, body = call("GET", url + f"?syncToken={token}")
+    assert status == 410 and body["error"]["errors"][0]["reason"] == "fullSyncRequired"
 
 
 def test_calendar_freebusy_from_events_and_seeded_blocks(calendar_emulator: CalendarEmulator) -> None:
@@ -168,6 +245,11 @@ def test_calendar_freebusy_from_events_and_seeded_blocks(calendar_emulator: Cale
         datetime(2025, 3, 4, 16, tzinfo=UTC)]
     assert len(calendars["c@example.com"]["busy"]) == 1
     assert calendars["x@example.com"]["errors"][0]["reason"] == "notFound"
+    too_many = {"timeMin": "2025-03-04T00:00:00Z", "timeMax": "2025-03-05T00:00:00Z",
+                "items": [{"id": f"p{n}@example.com"} for n in range(51)]}
+    assert call("POST", calendar_emulator.url + "/calendar/v3/freeBusy", too_many)[0] == 400
+    naive = {**too_many, "timeMin": "2025-03-04T00:00:00", "items": []}
+    assert call("POST", calendar_emulator.url + "/calendar/v3/freeBusy", naive)[0] == 400
 
 
 # --- SendGrid --------------------------------------------------------------------------------------------

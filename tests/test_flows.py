@@ -65,6 +65,9 @@ class CountingMailer:
     def lookup(self, key: str) -> Presence:
         return self.inner.lookup(key)
 
+    def check_credentials(self) -> None:
+        self.inner.check_credentials()
+
 
 class CountingCalendar:
     def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
@@ -83,6 +86,9 @@ class CountingCalendar:
 
     def busy(self, start, end, emails):  # type: ignore[no-untyped-def]
         return self.inner.busy(start, end, emails)
+
+    def check_credentials(self) -> None:
+        self.inner.check_credentials()
 
 
 def make_services(data_dir: Path, **mailer_faults: int) -> tuple[Services, CountingMailer, CountingCalendar]:

@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from google.auth.exceptions import GoogleAuthError, RefreshError
 from googleapiclient.errors import HttpError
 
 from config.settings import Settings
@@ -18,6 +19,7 @@ from connectors.base import (
     CalendarError,
     CalendarEvent,
     ConfigurationError,
+    ConnectorError,
     IntakeError,
     IntakeSource,
     IntakeUnavailable,
@@ -156,16 +158,46 @@ def test_intake_keeps_good_answers_when_one_is_odd(forms_emulator: FormsEmulator
     assert any(r.answers.get("Full name") == "Noa" for r in batch.responses)
 
 
+def quick(source: Any) -> Any:
+    """The connector with its retries' backoff sleeps recorded instead of slept."""
+    slept: list[float] = []
+    source.reader.client.sleep = slept.append
+    source.slept = slept
+    return source
+
+
 @pytest.mark.parametrize(("status", "kind"), [(503, IntakeUnavailable), (429, IntakeUnavailable),
-                                              (500, IntakeUnavailable), (403, IntakeError), (400, IntakeError)])
-def test_intake_errors_are_translated(forms_emulator: FormsEmulator, status: int, kind: type[Exception]) -> None:
+                                              (500, IntakeUnavailable), (403, ConfigurationError),
+                                              (401, ConfigurationError), (400, IntakeError)])
+def test_intake_errors_are_mapped_by_what_the_caller_does(forms_emulator: FormsEmulator, status: int,
+                                                          kind: type[Exception]) -> None:
     forms_emulator.create_form("mentees", ["Full name"])
-    forms_emulator.fail_next(status, operation="responses.list")
-    with pytest.raises(IntakeError) as caught:
-        build_google_intake(settings_for(forms_emulator.url)).fetch(None)
+    forms_emulator.fail_next(status, times=4, operation="responses.list")  # outlasts the connector's 3 retries
+    with pytest.raises(ConnectorError) as caught:
+        quick(build_google_intake(settings_for(forms_emulator.url))).fetch(None)
     assert type(caught.value) is kind
-    assert isinstance(caught.value.__cause__, HttpError)
+    assert isinstance(caught.value.__cause__, (HttpError, GoogleAuthError))  # a 401 is a failed token refresh
     assert isinstance(caught.value, TransientError) == (status >= 429)
+    if isinstance(caught.value, TransientError):  # the connector retried: the task must not repeat that
+        assert forms_emulator.counts["responses.list"] == 4 and not caught.value.task_may_retry
+    else:
+        assert forms_emulator.counts["responses.list"] == 1
+    if kind is ConfigurationError:
+        assert "MENTORFLOW_GOOGLE_MENTEE_FORM_ID" in str(caught.value)
+        assert "MENTORFLOW_GOOGLE_CREDENTIALS_FILE" in str(caught.value)
+
+
+@pytest.mark.parametrize("build", [build_google_intake, build_google_roster, build_google_surveys])
+def test_one_failed_read_of_a_form_is_retried(forms_emulator: FormsEmulator, build: Any) -> None:
+    for form in ("mentees", "mentors", "survey"):
+        forms_emulator.create_form(form, ["Full name"])
+        forms_emulator.add_response(form, {"Full name": "Noa"})
+    source = quick(build(settings_for(forms_emulator.url, survey_token_secret="a-real-secret-value-1234")))
+    forms_emulator.fail_next(503, operation="responses.list")
+    forms_emulator.fail_next(429, operation="forms.get")
+    answers = source.fetch(None) if build is build_google_intake else source.fetch()
+    assert len(answers.responses if build is build_google_intake else answers) == 1
+    assert len(source.slept) == 2 and forms_emulator.faults_served == 2
 
 
 def test_intake_unknown_form_names_the_setting(forms_emulator: FormsEmulator) -> None:
@@ -176,10 +208,12 @@ def test_intake_unknown_form_names_the_setting(forms_emulator: FormsEmulator) ->
 
 def test_intake_timeout_is_transient(forms_emulator: FormsEmulator) -> None:
     forms_emulator.create_form("mentees", ["Full name"])
-    forms_emulator.slow_next(0.6, operation="forms.get")
-    intake = build_google_intake(settings_for(forms_emulator.url).model_copy(update={"http_timeout_seconds": 0.2}))
+    forms_emulator.slow_next(0.6, times=4, operation="forms.get")
+    intake = quick(build_google_intake(settings_for(forms_emulator.url).model_copy(
+        update={"http_timeout_seconds": 0.2})))
     with pytest.raises(IntakeUnavailable, match="timeout"):
         intake.fetch(None)
+    assert forms_emulator.counts["forms.get"] == 4
 
 
 def test_intake_rejects_a_watermark_that_is_not_an_instant(forms_emulator: FormsEmulator) -> None:
@@ -209,9 +243,9 @@ def test_roster_and_surveys_read_every_answer(forms_emulator: FormsEmulator) -> 
 
 def test_survey_errors_are_survey_errors(forms_emulator: FormsEmulator) -> None:
     forms_emulator.create_form("survey", ["token"])
-    surveys = build_google_surveys(settings_for(forms_emulator.url, surveys="google",
-                                                survey_token_secret="a-real-secret-value-1234"))
-    forms_emulator.fail_next(503)
+    surveys = quick(build_google_surveys(settings_for(forms_emulator.url, surveys="google",
+                                                      survey_token_secret="a-real-secret-value-1234")))
+    forms_emulator.fail_next(503, times=4)
     with pytest.raises(SurveyError) as caught:
         surveys.fetch()
     assert isinstance(caught.value, TransientError)
@@ -224,7 +258,7 @@ def test_survey_errors_are_survey_errors(forms_emulator: FormsEmulator) -> None:
 # --- credentials and builders -----------------------------------------------------------------------------
 
 
-def service_account_file(tmp_path: Path) -> Path:
+def service_account_file(tmp_path: Path, token_uri: str = "https://oauth2.googleapis.com/token") -> Path:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -234,7 +268,7 @@ def service_account_file(tmp_path: Path) -> Path:
     path = tmp_path / "sa.json"
     path.write_text(json.dumps({"type": "service_account", "project_id": "p", "private_key_id": "k",
                                 "private_key": pem, "client_email": "mentorflow@p.iam.gserviceaccount.com",
-                                "client_id": "1", "token_uri": "https://oauth2.googleapis.com/token"}))
+                                "client_id": "1", "token_uri": token_uri}))
     return path
 
 
@@ -272,6 +306,28 @@ def test_bad_credentials_name_the_setting(tmp_path: Path, content: str | None, s
     assert "BEGIN PRIVATE KEY" not in str(caught.value)
 
 
+def test_a_key_refused_by_the_token_endpoint_is_a_configuration_error(tmp_path: Path,
+                                                                     google_emulator: GoogleEmulator) -> None:
+    google_emulator.create_form("mentees", ["Full name"])
+    path = service_account_file(tmp_path, token_uri=google_emulator.url + "/token")
+    settings = settings_for(google_emulator.url, google_credentials_file=path, google_subject="lead@example.org")
+    google_emulator.refuse_tokens = "invalid_grant"
+    for check in (build_google_calendar(settings).check_credentials, build_google_intake(settings).check_credentials,
+                  lambda: build_google_intake(settings).fetch(None)):
+        with pytest.raises(ConfigurationError) as caught:
+            check()
+        message = str(caught.value)
+        assert "MENTORFLOW_GOOGLE_CREDENTIALS_FILE" in message and "MENTORFLOW_GOOGLE_SUBJECT" in message
+        assert "invalid_grant" in message and "lead@example.org" not in message
+        assert isinstance(caught.value.__cause__, RefreshError)
+    google_emulator.refuse_tokens = None  # a good key: one cheap call each, and the token is used
+    build_google_calendar(settings).check_credentials()
+    build_google_intake(settings).check_credentials()
+    assert google_emulator.counts["freebusy.query"] == 1 and google_emulator.counts["forms.get"] == 1
+    assert all({k.lower(): v for k, v in r.headers.items()}.get("authorization") == "Bearer ya29.emulator"
+               for op, r in google_emulator.requests if op in ("freebusy.query", "forms.get"))
+
+
 def test_no_credentials_without_an_emulator_endpoint() -> None:
     with pytest.raises(ConfigurationError, match="MENTORFLOW_GOOGLE_CREDENTIALS_FILE"):
         load_credentials(Settings(), FORMS_SCOPES)
@@ -297,10 +353,9 @@ def meeting(event_id: str = "c0ffee0123456789", hours: int = 50) -> CalendarEven
                                     Address(email="dana@example.com", name="Dana")])
 
 
-def calendar(emulator: CalendarEmulator, **options: Any) -> GoogleCalendar:
-    built = build_google_calendar(settings_for(emulator.url))
-    for name, value in options.items():
-        setattr(built, name, value)
+def calendar(emulator: CalendarEmulator, sleep: Any = None, **options: Any) -> GoogleCalendar:
+    built = build_google_calendar(settings_for(emulator.url, **options))
+    built.client.sleep = sleep or (lambda _s: None)
     return built
 
 
@@ -335,13 +390,15 @@ def test_a_5xx_after_the_event_was_stored_is_recovered(calendar_emulator: Calend
     calendar_emulator.fail_next(500, after=True, operation="events.insert")
     ref = cal.create(meeting())
     assert ref.link == calendar_emulator.events()[ref.event_id]["htmlLink"]
-    assert len(calendar_emulator.events()) == 1 and slept == [1.0]
+    assert len(calendar_emulator.events()) == 1 and len(slept) == 1
+    # googleapiclient's retry met a 409 (the first attempt got through): the event is read back once
+    assert calendar_emulator.counts["events.insert"] == 2 and calendar_emulator.counts["events.get"] == 1
 
 
 def test_a_timeout_after_the_event_was_stored_is_recovered(calendar_emulator: CalendarEmulator) -> None:
     slept, sleep = sleeps()
     cal = build_google_calendar(settings_for(calendar_emulator.url).model_copy(update={"http_timeout_seconds": 0.2}))
-    cal.sleep = sleep
+    cal.client.sleep = sleep
     calendar_emulator.slow_next(0.5, operation="events.insert")
     ref = cal.create(meeting())
     assert list(calendar_emulator.events()) == [ref.event_id] and len(slept) == 1
@@ -353,8 +410,8 @@ def test_a_persistent_5xx_leaves_the_outcome_unknown(calendar_emulator: Calendar
     calendar_emulator.fail_next(503, times=4, operation="events.insert")
     with pytest.raises(OutcomeUnknown) as caught:
         cal.create(meeting())
-    assert isinstance(caught.value, CalendarError)
-    assert slept == [1.0, 2.0, 4.0] and calendar_emulator.counts["events.insert"] == 4
+    assert isinstance(caught.value, CalendarError) and not caught.value.task_may_retry
+    assert len(slept) == 3 and calendar_emulator.counts["events.insert"] == 4
     assert cal.lookup(meeting().event_id) is Presence.ABSENT
 
 
@@ -371,10 +428,20 @@ def test_lookup(calendar_emulator: CalendarEmulator) -> None:
     assert cal.lookup("c0ffee0123456789") is Presence.ABSENT
     cal.create(meeting())
     assert cal.lookup("c0ffee0123456789") is Presence.DONE
-    calendar_emulator.calendars["primary"]["c0ffee0123456789"]["status"] = "cancelled"
-    assert cal.lookup("c0ffee0123456789") is Presence.ABSENT  # deleted: 410
-    with pytest.raises(CalendarError, match="deleted"):
-        cal.create(meeting())  # the id is taken by the deleted event: say so instead of pretending
+    calendar_emulator.cancel("c0ffee0123456789")  # someone deleted it: Google keeps it, cancelled
+    assert cal.lookup("c0ffee0123456789") is Presence.ABSENT
+
+
+def test_a_cancelled_event_is_restored_under_its_id(calendar_emulator: CalendarEmulator) -> None:
+    cal = calendar(calendar_emulator)
+    first = cal.create(meeting())
+    calendar_emulator.cancel(first.event_id)
+    again = cal.create(meeting())  # insert → 409 (the id stays taken), get → cancelled, update → confirmed
+    stored = calendar_emulator.events()[first.event_id]
+    assert stored["status"] == "confirmed" and again.event_id == first.event_id
+    assert again.video_link == first.video_link  # the same Meet room
+    assert cal.lookup(first.event_id) is Presence.DONE
+    assert ("update", first.event_id, "all") in calendar_emulator.notifications  # both people are told again
 
 
 def test_busy_reads_freebusy_and_skips_calendars_it_cannot_see(calendar_emulator: CalendarEmulator) -> None:
@@ -385,12 +452,53 @@ def test_busy_reads_freebusy_and_skips_calendars_it_cannot_see(calendar_emulator
     assert cal.busy(start, start + timedelta(days=1), ["dana@example.com", "stranger@example.com"]) == [block]
 
 
-def test_attendee_responses_show_a_decline(calendar_emulator: CalendarEmulator) -> None:
+def test_changes_come_from_one_list_call_per_read(calendar_emulator: CalendarEmulator) -> None:
     cal = calendar(calendar_emulator)
+    now = datetime(2025, 3, 1, tzinfo=UTC)
+    for n in range(3):
+        cal.create(meeting(f"c0ffee{n:010d}", hours=50 + 2 * n))
+    first = cal.changes(None, now)  # no position yet: every upcoming event
+    assert sorted(c.event_id for c in first.changes) == [f"c0ffee{n:010d}" for n in range(3)]
+    assert cal.changes(first.position, now).changes == []  # nothing changed since
+
+    calendar_emulator.respond("c0ffee0000000001", "dana@example.com", "declined")
+    calendar_emulator.cancel("c0ffee0000000002")
+    later = cal.changes(first.position, now)
+    by_id = {c.event_id: c for c in later.changes}
+    assert sorted(by_id) == ["c0ffee0000000001", "c0ffee0000000002"]
+    assert by_id["c0ffee0000000001"].responses == {"noa@example.com": "needsAction", "dana@example.com": "declined"}
+    assert by_id["c0ffee0000000002"].cancelled
+    assert calendar_emulator.counts["events.list"] == 3 and calendar_emulator.counts["events.get"] == 0
+
+
+def test_an_expired_sync_token_falls_back_to_a_full_read(calendar_emulator: CalendarEmulator) -> None:
+    cal = calendar(calendar_emulator)
+    now = datetime(2025, 3, 1, tzinfo=UTC)
     cal.create(meeting())
-    calendar_emulator.respond("c0ffee0123456789", "dana@example.com", "declined")
-    assert cal.attendee_responses("c0ffee0123456789") == {"noa@example.com": "needsAction",
-                                                         "dana@example.com": "declined"}
+    position = cal.changes(None, now).position
+    calendar_emulator.expire_sync_tokens()
+    calendar_emulator.counts.clear()
+    again = cal.changes(position, now)  # 410 fullSyncRequired → every upcoming event, and a new token
+    assert [c.event_id for c in again.changes] == [meeting().event_id]
+    assert again.position != position and calendar_emulator.counts["events.list"] == 2
+    assert cal.changes(again.position, now).changes == []
+
+
+def test_busy_of_many_people_takes_one_query_per_50(calendar_emulator: CalendarEmulator) -> None:
+    cal = calendar(calendar_emulator)
+    start = datetime(2025, 3, 5, tzinfo=UTC)
+    end = start + timedelta(days=15)
+    people = [f"p{n}@example.com" for n in range(120)]
+    for email in people:
+        calendar_emulator.add_busy(email, start + timedelta(hours=1), start + timedelta(hours=2))
+    cal.prefetch_busy(start, end, people)
+    assert calendar_emulator.counts["freebusy.query"] == 3  # ⌈120/50⌉
+    assert cal.busy(start, end, people[:2]) == [(start + timedelta(hours=1), start + timedelta(hours=2))] * 2
+    created = cal.create(meeting().model_copy(update={"attendees": [Address(email="p7@example.com")]}))
+    assert created and (meeting().start, meeting().end) in cal.busy(start, end, ["p7@example.com"])
+    assert calendar_emulator.counts["freebusy.query"] == 3  # answered from what was read, plus its own event
+    cal.busy(start, end, ["someone-else@example.com"])
+    assert calendar_emulator.counts["freebusy.query"] == 4
 
 
 def test_move_patches_the_same_event(calendar_emulator: CalendarEmulator) -> None:
@@ -409,8 +517,7 @@ def test_move_patches_the_same_event(calendar_emulator: CalendarEmulator) -> Non
 
 
 def test_calendar_faults_on_a_share_of_requests_leave_one_event_per_id(calendar_emulator: CalendarEmulator) -> None:
-    _, sleep = sleeps()
-    cal = calendar(calendar_emulator, sleep=sleep)
+    cal = calendar(calendar_emulator)
     calendar_emulator.fail_share(0.4, lambda rng: Fault(status=rng.choice([500, 503, 429]), after=rng.random() < 0.5),
                                  seed=11)
     ids = [f"{n:05d}abcdef" for n in range(30)]
@@ -440,3 +547,18 @@ def test_one_endpoint_serves_forms_and_calendar(google_emulator: GoogleEmulator)
     assert list(google_emulator.events()) == [meeting().event_id]
     google_emulator.fail_next(409, operation="events.insert")
     assert build_google_calendar(settings).create(meeting()).event_id == meeting().event_id
+
+
+def test_the_task_layer_does_not_repeat_the_connectors_retries(calendar_emulator: CalendarEmulator) -> None:
+    """One retry layer: 4 inserts at most per run (it was 4 connector attempts × 4 task attempts = 16)."""
+    from prefect.states import Failed
+
+    from connectors.base import MailUnavailable
+    from tasks.common import retry_if_transient
+
+    calendar_emulator.fail_next(503, times=4, operation="events.insert")
+    with pytest.raises(OutcomeUnknown) as caught:
+        calendar(calendar_emulator).create(meeting())
+    assert calendar_emulator.counts["events.insert"] == 4
+    assert retry_if_transient(None, None, Failed(data=caught.value)) is False  # type: ignore[arg-type]
+    assert retry_if_transient(None, None, Failed(data=MailUnavailable("503"))) is True  # type: ignore[arg-type]

@@ -59,7 +59,8 @@ def seed(google: GoogleEmulator, mentees: int, mentors: int) -> None:
     google.seed("survey-form", ["token", "satisfaction", "met", "still_in_touch", "adopted_idea"], [])
 
 
-def remote_services(tmp_path: Path, google: GoogleEmulator, sendgrid: SendGridEmulator) -> Services:
+def remote_services(tmp_path: Path, google: GoogleEmulator, sendgrid: SendGridEmulator,
+                    api_key: str | None = None) -> Services:
     # With Google Calendar the program lets Google make the video room (no link template).
     rules = yaml.safe_load((ROOT / "config" / "program.yaml").read_text(encoding="utf-8"))
     rules["scheduling"]["video_link_template"] = None
@@ -69,15 +70,19 @@ def remote_services(tmp_path: Path, google: GoogleEmulator, sendgrid: SendGridEm
         intake="google", roster="google", calendar="google", surveys="google",
         mailer="sendgrid", google_api_endpoint=google.url, google_mentee_form_id="mentee-form",
         google_mentor_form_id="mentor-form", google_survey_form_id="survey-form",
-        sendgrid_api_key=sendgrid.api_key, sendgrid_host=sendgrid.url, survey_token_secret="a-real-test-secret",
+        sendgrid_api_key=api_key or sendgrid.api_key, sendgrid_host=sendgrid.url,
+        survey_token_secret="a-real-test-secret",
         http_timeout_seconds=5,
     )  # type: ignore[call-arg]
     return build_services(settings)
 
 
 def no_waiting(services: Services) -> None:
-    """Retries without sleeping: the mailer's backoff and the tasks' retry delays."""
+    """Retries without sleeping: the mailer's backoff and googleapiclient's (the Google clients')."""
     services.connectors.mailer.sleep = lambda _s: None  # type: ignore[attr-defined]
+    services.connectors.calendar.client.sleep = lambda _s: None  # type: ignore[attr-defined]
+    for source in (services.connectors.intake, services.connectors.roster, services.connectors.surveys):
+        source.reader.client.sleep = lambda _s: None  # type: ignore[attr-defined]
 
 
 def run_stages(services: Services) -> None:
@@ -108,6 +113,11 @@ def test_a_100_mentee_run_makes_exactly_the_calls_it_needs(
 
     counts = google_emulator.counts
     assert counts["events.insert"] == len(scheduled) == len(google_emulator.events())
+    assert counts["events.get"] == 0, "the insert's answer holds the event: no read-back"
+    people = {a["email"] for e in google_emulator.events().values() for a in e["attendees"]}
+    # free/busy read ahead for everyone invited, 50 calendars a query (+1: the credential check)
+    assert counts["freebusy.query"] <= math.ceil(len(people) / 50) + 1 < len(scheduled)
+    assert counts["events.list"] == 1, "declines: one list of the upcoming events"
     assert counts["responses.list"] <= 2 * (math.ceil(100 / 5000) + 1)  # mentee form + mentor form, one poll
     keys = sent_keys(sendgrid_emulator)
     assert set(keys.values()) == {1}
@@ -120,10 +130,13 @@ def test_a_100_mentee_run_makes_exactly_the_calls_it_needs(
             assert meeting is not None and all(meeting.video_link in part["value"] for part in body["content"])
 
     # a second poll with nothing new is one list call per form; nothing is inserted or sent again
-    before_lists, before_inserts = counts["responses.list"], counts["events.insert"]
+    before = counts.copy()
     run_stages(services)
-    assert google_emulator.counts["responses.list"] - before_lists <= 2
-    assert google_emulator.counts["events.insert"] == before_inserts
+    assert google_emulator.counts["responses.list"] - before["responses.list"] <= 2
+    assert google_emulator.counts["events.insert"] == before["events.insert"]
+    assert google_emulator.counts["events.list"] - before["events.list"] == 1  # the sync token: nothing changed
+    assert google_emulator.counts["events.get"] == 0
+    assert google_emulator.counts["freebusy.query"] == before["freebusy.query"]
     assert sent_keys(sendgrid_emulator) == keys
 
 
@@ -248,3 +261,38 @@ def test_the_demo_honours_the_connector_settings(
     assert set(keys.values()) == {1}
     assert not (tmp_path / "demo" / "outbox").exists() and not (tmp_path / "demo" / "invites").exists()
     assert f"{len(events)} calendar events" in summary
+
+
+def test_a_refused_sendgrid_key_stops_the_run_before_any_calendar_event(
+    tmp_path: Path, google_emulator: GoogleEmulator, sendgrid_emulator: SendGridEmulator
+) -> None:
+    from connectors.base import ConfigurationError
+
+    seed(google_emulator, mentees=12, mentors=6)
+    services = remote_services(tmp_path, google_emulator, sendgrid_emulator, api_key="SG.revoked")
+    with pytest.raises(ConfigurationError, match="MENTORFLOW_SENDGRID_API_KEY"):
+        run_stages(services)
+    assert google_emulator.counts["events.insert"] == 0 and google_emulator.events() == {}
+    assert sendgrid_emulator.accepted == [] and sendgrid_emulator.counts["mail.send"] == 0
+    with services.store.unit_of_work() as uow:
+        assert uow.requests.all(RequestStatus.APPROVED), "the matches wait for a run with a good key"
+
+
+def test_a_cancelled_meeting_is_not_rescheduled_when_someone_declines(
+    tmp_path: Path, google_emulator: GoogleEmulator, sendgrid_emulator: SendGridEmulator
+) -> None:
+    from flows.invite import invite
+
+    seed(google_emulator, mentees=12, mentors=6)
+    services = remote_services(tmp_path, google_emulator, sendgrid_emulator)
+    run_stages(services)
+    with services.store.unit_of_work() as uow:
+        meeting = uow.matches.meetings_in_followup()[0]
+        match = uow.matches.get(meeting.match_id)
+    google_emulator.respond(meeting.event_id, str(match.mentor_email), "declined")
+    google_emulator.cancel(meeting.event_id)  # and then the lead deleted the event
+    lists = google_emulator.counts["events.list"]
+    with use_services(services):
+        assert invite(DAY0 + timedelta(hours=1)).rescheduled == []
+    assert google_emulator.counts["events.patch"] == 0 and google_emulator.counts["events.get"] == 0
+    assert google_emulator.counts["events.list"] == lists + 1

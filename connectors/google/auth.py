@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import google_auth_httplib2
@@ -76,14 +77,23 @@ def api_endpoint(settings: Settings, service_path: str) -> str | None:
     return settings.google_api_endpoint.rstrip("/") + "/" + service_path
 
 
+# The one retry policy of the Google connectors: googleapiclient's own, up to 3 retries with randomized
+# exponential backoff (≤ 2, 4, 8 s) on timeouts, dropped connections, 429, 5xx and 403 rate limits. Every call
+# the connectors make is safe to repeat: reads, and inserts with our deterministic ids (a repeat is a 409).
+RETRIES = 3
+
+
 class GoogleClient:
     """A discovery client plus one authorized, time-limited HTTP connection per thread.
 
     ``httplib2.Http`` is not thread-safe, and flows run side effects in parallel, so every thread gets its
-    own; requests are executed with ``execute_request`` instead of ``request.execute()``.
+    own; requests are executed with :meth:`execute` instead of ``request.execute()``.
     """
 
-    def __init__(self, settings: Settings, api: str, version: str, service_path: str, scopes: Sequence[str]) -> None:
+    def __init__(self, settings: Settings, api: str, version: str, service_path: str, scopes: Sequence[str],
+                 *, retries: int = RETRIES, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.retries = retries
+        self.sleep = sleep
         self._credentials = load_credentials(settings, scopes)
         self._timeout = settings.http_timeout_seconds
         self._local = threading.local()
@@ -101,5 +111,6 @@ class GoogleClient:
         return http
 
     def execute(self, request: Any) -> Any:
-        """Run one prepared API request on this thread's connection (no library-level retries)."""
-        return request.execute(http=self._http(), num_retries=0)
+        """Run one prepared API request on this thread's connection, with the library's retries."""
+        request._sleep = self.sleep  # googleapiclient's own hook for the backoff sleep (tests pass a fake)
+        return request.execute(http=self._http(), num_retries=self.retries)

@@ -10,21 +10,18 @@ is keyed ``"Grid title [Row title]"`` like the Sheets export. Intake reads incre
 from __future__ import annotations
 
 import re
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-from googleapiclient.errors import HttpError
 
 from connectors.base import (
     ConnectorError,
     IntakeBatch,
     IntakeError,
     IntakeUnavailable,
-    SurveyError,
-    SurveyUnavailable,
 )
 from connectors.google.auth import GoogleClient
-from connectors.google.errors import NETWORK_ERRORS, describe
+from connectors.google.errors import Kind, map_errors
 from domain.models import RawResponse, SetAside
 
 PAGE_SIZE = 5000  # the service's maximum
@@ -33,17 +30,42 @@ EMAIL_TITLE, ID_TITLE, TIME_TITLE = "Email address", "Response ID", "Timestamp"
 
 
 class FormReader:
-    """Reads one form: its questions (id → title) and its responses, page by page."""
+    """Reads one form: its questions (id → title) and its responses, page by page.
 
-    def __init__(self, client: GoogleClient, form_id: str, page_size: int = PAGE_SIZE) -> None:
+    Errors come out as ``error`` / ``unavailable`` (the kinds of the source using the reader), or
+    ConfigurationError when Google refuses the credentials or the form is not shared with the account.
+    """
+
+    def __init__(self, client: GoogleClient, form_id: str, page_size: int = PAGE_SIZE, *,
+                 setting: str = "the form id setting", error: type[ConnectorError] = IntakeError,
+                 unavailable: type[ConnectorError] = IntakeUnavailable) -> None:
         self.client = client
         self.form_id = form_id
         self.page_size = page_size
         self.source = f"forms:{form_id}"
+        self.setting = setting
+        self.error = error
+        self.unavailable = unavailable
 
     def read(self, since: str | None = None) -> tuple[list[RawResponse], list[SetAside]]:
         """Every response submitted or edited after ``since`` (RFC3339 Zulu), oldest first, and the entries
-        that are not responses at all. Raises the Google HttpError or network error as is."""
+        that are not responses at all."""
+        with self._errors():
+            return self._read(since)
+
+    def check_credentials(self) -> None:
+        """One cheap authenticated call (``forms.get``): ConfigurationError naming the setting if refused."""
+        with self._errors():
+            self._questions()
+
+    def _errors(self) -> AbstractContextManager[None]:
+        access = (f"is the form shared with the connector's account? check {self.setting} and "
+                  "MENTORFLOW_GOOGLE_CREDENTIALS_FILE / MENTORFLOW_GOOGLE_SUBJECT")
+        return map_errors("Google Forms", f"could not read form {self.form_id}",
+                          {Kind.TRANSIENT: self.unavailable, Kind.BAD_REQUEST: self.error},
+                          hints={Kind.NOT_FOUND: f"check the form id in {self.setting}", Kind.CONFIGURATION: access})
+
+    def _read(self, since: str | None) -> tuple[list[RawResponse], list[SetAside]]:
         questions = self._questions()
         forms = self.client.service.forms()
         responses: list[RawResponse] = []
@@ -67,7 +89,8 @@ class FormReader:
             if not token:
                 break
             if token in seen_tokens:
-                raise ValueError("the Forms API repeated a page token")
+                raise self.error(f"Google Forms answered form {self.form_id} with a broken page: "
+                                 "it repeated a page token")
             seen_tokens.add(token)
         epoch = datetime.min.replace(tzinfo=UTC)
         return sorted(responses, key=lambda r: r.submitted_at or epoch), problems
@@ -118,34 +141,31 @@ class GoogleFormsIntake:
     def fetch(self, since: str | None) -> IntakeBatch:
         """Answers after ``since``: ``forms.get`` plus ⌈answers/5000⌉ list calls (at least one)."""
         since = zulu(since) if since else None
-        try:
-            responses, problems = self.reader.read(since)
-        except (HttpError, *NETWORK_ERRORS) as exc:
-            raise _form_error(exc, self.reader.form_id) from exc
-        except ValueError as exc:
-            raise IntakeError(f"Google Forms answered form {self.reader.form_id} with a broken page: {exc}") from exc
+        responses, problems = self.reader.read(since)
         stamped = [r for r in responses if r.submitted_at is not None]  # oldest first: the last is the newest
         watermark = str(stamped[-1].answers[TIME_TITLE]) if stamped else since
         return IntakeBatch(responses=responses, watermark=watermark, problems=problems)
 
 
-class _WholeForm:
-    """Every answer of one form, read whole each time, with errors translated into this source's kinds."""
+    def check_credentials(self) -> None:
+        """One cheap authenticated call (``forms.get``); ConfigurationError naming the setting if refused."""
+        self.reader.check_credentials()
 
-    error: type[ConnectorError] = IntakeError
-    unavailable: type[ConnectorError] = IntakeUnavailable
+
+class _WholeForm:
+    """Every answer of one form, read whole each time."""
 
     def __init__(self, reader: FormReader) -> None:
         self.reader = reader
         self.name = reader.source
 
     def fetch(self) -> list[RawResponse]:
-        try:
-            return self.reader.read()[0]
-        except (HttpError, *NETWORK_ERRORS) as exc:
-            raise _form_error(exc, self.reader.form_id, self.error, self.unavailable) from exc
-        except ValueError as exc:
-            raise self.error(f"Google Forms answered form {self.reader.form_id} with a broken page: {exc}") from exc
+        """Every answer of the form, unvalidated."""
+        return self.reader.read()[0]
+
+    def check_credentials(self) -> None:
+        """One cheap authenticated call (``forms.get``); ConfigurationError naming the setting if refused."""
+        self.reader.check_credentials()
 
 
 class GoogleFormsRoster(_WholeForm):
@@ -153,19 +173,7 @@ class GoogleFormsRoster(_WholeForm):
 
 
 class GoogleFormsSurveys(_WholeForm):
-    """SurveySource: every answer of the follow-up survey form."""
-
-    error = SurveyError
-    unavailable = SurveyUnavailable
-
-
-def _form_error(exc: BaseException, form_id: str, error: type[ConnectorError] = IntakeError,
-                unavailable: type[ConnectorError] = IntakeUnavailable) -> ConnectorError:
-    failure = describe(exc)
-    if failure.transient:
-        return unavailable(f"Google Forms is unavailable for form {form_id} ({failure}); will retry")
-    hint = {403: " — is the form shared with the connector's account?", 404: " — check the form id setting"}
-    return error(f"Google Forms refused to read form {form_id} ({failure}){hint.get(failure.status or 0, '')}")
+    """SurveySource: every answer of the follow-up survey form (a reader built with the survey error kinds)."""
 
 
 def parse_instant(text: str) -> datetime | None:

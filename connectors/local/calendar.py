@@ -134,3 +134,6 @@ class IcsCalendar:
     def busy(self, start: datetime, end: datetime, emails: list[str]) -> list[tuple[datetime, datetime]]:
         """Local files cannot tell anyone's busy time."""
         return []
+
+    def check_credentials(self) -> None:
+        """Nothing to check: local files need no credential."""

@@ -122,3 +122,6 @@ class EmlOutbox:
     def lookup(self, key: str) -> Presence:
         """DONE when every file of the key was written (its marker exists), ABSENT otherwise."""
         return Presence.DONE if self._marker(key).exists() else Presence.ABSENT
+
+    def check_credentials(self) -> None:
+        """Nothing to check: the outbox is a local folder."""

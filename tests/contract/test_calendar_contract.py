@@ -6,12 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from config.settings import Settings
-from connectors.base import Address, Calendar, CalendarEvent, EventRef, Presence
+from connectors.base import Address, Calendar, CalendarError, CalendarEvent, EventRef, Presence, TransientError
+from connectors.google.calendar import GoogleCalendar
 from connectors.local.calendar import IcsCalendar
 from connectors.remote import build_google_calendar
 from tests.emulators.calendar import CalendarEmulator
@@ -86,3 +88,63 @@ def test_busy_is_a_list_of_ordered_intervals_in_range(harness: Harness) -> None:
     assert busy == sorted(busy)
     for lo, hi in busy:
         assert lo.tzinfo is not None and lo < hi and start <= lo and hi <= start + timedelta(days=7)
+
+
+# --- Google only: the emulated service refuses what Google refuses, so a connector bug fails here ------------
+
+
+def _naive_times(body: dict[str, Any]) -> None:
+    for side in ("start", "end"):  # local time without its zone: Google cannot place it
+        body[side] = {"dateTime": body[side]["dateTime"][:19]}
+
+
+def _unknown_field(body: dict[str, Any]) -> None:
+    body["notify"] = True
+
+
+def _six_reminders(body: dict[str, Any]) -> None:
+    body["reminders"]["overrides"] = [{"method": "popup", "minutes": 5 * n} for n in range(6)]
+
+
+def _loose_email(body: dict[str, Any]) -> None:
+    body["attendees"][0]["email"] = "נועה <noa@example.com>"
+
+
+def _bad_enum(body: dict[str, Any]) -> None:
+    body["visibility"] = "secret"
+
+
+@pytest.mark.parametrize("bug", [_naive_times, _unknown_field, _six_reminders, _loose_email, _bad_enum])
+def test_google_refuses_a_malformed_event_for_that_event_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             bug: Callable[[dict[str, Any]], None]) -> None:
+    harness = google(tmp_path)
+    real = GoogleCalendar.body
+
+    def buggy(self: GoogleCalendar, event: CalendarEvent) -> dict[str, Any]:
+        body = real(self, event)
+        bug(body)
+        return body
+
+    monkeypatch.setattr(GoogleCalendar, "body", buggy)
+    with pytest.raises(CalendarError, match="HTTP 400") as caught:
+        harness.calendar.create(event())
+    assert not isinstance(caught.value, TransientError)  # not retried: the same request would fail again
+    assert harness.stored() == []
+
+
+def test_google_refuses_a_busy_range_without_a_zone(tmp_path: Path) -> None:
+    harness = google(tmp_path)
+    start = datetime(2025, 3, 1)
+    with pytest.raises(CalendarError, match="HTTP 400"):
+        harness.calendar.busy(start, start + timedelta(days=7), ["noa@example.com"])
+
+
+def test_a_cancelled_event_reads_absent_and_comes_back_under_its_id(tmp_path: Path) -> None:
+    harness = google(tmp_path)
+    emulator = shared(CalendarEmulator)
+    harness.calendar.create(event())
+    emulator.cancel("a1b2c3d4e5f6")
+    assert harness.calendar.lookup("a1b2c3d4e5f6") is Presence.ABSENT
+    harness.calendar.create(event())
+    assert harness.calendar.lookup("a1b2c3d4e5f6") is Presence.DONE
+    assert emulator.events()["a1b2c3d4e5f6"]["status"] == "confirmed"

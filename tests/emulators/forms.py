@@ -3,8 +3,9 @@
 Shapes follow the public reference: a form has ``items`` whose ``questionItem.question`` (or, for grids,
 ``questionGroupItem.questions[]`` with ``rowQuestion.title``) carry the ``questionId`` that response
 ``answers`` are keyed by. ``responses.list`` honours ``timestamp > N`` / ``timestamp >= N`` on
-``lastSubmittedTime``, pages at most 5000 responses, and answers a malformed filter with 400
-``INVALID_ARGUMENT`` like the service.
+``lastSubmittedTime``, pages at most 5000 responses with page tokens bound to their form and filter, and
+answers a malformed filter, an unknown query parameter or a foreign page token with 400 ``INVALID_ARGUMENT``
+like the service.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from tests.emulators.server import ApiError, Emulator, Reply, Request
+from tests.emulators.server import ApiError, Emulator, OAuthTokens, Reply, Request
 
 MAX_PAGE = 5000
 EMAIL_KEY = "Email address"
@@ -67,17 +68,19 @@ def _zulu(text: str) -> datetime:
     return base + timedelta(microseconds=int((frac + "000000")[:6])) if frac else base
 
 
-class FormsEmulator(Emulator):
+class FormsEmulator(Emulator, OAuthTokens):
     """Forms with questions and responses; ``add_response``/``edit_response`` play the respondents."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.token_route(self)
         self.forms: dict[str, _Form] = {}
         self._serial = 0
         self.clock = datetime(2025, 1, 5, 8, 0, tzinfo=UTC)
-        self.route("GET", "/v1/forms/{formId}", "forms.get", self._forms_get)
-        self.route("GET", "/v1/forms/{formId}/responses", "responses.list", self._responses_list)
-        self.route("GET", "/v1/forms/{formId}/responses/{responseId}", "responses.get", self._responses_get)
+        self.route("GET", "/v1/forms/{formId}", "forms.get", self._forms_get, ())
+        self.route("GET", "/v1/forms/{formId}/responses", "responses.list", self._responses_list,
+                   {"filter", "pageSize", "pageToken"})
+        self.route("GET", "/v1/forms/{formId}/responses/{responseId}", "responses.get", self._responses_get, ())
 
     def error_body(self, error: ApiError) -> Any:
         return {"error": {"code": error.status, "message": error.message,
@@ -86,6 +89,7 @@ class FormsEmulator(Emulator):
     def reset(self) -> None:
         super().reset()  # first: it waits for requests in flight, which need the lock
         with self.lock:
+            self.refuse_tokens = None
             self.forms.clear()
 
     # --- seeding (what a form editor and respondents do) -----------------------------------------------
@@ -189,7 +193,10 @@ class FormsEmulator(Emulator):
             strict = m.group(1) == ">"
             selected = [r for r in selected if (_instant(r["lastSubmittedTime"]) > bound
                                                 if strict else _instant(r["lastSubmittedTime"]) >= bound)]
-        size = int(request.query.get("pageSize") or 0)
+        try:
+            size = int(request.query.get("pageSize") or 0)
+        except ValueError as exc:
+            raise ApiError(400, "Invalid value at 'page_size' (TYPE_INT32)") from exc
         if size < 0:
             raise ApiError(400, "page_size must not be negative")
         size = min(size or MAX_PAGE, MAX_PAGE)
@@ -198,18 +205,19 @@ class FormsEmulator(Emulator):
             try:
                 state = json.loads(base64.urlsafe_b64decode(token))
                 start = int(state["offset"])
-                same = state["filter"] == text_filter
+                same = state["filter"] == text_filter and state["form"] == form.form_id
             except (ValueError, KeyError, TypeError) as exc:
                 raise ApiError(400, "Invalid page token.") from exc
             if not same:
-                raise ApiError(400, "Invalid page token; the filter must be the same as in the first request.")
+                raise ApiError(400, "Invalid page token; the form and filter must be the same as in the first "
+                                    "request.")
         page = selected[start:start + size]
         body: dict[str, Any] = {}
         if page:
             body["responses"] = [{k: v for k, v in r.items() if k != "formId"} for r in page]  # list omits formId
         if start + size < len(selected):
             body["nextPageToken"] = base64.urlsafe_b64encode(
-                json.dumps({"offset": start + size, "filter": text_filter}).encode()).decode()
+                json.dumps({"offset": start + size, "filter": text_filter, "form": form.form_id}).encode()).decode()
         return Reply(200, body)
 
     # --- helpers -----------------------------------------------------------------------------------------

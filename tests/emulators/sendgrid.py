@@ -37,6 +37,7 @@ class SendGridEmulator(Emulator):
         self.sandboxed: list[dict[str, Any]] = []
         self.rejected: list[dict[str, Any]] = []
         self.route("POST", "/v3/mail/send", "mail.send", self._send)
+        self.route("GET", "/v3/scopes", "scopes.get", self._scopes)
 
     def error_body(self, error: ApiError) -> Any:
         return {"errors": [{"message": error.message, "field": error.field_name, "help": None}]}
@@ -57,6 +58,12 @@ class SendGridEmulator(Emulator):
         """Every address of every accepted message, in order."""
         with self.lock:
             return [to["email"] for body in self.accepted for p in body["personalizations"] for to in p["to"]]
+
+    def _scopes(self, request: Request) -> Reply:
+        """The key's scopes (what ``check_credentials`` asks: a cheap authenticated GET)."""
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            raise ApiError(401, "authorization required")
+        return Reply(200, {"scopes": ["mail.send"]})
 
     def _send(self, request: Request) -> Reply:
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":

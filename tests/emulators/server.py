@@ -14,8 +14,9 @@ import re
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -57,6 +58,9 @@ class Fault:
 
 
 Handler = Callable[[Request], Reply]
+# Query parameters every Google API accepts (system parameters); a route that names its own refuses others.
+SYSTEM_PARAMETERS = frozenset({"alt", "fields", "key", "prettyPrint", "quotaUser", "access_token", "oauth_token",
+                               "upload_protocol", "uploadType", "callback", "$.xgafv", "userIp"})
 
 
 class ApiError(Exception):
@@ -79,7 +83,7 @@ class Emulator:
         self.requests: list[tuple[str, Request]] = []
         self._faults: deque[Fault] = deque()
         self._share: tuple[float, random.Random, Callable[[random.Random], Fault], str | None] | None = None
-        self._routes: list[tuple[str, re.Pattern[str], str, Handler]] = []
+        self._routes: list[tuple[str, re.Pattern[str], str, Handler, frozenset[str] | None]] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.faults_served = 0
@@ -88,10 +92,13 @@ class Emulator:
 
     # --- routing, implemented by subclasses -----------------------------------------------------------
 
-    def route(self, method: str, template: str, operation: str, handler: Handler) -> None:
-        """Serve ``method template`` (``{name}`` = one path segment) as ``operation``."""
+    def route(self, method: str, template: str, operation: str, handler: Handler,
+              params: Iterable[str] | None = None) -> None:
+        """Serve ``method template`` (``{name}`` = one path segment) as ``operation``; with ``params``, any
+        other query parameter (beyond the system ones) is refused with 400, as Google's front end does."""
         pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
-        self._routes.append((method, re.compile(f"^{pattern}/?$"), operation, handler))
+        allowed = None if params is None else frozenset(params) | SYSTEM_PARAMETERS
+        self._routes.append((method, re.compile(f"^{pattern}/?$"), operation, handler, allowed))
 
     def error_body(self, error: ApiError) -> Any:
         """The service's JSON error document."""
@@ -235,15 +242,24 @@ class Emulator:
         found = self._match(method, path)
         if found is None:
             return Reply(404, self.error_body(ApiError(404, f"no route for {method} {path}", "notFound")))
-        operation, handler, params = found
+        operation, handler, params, allowed = found
         try:
-            body = json.loads(raw) if raw else None
+            if headers.get("Content-Type", headers.get("content-type", "")).startswith(
+                    "application/x-www-form-urlencoded"):
+                body: Any = {k: v[-1] for k, v in parse_qs(raw.decode()).items()}
+            else:
+                body = json.loads(raw) if raw else None
         except ValueError:
             return Reply(400, self.error_body(ApiError(400, "request body is not valid JSON", "parseError")))
         request = Request(method, path, params, {k: v[-1] for k, v in parse_qs(query).items()}, headers, body)
         with self.lock:
             self.counts[operation] += 1
             self.requests.append((operation, request))
+        unknown = sorted(set(request.query) - allowed) if allowed is not None else []
+        if unknown:
+            return Reply(400, self.error_body(ApiError(
+                400, f"Invalid JSON payload received. Unknown name \"{unknown[0]}\": Cannot bind query parameter.",
+                "invalidParameter")))
         fault = self._take_fault(operation)
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
@@ -267,10 +283,10 @@ class Emulator:
         message = "Rate Limit Exceeded" if fault.status == 429 else "Backend Error"
         return Reply(fault.status, self.error_body(ApiError(fault.status, message, reason)), dict(fault.headers))
 
-    def _match(self, method: str, path: str) -> tuple[str, Handler, dict[str, str]] | None:
-        for verb, pattern, operation, handler in self._routes:
+    def _match(self, method: str, path: str) -> tuple[str, Handler, dict[str, str], frozenset[str] | None] | None:
+        for verb, pattern, operation, handler, allowed in self._routes:
             if verb == method and (m := pattern.match(path)):
-                return operation, handler, m.groupdict()
+                return operation, handler, m.groupdict(), allowed
         return None
 
 
@@ -294,3 +310,56 @@ def running(emulator: E) -> Iterator[E]:
         yield emulator
     finally:
         emulator.stop()
+
+
+# --- what Google's services check in every request ------------------------------------------------------
+
+EMAIL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+                   r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(Z|[+-]\d\d:\d\d)?$")
+
+
+def is_email(value: object) -> bool:
+    """A bare address (``a@example.org``): no display name, no spaces, a dotted domain."""
+    return isinstance(value, str) and len(value) <= 254 and EMAIL.match(value) is not None
+
+
+def instant(value: object, *, zone_given: bool = False) -> datetime | None:
+    """An RFC3339 date-time; None when malformed, or without an offset unless a zone is ``zone_given``
+    (then it is naive, to be read in that zone)."""
+    if not isinstance(value, str) or (m := RFC3339.match(value)) is None:
+        return None
+    offset = m.group(1)
+    if offset is None and not zone_given:
+        return None
+    fraction = re.match(r"\.(\d+)", value[19:])
+    try:
+        parsed = datetime.fromisoformat(value[:19]).replace(
+            microsecond=int((fraction.group(1) + "000000")[:6]) if fraction else 0)
+        if offset:
+            parsed = parsed.replace(tzinfo=datetime.fromisoformat(
+                "2000-01-01T00:00:00" + offset.replace("Z", "+00:00")).tzinfo)
+    except ValueError:
+        return None
+    return parsed
+
+
+class OAuthTokens:
+    """Google's OAuth token endpoint (``POST /token``), for service-account keys whose ``token_uri`` points here.
+
+    Set ``refuse_tokens`` to an OAuth error code (e.g. ``"invalid_grant"``) to refuse every key, as Google
+    does for a deleted key or a subject without domain-wide delegation.
+    """
+
+    refuse_tokens: str | None = None
+
+    def token_route(self, emulator: Emulator) -> None:
+        emulator.route("POST", "/token", "oauth.token", self._token)
+
+    def _token(self, request: Request) -> Reply:
+        form = request.body if isinstance(request.body, dict) else {}
+        if self.refuse_tokens:
+            return Reply(400, {"error": self.refuse_tokens, "error_description": "Invalid JWT Signature."})
+        if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" or not form.get("assertion"):
+            return Reply(400, {"error": "invalid_request", "error_description": "Missing assertion."})
+        return Reply(200, {"access_token": "ya29.emulator", "expires_in": 3600, "token_type": "Bearer"})
