@@ -69,7 +69,7 @@ def remote_services(tmp_path: Path, google: GoogleEmulator, sendgrid: SendGridEm
         intake="google", roster="google", calendar="google", surveys="google",
         mailer="sendgrid", google_api_endpoint=google.url, google_mentee_form_id="mentee-form",
         google_mentor_form_id="mentor-form", google_survey_form_id="survey-form",
-        sendgrid_api_key=sendgrid.api_key, sendgrid_host=sendgrid.url, survey_token_secret="a-real-test-secret",
+        sendgrid_api_key=sendgrid.api_key, sendgrid_host=sendgrid.url, survey_token_secret="a-real-test-secret-8Kp3Zw6N",
         http_timeout_seconds=5,
     )  # type: ignore[call-arg]
     return build_services(settings)
@@ -235,7 +235,7 @@ def test_the_demo_honours_the_connector_settings(
     for name, value in {
         "MENTORFLOW_CALENDAR": "google", "MENTORFLOW_MAILER": "sendgrid",
         "MENTORFLOW_GOOGLE_API_ENDPOINT": google_emulator.url, "MENTORFLOW_SENDGRID_HOST": sendgrid_emulator.url,
-        "MENTORFLOW_SENDGRID_API_KEY": sendgrid_emulator.api_key, "MENTORFLOW_SURVEY_TOKEN_SECRET": "demo-secret-1",
+        "MENTORFLOW_SENDGRID_API_KEY": sendgrid_emulator.api_key, "MENTORFLOW_SURVEY_TOKEN_SECRET": "demo-secret-Xq7Lm2Tv9R4w",
     }.items():
         monkeypatch.setenv(name, value)
     summary = run_demo(tmp_path / "demo", "2026-11-22")
