@@ -7,6 +7,7 @@ again with the same folder sends nothing twice: every side effect is in the ledg
 from __future__ import annotations
 
 import csv
+import io
 import os
 import random
 import shutil
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from config import SAMPLES_DIR
 from config.settings import Settings
+from connectors.local.files import private_dir, write_private
 from domain.followup import survey_token
 from domain.models import Role
 from mentorflow.bootstrap import Services, build_services, use_services
@@ -30,27 +32,27 @@ MATCHED = ("approved", "scheduled", "met", "completed")
 
 def _seed(directory: Path) -> None:
     """Put the sample roster and form exports where the local connectors read them."""
-    inbox = directory / "inbox"
-    inbox.mkdir(parents=True, exist_ok=True)
+    inbox = private_dir(directory / "inbox")
     for name in ("mentees-he.csv", "mentees-en.json"):
         if not (inbox / name).exists():
-            shutil.copy(SAMPLES / name, inbox / name)
+            write_private(inbox / name, (SAMPLES / name).read_bytes())
     if not (directory / "mentors.yaml").exists():
-        shutil.copy(SAMPLES / "mentors.yaml", directory / "mentors.yaml")
-    (directory / "surveys").mkdir(exist_ok=True)
+        write_private(directory / "mentors.yaml", (SAMPLES / "mentors.yaml").read_bytes())
+    private_dir(directory / "surveys")
 
 
 def _simulate_answers(services: Services, at: datetime) -> int:
     """Demo only: people answer most surveys that went out (seeded, so reruns write the same answers)."""
-    folder = services.settings.survey_inbox()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(services.settings.survey_inbox())
     path = folder / "demo-answers.csv"
     if path.exists():
         return 0
     secret = services.settings.survey_token_secret.get_secret_value()
-    sent = sorted(services.store.ledger_keys("survey:"))
+    sent = sorted(services.store.ledger_entries("survey:"), key=lambda e: e.key)
+    valid_for = timedelta(days=services.rules.followup.link_valid_days)
     rows = []
-    for key in sent:
+    for entry in sent:
+        key = entry.key
         _, match_id, role = key.split(":")
         rng = random.Random(key)
         if rng.random() < 0.2:
@@ -58,7 +60,7 @@ def _simulate_answers(services: Services, at: datetime) -> int:
         met = rng.random() > 0.05
         rows.append(
             {
-                "token": survey_token(int(match_id), Role(role), secret),
+                "token": survey_token(int(match_id), Role(role), secret, entry.updated_at + valid_for),
                 "timestamp": (at + timedelta(hours=rng.randint(1, 30))).isoformat(),
                 "satisfaction": rng.choice([2, 3, 4, 4, 5, 5, 5]) if met else 1,
                 "met": "yes" if met else "no",
@@ -75,10 +77,11 @@ def _simulate_answers(services: Services, at: datetime) -> int:
                 "consent_quote": "yes" if rng.random() > 0.4 else "no",
             }
         )
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["token"])
-        writer.writeheader()
-        writer.writerows(rows)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]) if rows else ["token"])
+    writer.writeheader()
+    writer.writerows(rows)
+    write_private(path, text.getvalue().encode("utf-8"))
     return len(rows)
 
 
@@ -86,7 +89,7 @@ def run_demo(directory: Path, start: str, fresh: bool = False) -> str:
     """Run every stage over the sample data and return the summary the newcomer sees."""
     if fresh and directory.exists():
         shutil.rmtree(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     # Prefect keeps its own state next to the demo's, so nothing leaks into ~/.prefect.
     os.environ.setdefault("PREFECT_HOME", str((directory / ".prefect").resolve()))
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
