@@ -68,6 +68,9 @@ class FollowupRules(Strict):
     survey_after_days: int = Field(3, ge=0, description="send the survey this many days after the meeting")
     reminder_after_days: int = Field(4, ge=1, description="one reminder this many days after the survey")
     close_after_days: int = Field(14, ge=1, description="stop waiting for answers after this many days")
+    link_valid_days: int = Field(
+        14, ge=1, le=365, description="a survey link accepts an answer for this many days after it was sent"
+    )
     low_score: int = Field(2, ge=1, le=5, description="satisfaction at or below this is flagged for the lead")
     survey_url_template: str = Field(
         "https://forms.example.org/mentorflow-survey?token={token}",
