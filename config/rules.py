@@ -28,4 +28,4 @@ def load_rules(path: Path) -> ProgramRules:
         return ProgramRules.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors())
-        raise RulesError(f"program rules at {path} are invalid: {problems}") from exc
+        raise RulesError(f"program rules at {path} are invalid: {problems}") from None  # the chain quotes values

@@ -77,7 +77,7 @@ class SurveyUnavailable(SurveyError, TransientError):
 
 
 class Payload(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
 
 class Address(Payload):

@@ -44,7 +44,7 @@ def read_survey_token(token: str, secret: str) -> tuple[int, Role] | None:
 class LinkedAnswer(BaseModel):
     """A valid survey answer with the link it came through and where it was read (for the lead's report)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     answer: SurveyAnswer
     link: LinkClaims
@@ -87,7 +87,7 @@ def screen_survey_answers(items: Iterable[LinkedAnswer], stored: Iterable[Survey
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
 
 SurveyKind = Literal["survey", "reminder"]

@@ -28,7 +28,7 @@ _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 class LinkClaims(BaseModel):
     """What a signed link says: for what, for whom, in which match, until when."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     purpose: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
     subject: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")

@@ -22,8 +22,9 @@ def _aware(value: datetime) -> datetime:
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 
 
+# Validation errors never echo the input: they reach logs, Prefect states and the lead's reports.
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
 
 # Hebrew day names, Monday first (index = ISO weekday - 1 = date.weekday()).
@@ -199,6 +200,8 @@ class StatusChange(Frozen):
 class MentoringRequest(BaseModel):
     """A mentee's request as the store holds it: the application, its status and its timeline."""
 
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     id: int
     application: MenteeApplication
     status: RequestStatus
@@ -250,6 +253,8 @@ class MatchResult(Frozen):
 
 class Match(BaseModel):
     """An approved match as the store holds it."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     id: int
     request_id: int

@@ -72,3 +72,18 @@ def test_the_documentation_placeholders_are_refused() -> None:
 
 def test_strong_secrets_pass() -> None:
     assert weak_secret_reason(STRONG_KEY) is None and weak_secret_reason(STRONG_SECRET) is None
+
+
+def test_validation_errors_of_people_s_records_do_not_echo_them() -> None:
+    from datetime import UTC, datetime
+
+    from domain.models import MenteeApplication
+
+    with pytest.raises(ValidationError) as caught:
+        MenteeApplication.model_validate({
+            "response_id": "r1", "submitted_at": datetime(2026, 11, 1, tzinfo=UTC), "name": "Dana Levi",
+            "email": "dana.levi-at-example.org", "languages": ["he"], "topics": ["python"], "career_stage": 9,
+            "availability": [], "consent_contact": True, "goals": "x" * 5000, "accessibility_needs": 42})
+    message = str(caught.value)
+    assert "dana" not in message.casefold() and "xxxx" not in message
+    assert "email" in message and "career_stage" in message, "the fields are still named"
