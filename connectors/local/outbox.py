@@ -72,6 +72,8 @@ def build_message(message: OutgoingEmail, recipient: Address, sender: Address, d
         msg["X-Mentorflow-Category"] = category
     for name, value in message.custom_args.items():
         msg[f"X-Mentorflow-Arg-{_header_token(name)}"] = value
+    for name, value in message.headers.items():
+        msg[name] = value
 
     msg.set_content(message.text, subtype="plain", charset="utf-8")
     msg.add_alternative(message.html, subtype="html", charset="utf-8")
