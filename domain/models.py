@@ -108,6 +108,7 @@ class Mentor(Frozen):
     active: bool = True
     linkedin: str = ""
     booking_url: str = ""
+    newsletter: bool = Field(False, description="opted in to the newsletter (roster field)")
 
 
 class MenteeApplication(Frozen):
@@ -125,6 +126,7 @@ class MenteeApplication(Frozen):
     accessibility_needs: str = ""
     consent_contact: bool
     consent_quote: bool = False
+    newsletter: bool = Field(False, description="opted in to the newsletter (apart from being contacted about a match)")
     continue_with: EmailStr | None = Field(default=None, description="a former mentor the mentee asks to continue with")
 
 

@@ -141,6 +141,31 @@ def quote_candidates(texts: Iterable[str], names: Iterable[str]) -> list[QuoteCa
     return list(out.values())
 
 
+class Preview(_Frozen):
+    """A composed issue shown to the lead: what it says in each language, the quotes that may go in, and the
+    lead's decision."""
+
+    period_start: datetime
+    period_end: datetime
+    composed_at: datetime
+    issues: dict[str, DigestIssue] = Field(description="per language, without quotes; approved ones are added")
+    quotes: list[QuoteCandidate] = Field(default_factory=list, description="consented and scrubbed, not approved")
+    approved_at: datetime | None = None
+    approved_quotes: list[str] = Field(default_factory=list, description="ids of the quotes the lead approved")
+    status: Literal["waiting", "sent", "skipped"] = "waiting"
+
+    def final_issue(self, language: str) -> DigestIssue:
+        """The issue as it goes out in ``language``: with the quotes the lead approved, and only those."""
+        issue = self.issues.get(language) or next(iter(self.issues.values()))
+        chosen = [q.text for q in self.quotes if q.id in set(self.approved_quotes)]
+        return issue.model_copy(update={"quotes": chosen})
+
+    def decide(self, now: datetime, approval: Literal["lead", "quiet_period"], quiet_period_hours: int) -> Release:
+        """:func:`release` for this preview."""
+        issue = self.final_issue(next(iter(self.issues)))
+        return release(issue, self.composed_at, self.approved_at is not None, now, approval, quiet_period_hours)
+
+
 # --- preview and release -------------------------------------------------------------------------------------
 
 

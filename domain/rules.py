@@ -120,6 +120,7 @@ class IntakeRules(Strict):
             "accessibility_needs",
             "consent_contact",
             "consent_quote",
+            "newsletter",
             "continue_with",
             "response_id",
         }
