@@ -53,7 +53,9 @@ def digest(as_of: datetime | None = None) -> DigestSummary:
     svc = current_services()
     rules = svc.rules.digest
     now = resolve_now(as_of, svc.settings.timezone)
-    period = digest_period(now, svc.store.last_digest_end(), rules.period_days, svc.settings.timezone)
+    with svc.store.unit_of_work() as uow:
+        last_end = uow.digests.last_end()
+    period = digest_period(now, last_end, rules.period_days, svc.settings.timezone)
     if period is None:
         return DigestSummary(published=False)
     start, end = period

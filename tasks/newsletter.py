@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from prefect import task
@@ -14,6 +12,7 @@ from pydantic import BaseModel
 from connectors.base import Address, OutgoingEmail
 from connectors.local.files import write_private
 from domain.digest import build_digest
+from domain.keys import DigestPreviewKey, NewsletterKey
 from domain.links import LinkRefused, verify_link
 from domain.messages import Rendered, render_digest
 from domain.models import RequestStatus
@@ -29,7 +28,6 @@ from domain.newsletter import (
 )
 from mentorflow.bootstrap import Services, current_services
 from store.ledger import Outcome, send_once
-from store.newsletter import NewsletterRepository
 from tasks.common import log, retry_if_transient
 from tasks.compose import bulk_email
 
@@ -41,26 +39,15 @@ class NewsletterReport(BaseModel):
     uncertain: int
 
 
-@contextmanager
-def newsletter_repo(svc: Services) -> Iterator[NewsletterRepository]:
-    """The newsletter repository in one transaction of the store."""
-    with svc.store.session() as session:
-        yield NewsletterRepository(session)
-
-
-def _known_names(svc: Services) -> list[str]:
-    return [m.name for m in svc.store.mentors()] + [r.application.name for r in svc.store.requests()]
-
-
 def readers(svc: Services) -> list[Reader]:
     """Who gets the newsletter now: opted in (roster field or form question) and not unsubscribed."""
-    candidates = [Candidate(email=m.email, name=m.name, languages=m.languages, opted_in=m.newsletter)
-                  for m in svc.store.mentors(active_only=True)]
-    candidates += [Candidate(email=r.application.email, name=r.application.name,
-                             languages=r.application.languages, opted_in=r.application.newsletter)
-                   for r in svc.store.requests()]
-    with newsletter_repo(svc) as repo:
-        gone = repo.unsubscribed()
+    with svc.store.unit_of_work() as uow:
+        candidates = [Candidate(email=m.email, name=m.name, languages=m.languages, opted_in=m.newsletter)
+                      for m in uow.roster.mentors(active_only=True)]
+        candidates += [Candidate(email=r.application.email, name=r.application.name,
+                                 languages=r.application.languages, opted_in=r.application.newsletter)
+                       for r in uow.requests.all()]
+        gone = uow.newsletter.unsubscribed()
     digest = svc.rules.digest
     return newsletter_audience(candidates, gone, secret=svc.settings.survey_token_secret.get_secret_value(),
                                languages=digest.languages, default_language=digest.language)
@@ -71,33 +58,34 @@ def preview_newsletter(start: datetime, end: datetime, now: datetime) -> Preview
     """The period's preview: composed once (in every newsletter language, quotes only as candidates for the
     lead), then the same one on every rerun, with the lead's decision."""
     svc = current_services()
-    store, rules = svc.store, svc.rules
-    with newsletter_repo(svc) as repo:
-        stored = repo.preview(start, end)
-    if stored is not None:
-        return stored
-    answers = store.survey_answers(start, end)
-    issues = {
-        language: build_digest(
-            period_start=start.date(),
-            period_end=(end - timedelta(days=1)).date(),
-            language=language,
-            new_mentor_names=[m.name for m in store.mentors_joined(start, end) if m.active],
-            matches_made=len(store.matches_made(start, end)),
-            meetings_held=store.meetings_held(start, end),
-            answers=[a.model_copy(update={"consent_quote": False}) for a in answers],  # quotes wait for the lead
-            requested_topics=[a.topics for a in store.applications_received(start, end)],
-            waiting_topics=[r.application.topics for r in store.requests(RequestStatus.PENDING)],
-            mentor_expertise=[m.expertise for m in store.mentors(active_only=True)],
-            rules=rules,
-        )
-        for language in rules.digest.languages
-    }
-    consented = [a.free_text for a in sorted(answers, key=lambda a: a.submitted_at) if a.consent_quote]
-    preview = Preview(period_start=start, period_end=end, composed_at=now, issues=issues,
-                      quotes=quote_candidates(consented, _known_names(svc)))
-    with newsletter_repo(svc) as repo:
-        return repo.save_preview(preview)
+    rules = svc.rules
+    with svc.store.unit_of_work() as uow:
+        stored = uow.newsletter.preview(start, end)
+        if stored is not None:
+            return stored
+        answers = uow.followup.survey_answers(start, end)
+        issues = {
+            language: build_digest(
+                period_start=start.date(),
+                period_end=(end - timedelta(days=1)).date(),
+                language=language,
+                new_mentor_names=[m.name for m in uow.roster.joined(start, end) if m.active],
+                matches_made=len(uow.matches.made(start, end)),
+                meetings_held=uow.matches.meetings_held(start, end),
+                # quotes wait for the lead: they are candidates in the preview, not part of the issue
+                answers=[a.model_copy(update={"consent_quote": False}) for a in answers],
+                requested_topics=[a.topics for a in uow.requests.applications_received(start, end)],
+                waiting_topics=[r.application.topics for r in uow.requests.all(RequestStatus.PENDING)],
+                mentor_expertise=[m.expertise for m in uow.roster.mentors(active_only=True)],
+                rules=rules,
+            )
+            for language in rules.digest.languages
+        }
+        names = [m.name for m in uow.roster.mentors()] + [r.application.name for r in uow.requests.all()]
+        consented = [a.free_text for a in sorted(answers, key=lambda a: a.submitted_at) if a.consent_quote]
+        preview = Preview(period_start=start, period_end=end, composed_at=now, issues=issues,
+                          quotes=quote_candidates(consented, names))
+        return uow.newsletter.save_preview(preview)
 
 
 def render_preview(preview: Preview) -> dict[str, Rendered]:
@@ -115,7 +103,7 @@ def send_preview(preview: Preview, now: datetime) -> Outcome:
     rendered = render_preview(preview)[rules.digest.language if rules.digest.language in preview.issues
                                        else next(iter(preview.issues))]
     rendered = Rendered(subject=f"[preview] {rendered.subject}", text=rendered.text, html=rendered.html)
-    key = f"digest-preview:{preview.period_start:%Y-%m-%d}:{preview.period_end:%Y-%m-%d}"
+    key = str(DigestPreviewKey(start=preview.period_start.date(), end=preview.period_end.date()))
     message = bulk_email(key, [Address(email=rules.lead_email, name="lead")], rendered, rules.digest.language,
                          "digest-preview", rules)
     return send_once(svc.store, svc.connectors.mailer, message, "digest-preview", now)
@@ -144,16 +132,16 @@ def send_newsletter(preview: Preview, now: datetime) -> NewsletterReport:
         url = rules.digest.unsubscribe_url_template.format(token=token)
         issue = preview.final_issue(reader.language)
         page = render_digest(svc.templates, issue, rules, unsubscribe_url=url)
-        base = bulk_email(f"newsletter:{preview.period_start:%Y-%m-%d}:{preview.period_end:%Y-%m-%d}:{reader.person}",
-                          [Address(email=str(reader.email), name=reader.name)], page, reader.language, "digest",
-                          rules)
+        key = NewsletterKey(start=preview.period_start.date(), end=preview.period_end.date(), person=reader.person)
+        to = [Address(email=str(reader.email), name=reader.name)]
+        base = bulk_email(str(key), to, page, reader.language, "digest", rules)
         message = OutgoingEmail.model_validate(base.model_dump() | {"headers": unsubscribe_headers(url)})
         outcomes[send_once(svc.store, svc.connectors.mailer, message, "newsletter", now).value] += 1
-    with newsletter_repo(svc) as repo:
-        repo.update(preview.model_copy(update={"status": "sent"}))
     first = preview.final_issue(rules.digest.language)
-    svc.store.record_digest(preview.period_start, preview.period_end, first.language, first.model_dump(mode="json"),
-                            str(stem), now)
+    with svc.store.unit_of_work() as uow:
+        uow.newsletter.update(preview.model_copy(update={"status": "sent"}))
+        uow.digests.record(preview.period_start, preview.period_end, first.language, first.model_dump(mode="json"),
+                           str(stem), now)
     counts = dict(sorted(Counter(r.language for r in audience).items()))
     log("newsletter sent", readers=len(audience), **outcomes)
     return NewsletterReport(readers=counts, sent=outcomes[Outcome.PERFORMED.value],
@@ -165,11 +153,11 @@ def send_newsletter(preview: Preview, now: datetime) -> NewsletterReport:
 def skip_newsletter(preview: Preview, now: datetime) -> None:
     """An issue with nothing to say is not sent; its period is recorded so the next one starts after it."""
     svc = current_services()
-    with newsletter_repo(svc) as repo:
-        repo.update(preview.model_copy(update={"status": "skipped"}))
     issue = preview.final_issue(svc.rules.digest.language)
-    svc.store.record_digest(preview.period_start, preview.period_end, issue.language,
-                            issue.model_dump(mode="json") | {"skipped": True}, "", now)
+    with svc.store.unit_of_work() as uow:
+        uow.newsletter.update(preview.model_copy(update={"status": "skipped"}))
+        uow.digests.record(preview.period_start, preview.period_end, issue.language,
+                           issue.model_dump(mode="json") | {"skipped": True}, "", now)
     log("newsletter skipped: nothing to say")
 
 
@@ -178,14 +166,14 @@ def skip_newsletter(preview: Preview, now: datetime) -> None:
 
 def approve_newsletter(svc: Services, quote_ids: list[str], now: datetime) -> Preview | None:
     """The lead approves the waiting preview, with the quotes chosen by id (only those shown in it)."""
-    with newsletter_repo(svc) as repo:
-        waiting = repo.waiting()
+    with svc.store.unit_of_work() as uow:
+        waiting = uow.newsletter.waiting()
         if waiting is None:
             return None
         shown = {q.id for q in waiting.quotes}
         approved = waiting.model_copy(update={"approved_at": now,
                                               "approved_quotes": [q for q in quote_ids if q in shown]})
-        repo.update(approved)
+        uow.newsletter.update(approved)
         return approved
 
 
@@ -195,6 +183,6 @@ def unsubscribe(svc: Services, token: str, now: datetime, source: str = "link") 
         claims = verify_link(token, svc.settings.survey_token_secret.get_secret_value(), UNSUBSCRIBE, now)
     except LinkRefused as refused:
         return f"not unsubscribed: {refused.reason}"
-    with newsletter_repo(svc) as repo:
-        new = repo.unsubscribe(claims.subject, source, now)
+    with svc.store.unit_of_work() as uow:
+        new = uow.newsletter.unsubscribe(claims.subject, source, now)
     return "unsubscribed" if new else "already unsubscribed"

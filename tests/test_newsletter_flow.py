@@ -46,9 +46,9 @@ def test_preview_approval_send_and_an_unsubscribe_honoured_by_the_next_issue(dat
         followup(DAY0 + timedelta(days=12))
         _simulate_answers(services, DAY0 + timedelta(days=12))
         followup(DAY0 + timedelta(days=14))
-    mentors = store.mentors(active_only=True)
-    opted = [m.model_copy(update={"newsletter": True}) for m in mentors[:3]]
-    store.sync_roster(opted, DAY0)
+    with store.unit_of_work() as uow:
+        opted = [m.model_copy(update={"newsletter": True}) for m in uow.roster.mentors(active_only=True)[:3]]
+        uow.roster.sync(opted, DAY0)
     outbox = data_dir / "outbox"
 
     with use_services(services):

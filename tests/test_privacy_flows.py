@@ -137,8 +137,9 @@ def test_replayed_expired_forged_and_ended_match_links_change_nothing(data_dir: 
         invite(DAY0)
         assert followup(sent_at).surveys_sent >= 4
     store = services.store
-    first, other, ended = sorted({int(k.split(":")[1]) for k in store.ledger_keys("survey:")})[:3]
-    store.end_match(ended, "declined", "lead", sent_at)
+    with store.unit_of_work() as uow:
+        first, other, ended = sorted({int(k.split(":")[1]) for k in uow.ledger.keys("survey:")})[:3]
+        uow.matches.end(ended, "declined", "lead", sent_at)
     until = sent_at + timedelta(days=services.rules.followup.link_valid_days)
 
     def row(match_id: int, when: datetime, satisfaction: int, consent: str, key: str = secret,
@@ -165,9 +166,11 @@ def test_replayed_expired_forged_and_ended_match_links_change_nothing(data_dir: 
         with use_services(services):
             summary = followup(DAY0 + timedelta(days=day))
         assert summary.answers_new == (1 if day == 13 else 0)
-    answers = store.survey_answers()
+    with store.unit_of_work() as uow:
+        answers = uow.followup.survey_answers()
+        report = uow.reporting.status_report()
     assert [(a.match_id, a.satisfaction, a.consent_quote) for a in answers] == [(first, 2, False)]
-    reasons = {r for s in store.status_report().set_aside for r in s.reasons}
+    reasons = {r for s in report.set_aside for r in s.reasons}
     assert {"token: this survey link was already used; the first answer stands",
             "token: the survey link had expired when this answer was given",
             "token: not a valid survey link",
