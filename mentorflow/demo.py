@@ -13,7 +13,7 @@ import random
 import shutil
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from config import SAMPLES_DIR
@@ -127,12 +127,50 @@ def run_demo(directory: Path, start: str, fresh: bool = False) -> str:
         followup(day0 + timedelta(days=12))  # surveys go out a few days after the first meetings
         _simulate_answers(services, day0 + timedelta(days=12))
         followup(day0 + timedelta(days=14))  # answers in, flags raised
-        digest(day0 + timedelta(days=14))
+        _simulate_opt_ins(services, day0)
+        newsletter = [_newsletter_issue(services, digest, day0 + timedelta(days=14))]
+        newsletter.append(_simulate_unsubscribe(services, day0 + timedelta(days=15)))
         followup(day0 + timedelta(days=17))  # one reminder to those who did not answer
         followup(day0 + timedelta(days=30))  # follow-up closes
-        digest(day0 + timedelta(days=28))
+        newsletter.append(_newsletter_issue(services, digest, day0 + timedelta(days=28)))
         report(day0 + timedelta(days=28))
-    return summarize(services, taken_in, before)
+    return summarize(services, taken_in, before) + "\n\nNewsletter:\n" + "\n".join(f"  {n}" for n in newsletter)
+
+
+def _simulate_opt_ins(services: Services, now: datetime) -> None:
+    """Demo only: some mentors ticked "send me the newsletter" in the roster (seeded, the same every run)."""
+    with services.store.unit_of_work() as uow:
+        mentors = uow.roster.mentors(active_only=True)
+        chosen = [m.model_copy(update={"newsletter": True})
+                  for m in mentors if random.Random(str(m.email)).random() < 0.6]
+        uow.roster.sync(chosen, now)
+
+
+def _newsletter_issue(services: Services, digest_flow: Any, at: datetime) -> str:
+    """Demo only: the digest run shows the preview, the lead approves it, the next run sends it."""
+    from tasks.newsletter import approve_newsletter
+
+    first = digest_flow(at)
+    if not first.awaiting_approval:
+        return f"issue {first.period or 'of this period'}: {'skipped (nothing to say)' if first.skipped else 'done'}"
+    approve_newsletter(services, [], at + timedelta(hours=1))
+    sent = digest_flow(at + timedelta(hours=2))
+    return (f"issue {first.period}: preview to the lead (see the 'digest-preview' artifact and the outbox), "
+            f"approved, then sent to {sent.sent} opted-in readers")
+
+
+def _simulate_unsubscribe(services: Services, at: datetime) -> str:
+    """Demo only: one reader clicks the unsubscribe link of the issue they got."""
+    from domain.newsletter import unsubscribe_token
+    from tasks.newsletter import readers, unsubscribe
+
+    audience = readers(services)
+    if not audience:
+        return "nobody to unsubscribe"
+    token = unsubscribe_token(audience[0], services.settings.survey_token_secret.get_secret_value(), at,
+                              services.rules.digest.unsubscribe_link_valid_days)
+    outcome = unsubscribe(services, token, at)
+    return f"one reader clicked their unsubscribe link: {outcome}; the next issue leaves them out"
 
 
 def summarize(services: Services, taken_in: IntakeSummary, done_before: int) -> str:
