@@ -93,6 +93,7 @@ def test_every_file_the_flows_write_is_owner_only(data_dir: Path) -> None:
     from flows.invite import invite
     from flows.match import match
     from mentorflow.demo import _simulate_answers
+    from tasks.newsletter import approve_newsletter
 
     previous = os.umask(0o002)
     try:
@@ -106,7 +107,9 @@ def test_every_file_the_flows_write_is_owner_only(data_dir: Path) -> None:
             followup(DAY0 + timedelta(days=12))
             _simulate_answers(services, DAY0 + timedelta(days=12))
             followup(DAY0 + timedelta(days=14))
-            assert digest(DAY0 + timedelta(days=14)).published
+            assert digest(DAY0 + timedelta(days=14)).awaiting_approval
+            approve_newsletter(services, [], DAY0 + timedelta(days=14, hours=1))
+            assert digest(DAY0 + timedelta(days=14, hours=2)).published
     finally:
         os.umask(previous)
     for kind in ("outbox", "invites", "digests", "surveys"):
