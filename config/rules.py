@@ -29,4 +29,4 @@ def load_rules(path: Path) -> ProgramRules:
         return ProgramRules.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(format_errors(exc))
-        raise RulesError(f"program rules at {path} are invalid: {problems}") from exc
+        raise RulesError(f"program rules at {path} are invalid: {problems}") from None  # the chain quotes values

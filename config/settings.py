@@ -6,22 +6,61 @@ Read from the environment (prefix ``MENTORFLOW_``) and a ``.env`` file for local
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, cast
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config import CONFIG_DIR
 
-PLACEHOLDERS = {"", "changeme", "change-me", "xxx", "todo", "your-key", "your_api_key", "sg.xxx", "placeholder"}
+LOCAL_SURVEY_SECRET = "local-only-survey-secret"
+# Values people copy from docs and examples, including this project's own (README, docs/connect-google-sendgrid.md).
+PLACEHOLDERS = {
+    "", "changeme", "change-me", "xxx", "todo", "your-key", "your_api_key", "sg.xxx", "placeholder", "secret",
+    "password", "sg.…", "sg...", "<a long random string>", "a long random string", LOCAL_SURVEY_SECRET,
+}
+PLACEHOLDER_MARKS = ("…", "<", ">", "changeme", "change-me", "your-key", "your_api_key", "placeholder", "example")
+MIN_SECRET_LENGTH = 16
+MIN_SECRET_BITS = 60.0  # length × Shannon entropy of the characters: a crude floor, not a strength proof
+
+
+def weak_secret_reason(value: str) -> str | None:
+    """Why ``value`` is not a usable secret (missing, a placeholder, too short, too repetitive), or None.
+
+    The reason never quotes the value.
+    """
+    value = value.strip()
+    folded = value.casefold()
+    if folded in PLACEHOLDERS or any(mark in folded for mark in PLACEHOLDER_MARKS):
+        return "is missing or a placeholder"
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"is shorter than {MIN_SECRET_LENGTH} characters"
+    counts = Counter(value)
+    bits = -sum(n * math.log2(n / len(value)) for n in counts.values())
+    if bits < MIN_SECRET_BITS:
+        return "is too predictable (too few different characters); use a long random string"
+    return None
+
+
+def load_secret_block(name: str) -> str:
+    """The value of the Prefect Secret block ``name`` (read in the running process, never a job variable)."""
+    from prefect.blocks.system import Secret
+
+    block = cast("Secret[Any]", Secret.load(name))  # synchronous here: the union with a coroutine is for async callers
+    value = block.get()
+    return value if isinstance(value, str) else str(value)
 
 
 class Settings(BaseSettings):
     """Where mentorflow keeps its state and which connectors it talks to."""
 
     model_config = SettingsConfigDict(
-        env_prefix="MENTORFLOW_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="MENTORFLOW_", env_file=".env", env_file_encoding="utf-8", extra="ignore",
+        # A validation error must never print what was given (a key, a secret, a path with a name in it).
+        hide_input_in_errors=True,
     )
 
     data_dir: Path = Field(
@@ -59,29 +98,55 @@ class Settings(BaseSettings):
     google_calendar_id: str = Field("primary", description="calendar the meetings are created in")
 
     sendgrid_api_key: SecretStr | None = Field(None, description="SendGrid API key (Mail Send permission only)")
+    sendgrid_api_key_block: str | None = Field(
+        None, description="name of a Prefect Secret block holding the SendGrid key (read at start; else the env)"
+    )
     sendgrid_host: str = Field("https://api.sendgrid.com", description="SendGrid base URL (override for staging)")
     sendgrid_sandbox: bool = Field(False, description="validate messages at SendGrid without delivering them")
     sendgrid_unsubscribe_group: int | None = Field(None, description="ASM group id honoured by the digest")
     survey_token_secret: SecretStr = Field(
-        SecretStr("local-only-survey-secret"),
-        description="HMAC key of survey links; must be a real secret whenever surveys or mail leave this machine",
+        SecretStr(LOCAL_SURVEY_SECRET),
+        description="HMAC key of survey and self-service links; a real secret (16+ random characters) whenever "
+        "surveys or mail leave this machine",
+    )
+    survey_token_secret_block: str | None = Field(
+        None, description="name of a Prefect Secret block holding the link secret (read at start; else the env)"
     )
     http_timeout_seconds: float = Field(20.0, gt=0, le=300, description="timeout of every outside HTTP call")
 
     @model_validator(mode="after")
+    def _secrets_from_blocks(self) -> Settings:
+        """Secrets named by a ``*_block`` setting come from that Prefect Secret block, else from the environment."""
+        for field, block_field in (("sendgrid_api_key", "sendgrid_api_key_block"),
+                                   ("survey_token_secret", "survey_token_secret_block")):
+            block = getattr(self, block_field)
+            if not block:
+                continue
+            try:
+                value = load_secret_block(block)
+            except Exception as exc:
+                if field in self.model_fields_set:
+                    continue  # the block is unreachable: the environment's value stands
+                raise ValueError(f"MENTORFLOW_{block_field.upper()} names a Secret block that could not be read "
+                                 f"({type(exc).__name__}), and MENTORFLOW_{field.upper()} is not set") from None
+            setattr(self, field, SecretStr(value))
+        return self
+
+    @model_validator(mode="after")
     def _credentials_present(self) -> Settings:
         if self.mailer == "sendgrid":
-            key = self.sendgrid_api_key.get_secret_value().strip() if self.sendgrid_api_key else ""
-            if key.casefold() in PLACEHOLDERS:
-                raise ValueError(
-                    "MENTORFLOW_SENDGRID_API_KEY is missing or a placeholder, and MENTORFLOW_MAILER=sendgrid needs it"
-                )
+            key = self.sendgrid_api_key.get_secret_value() if self.sendgrid_api_key else ""
+            reason = weak_secret_reason(key)
+            if reason:
+                raise ValueError(f"MENTORFLOW_SENDGRID_API_KEY {reason}, and MENTORFLOW_MAILER=sendgrid needs it")
         leaves_machine = self.mailer == "sendgrid" or self.surveys == "google"
-        secret = self.survey_token_secret.get_secret_value().strip()
-        if leaves_machine and (secret.casefold() in PLACEHOLDERS or secret == "local-only-survey-secret"):
-            raise ValueError(
-                "MENTORFLOW_SURVEY_TOKEN_SECRET is missing or a placeholder, and survey links leave this machine"
-            )
+        secret = self.survey_token_secret.get_secret_value()
+        # The built-in local secret is fine while nothing leaves the machine; any value someone chose must be real.
+        if leaves_machine or secret != LOCAL_SURVEY_SECRET:
+            reason = weak_secret_reason(secret)
+            if reason:
+                raise ValueError(f"MENTORFLOW_SURVEY_TOKEN_SECRET {reason}"
+                                 + (", and survey links leave this machine" if leaves_machine else ""))
         uses_google = "google" in {self.intake, self.roster, self.calendar, self.surveys}
         if uses_google and self.google_credentials_file is None and self.google_api_endpoint is None:
             raise ValueError("MENTORFLOW_GOOGLE_CREDENTIALS_FILE is missing, and a connector is set to google")

@@ -7,11 +7,12 @@ never see an HTTP library's exception.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from domain.models import Frozen, RawResponse, SetAside
 
@@ -111,6 +112,18 @@ class OutgoingEmail(Payload):
     custom_args: dict[str, str] = Field(default_factory=dict, description="ids only (match, digest issue)")
     reply_to: Address | None = None
     sender: Address | None = Field(None, description="the From; None = the mailer's configured default")
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="extra headers, e.g. List-Unsubscribe and List-Unsubscribe-Post (RFC 8058) of a newsletter",
+    )
+
+    @field_validator("headers")
+    @classmethod
+    def _one_line_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,60}", name) or "\r" in value or "\n" in value:
+                raise ValueError("a header name must be a token and its value one line")
+        return headers
 
 
 class CalendarEvent(Payload):

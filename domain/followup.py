@@ -2,47 +2,83 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import Field
 
-from domain.models import AwareDatetime, FollowupFlag, Frozen, Meeting, Role, SurveyAnswer
+from domain.links import LinkClaims, LinkRefused, sign_link, verify_link
+from domain.models import AwareDatetime, FollowupFlag, Frozen, Meeting, Role, SetAside, SurveyAnswer
 from domain.rules import FollowupRules
 
 # --- survey tokens -------------------------------------------------------------------------------------------
 
-_ROLE_CODE = {Role.MENTEE: "e", Role.MENTOR: "r"}
-_CODE_ROLE = {v: k for k, v in _ROLE_CODE.items()}
-_TOKEN = re.compile(r"^(\d{1,12})\.([er])\.([A-Za-z0-9_-]{16})$")
+SURVEY = "survey"
 
 
-def _signature(match_id: int, role: Role, secret: str) -> str:
-    mac = hmac.new(secret.encode(), f"mentorflow-survey:{match_id}:{role.value}".encode(), hashlib.sha256)
-    return base64.urlsafe_b64encode(mac.digest()[:12]).decode()
+def survey_token(match_id: int, role: Role, secret: str, expires: datetime) -> str:
+    """A signed survey link token for one side of a match, valid until ``expires`` (see :mod:`domain.links`)."""
+    return sign_link(LinkClaims(purpose=SURVEY, subject=role.value, match_id=match_id, expires=expires), secret)
 
 
-def survey_token(match_id: int, role: Role, secret: str) -> str:
-    """A short URL-safe token naming a match and a side, signed with HMAC-SHA256 (e.g. ``42.e.Xy…``)."""
-    if not secret:
-        raise ValueError("the survey token secret is empty")
-    return f"{match_id}.{_ROLE_CODE[role]}.{_signature(match_id, role, secret)}"
+def read_survey_link(token: str, secret: str) -> LinkClaims | None:
+    """The claims of a survey token signed with ``secret`` (expired ones included: the answer's time decides)."""
+    try:
+        claims = verify_link(token, secret, SURVEY)
+    except LinkRefused:
+        return None
+    if claims.match_id is None or claims.subject not in {r.value for r in Role}:
+        return None
+    return claims
 
 
 def read_survey_token(token: str, secret: str) -> tuple[int, Role] | None:
     """The (match id, role) a token was made for, or None when it is malformed or not signed with ``secret``."""
-    m = _TOKEN.match(token.strip())
-    if m is None or not secret:
+    claims = read_survey_link(token, secret)
+    if claims is None or claims.match_id is None:
         return None
-    match_id, role = int(m.group(1)), _CODE_ROLE[m.group(2)]
-    if not hmac.compare_digest(m.group(3), _signature(match_id, role, secret)):
-        return None
-    return match_id, role
+    return claims.match_id, Role(claims.subject)
+
+
+class LinkedAnswer(Frozen):
+    """A valid survey answer with the link it came through and where it was read (for the lead's report)."""
+
+    answer: SurveyAnswer
+    link: LinkClaims
+    source: str
+    ref: str
+
+
+def screen_survey_answers(items: Iterable[LinkedAnswer], stored: Iterable[SurveyAnswer],
+                          ended: Iterable[int]) -> tuple[list[SurveyAnswer], list[SetAside]]:
+    """Which answers may change the store: a link acts once, before it expires, and only for a live match.
+
+    An answer is set aside when it was given after its link expired, when its match has ended (or does not
+    exist), or when its link was already used: an answer for the same match and side is stored with another
+    time, or an earlier one in this batch came through the same link. The stored answer read again passes
+    (the store keeps it as it is), so re-reading a form is harmless.
+    """
+    kept_at = {(a.match_id, a.role): a.submitted_at for a in stored}
+    gone = set(ended)
+    admitted: list[SurveyAnswer] = []
+    refused: list[SetAside] = []
+    for item in sorted(items, key=lambda i: i.answer.submitted_at):
+        a = item.answer
+        key = (a.match_id, a.role)
+        reason = None
+        if a.submitted_at > item.link.expires:
+            reason = "token: the survey link had expired when this answer was given"
+        elif a.match_id in gone:
+            reason = "token: the match of this survey link has ended (or does not exist)"
+        elif key in kept_at and kept_at[key] != a.submitted_at:
+            reason = "token: this survey link was already used; the first answer stands"
+        if reason:
+            refused.append(SetAside(source=item.source, ref=item.ref, reasons=[reason]))
+            continue
+        kept_at[key] = a.submitted_at
+        admitted.append(a)
+    return admitted, refused
 
 
 # --- what is due ---------------------------------------------------------------------------------------------

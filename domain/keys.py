@@ -85,7 +85,29 @@ class ReportKey(_Key):
         return f"report:{self.day:%Y-%m-%d}"
 
 
-LedgerKey = EventKey | InviteKey | SurveyKey | RescheduleKey | DigestKey | ReportKey
+class DigestPreviewKey(_Key):
+    """The preview of a newsletter issue, mailed to the lead before it goes out."""
+
+    start: date
+    end: date
+
+    def __str__(self) -> str:
+        return f"digest-preview:{self.start:%Y-%m-%d}:{self.end:%Y-%m-%d}"
+
+
+class NewsletterKey(_Key):
+    """One reader's copy of a newsletter issue (``person``: the opaque key of their address, never the address)."""
+
+    start: date
+    end: date
+    person: str
+
+    def __str__(self) -> str:
+        return f"newsletter:{self.start:%Y-%m-%d}:{self.end:%Y-%m-%d}:{self.person}"
+
+
+LedgerKey = (EventKey | InviteKey | SurveyKey | RescheduleKey | DigestKey | ReportKey | DigestPreviewKey
+             | NewsletterKey)
 
 
 def parse_key(key: str) -> LedgerKey:
@@ -103,6 +125,10 @@ def parse_key(key: str) -> LedgerKey:
             return RescheduleKey(match_id=int(parts[0]), n=int(parts[1]))
         if kind == "digest" and len(parts) == 2:
             return DigestKey(start=date.fromisoformat(parts[0]), end=date.fromisoformat(parts[1]))
+        if kind == "digest-preview" and len(parts) == 2:
+            return DigestPreviewKey(start=date.fromisoformat(parts[0]), end=date.fromisoformat(parts[1]))
+        if kind == "newsletter" and len(parts) == 3:
+            return NewsletterKey(start=date.fromisoformat(parts[0]), end=date.fromisoformat(parts[1]), person=parts[2])
         if kind == "report" and len(parts) == 1:
             return ReportKey(day=date.fromisoformat(parts[0]))
     except ValueError as exc:

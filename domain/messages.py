@@ -162,11 +162,13 @@ def _day(instant: datetime, tz: str, language: str) -> str:
 # --- digest --------------------------------------------------------------------------------------------------
 
 
-def render_digest(env: Environment, issue: DigestIssue, rules: ProgramRules) -> Rendered:
-    """The newsletter issue, key points first, in ``issue.language``."""
+def render_digest(env: Environment, issue: DigestIssue, rules: ProgramRules, unsubscribe_url: str = "") -> Rendered:
+    """The newsletter issue, key points first, in ``issue.language``; with the reader's one-click unsubscribe
+    link at the end when given."""
     return _render(env, "digest", issue.language, {"program": rules.program_name, "issue": issue,
                                                    "start": issue.period_start.strftime("%d.%m.%Y"),
-                                                   "end": issue.period_end.strftime("%d.%m.%Y")})
+                                                   "end": issue.period_end.strftime("%d.%m.%Y"),
+                                                   "unsubscribe_url": unsubscribe_url})
 
 
 # --- the lead's weekly report --------------------------------------------------------------------------------

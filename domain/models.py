@@ -22,8 +22,9 @@ def _aware(value: datetime) -> datetime:
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 
 
+# Validation errors never echo the input: they reach logs, Prefect states and the lead's reports.
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
 
 class Weekday(IntEnum):
@@ -129,6 +130,7 @@ class Mentor(Frozen):
     booking_url: str = Field("", description="Calendly, cal.com or any booking page")
     contact_kind: ContactKind = "none"
     scheduling: Scheduling = "invite"
+    newsletter: bool = Field(False, description="opted in to the newsletter (roster field)")
 
     @model_validator(mode="after")
     def _usable(self) -> Mentor:
@@ -156,6 +158,7 @@ class MenteeApplication(Frozen):
     accessibility_needs: str = ""
     consent_contact: bool
     consent_quote: bool = False
+    newsletter: bool = Field(False, description="opted in to the newsletter (apart from being contacted about a match)")
     continue_with: EmailStr | None = Field(default=None, description="a former mentor the mentee asks to continue with")
 
 
@@ -231,6 +234,8 @@ class StatusChange(Frozen):
 class MentoringRequest(BaseModel):
     """A mentee's request as the store holds it: the application, its status and its timeline."""
 
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     id: int
     application: MenteeApplication
     status: RequestStatus
@@ -284,6 +289,8 @@ class MatchResult(Frozen):
 
 class Match(BaseModel):
     """An approved match as the store holds it."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     id: int
     request_id: int

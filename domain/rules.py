@@ -73,6 +73,9 @@ class FollowupRules(Strict):
     survey_after_days: int = Field(3, ge=0, description="send the survey this many days after the meeting")
     reminder_after_days: int = Field(4, ge=1, description="one reminder this many days after the survey")
     close_after_days: int = Field(14, ge=1, description="stop waiting for answers after this many days")
+    link_valid_days: int = Field(
+        14, ge=1, le=365, description="a survey link accepts an answer for this many days after it was sent"
+    )
     low_score: int = Field(2, ge=1, le=5, description="satisfaction at or below this is flagged for the lead")
     survey_url_template: str = Field(
         "https://forms.example.org/mentorflow-survey?token={token}",
@@ -85,6 +88,20 @@ class DigestRules(Strict):
     period_days: int = Field(14, ge=1, description="a digest covers this many days")
     call_for_mentors_min_waiting: int = Field(1, ge=1, description="a topic with this many waiting mentees is named")
     top_topics: int = Field(5, ge=1, le=20)
+    languages: list[Literal["he", "en"]] = Field(
+        ["he", "en"], min_length=1, description="the newsletter is written in these; each reader gets the first "
+        "of their languages on this list, else `language`",
+    )
+    approval: Literal["lead", "quiet_period"] = Field(
+        "lead", description="an issue goes out when the lead approves its preview (`mentorflow digest approve`), "
+        "or by itself `quiet_period_hours` after the preview unless the lead stops it",
+    )
+    quiet_period_hours: int = Field(48, ge=1, le=24 * 30)
+    unsubscribe_url_template: str = Field(
+        "https://forms.example.org/mentorflow-unsubscribe?token={token}",
+        description="the self-service unsubscribe page; {token} is a signed link naming no one",
+    )
+    unsubscribe_link_valid_days: int = Field(365, ge=30, le=3650)
 
 
 def _window(text: str) -> tuple[time, time]:
@@ -158,6 +175,7 @@ class IntakeRules(Strict):
             "accessibility_needs",
             "consent_contact",
             "consent_quote",
+            "newsletter",
             "continue_with",
             "response_id",
         }

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from mentorflow.bootstrap import current_services
 from tasks.common import resolve_now
 from tasks.digest import send_lead_report
-from tasks.reporting import publish_report
+from tasks.reporting import md_code_block, publish_report
 
 
 class ReportSummary(BaseModel):
@@ -21,5 +21,5 @@ def report(as_of: datetime | None = None) -> ReportSummary:
     """Counts by status, set-aside records, waitlist, flags and uncertain side effects, to the lead."""
     now = resolve_now(as_of, current_services().settings.timezone)
     rendered, outcome = send_lead_report(now.date(), now)
-    publish_report("lead-report", rendered.subject, [f"```\n{rendered.text}\n```"])
+    publish_report("lead-report", rendered.subject, [md_code_block(rendered.text)])
     return ReportSummary(day=f"{now.date():%Y-%m-%d}", outcome=outcome.value)

@@ -19,6 +19,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 ledger_app = typer.Typer(no_args_is_help=True, help="Inspect and release side effects in the ledger.")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(roster_app, name="roster")
+digest_app = typer.Typer(no_args_is_help=True, help="The newsletter: approve the issue waiting for you.")
+app.add_typer(digest_app, name="digest")
 
 
 class Stage(StrEnum):
@@ -107,6 +109,36 @@ def ledger_release(key: Annotated[str, typer.Argument(help="the ledger key shown
     with services.store.unit_of_work() as uow:
         released = uow.ledger.release(key, resolve_now(None, services.settings.timezone))
     typer.echo("released" if released else "no uncertain entry with that key")
+
+
+@digest_app.command("approve")
+def digest_approve(
+    quotes: Annotated[str, typer.Option(help="comma-separated ids of the quotes to include (from the preview)")] = "",
+) -> None:
+    """Approve the newsletter issue waiting for you; the next digest run sends it."""
+    from mentorflow.bootstrap import build_services
+    from tasks.common import resolve_now
+    from tasks.newsletter import approve_newsletter
+
+    services = build_services()
+    ids = [q.strip() for q in quotes.split(",") if q.strip()]
+    approved = approve_newsletter(services, ids, resolve_now(None, services.settings.timezone))
+    if approved is None:
+        typer.echo("no issue is waiting for approval")
+    else:
+        typer.echo(f"approved the issue of {approved.period_start:%Y-%m-%d}, with {len(approved.approved_quotes)} "
+                   "quote(s); the next digest run sends it")
+
+
+@app.command()
+def unsubscribe(token: Annotated[str, typer.Argument(help="the token of a signed unsubscribe link")]) -> None:
+    """Take someone off the newsletter by their signed link (what the self-service page does)."""
+    from mentorflow.bootstrap import build_services
+    from tasks.common import resolve_now
+    from tasks.newsletter import unsubscribe as do_unsubscribe
+
+    services = build_services()
+    typer.echo(do_unsubscribe(services, token, resolve_now(None, services.settings.timezone), source="lead"))
 
 
 @app.command()

@@ -7,16 +7,18 @@ again with the same folder sends nothing twice: every side effect is in the ledg
 from __future__ import annotations
 
 import csv
+import io
 import os
 import random
 import shutil
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from config import SAMPLES_DIR
 from config.settings import Settings
+from connectors.local.files import private_dir, write_private
 from domain.followup import survey_token
 from domain.keys import SurveyKey, parse_key
 from mentorflow.bootstrap import Services, build_services, use_services
@@ -30,28 +32,27 @@ MATCHED = ("approved", "scheduled", "met", "completed")
 
 def _seed(directory: Path) -> None:
     """Put the sample roster and form exports where the local connectors read them."""
-    inbox = directory / "inbox"
-    inbox.mkdir(parents=True, exist_ok=True)
+    inbox = private_dir(directory / "inbox")
     for name in ("mentees-he.csv", "mentees-en.json"):
         if not (inbox / name).exists():
-            shutil.copy(SAMPLES / name, inbox / name)
+            write_private(inbox / name, (SAMPLES / name).read_bytes())
     if not (directory / "mentors.yaml").exists():
-        shutil.copy(SAMPLES / "mentors.yaml", directory / "mentors.yaml")
-    (directory / "surveys").mkdir(exist_ok=True)
+        write_private(directory / "mentors.yaml", (SAMPLES / "mentors.yaml").read_bytes())
+    private_dir(directory / "surveys")
 
 
 def _simulate_answers(services: Services, at: datetime) -> int:
     """Demo only: people answer most surveys that went out (seeded, so reruns write the same answers)."""
-    folder = services.settings.survey_inbox()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(services.settings.survey_inbox())
     path = folder / "demo-answers.csv"
     if path.exists():
         return 0
     secret = services.settings.survey_token_secret.get_secret_value()
     with services.store.unit_of_work() as uow:
-        sent = sorted(uow.ledger.keys(SurveyKey.prefix("survey")))
+        sent = {e.key: e.updated_at for e in uow.ledger.entries(SurveyKey.prefix("survey"))}
+    valid_for = timedelta(days=services.rules.followup.link_valid_days)
     rows = []
-    for key in sent:
+    for key, sent_at in sorted(sent.items()):
         survey = parse_key(key)
         assert isinstance(survey, SurveyKey)
         rng = random.Random(key)
@@ -60,7 +61,7 @@ def _simulate_answers(services: Services, at: datetime) -> int:
         met = rng.random() > 0.05
         rows.append(
             {
-                "token": survey_token(survey.match_id, survey.role, secret),
+                "token": survey_token(survey.match_id, survey.role, secret, sent_at + valid_for),
                 "timestamp": (at + timedelta(hours=rng.randint(1, 30))).isoformat(),
                 "satisfaction": rng.choice([2, 3, 4, 4, 5, 5, 5]) if met else 1,
                 "met": "yes" if met else "no",
@@ -77,10 +78,11 @@ def _simulate_answers(services: Services, at: datetime) -> int:
                 "consent_quote": "yes" if rng.random() > 0.4 else "no",
             }
         )
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["token"])
-        writer.writeheader()
-        writer.writerows(rows)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]) if rows else ["token"])
+    writer.writeheader()
+    writer.writerows(rows)
+    write_private(path, text.getvalue().encode("utf-8"))
     return len(rows)
 
 
@@ -88,7 +90,7 @@ def run_demo(directory: Path, start: str, fresh: bool = False) -> str:
     """Run every stage over the sample data and return the summary the newcomer sees."""
     if fresh and directory.exists():
         shutil.rmtree(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     # Prefect keeps its own state next to the demo's, so nothing leaks into ~/.prefect.
     os.environ.setdefault("PREFECT_HOME", str((directory / ".prefect").resolve()))
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
@@ -125,12 +127,50 @@ def run_demo(directory: Path, start: str, fresh: bool = False) -> str:
         followup(day0 + timedelta(days=12))  # surveys go out a few days after the first meetings
         _simulate_answers(services, day0 + timedelta(days=12))
         followup(day0 + timedelta(days=14))  # answers in, flags raised
-        digest(day0 + timedelta(days=14))
+        _simulate_opt_ins(services, day0)
+        newsletter = [_newsletter_issue(services, digest, day0 + timedelta(days=14))]
+        newsletter.append(_simulate_unsubscribe(services, day0 + timedelta(days=15)))
         followup(day0 + timedelta(days=17))  # one reminder to those who did not answer
         followup(day0 + timedelta(days=30))  # follow-up closes
-        digest(day0 + timedelta(days=28))
+        newsletter.append(_newsletter_issue(services, digest, day0 + timedelta(days=28)))
         report(day0 + timedelta(days=28))
-    return summarize(services, taken_in, before)
+    return summarize(services, taken_in, before) + "\n\nNewsletter:\n" + "\n".join(f"  {n}" for n in newsletter)
+
+
+def _simulate_opt_ins(services: Services, now: datetime) -> None:
+    """Demo only: some mentors ticked "send me the newsletter" in the roster (seeded, the same every run)."""
+    with services.store.unit_of_work() as uow:
+        mentors = uow.roster.mentors(active_only=True)
+        chosen = [m.model_copy(update={"newsletter": True})
+                  for m in mentors if random.Random(str(m.email)).random() < 0.6]
+        uow.roster.sync(chosen, now)
+
+
+def _newsletter_issue(services: Services, digest_flow: Any, at: datetime) -> str:
+    """Demo only: the digest run shows the preview, the lead approves it, the next run sends it."""
+    from tasks.newsletter import approve_newsletter
+
+    first = digest_flow(at)
+    if not first.awaiting_approval:
+        return f"issue {first.period or 'of this period'}: {'skipped (nothing to say)' if first.skipped else 'done'}"
+    approve_newsletter(services, [], at + timedelta(hours=1))
+    sent = digest_flow(at + timedelta(hours=2))
+    return (f"issue {first.period}: preview to the lead (see the 'digest-preview' artifact and the outbox), "
+            f"approved, then sent to {sent.sent} opted-in readers")
+
+
+def _simulate_unsubscribe(services: Services, at: datetime) -> str:
+    """Demo only: one reader clicks the unsubscribe link of the issue they got."""
+    from domain.newsletter import unsubscribe_token
+    from tasks.newsletter import readers, unsubscribe
+
+    audience = readers(services)
+    if not audience:
+        return "nobody to unsubscribe"
+    token = unsubscribe_token(audience[0], services.settings.survey_token_secret.get_secret_value(), at,
+                              services.rules.digest.unsubscribe_link_valid_days)
+    outcome = unsubscribe(services, token, at)
+    return f"one reader clicked their unsubscribe link: {outcome}; the next issue leaves them out"
 
 
 def summarize(services: Services, taken_in: IntakeSummary, done_before: int) -> str:

@@ -212,3 +212,24 @@ class ProposalRow(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)  # waiting | decided | superseded
     decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
     decision: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class NewsletterUnsubscribeRow(Base):
+    """Someone who left the newsletter, by the opaque key of their address (the address itself is not kept)."""
+
+    __tablename__ = "newsletter_unsubscribes"
+    person: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(32))  # link | lead | provider
+
+
+class NewsletterPreviewRow(Base):
+    """A composed newsletter issue waiting for (or past) the lead's approval; one per period."""
+
+    __tablename__ = "newsletter_previews"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), index=True)  # waiting | sent | skipped
+    data: Mapped[dict[str, Any]]
+    __table_args__ = (UniqueConstraint("period_start", "period_end", name="uq_newsletter_preview_period"),)

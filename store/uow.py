@@ -19,6 +19,7 @@ from store.digests import DigestRepository
 from store.followup import FollowupRepository
 from store.ledger import LedgerRepository
 from store.matches import MatchRepository
+from store.newsletter import NewsletterRepository
 from store.reporting import ReportingRepository
 from store.requests import RequestRepository
 from store.roster import RosterRepository
@@ -37,6 +38,7 @@ class UnitOfWork:
         self.followup = FollowupRepository(session)
         self.ledger = LedgerRepository(session)
         self.digests = DigestRepository(session)
+        self.newsletter = NewsletterRepository(session)
         self.reporting = ReportingRepository(session)
 
     def commit(self) -> None:

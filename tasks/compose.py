@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from datetime import datetime
 from typing import Literal
 
 from jinja2 import Environment
@@ -141,8 +142,9 @@ def survey_email(
     rules: ProgramRules,
     tz: str,
     secret: str,
+    link_expires: datetime,
 ) -> OutgoingEmail:
-    """The follow-up survey (or its one reminder) to one side of a match."""
+    """The follow-up survey (or its one reminder) to one side of a match; its link works until ``link_expires``."""
     to, language, other = _side(role, request, mentor, rules)
     rendered = render_survey(
         env,
@@ -151,7 +153,7 @@ def survey_email(
         name=to.name,
         other_name=other,
         meeting_start=meeting.start,
-        token=survey_token(meeting.match_id, role, secret),
+        token=survey_token(meeting.match_id, role, secret, link_expires),
         rules=rules,
         tz=tz,
         language=language,

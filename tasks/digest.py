@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -12,6 +10,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from connectors.base import Address
+from connectors.local.files import write_private
 from domain.digest import build_digest
 from domain.keys import DigestKey, ReportKey
 from domain.messages import LeadReport, Rendered, render_digest, render_lead_report
@@ -56,11 +55,7 @@ def compose_digest(start: datetime, end: datetime) -> DigestIssue:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    write_private(path, text.encode("utf-8"))
 
 
 @task(

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
-from domain.followup import FollowupPlan, SurveyDue, SurveySent, assess, followup_actions
+from domain.followup import (
+    FollowupPlan,
+    LinkedAnswer,
+    SurveyDue,
+    SurveySent,
+    assess,
+    followup_actions,
+    read_survey_link,
+    screen_survey_answers,
+)
 from domain.intake import parse_survey_answer
-from domain.models import FollowupFlag, RequestStatus, SetAside, SurveyAnswer
+from domain.models import FollowupFlag, RequestStatus, SetAside
 from mentorflow.bootstrap import current_services
 from store.ledger import Outcome, send_once
 from tasks.common import each, log, retry_if_transient
@@ -37,14 +46,26 @@ class AssessReport(BaseModel):
     retry_condition_fn=retry_if_transient,
 )
 def collect_answers(now: datetime) -> AnswersReport:
-    """Read every survey answer; keep the valid ones (newest per match and side), set the rest aside."""
+    """Read every survey answer; keep the valid ones (one per link, before it expired, for a live match), set
+    the rest aside."""
     svc = current_services()
     raws = svc.connectors.surveys.fetch()
     secret = svc.settings.survey_token_secret.get_secret_value()
-    parsed = [parse_survey_answer(r, secret, svc.settings.timezone) for r in raws]
-    good = [p for p in parsed if isinstance(p, SurveyAnswer)]
-    bad = [p for p in parsed if isinstance(p, SetAside)]
+    linked: list[LinkedAnswer] = []
+    bad: list[SetAside] = []
+    for raw in raws:
+        parsed = parse_survey_answer(raw, secret, svc.settings.timezone)
+        link = read_survey_link(str(raw.answers.get("token", "")), secret)
+        if isinstance(parsed, SetAside):
+            bad.append(parsed)
+        elif link is not None:
+            linked.append(LinkedAnswer(answer=parsed, link=link, source=raw.source, ref=raw.ref))
     with svc.store.unit_of_work() as uow:
+        ids = sorted({i.answer.match_id for i in linked})
+        live = {match_id for match_id, m in uow.matches.many(ids).items() if m.active}
+        ended = set(ids) - live  # ended, or no such match
+        good, refused = screen_survey_answers(linked, uow.followup.survey_answers(), ended)
+        bad += refused
         new = uow.followup.add_survey_answers(good)
         uow.requests.record_set_aside(bad, "survey", now)
     log("survey answers collected", read=len(raws), new=new, set_aside=len(bad))
@@ -90,6 +111,7 @@ def send_surveys(due: list[SurveyDue], now: datetime) -> SendReport:
             svc.rules,
             svc.settings.timezone,
             secret,
+            now + timedelta(days=svc.rules.followup.link_valid_days),
         )
         outcome = send_once(svc.store, svc.connectors.mailer, message, d.kind, now)
         if outcome is not Outcome.UNCERTAIN:

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from domain.markdown import md_code_block, md_escape, md_table
 from domain.models import SetAside
 
-
-def md_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """A markdown table; cell text is kept on one line and pipes escaped."""
-
-    def cell(v: object) -> str:
-        return str(v).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
+__all__ = ["md_code_block", "md_escape", "md_table", "publish_report", "set_aside_section"]
 
 
 def set_aside_section(items: Sequence[SetAside], title: str = "Set aside (needs the lead)") -> str:
@@ -33,6 +25,6 @@ def set_aside_section(items: Sequence[SetAside], title: str = "Set aside (needs 
 @task(name="publish-report", cache_policy=NO_CACHE)
 def publish_report(key: str, title: str, sections: list[str]) -> str:
     """Attach the run's report to the flow run (and to ``key``, so the UI shows its history)."""
-    markdown = f"## {title}\n\n" + "\n\n".join(sections)
+    markdown = f"## {md_escape(title)}\n\n" + "\n\n".join(sections)
     create_markdown_artifact(key=key, markdown=markdown, description=title)
     return markdown

@@ -206,6 +206,10 @@ def test_follow_up_digest_and_report(data_dir: Path) -> None:
         third = followup(DAY0 + timedelta(days=17))
         assert third.reminders_sent > 0, "those who did not answer get one reminder"
         assert followup(DAY0 + timedelta(days=18)).reminders_sent == 0, "only one"
+        assert digest(DAY0 + timedelta(days=14)).awaiting_approval, "the lead sees a preview first"
+        from tasks.newsletter import approve_newsletter
+
+        approve_newsletter(services, [], DAY0 + timedelta(days=14))
         published = digest(DAY0 + timedelta(days=14))
         assert published.published
         assert not digest(DAY0 + timedelta(days=15)).published, "the next period is not complete yet"

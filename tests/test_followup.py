@@ -45,22 +45,25 @@ def at(days: float) -> datetime:
 # --- tokens ----------------------------------------------------------------------------------------------------
 
 
+UNTIL = MEETING_END + timedelta(days=17)
+
+
 def test_token_round_trip_is_short_url_safe_and_role_specific() -> None:
-    mentee, mentor = survey_token(42, Role.MENTEE, "k"), survey_token(42, Role.MENTOR, "k")
+    mentee, mentor = survey_token(42, Role.MENTEE, "k", UNTIL), survey_token(42, Role.MENTOR, "k", UNTIL)
     assert mentee != mentor
-    assert re.fullmatch(r"[A-Za-z0-9._-]{1,40}", mentee)
+    assert re.fullmatch(r"[A-Za-z0-9._-]{1,48}", mentee)
     assert read_survey_token(mentee, "k") == (42, Role.MENTEE)
     assert read_survey_token(mentor, "k") == (42, Role.MENTOR)
 
 
 def test_tokens_do_not_verify_when_tampered_or_signed_with_another_secret() -> None:
-    token = survey_token(42, Role.MENTEE, "k")
+    token = survey_token(42, Role.MENTEE, "k", UNTIL)
     assert read_survey_token(token, "other") is None
     assert read_survey_token(token.replace("42.", "43.", 1), "k") is None  # another match, same signature
-    assert read_survey_token(token.replace(".e.", ".r.", 1), "k") is None
+    assert read_survey_token(token.replace(".mentee.", ".mentor.", 1), "k") is None
     assert read_survey_token("garbage", "k") is None
     with pytest.raises(ValueError):
-        survey_token(1, Role.MENTEE, "")
+        survey_token(1, Role.MENTEE, "", UNTIL)
 
 
 # --- what is due -----------------------------------------------------------------------------------------------

@@ -252,7 +252,7 @@ def test_mentor_problems_are_collected(rules: ProgramRules) -> None:
 
 def test_survey_answer_is_identified_by_its_token() -> None:
     raw = RawResponse(source="surveys", ref="row 2", answers={
-        "token": survey_token(42, Role.MENTOR, "s3cret"), "timestamp": "2026-11-30T10:00:00+02:00",
+        "token": survey_token(42, Role.MENTOR, "s3cret", datetime(2026, 12, 14, tzinfo=UTC)), "timestamp": "2026-11-30T10:00:00+02:00",
         "satisfaction": "4", "met": "yes", "still_in_touch": "כן", "adopted_idea": "no",
         "free_text": "Great talk", "consent_quote": "yes"})
     answer = parse_survey_answer(raw, "s3cret", TZ)
@@ -264,7 +264,7 @@ def test_survey_answer_is_identified_by_its_token() -> None:
 
 def test_survey_answer_with_a_forged_token_or_bad_score_is_set_aside() -> None:
     raw = RawResponse(source="surveys", ref="row 3", answers={
-        "token": survey_token(42, Role.MENTOR, "other-secret"), "timestamp": "2026-11-30T10:00:00+02:00",
+        "token": survey_token(42, Role.MENTOR, "other-secret", datetime(2026, 12, 14, tzinfo=UTC)), "timestamp": "2026-11-30T10:00:00+02:00",
         "satisfaction": "7", "met": "yes", "still_in_touch": "yes", "adopted_idea": "", "free_text": ""})
     assert reasons(parse_survey_answer(raw, "s3cret", TZ)) == [
         "token: not a valid survey link", "satisfaction: must be 1-5", "adopted_idea: missing"]

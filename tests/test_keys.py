@@ -6,7 +6,18 @@ from datetime import date
 
 import pytest
 
-from domain.keys import DigestKey, EventKey, InviteKey, LedgerKey, ReportKey, RescheduleKey, SurveyKey, parse_key
+from domain.keys import (
+    DigestKey,
+    DigestPreviewKey,
+    EventKey,
+    InviteKey,
+    LedgerKey,
+    NewsletterKey,
+    ReportKey,
+    RescheduleKey,
+    SurveyKey,
+    parse_key,
+)
 from domain.models import Role
 
 KEYS: list[tuple[LedgerKey, str]] = [
@@ -17,6 +28,9 @@ KEYS: list[tuple[LedgerKey, str]] = [
     (RescheduleKey(match_id=7, n=2), "reschedule:7:2"),
     (DigestKey(start=date(2026, 11, 22), end=date(2026, 12, 5)), "digest:2026-11-22:2026-12-05"),
     (ReportKey(day=date(2026, 12, 20)), "report:2026-12-20"),
+    (DigestPreviewKey(start=date(2026, 11, 22), end=date(2026, 12, 6)), "digest-preview:2026-11-22:2026-12-06"),
+    (NewsletterKey(start=date(2026, 11, 22), end=date(2026, 12, 6), person="Ab-_9"),
+     "newsletter:2026-11-22:2026-12-06:Ab-_9"),
 ]
 
 

@@ -25,7 +25,7 @@ from connectors.base import (
     OutgoingEmail,
     Presence,
 )
-from connectors.local import calendar as ics_module
+from connectors.local import files as files_module
 from connectors.local import intake as intake_module
 from connectors.local import outbox as outbox_module
 from connectors.local.calendar import IcsCalendar, build_ics
@@ -314,7 +314,7 @@ def test_calendar_create_is_idempotent_and_atomic(tmp_path: Path, monkeypatch: p
     def killed(src: object, dst: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(ics_module.os, "replace", killed)
+    monkeypatch.setattr(files_module.os, "replace", killed)
     with pytest.raises(CalendarError, match="cannot write"):
         cal.create(event(event_id="ffff0000"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a1b2c3d4e5f6.ics"]  # no half file, no temp file
@@ -429,7 +429,7 @@ def test_atomic_write_leaves_no_temp_file_when_replace_fails(tmp_path: Path, mon
     def killed(src: object, dst: object) -> None:
         raise OSError(5, "I/O error")
 
-    monkeypatch.setattr(ics_module.os, "replace", killed)
+    monkeypatch.setattr(files_module.os, "replace", killed)
     with pytest.raises(MailError):
         EmlOutbox(tmp_path).send(email_message())
     assert list(tmp_path.iterdir()) == []

@@ -120,7 +120,7 @@ def test_missing_variables_fail_loudly(env: Environment) -> None:
 
 
 def test_survey_and_its_reminder_carry_the_signed_link(env: Environment, rules: ProgramRules) -> None:
-    token = survey_token(5, Role.MENTEE, "k")
+    token = survey_token(5, Role.MENTEE, "k", datetime(2026, 12, 14, tzinfo=UTC))
     args = dict(role=Role.MENTEE, name="נועה", other_name="Dana", meeting_start=MEETING.start, token=token,
                 rules=rules, tz=TZ)
     subject, text, html = render_survey(env, kind="survey", **args)  # type: ignore[arg-type]

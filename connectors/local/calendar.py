@@ -9,8 +9,6 @@ then ``os.replace``), so a killed run never leaves half an invitation; an existi
 from __future__ import annotations
 
 import glob
-import os
-import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import icalendar
 
 from connectors.base import Address, CalendarError, CalendarEvent, EventRef, Presence
+from connectors.local.files import write_private
 
 PRODID = "-//mentorflow//first meetings//EN"
 UID_DOMAIN = "mentorflow"
@@ -88,16 +87,7 @@ def write_atomically(path: Path, data: bytes) -> None:
     """
     for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
         stale.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_private(path, data)
 
 
 class IcsCalendar:
@@ -116,7 +106,6 @@ class IcsCalendar:
         if not path.exists():
             data = build_ics(event, default_tz=self.organizer_tz)
             try:
-                self.folder.mkdir(parents=True, exist_ok=True)
                 write_atomically(path, data)
             except OSError as exc:
                 raise CalendarError(f"event {event.event_id}: cannot write {path.name} ({exc.strerror})") from None

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from connectors.base import Address, Attachment, MailError, OutgoingEmail, Presence, SentRef
 from connectors.local.calendar import write_atomically
+from connectors.local.files import private_dir
 
 DEFAULT_SENDER = Address(email="mentorflow@localhost", name="mentorflow")
 
@@ -71,6 +72,8 @@ def build_message(message: OutgoingEmail, recipient: Address, sender: Address, d
         msg["X-Mentorflow-Category"] = category
     for name, value in message.custom_args.items():
         msg[f"X-Mentorflow-Arg-{_header_token(name)}"] = value
+    for name, value in message.headers.items():
+        msg[name] = value
 
     msg.set_content(message.text, subtype="plain", charset="utf-8")
     msg.add_alternative(message.html, subtype="html", charset="utf-8")
@@ -109,7 +112,7 @@ class EmlOutbox:
             # e.g. a line break in the subject (header injection) or an address the standard rejects
             raise MailError(f"message {stem}: cannot be built as email ({type(exc).__name__})") from None
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            private_dir(self.folder)
             for name, data in zip(names, copies, strict=True):
                 path = self.folder / name
                 if not path.exists():  # written by a run killed before its marker: keep it, do not duplicate

@@ -30,7 +30,7 @@ class _Invalid(Exception):
 class SendGridEmulator(Emulator):
     """Validates like Mail Send, records accepted messages, and can answer 429 with rate-limit headers."""
 
-    def __init__(self, api_key: str = "SG.emulator-key") -> None:
+    def __init__(self, api_key: str = "SG.emulator-key-7Hq2Xv9LmT4w") -> None:
         super().__init__()
         self.api_key = api_key
         self.accepted: list[dict[str, Any]] = []
