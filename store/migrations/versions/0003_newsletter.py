@@ -1,7 +1,7 @@
 """newsletter: unsubscribes and previews
 
-Revision ID: 0002_newsletter
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-12-01 22:15:00
 """
 
