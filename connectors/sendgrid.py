@@ -131,6 +131,7 @@ class SendGridMailer:
         self.sleep = sleep
         self.clock = clock
         self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)  # notified when a send at risk is settled
         self._at_risk: dict[str, float] = {}  # batch id -> last moment it can be cancelled
         self._cancelled: dict[str, float] = {}  # batch id -> when its cancellation can be lifted
         self._learned = False  # whether cancellations left by an earlier process were counted
@@ -242,13 +243,14 @@ class SendGridMailer:
 
     def _cancelled_now(self, batch_id: str, send_at: int) -> Presence:
         with self._lock:
-            self._at_risk.pop(batch_id, None)
             self._cancelled[batch_id] = send_at + 60.0  # discarded at send_at; lifted a minute later
+        self._release(batch_id)
         return Presence.ABSENT
 
     def _release(self, batch_id: str) -> None:
         with self._lock:
             self._at_risk.pop(batch_id, None)
+            self._settled.notify_all()
 
     def _make_room(self) -> None:
         """Wait until sends at risk plus standing cancellations leave room for one more cancellation."""
@@ -263,12 +265,14 @@ class SendGridMailer:
                 self._at_risk = {b: t for b, t in self._at_risk.items() if t > now}
                 used = len(self._at_risk) + len(self._cancelled)
                 expired = [b for b, t in self._cancelled.items() if t <= now]
-                soonest = min([*self._at_risk.values(), *self._cancelled.values()], default=now)
             if used < MAX_CANCELLED_BATCHES:
                 return
             if expired:
                 self._lift(expired)
                 continue
+            with self._settled:  # let the sends in flight settle first: none of them may outlive its window
+                self._settled.wait_for(lambda: not self._at_risk, timeout=2.0)
+                soonest = min([*self._at_risk.values(), *self._cancelled.values()], default=now)
             self.sleep(max(1.0, soonest - now))
 
     def _lift_expired(self, statuses: dict[str, str]) -> None:

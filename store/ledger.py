@@ -10,6 +10,8 @@ Email goes through :func:`send_once`, where the mailer can also *call off* an at
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
@@ -79,6 +81,7 @@ def send_once(
     called off (sent again under a new token, at most ``resends`` times here, then by later tries), or, only
     when nothing can settle it any more, ``uncertain`` for the lead.
     """
+    _settle_left_over(store, mailer, now)
     key = message.key
     before = store.ledger_begin(key, kind, now)
     if before.status == "done":
@@ -110,6 +113,28 @@ def send_once(
         return Outcome.PERFORMED
     store.ledger_finish(key, "failed", now, error=f"outcome unknown {resends + 1} times, each called off")
     raise OutcomeCalledOff(f"message {key}: {resends + 1} attempts had unknown outcomes; each was called off")
+
+
+_recovery = threading.Lock()
+_recovered: weakref.WeakSet[Mailer] = weakref.WeakSet()
+
+
+def _settle_left_over(store: Store, mailer: Mailer, now: datetime) -> None:
+    """Before a process's first send: settle every attempt an earlier (killed) process left in flight.
+
+    Their cancellation windows are short (SendGrid: until 10 minutes before the send time), so they go first,
+    not when their own task comes round. Assumes one email-sending run at a time, as the ledger does anyway
+    (a pending key is settled by whoever meets it next)."""
+    with _recovery:
+        if mailer in _recovered:
+            return
+        for entry in store.ledger_entries("", "pending"):
+            if entry.attempts > 0 and entry.provider_ref not in {"", "-"} and "@" in entry.provider_ref:
+                try:
+                    _settle(store, mailer, entry.key, entry.provider_ref, now)
+                except ConnectorError:  # SendGrid failing: the key's own task settles it when it comes
+                    continue
+        _recovered.add(mailer)
 
 
 def _settle(store: Store, mailer: Mailer, key: str, token: str, now: datetime) -> Outcome | None:
