@@ -27,6 +27,7 @@ import math
 import random
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -78,6 +79,7 @@ class Figures:
     safety_per_1000: float = 0.0
     faults_served: int = 0
     requests: dict[str, int] = field(default_factory=dict)
+    left: list[str] = field(default_factory=list)  # email keys not done or not delivered (ids only)
     virtual_hours: float = 0.0
     seconds: float = 0.0
 
@@ -133,25 +135,51 @@ def _settings(tmp: Path, google: Any, sendgrid: Any) -> Any:
 
 
 class Killer:
-    """Kills the "process" right after the accepted sends numbered in ``at`` (counted across processes)."""
+    """Kills the "process" right after the accepted sends numbered in ``at`` (counted across processes).
 
-    def __init__(self, at: list[int]) -> None:
+    A killed process does nothing more: its threads still running (Prefect cannot stop a thread) die at their
+    next step, so no late ledger write and no wait on the shared clock comes from a dead process."""
+
+    def __init__(self, at: list[int], clock: Any) -> None:
         self.at = set(at)
+        self.clock = clock
         self.sends = 0
         self.kills = 0
+        self._lock = threading.Lock()
 
     def wrap(self, mailer: Any) -> None:
-        real = mailer.send
+        generation = self.kills
+
+        def alive() -> None:
+            if self.kills != generation:
+                raise SystemExit("this process was killed")
+
+        def guard(method: Any) -> Any:
+            def guarded(*args: Any, **kwargs: Any) -> Any:
+                alive()
+                result = method(*args, **kwargs)
+                alive()
+                return result
+            return guarded
+
+        real_send = mailer.send
 
         def send_then_maybe_die(*args: Any, **kwargs: Any) -> Any:
-            ref = real(*args, **kwargs)
-            self.sends += 1
-            if self.sends in self.at:
-                self.kills += 1
-                raise SystemExit(f"killed right after accepted send {self.sends}")
+            alive()
+            ref = real_send(*args, **kwargs)
+            alive()
+            with self._lock:
+                self.sends += 1
+                if self.sends in self.at:
+                    self.kills += 1
+                    raise SystemExit(f"killed right after accepted send {self.sends}")
             return ref
 
         mailer.send = send_then_maybe_die
+        for name in ("prepare", "settle", "lookup"):
+            if hasattr(mailer, name):
+                setattr(mailer, name, guard(getattr(mailer, name)))
+        mailer.sleep = guard(self.clock.sleep)
 
 
 @contextmanager
@@ -212,13 +240,14 @@ def campaign(tmp: Path, google: Any, sendgrid: Any, *, mentees: int, mentors: in
     sendgrid.clock = clock
     sendgrid.fail_share(fault_share, sendgrid_fault, seed=seed_faults)
     settings = _settings(tmp, google, sendgrid)
-    killer = Killer(kill_at)
+    killer = Killer(kill_at, clock)
     passes = 0
+    timings: dict[str, float] = {}
 
     def process() -> Any:  # a fresh process: new services over the same store
         services = build_services(settings)
         mailer = services.connectors.mailer
-        mailer.clock, mailer.sleep, mailer.timeout_seconds = clock, clock.sleep, CLIENT_TIMEOUT
+        mailer.clock, mailer.timeout_seconds = clock, CLIENT_TIMEOUT
         killer.wrap(mailer)
         return services
 
@@ -228,8 +257,10 @@ def campaign(tmp: Path, google: Any, sendgrid: Any, *, mentees: int, mentors: in
             passes += 1
             try:
                 with use_services(services):
-                    for _name, run in _stages():
+                    for name, run in _stages():
+                        began = time.perf_counter()
                         run()
+                        timings[name] = timings.get(name, 0.0) + time.perf_counter() - began
             except (SystemExit, Exception):  # a kill, or a stage that failed for good: rerun as a new process
                 clock.sleep(120)  # two minutes later
                 services = process()
@@ -239,6 +270,7 @@ def campaign(tmp: Path, google: Any, sendgrid: Any, *, mentees: int, mentors: in
             if not left and killer.kills >= len(kill_at):
                 break
     sendgrid.wait_idle()
+    print("seconds per stage (completed runs):", {k: round(v, 1) for k, v in timings.items()}, file=sys.stderr)
     return measure(sendgrid, google, settings.store_url(), mentees + mentors,
                    Figures(mentees=mentees, newsletter_recipients=mentees + mentors, fault_share=fault_share,
                            kills=killer.kills, passes=passes, virtual_hours=round((clock() - start) / 3600, 2),
@@ -260,6 +292,8 @@ def measure(sendgrid: Any, google: Any, store_url: str, newsletter: int, figures
     figures.missing = (max(0, 2 * len(google.events()) - invites) + max(0, newsletter - digest)
                        + sum(1 for k in one_copy if k not in reached))
     figures.uncertain = sum(1 for k, s in ledger.items() if k.startswith(EMAIL_KINDS) and s == "uncertain")
+    figures.left = sorted(f"{k} {s}" for k, s in ledger.items() if k.startswith(EMAIL_KINDS) and s != "done")
+    figures.left += sorted(f"{k} not delivered" for k in one_copy if k not in reached)
     counts = dict(sendgrid.counts)
     called_off = len(sendgrid.accepted) - figures.delivered_messages  # accepted, then discarded with their batch
     figures.safety_requests = sum(counts.get(op, 0) for op in SAFETY_OPERATIONS) + called_off

@@ -50,6 +50,8 @@ MAX_PERSONALIZATIONS = 1000
 MAX_CATEGORIES = 10
 CANCEL_LEAD_SECONDS = 600  # SendGrid: no cancel later than 10 minutes before send_at
 MAX_CANCELLED_BATCHES = 10  # SendGrid: no more than 10 batches cancelled or paused at once
+KEPT_FOR_RECOVERY = 4  # one per side-effect worker (tasks/common.py SIDE_EFFECT_WORKERS)
+ROOM = MAX_CANCELLED_BATCHES - KEPT_FOR_RECOVERY  # sends at risk + cancellations standing, in one process
 EMAIL_LIKE = re.compile(r"[^\s@\[\]<>\"']+@[^\s@\[\]<>\"']+")
 
 
@@ -181,6 +183,12 @@ class SendGridMailer:
         if not token:
             return Presence.ABSENT
         batch_id, send_at = _parse(token)
+        try:
+            return self._cancel(batch_id, send_at)
+        finally:
+            self._release(batch_id)
+
+    def _cancel(self, batch_id: str, send_at: int) -> Presence:
         deadline = send_at - CANCEL_LEAD_SECONDS
         while self.clock() < deadline:
             try:
@@ -194,13 +202,13 @@ class SendGridMailer:
                 if statuses.get(batch_id) == "cancel":
                     return self._cancelled_now(batch_id, send_at)
                 if len(statuses) < MAX_CANCELLED_BATCHES:
-                    break
-                self._lift_expired(statuses)
+                    return Presence.UNKNOWN  # too late
+                self._learn(statuses)
+                self._lift([b for b, t in self._cancelled.items() if t <= self.clock() and b in statuses])
                 wait = min(self._cancelled.values(), default=deadline) - self.clock()
                 self.sleep(max(1.0, min(wait, deadline - self.clock())))
                 continue
             return self._cancelled_now(batch_id, send_at)
-        self._release(batch_id)
         return Presence.UNKNOWN
 
     def lookup(self, key: str) -> Presence:
@@ -253,31 +261,34 @@ class SendGridMailer:
             self._settled.notify_all()
 
     def _make_room(self) -> None:
-        """Wait until sends at risk plus standing cancellations leave room for one more cancellation."""
+        """Wait until sends at risk plus standing cancellations leave room for one more cancellation.
+
+        :data:`ROOM` keeps :data:`KEPT_FOR_RECOVERY` of SendGrid's places free: if this process dies, each of
+        its sends at risk (at most one per worker) can still be cancelled by the next one."""
         if not self._learned:
-            # Cancellations an earlier (killed) process left: ours all have send_at within the delay from now.
-            for batch_id in self._statuses():
-                self._cancelled.setdefault(batch_id, self.clock() + self.send_delay_seconds + 60.0)
-            self._learned = True
+            self._learn(self._statuses())
         while True:
             now = self.clock()
             with self._lock:
                 self._at_risk = {b: t for b, t in self._at_risk.items() if t > now}
-                used = len(self._at_risk) + len(self._cancelled)
                 expired = [b for b, t in self._cancelled.items() if t <= now]
-            if used < MAX_CANCELLED_BATCHES:
-                return
-            if expired:
+                used = len(self._at_risk) + len(self._cancelled) - len(expired)
+            if expired:  # lifted as soon as they can be, so that a process killed now leaves few behind
                 self._lift(expired)
-                continue
+            if used < ROOM:
+                return
             with self._settled:  # let the sends in flight settle first: none of them may outlive its window
-                self._settled.wait_for(lambda: not self._at_risk, timeout=2.0)
+                self._settled.wait_for(lambda: not self._at_risk, timeout=30.0)
                 soonest = min([*self._at_risk.values(), *self._cancelled.values()], default=now)
             self.sleep(max(1.0, soonest - now))
 
-    def _lift_expired(self, statuses: dict[str, str]) -> None:
-        now = self.clock()
-        self._lift([b for b, t in self._cancelled.items() if t <= now and b in statuses])
+    def _learn(self, statuses: dict[str, str]) -> None:
+        """Count cancellations an earlier (killed) process left. Their send_at is unknown here, but every batch
+        of ours is sent at most ``send_delay_seconds`` after it was made, so by then they can be lifted."""
+        with self._lock:
+            for batch_id in statuses:
+                self._cancelled.setdefault(batch_id, self.clock() + self.send_delay_seconds + 60.0)
+            self._learned = True
 
     def _lift(self, batch_ids: list[str]) -> None:
         """Delete cancellations whose ``send_at`` has passed (their messages are discarded): room for new ones."""
