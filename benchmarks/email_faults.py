@@ -246,7 +246,7 @@ def campaign(tmp: Path, google: Any, sendgrid: Any, *, mentees: int, mentors: in
 
     def process() -> Any:  # a fresh process: new services over the same store
         services = build_services(settings)
-        mailer = services.connectors.mailer
+        mailer: Any = services.connectors.mailer
         mailer.clock, mailer.timeout_seconds = clock, CLIENT_TIMEOUT
         killer.wrap(mailer)
         return services
