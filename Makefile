@@ -8,7 +8,7 @@ RUNTIME := $(VENV)/.runtime-$(shell cksum requirements.lock pyproject.toml | cks
 DEV     := $(VENV)/.dev-$(shell cksum requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
 PIP     := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: setup setup-runtime demo test test-fast bench lint lock clean
+.PHONY: setup setup-runtime demo test test-fast bench bench-email lint lock clean
 
 setup-runtime: $(RUNTIME)
 setup: $(DEV)
@@ -39,6 +39,9 @@ test-fast: setup  ## the inner loop: no Prefect server, no PostgreSQL
 
 bench: setup  ## matching benchmark against the tools programs use today
 	$(BIN)/python benchmarks/matching.py
+
+bench-email: setup  ## email fault campaign: 1,000 mentees, newsletter of 1,400, 20 % SendGrid faults, 3 kills
+	$(BIN)/python benchmarks/email_faults.py --out benchmarks/results/email_faults.jsonl
 
 lint: setup
 	$(BIN)/ruff format --check .
