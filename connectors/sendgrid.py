@@ -211,10 +211,11 @@ class SendGridMailer:
             return self._cancelled_now(batch_id, send_at)
         return Presence.UNKNOWN
 
-    def lookup(self, key: str) -> Presence:
-        """UNKNOWN: Mail Send has no "was message X sent" query (the Email Activity API is a paid add-on and
-        eventually consistent); :meth:`settle` turns an unknown outcome into a known one instead."""
-        return Presence.UNKNOWN
+    def check(self) -> None:
+        """One cheap authenticated call, for a check before the run's first side effect: a wrong key fails
+        here, naming MENTORFLOW_SENDGRID_API_KEY. (It lists the standing cancellations, which the mailer
+        counts anyway.)"""
+        self._learn(self._statuses())
 
     def bodies(self, message: OutgoingEmail, batch_id: str | None = None,
                send_at: int | None = None) -> list[dict[str, Any]]:
