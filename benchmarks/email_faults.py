@@ -331,7 +331,7 @@ def main() -> None:
         from prefect.testing.utilities import prefect_test_harness
 
         quiet = {PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS: 4, PREFECT_SERVER_ANALYTICS_ENABLED: False}
-        with (temporary_settings(quiet), prefect_test_harness(server_startup_timeout=120),
+        with (temporary_settings(quiet), prefect_test_harness(server_startup_timeout=600),
               GoogleEmulator() as google, SendGridEmulator() as sendgrid):
             figures = campaign(Path(tmp), google, sendgrid, mentees=args.mentees, mentors=args.mentors,
                                fault_share=args.faults, kill_at=kills)
