@@ -8,7 +8,7 @@ RUNTIME := $(VENV)/.runtime-$(shell cksum requirements.lock pyproject.toml | cks
 DEV     := $(VENV)/.dev-$(shell cksum requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
 PIP     := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: setup setup-runtime demo test test-fast bench bench-mapping lint lock clean bench-pipeline bench-google
+.PHONY: setup setup-runtime demo test test-fast bench bench-mapping lint lock clean bench-pipeline bench-google bench-email
 
 setup-runtime: $(RUNTIME)
 setup: $(DEV)
@@ -48,6 +48,9 @@ bench-pipeline: setup  ## every stage under a Prefect server, SQLite and Postgre
 
 bench-google: setup  ## Google API calls per endpoint for ~1,000 matches, beside the floor and main's counts
 	$(BIN)/python benchmarks/google_calls.py --baseline benchmarks/results/google_calls_main.json
+
+bench-email: setup  ## email fault campaign: 1,000 mentees, newsletter of 1,400, 20 % SendGrid faults, 3 kills
+	$(BIN)/python benchmarks/email_faults.py --out benchmarks/results/email_faults.jsonl
 
 lint: setup
 	$(BIN)/ruff format --check .

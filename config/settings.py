@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     sendgrid_host: str = Field("https://api.sendgrid.com", description="SendGrid base URL (override for staging)")
     sendgrid_sandbox: bool = Field(False, description="validate messages at SendGrid without delivering them")
     sendgrid_unsubscribe_group: int | None = Field(None, description="ASM group id honoured by the digest")
+    sendgrid_send_delay_seconds: int = Field(
+        900, ge=720, le=72 * 3600,
+        description="every SendGrid message is scheduled this far ahead, so an unknown outcome can be cancelled "
+        "(SendGrid allows that until 10 minutes before the send time)")
     survey_token_secret: SecretStr = Field(
         SecretStr(LOCAL_SURVEY_SECRET),
         description="HMAC key of survey and self-service links; a real secret (16+ random characters) whenever "

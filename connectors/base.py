@@ -256,12 +256,23 @@ class RespondingCalendar(Calendar, Protocol):
 
 @runtime_checkable
 class Mailer(Protocol):
-    """Sends email. ``send`` of a key already sent must not send it again where the mailer can tell."""
+    """Sends email so that the ledger can make each message go out exactly once.
 
-    def send(self, message: OutgoingEmail) -> SentRef: ...
+    ``prepare`` gives a token the ledger records before ``send`` (where the provider needs one, e.g. a SendGrid
+    batch and send time; else ""). After an attempt whose outcome is unknown, ``settle`` finds out or decides
+    what became of it: DONE (it went out), ABSENT (it did not and now never will), UNKNOWN (nothing can tell).
+    """
 
-    def lookup(self, key: str) -> Presence:
-        """Whether the message with that key went out (UNKNOWN where the provider cannot tell)."""
+    def prepare(self, message: OutgoingEmail) -> str:
+        """A token to record before sending ``message`` ("" where none is needed)."""
+        ...
+
+    def send(self, message: OutgoingEmail, token: str = "") -> SentRef:
+        """Send ``message`` under ``token``; raises OutcomeUnknown when it may or may not have gone out."""
+        ...
+
+    def settle(self, key: str, token: str) -> Presence:
+        """What became of the attempt made under ``token`` for ``key`` (see the class docstring)."""
         ...
 
     def check_credentials(self) -> None:

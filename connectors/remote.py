@@ -58,5 +58,5 @@ def build_sendgrid_mailer(settings: Settings) -> SendGridMailer:
     return SendGridMailer(
         key, Address(email=rules.from_email, name=rules.program_name), host=settings.sendgrid_host,
         sandbox=settings.sendgrid_sandbox, unsubscribe_group=settings.sendgrid_unsubscribe_group,
-        timeout_seconds=settings.http_timeout_seconds,
+        timeout_seconds=settings.http_timeout_seconds, send_delay_seconds=settings.sendgrid_send_delay_seconds,
     )

@@ -5,10 +5,16 @@ of work (the record must survive the run dying during the side effect). A rerun 
 skips it. One that finds it ``pending`` (the process died, or the outcome was unknown) asks the connector
 whether the effect exists: done → record it; absent → perform it; unknown → mark it ``uncertain`` and
 leave it to the lead (``mentorflow ledger release KEY`` allows one more attempt).
+
+Email goes through :func:`send_once`, where the mailer can also *call off* an attempt whose outcome is unknown
+(a SendGrid scheduled send in its own batch is cancelled), so that it is sent again without a guess and the
+lead is left only what nothing can settle any more.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
@@ -18,7 +24,7 @@ from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from connectors.base import ConnectorError, Mailer, OutcomeUnknown, OutgoingEmail, Presence
+from connectors.base import ConnectorError, Mailer, OutcomeUnknown, OutgoingEmail, Presence, TransientError
 from domain.keys import LedgerKey
 from store.sql import insert
 from store.tables import LedgerRow
@@ -119,6 +125,10 @@ class Outcome(StrEnum):
     UNCERTAIN = "uncertain"
 
 
+class OutcomeCalledOff(TransientError):
+    """Every attempt of this run had an unknown outcome and was called off: known not sent, try later."""
+
+
 def do_once(
     store: Store,
     key: str | LedgerKey,
@@ -163,10 +173,90 @@ def do_once(
     return Outcome.PERFORMED
 
 
-def send_once(store: Store, mailer: Mailer, message: OutgoingEmail, kind: str, now: datetime) -> Outcome:
-    """Send ``message`` at most once, under its own key."""
+def send_once(
+    store: Store, mailer: Mailer, message: OutgoingEmail, kind: str, now: datetime, *, resends: int = 3
+) -> Outcome:
+    """Send ``message`` exactly once, under its own key.
 
-    def perform() -> str:
-        return mailer.send(message).provider_id
+    The mailer's token (a SendGrid batch and send time) is recorded before each attempt. An attempt whose
+    outcome is unknown — now, or found ``pending`` by a rerun — is settled by the mailer: found sent (done),
+    called off (sent again under a new token, at most ``resends`` times here, then by later tries), or, only
+    when nothing can settle it any more, ``uncertain`` for the lead.
+    """
+    key = message.key
 
-    return do_once(store, message.key, kind, perform=perform, lookup=lambda: mailer.lookup(message.key), now=now)
+    def finish(status: LedgerStatus, provider_ref: str = "", error: str = "") -> None:
+        with store.unit_of_work() as uow:
+            uow.ledger.finish(key, status, now, provider_ref=provider_ref, error=error)
+
+    _settle_left_over(store, mailer, now)
+    with store.unit_of_work() as uow:
+        before = uow.ledger.begin(key, kind, now)
+    if before.status == "done":
+        return Outcome.ALREADY_DONE
+    if before.status == "uncertain":
+        return Outcome.UNCERTAIN
+    if before.status == "pending" and before.attempts > 0:
+        settled = _settle(store, mailer, key, before.provider_ref, now)
+        if settled is not None:
+            return settled
+    for _ in range(resends + 1):
+        try:
+            token = mailer.prepare(message)
+        except ConnectorError as exc:
+            finish("failed", error=f"{type(exc).__name__}: {exc}"[:500])
+            raise
+        finish("pending", provider_ref=token or "-")  # committed before the send: a rerun can settle it
+        try:
+            ref = mailer.send(message, token)
+        except OutcomeUnknown:
+            settled = _settle(store, mailer, key, token, now)
+            if settled is not None:
+                return settled
+            continue  # called off: known not sent, send again under a new token
+        except ConnectorError as exc:
+            finish("failed", error=f"{type(exc).__name__}: {exc}"[:500])
+            raise
+        finish("done", provider_ref=ref.provider_id or token)
+        return Outcome.PERFORMED
+    finish("failed", error=f"outcome unknown {resends + 1} times, each called off")
+    raise OutcomeCalledOff(f"message {key}: {resends + 1} attempts had unknown outcomes; each was called off")
+
+
+_recovery = threading.Lock()
+_recovered: weakref.WeakSet[Mailer] = weakref.WeakSet()
+
+
+def _settle_left_over(store: Store, mailer: Mailer, now: datetime) -> None:
+    """Before a process's first send: settle every attempt an earlier (killed) process left in flight.
+
+    Their cancellation windows are short (SendGrid: until 10 minutes before the send time), so they go first,
+    not when their own task comes round. Assumes one email-sending run at a time, as the ledger does anyway
+    (a pending key is settled by whoever meets it next)."""
+    with _recovery:
+        if mailer in _recovered:
+            return
+        with store.unit_of_work() as uow:
+            pending = uow.ledger.entries("", "pending")
+        for entry in pending:
+            if entry.attempts > 0 and entry.provider_ref not in {"", "-"} and "@" in entry.provider_ref:
+                try:
+                    _settle(store, mailer, entry.key, entry.provider_ref, now)
+                except ConnectorError:  # SendGrid failing: the key's own task settles it when it comes
+                    continue
+        _recovered.add(mailer)
+
+
+def _settle(store: Store, mailer: Mailer, key: str, token: str, now: datetime) -> Outcome | None:
+    """Settle an attempt made under ``token``: an outcome when it is decided, None when it was called off."""
+    presence = mailer.settle(key, "" if token == "-" else token)  # a transient failure leaves it pending
+    with store.unit_of_work() as uow:
+        if presence is Presence.DONE:
+            uow.ledger.finish(key, "done", now, provider_ref=token)
+            return Outcome.FOUND_DONE
+        if presence is Presence.UNKNOWN:
+            uow.ledger.finish(key, "uncertain", now,
+                              error="may have gone out and can no longer be called off; check, then release")
+            return Outcome.UNCERTAIN
+        uow.ledger.finish(key, "failed", now, error="called off")
+    return None

@@ -48,13 +48,16 @@ class CountingMailer:
         self.crashed_key = ""
         self._lock = threading.Lock()
 
-    def send(self, message: OutgoingEmail) -> SentRef:
+    def prepare(self, message: OutgoingEmail) -> str:
+        return self.inner.prepare(message)
+
+    def send(self, message: OutgoingEmail, token: str = "") -> SentRef:
         with self._lock:
             self.calls += 1
             call = self.calls
         if self.transient_every and call % self.transient_every == 0:
             raise MailUnavailable("injected 503")
-        ref = self.inner.send(message)
+        ref = self.inner.send(message, token)
         with self._lock:
             self.sends[message.key] += 1
         if call == self.die_after_send_on:
@@ -62,8 +65,8 @@ class CountingMailer:
             raise SystemExit("injected crash after the message went out")
         return ref
 
-    def lookup(self, key: str) -> Presence:
-        return self.inner.lookup(key)
+    def settle(self, key: str, token: str) -> Presence:
+        return self.inner.settle(key, token)
 
     def check_credentials(self) -> None:
         self.inner.check_credentials()

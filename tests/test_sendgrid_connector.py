@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import base64
+import http.client as http_client
 import json
+import math
+import socket
+import urllib.error
 from typing import Any
 
 import pytest
@@ -23,8 +27,9 @@ from connectors.base import (
     TransientError,
 )
 from connectors.remote import build_sendgrid_mailer
-from connectors.sendgrid import SendGridMailer, _reasons
+from connectors.sendgrid import Kind, MailConfigurationError, MailOutcomeUnknown, SendGridMailer, _reasons, classify
 from tests.emulators import Fault, SendGridEmulator
+from tests.emulators.sendgrid import VirtualClock
 
 pytest_plugins = ["tests.emulators.fixtures"]
 SENDER = Address(email="mentoring@example.org", name="Mentoring program")
@@ -32,18 +37,29 @@ NOW = 1_800_000_000.0
 
 
 class Sleeper:
-    """Records the waits instead of waiting."""
+    """Records the waits; with a clock, lives through them (the mailer and the emulator share that clock)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: VirtualClock | None = None) -> None:
         self.waits: list[float] = []
+        self.clock = clock
 
     def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
+        if self.clock is not None:
+            self.clock.sleep(seconds)
+
+
+@pytest.fixture
+def clock(sendgrid_emulator: SendGridEmulator) -> VirtualClock:
+    sendgrid_emulator.clock = VirtualClock(NOW)
+    return sendgrid_emulator.clock  # type: ignore[return-value]
 
 
 def mailer(emulator: SendGridEmulator, sleeper: Sleeper | None = None, **options: Any) -> SendGridMailer:
+    clock = emulator.clock
     return SendGridMailer(emulator.api_key, SENDER, host=emulator.url, timeout_seconds=5,
-                          sleep=sleeper or Sleeper(), clock=lambda: NOW, **options)
+                          sleep=sleeper or Sleeper(clock if isinstance(clock, VirtualClock) else None),
+                          clock=clock, **options)
 
 
 def email(n: int = 2, **extra: Any) -> OutgoingEmail:
@@ -54,7 +70,8 @@ def email(n: int = 2, **extra: Any) -> OutgoingEmail:
     return OutgoingEmail(**fields)
 
 
-def test_send_gives_each_recipient_their_own_personalization(sendgrid_emulator: SendGridEmulator) -> None:
+def test_send_gives_each_recipient_their_own_personalization(sendgrid_emulator: SendGridEmulator,
+                                                             clock: VirtualClock) -> None:
     sendgrid = mailer(sendgrid_emulator)
     assert isinstance(sendgrid, Mailer)
     invite = Attachment(filename="invite.ics", content_type="text/calendar; method=REQUEST", content=b"BEGIN:VCAL")
@@ -72,6 +89,11 @@ def test_send_gives_each_recipient_their_own_personalization(sendgrid_emulator: 
     assert body["categories"] == ["invite"]
     assert body["custom_args"] == {"match_id": "7", "mentorflow_key": "invite:match-7:mentee"}
     assert "asm" not in body and "mail_settings" not in body
+    # a scheduled send in a batch of its own, 15 minutes ahead: delivered then, not before
+    assert body["batch_id"] in sendgrid_emulator.batches and body["send_at"] == NOW + 900
+    assert sendgrid_emulator.delivered() == []
+    clock.sleep(900)
+    assert sendgrid_emulator.delivered() == [body]
 
 
 def test_unsubscribe_group_applies_to_the_digest_only(sendgrid_emulator: SendGridEmulator) -> None:
@@ -88,42 +110,143 @@ def test_sandbox_mode_validates_without_delivering(sendgrid_emulator: SendGridEm
     assert sendgrid_emulator.accepted == [] and len(sendgrid_emulator.sandboxed) == 1
 
 
-def test_a_large_digest_is_split_in_requests_of_1000(sendgrid_emulator: SendGridEmulator) -> None:
+def test_a_large_digest_is_split_in_requests_of_1000_in_one_batch(sendgrid_emulator: SendGridEmulator) -> None:
     recipients = [Address(email=f"m{i}@example.com") for i in range(2500)]
     recipients += [Address(email="M7@Example.com")]  # the same person twice gets one copy
     ref = mailer(sendgrid_emulator).send(email(key="digest:2025-q1", recipients=recipients, categories=["digest"]))
     assert [len(b["personalizations"]) for b in sendgrid_emulator.accepted] == [1000, 1000, 500]
+    assert len({b["batch_id"] for b in sendgrid_emulator.accepted}) == 1
     delivered = sendgrid_emulator.recipients()
     assert len(delivered) == len({e.casefold() for e in delivered}) == 2500
     assert len(ref.provider_id.split(",")) == 3
 
 
-def test_429_waits_until_the_rate_limit_resets(sendgrid_emulator: SendGridEmulator) -> None:
-    sleeper = Sleeper()
+def test_429_waits_until_the_rate_limit_resets(sendgrid_emulator: SendGridEmulator, clock: VirtualClock) -> None:
+    sleeper = Sleeper(clock)
     sendgrid_emulator.rate_limit_next(NOW + 12)
     mailer(sendgrid_emulator, sleeper).send(email())
     assert sleeper.waits == [12.0]
     assert len(sendgrid_emulator.accepted) == 1 and sendgrid_emulator.counts["mail.send"] == 2
 
 
-def test_429_wait_is_capped(sendgrid_emulator: SendGridEmulator) -> None:
-    sleeper = Sleeper()
+def test_429_wait_is_capped(sendgrid_emulator: SendGridEmulator, clock: VirtualClock) -> None:
+    sleeper = Sleeper(clock)
     sendgrid_emulator.rate_limit_next(NOW + 3600)
     mailer(sendgrid_emulator, sleeper, max_wait_seconds=60).send(email())
     assert sleeper.waits == [60.0]
 
 
-def test_5xx_is_retried_with_backoff_then_unavailable(sendgrid_emulator: SendGridEmulator) -> None:
-    sleeper = Sleeper()
-    sendgrid_emulator.fail_next(503, times=2)
-    mailer(sendgrid_emulator, sleeper).send(email())
-    assert sleeper.waits == [2.0, 4.0] and len(sendgrid_emulator.accepted) == 1
+def test_the_one_table_maps_answers_to_what_the_caller_does() -> None:
+    def http(status: int) -> HTTPError:
+        return HTTPError(status, "x", b"{}", {})
 
-    sendgrid_emulator.fail_next(500, times=4)
+    assert [classify(http(s)) for s in (429, 401, 403, 400, 413, 500, 503)] == [
+        Kind.NOT_ACCEPTED, Kind.CONFIGURATION, Kind.CONFIGURATION, Kind.BAD_REQUEST, Kind.BAD_REQUEST,
+        Kind.UNKNOWN, Kind.UNKNOWN]
+    assert classify(urllib.error.URLError(ConnectionRefusedError())) is Kind.NOT_ACCEPTED
+    assert classify(TimeoutError()) is Kind.UNKNOWN
+    assert classify(http_client.RemoteDisconnected("closed")) is Kind.UNKNOWN
+    assert classify(ValueError()) is None
+
+
+@pytest.mark.parametrize("fault", [Fault(status=503), Fault(status=500, after=True), Fault(drop=True, after=True),
+                                   Fault(drop=True)], ids=["5xx", "accept-then-5xx", "accept-then-drop", "drop"])
+def test_any_answer_that_does_not_prove_refusal_is_unknown_and_never_retried_blindly(
+        sendgrid_emulator: SendGridEmulator, clock: VirtualClock, fault: Fault) -> None:
+    sendgrid = mailer(sendgrid_emulator)
+    fault.operation = "mail.send"
+    sendgrid_emulator.queue(fault)
+    token = sendgrid.prepare(email())
+    with pytest.raises(MailOutcomeUnknown) as caught:
+        sendgrid.send(email(), token)
+    assert isinstance(caught.value, OutcomeUnknown) and sendgrid_emulator.counts["mail.send"] == 1
+    assert len(sendgrid_emulator.accepted) == (1 if fault.after else 0)
+    # settled by SendGrid's own mechanism: the batch is cancelled, so whatever was accepted never goes out
+    assert sendgrid.settle(email().key, token) is Presence.ABSENT
+    assert sendgrid_emulator.statuses == {token.split("@")[0]: "cancel"}
+    sendgrid.send(email(), sendgrid.prepare(email()))  # and it is sent again under a new batch
+    clock.sleep(3600)
+    assert len(sendgrid_emulator.delivered()) == 1
+
+
+def test_no_answer_in_time_is_unknown(sendgrid_emulator: SendGridEmulator) -> None:
+    sendgrid_emulator.slow_next(0.5, operation="mail.send")
+    sendgrid = SendGridMailer(sendgrid_emulator.api_key, SENDER, host=sendgrid_emulator.url, timeout_seconds=0.2,
+                              sleep=Sleeper())
+    token = sendgrid.prepare(email())
+    with pytest.raises(OutcomeUnknown):
+        sendgrid.send(email(), token)
+    assert sendgrid_emulator.wait_idle()
+    assert len(sendgrid_emulator.accepted) == 1  # it did go out: "unknown" was the honest answer
+    assert sendgrid.settle(email().key, token) is Presence.ABSENT
+    assert sendgrid_emulator.delivered(at=math.inf) == []
+
+
+def test_too_late_to_cancel_stays_unknown(sendgrid_emulator: SendGridEmulator, clock: VirtualClock) -> None:
+    sendgrid = mailer(sendgrid_emulator)
+    sendgrid_emulator.fail_next(500, after=True, operation="mail.send")
+    token = sendgrid.prepare(email())
+    with pytest.raises(MailOutcomeUnknown):
+        sendgrid.send(email(), token)
+    clock.sleep(300)  # exactly 10 minutes before send_at: too late
+    assert sendgrid.settle(email().key, token) is Presence.UNKNOWN
+    assert sendgrid_emulator.statuses == {} and len(sendgrid_emulator.delivered(at=math.inf)) == 1
+
+
+def test_a_cancel_whose_answer_was_lost_is_found_cancelled(sendgrid_emulator: SendGridEmulator,
+                                                           clock: VirtualClock) -> None:
+    sendgrid = mailer(sendgrid_emulator)
+    sendgrid_emulator.fail_next(500, after=True, operation="mail.send")
+    token = sendgrid.prepare(email())
+    with pytest.raises(MailOutcomeUnknown):
+        sendgrid.send(email(), token)
+    sendgrid_emulator.fail_next(503, after=True, operation="scheduled_sends.create")  # cancelled, answer lost
+    assert sendgrid.settle(email().key, token) is Presence.ABSENT
+    assert sendgrid_emulator.counts["scheduled_sends.create"] == 2  # the retry was told "already has a status"
+    assert sendgrid_emulator.delivered(at=math.inf) == []
+
+
+def test_never_more_than_ten_cancellations_standing(sendgrid_emulator: SendGridEmulator, clock: VirtualClock) -> None:
+    sleeper = Sleeper(clock)
+    sendgrid = mailer(sendgrid_emulator, sleeper)
+    sendgrid_emulator.fail_share(1.0, lambda rng: Fault(status=500, after=True), operation="mail.send")
+    for n in range(25):
+        message = email(key=f"survey:{n}")
+        token = sendgrid.prepare(message)
+        with pytest.raises(MailOutcomeUnknown):
+            sendgrid.send(message, token)
+        assert sendgrid.settle(message.key, token) is Presence.ABSENT
+        assert len(sendgrid_emulator.statuses) <= 10
+    assert sleeper.waits, "it waited for cancellations to expire instead of hitting the limit"
+    assert sendgrid_emulator.counts["scheduled_sends.delete"] >= 15  # lifted only after their send_at
+    assert sendgrid_emulator.delivered(at=math.inf) == []
+
+
+def test_cancellations_left_by_a_killed_process_are_counted(sendgrid_emulator: SendGridEmulator,
+                                                            clock: VirtualClock) -> None:
+    first = mailer(sendgrid_emulator)
+    sendgrid_emulator.fail_share(1.0, lambda rng: Fault(status=500, after=True), operation="mail.send")
+    for n in range(10):
+        token = first.prepare(email(key=f"k{n}"))
+        with pytest.raises(MailOutcomeUnknown):
+            first.send(email(key=f"k{n}"), token)
+        first.settle(f"k{n}", token)
+    sendgrid_emulator.clear_faults()
+    second = mailer(sendgrid_emulator)  # a new process: knows nothing of the first one's cancellations
+    second.send(email())
+    assert len(sendgrid_emulator.statuses) <= 10 and sendgrid_emulator.counts["scheduled_sends.list"] >= 1
+    assert clock() >= NOW + 900  # it waited until they could be lifted
+
+
+def test_a_request_that_never_reached_sendgrid_is_retried(sendgrid_emulator: SendGridEmulator) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    sleeper = Sleeper()
+    nowhere = SendGridMailer("SG.key", SENDER, host=f"http://127.0.0.1:{port}", sleep=sleeper)
     with pytest.raises(MailUnavailable) as caught:
-        mailer(sendgrid_emulator).send(email(key="other"))
-    assert isinstance(caught.value, TransientError) and not isinstance(caught.value, OutcomeUnknown)
-    assert len(sendgrid_emulator.accepted) == 1
+        nowhere.prepare(email())
+    assert not isinstance(caught.value, OutcomeUnknown) and sleeper.waits == [2.0, 4.0, 8.0]
 
 
 def test_a_refusal_is_a_mail_error_without_personal_data(sendgrid_emulator: SendGridEmulator) -> None:
@@ -143,52 +266,30 @@ def test_error_reasons_blank_out_addresses() -> None:
 
 def test_a_wrong_key_names_the_setting(sendgrid_emulator: SendGridEmulator) -> None:
     wrong = SendGridMailer("SG.wrong", SENDER, host=sendgrid_emulator.url, sleep=Sleeper())
-    with pytest.raises(MailError, match="MENTORFLOW_SENDGRID_API_KEY") as caught:
+    with pytest.raises(MailConfigurationError, match="MENTORFLOW_SENDGRID_API_KEY"):
+        wrong.check()
+    mailer(sendgrid_emulator).check()
+    with pytest.raises(MailConfigurationError, match="MENTORFLOW_SENDGRID_API_KEY") as caught:
         wrong.send(email())
-    assert "SG.wrong" not in str(caught.value)
+    assert isinstance(caught.value, ConfigurationError) and "SG.wrong" not in str(caught.value)
 
 
-def test_no_answer_means_the_outcome_is_unknown(sendgrid_emulator: SendGridEmulator) -> None:
-    sendgrid_emulator.slow_next(0.5)
-    sendgrid = SendGridMailer(sendgrid_emulator.api_key, SENDER, host=sendgrid_emulator.url, timeout_seconds=0.2,
-                              sleep=Sleeper())
-    with pytest.raises(OutcomeUnknown):
-        sendgrid.send(email())
-    assert sendgrid.lookup(email().key) is Presence.UNKNOWN
-    assert sendgrid_emulator.wait_idle()
-    assert len(sendgrid_emulator.accepted) == 1  # it did go out: "unknown" was the honest answer
-
-
-def test_a_failure_after_a_first_batch_went_out_is_unknown(sendgrid_emulator: SendGridEmulator) -> None:
+def test_a_failure_after_a_first_request_went_out_is_unknown(sendgrid_emulator: SendGridEmulator) -> None:
     recipients = [Address(email=f"m{i}@example.com") for i in range(1500)]
-    sendgrid_emulator.fail_next(400)
+    sendgrid_emulator.fail_next(400, operation="mail.send")
     with pytest.raises(MailError) as refused:
         mailer(sendgrid_emulator).send(email(recipients=recipients))
-    assert not isinstance(refused.value, OutcomeUnknown)  # the first batch was refused: nothing went out
+    assert not isinstance(refused.value, OutcomeUnknown)  # the first request was refused: nothing went out
     assert sendgrid_emulator.accepted == []
 
-    sendgrid_emulator.pass_next()  # the first batch goes through, the second keeps failing
-    sendgrid_emulator.fail_next(503, times=4)
-    with pytest.raises(OutcomeUnknown, match="1 of 2 batches"):
-        mailer(sendgrid_emulator).send(email(recipients=recipients))
-    assert [len(b["personalizations"]) for b in sendgrid_emulator.accepted] == [1000]
-
-
-def test_faults_on_a_share_of_requests_never_duplicate_a_message(sendgrid_emulator: SendGridEmulator) -> None:
-    sendgrid_emulator.fail_share(0.4, lambda rng: Fault(status=rng.choice([429, 500, 502, 503]),
-                                                        headers={"X-RateLimit-Reset": str(int(NOW + 1))}), seed=3)
-    sendgrid = mailer(sendgrid_emulator, attempts=2)
-    returned: list[str] = []
-    for n in range(40):
-        message = email(key=f"survey:{n}", recipients=[Address(email=f"r{n}@example.com")])
-        try:
-            sendgrid.send(message)
-            returned.append(f"r{n}@example.com")
-        except MailUnavailable:
-            continue
-    accepted = sendgrid_emulator.recipients()
-    assert sendgrid_emulator.faults_served > 10 and len(returned) < 40
-    assert sorted(accepted) == sorted(returned)  # exactly one accepted message per send that returned
+    sendgrid_emulator.pass_next(operation="mail.send")  # the first request goes through, the second is refused
+    sendgrid_emulator.fail_next(400, operation="mail.send")
+    sendgrid = mailer(sendgrid_emulator)
+    token = sendgrid.prepare(email())
+    with pytest.raises(OutcomeUnknown, match="1 of 2 requests"):
+        sendgrid.send(email(recipients=recipients), token)
+    assert sendgrid.settle(email().key, token) is Presence.ABSENT  # the accepted half is called off with it
+    assert sendgrid_emulator.delivered(at=math.inf) == []
 
 
 def test_build_from_settings(sendgrid_emulator: SendGridEmulator) -> None:

@@ -98,7 +98,11 @@ class EmlOutbox:
     def _marker(self, key: str) -> Path:
         return self.folder / f"{safe_key(key)}.sent"
 
-    def send(self, message: OutgoingEmail) -> SentRef:
+    def prepare(self, message: OutgoingEmail) -> str:
+        """No token: the outbox can always tell whether a message was written (its marker)."""
+        return ""
+
+    def send(self, message: OutgoingEmail, token: str = "") -> SentRef:
         """Write one file per recipient, then the marker; a key already written is not written again."""
         stem = safe_key(message.key)
         names = [f"{stem}--{n}.eml" for n in range(1, len(message.recipients) + 1)]
@@ -121,6 +125,10 @@ class EmlOutbox:
         except OSError as exc:
             raise MailError(f"message {stem}: cannot write to the outbox ({exc.strerror})") from None
         return SentRef(key=message.key, provider_id=names[0])
+
+    def settle(self, key: str, token: str) -> Presence:
+        """DONE when the message was written whole, ABSENT otherwise (a rerun writes what is missing)."""
+        return self.lookup(key)
 
     def lookup(self, key: str) -> Presence:
         """DONE when every file of the key was written (its marker exists), ABSENT otherwise."""

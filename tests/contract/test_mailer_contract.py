@@ -1,9 +1,10 @@
-"""Every Mailer: one copy per recipient (nobody sees another's address), and an honest ``lookup``."""
+"""Every Mailer: one copy per recipient (nobody sees another's address), and an honest ``settle``."""
 
 from __future__ import annotations
 
 import email
 import email.policy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import getaddresses
@@ -39,7 +40,7 @@ def sendgrid(tmp_path: Path) -> Harness:
     mailer = SendGridMailer(emulator.api_key, Address(email="program@example.org"), host=emulator.url,
                             timeout_seconds=5, sleep=lambda _: None)
     return Harness(mailer, lambda: [[to["email"] for to in p["to"]]
-                                    for body in emulator.accepted for p in body["personalizations"]])
+                                    for body in emulator.delivered(at=math.inf) for p in body["personalizations"]])
 
 
 IMPLEMENTATIONS: dict[str, Callable[[Path], Harness]] = {"eml": eml, "sendgrid": sendgrid}
@@ -66,8 +67,22 @@ def test_each_recipient_gets_their_own_copy(harness: Harness) -> None:
     assert sorted(harness.delivered()) == [["dana@example.com"], ["noa@example.com"]]
 
 
-def test_lookup_never_claims_done_before_a_send(harness: Harness) -> None:
-    assert harness.mailer.lookup("invite:match-1") in {Presence.ABSENT, Presence.UNKNOWN}
-    harness.mailer.send(message())
-    assert harness.mailer.lookup("invite:match-1") in {Presence.DONE, Presence.UNKNOWN}
-    assert harness.mailer.lookup("invite:match-2") in {Presence.ABSENT, Presence.UNKNOWN}
+def test_settle_never_claims_done_before_a_send(harness: Harness) -> None:
+    message_ = message()
+    token = harness.mailer.prepare(message_)
+    assert harness.mailer.settle(message_.key, token) is Presence.ABSENT  # nothing was sent under it
+    harness.mailer.send(message_, token)
+    assert harness.mailer.settle(message_.key, token) in {Presence.DONE, Presence.ABSENT}
+    other = message("invite:match-2")
+    assert harness.mailer.settle(other.key, harness.mailer.prepare(other)) is Presence.ABSENT
+
+
+def test_an_attempt_settled_absent_is_not_delivered(harness: Harness) -> None:
+    """ABSENT is a promise: whatever the attempt did never reaches anyone, so sending again is safe."""
+    message_ = message()
+    token = harness.mailer.prepare(message_)
+    harness.mailer.send(message_, token)
+    if harness.mailer.settle(message_.key, token) is Presence.ABSENT:
+        assert harness.delivered() == []
+    else:
+        assert len(harness.delivered()) == 2

@@ -48,6 +48,7 @@ class Fault:
     ``after``: run the operation first (its effect is stored), then answer with the error anyway — what a
     lost response or a gateway error after the backend committed looks like to the client.
     ``delay``: seconds to wait before answering (to provoke client timeouts); ``status`` 0 = no error.
+    ``drop``: close the connection without any answer (before or ``after`` the operation ran).
     """
 
     status: int = 503
@@ -55,7 +56,10 @@ class Fault:
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
     operation: str | None = None
+    drop: bool = False
 
+
+DROP = -1  # a Reply status meaning "close the connection, answer nothing"
 
 Handler = Callable[[Request], Reply]
 # Query parameters every Google API accepts (system parameters); a route that names its own refuses others.
@@ -129,6 +133,11 @@ class Emulator:
         with self.lock:
             for _ in range(times):
                 self._faults.append(Fault(status, after, 0.0, dict(headers or {}), operation))
+
+    def queue(self, fault: Fault) -> None:
+        """Answer the next request (of ``fault.operation``, if set) with ``fault``."""
+        with self.lock:
+            self._faults.append(fault)
 
     def pass_next(self, *, times: int = 1, operation: str | None = None) -> None:
         """Let the next ``times`` requests through unharmed, to aim the faults queued after them."""
@@ -225,6 +234,9 @@ class Emulator:
         length = int(http.headers.get("Content-Length") or 0)
         raw = http.rfile.read(length) if length else b""
         reply = self._dispatch(http.command, unquote(parts.path), parts.query, dict(http.headers.items()), raw)
+        if reply.status == DROP:  # what a proxy or a crashed backend does: the client gets no status line
+            http.close_connection = True
+            return
         payload = b"" if reply.body is None else json.dumps(reply.body).encode()
         try:
             http.send_response(reply.status)
@@ -263,7 +275,7 @@ class Emulator:
         fault = self._take_fault(operation)
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
-        if fault is not None and fault.status and not fault.after:
+        if fault is not None and (fault.status or fault.drop) and not fault.after:
             return self._fault_reply(fault)
         try:
             with self.lock:
@@ -272,13 +284,15 @@ class Emulator:
             reply = Reply(error.status, self.error_body(error))
         except Exception as exc:  # an emulator bug answers like a service's internal error, not a dropped line
             reply = Reply(500, self.error_body(ApiError(500, f"emulator error: {type(exc).__name__}: {exc}")))
-        if fault is not None and fault.status:
+        if fault is not None and (fault.status or fault.drop):
             return self._fault_reply(fault)
         return reply
 
     def _fault_reply(self, fault: Fault) -> Reply:
         with self.lock:
             self.faults_served += 1
+        if fault.drop:
+            return Reply(DROP)
         reason = "rateLimitExceeded" if fault.status == 429 else "backendError"
         message = "Rate Limit Exceeded" if fault.status == 429 else "Backend Error"
         return Reply(fault.status, self.error_body(ApiError(fault.status, message, reason)), dict(fault.headers))

@@ -1,0 +1,346 @@
+"""Email fault campaign: the pipeline against SendGrid misbehaving as real services do, killed and rerun.
+
+Mentees and mentors come through the Google emulator (no faults there); every SendGrid call meets a share of
+faults of every kind: 429 with ``X-RateLimit-Reset``, a 5xx before or after the message was accepted, the
+connection dropped before or after, no answer in time (with or without the message accepted). The pipeline
+(intake, match, invite, two follow-up runs: surveys then reminders, the newsletter) is killed right after
+chosen accepted sends and rerun from the top by a new "process" (new services, same store); passes repeat,
+faults still on, until nothing is left to send. SendGrid and the mailer share a virtual clock, so send delays
+and cancellation windows pass without waiting.
+
+Figures, from what the emulator delivered (accepted, not cancelled, send time passed) and the ledger table:
+copies accepted twice, copies missing, keys left uncertain, and the requests spent on safety (batch ids,
+cancellations and their upkeep, sends that were called off) per 1,000 delivered messages.
+
+    python benchmarks/email_faults.py                     # full size: 1,000 mentees, 400 mentors, 20 %
+    python benchmarks/email_faults.py --mentees 60 --mentors 90
+
+The test suite runs :func:`campaign` at a small size (tests/test_email_faults.py). Run against an older
+checkout (``--code DIR``) for the figures of the code before scheduled sends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+HERE = Path(__file__).resolve().parent
+if __name__ == "__main__":
+    # --code DIR: measure another checkout (e.g. `git archive main`) with this campaign and emulator
+    code = next((sys.argv[i + 1] for i, a in enumerate(sys.argv) if a == "--code"), None)
+    sys.path.insert(0, str(Path(code).resolve() if code else HERE.parent))
+
+import yaml  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+
+TZ = ZoneInfo("Asia/Jerusalem")
+DAY0 = datetime(2026, 11, 22, 9, 0, tzinfo=TZ)
+TOPICS = ["Python", "JavaScript", "Backend", "Frontend", "DevOps", "Data engineering", "Open source",
+          "Career growth", "Job interviews", "Testing"]
+DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu"]
+MENTEE_QUESTIONS = ["Full name", "Preferred languages", "Topics (most important first)", "Career stage", "Goals",
+                    "Weekly availability", "Accessibility needs", "May we contact you?", "May we quote your feedback?"]
+MENTOR_QUESTIONS = ["name", "email", "expertise", "years", "career_stage", "languages", "capacity", "availability"]
+FAULT_KINDS = ("429", "5xx", "5xx after accepting", "drop", "drop after accepting", "timeout",
+               "timeout after accepting")
+CLIENT_TIMEOUT = 0.25  # seconds; a "timeout" fault answers after 0.4 s
+EMAIL_KINDS = ("invite:", "survey:", "reminder:", "digest:")
+SAFETY_OPERATIONS = ("batch.create", "scheduled_sends.create", "scheduled_sends.list", "scheduled_sends.get",
+                     "scheduled_sends.delete")
+
+
+@dataclass
+class Figures:
+    mentees: int
+    newsletter_recipients: int
+    fault_share: float
+    kills: int
+    passes: int
+    delivered_messages: int = 0  # Mail Send requests whose copies reached people
+    delivered_copies: int = 0
+    accepted_twice: int = 0  # copies beyond the first, per (message key, recipient)
+    missing: int = 0  # copies that should have gone out and did not
+    uncertain: int = 0  # ledger keys left for the lead
+    safety_requests: int = 0  # batch ids, cancellations and their upkeep, and sends that were called off
+    safety_per_1000: float = 0.0
+    faults_served: int = 0
+    requests: dict[str, int] = field(default_factory=dict)
+    left: list[str] = field(default_factory=list)  # email keys not done or not delivered (ids only)
+    virtual_hours: float = 0.0
+    seconds: float = 0.0
+
+
+def _windows(rng: random.Random) -> str:
+    return "; ".join(f"{d} {h}:00-{h + 2}:00" for d in rng.sample(DAYS, 3) for h in [rng.choice([9, 12, 18, 19])])
+
+
+def seed(google: Any, mentees: int, mentors: int) -> None:
+    """Mentee and mentor forms (everyone may be contacted) and an empty survey form."""
+    rng = random.Random(7)
+    google.seed("mentee-form", MENTEE_QUESTIONS, [{
+        "Email address": f"mentee{i}@example.org", "Full name": f"Mentee {i}",
+        "Preferred languages": rng.choice(["Hebrew", "English", "Hebrew, English"]),
+        "Topics (most important first)": ", ".join(rng.sample(TOPICS, rng.randint(1, 3))),
+        "Career stage": str(rng.randint(0, 3)), "Goals": "grow", "Weekly availability": _windows(rng),
+        "Accessibility needs": "", "May we contact you?": "Yes", "May we quote your feedback?": "No",
+    } for i in range(mentees)])
+    google.seed("mentor-form", MENTOR_QUESTIONS, [{
+        "name": f"Mentor {j}", "email": f"mentor{j}@example.org", "expertise": ", ".join(rng.sample(TOPICS, 4)),
+        "years": str(rng.randint(4, 20)), "career_stage": str(rng.randint(2, 4)), "languages": "Hebrew, English",
+        "capacity": str(rng.randint(2, 3)), "availability": _windows(rng) + "; " + _windows(rng),
+    } for j in range(mentors)])
+    google.seed("survey-form", ["token", "satisfaction", "met", "still_in_touch", "adopted_idea"], [])
+
+
+def sendgrid_fault(rng: random.Random) -> Any:
+    """One fault of a kind drawn evenly from :data:`FAULT_KINDS`."""
+    from tests.emulators.server import Fault
+
+    kind = rng.choice(FAULT_KINDS)
+    if kind == "429":
+        return Fault(status=429, headers={"X-RateLimit-Reset": "0"})
+    if kind.startswith("timeout"):  # the client gives up; the request is served (or not) afterwards
+        return Fault(status=0 if kind.endswith("accepting") else 503, after=True, delay=0.4)
+    return Fault(status=rng.choice([500, 502, 503]), drop=kind.startswith("drop"), after=kind.endswith("accepting"))
+
+
+def _settings(tmp: Path, google: Any, sendgrid: Any) -> Any:
+    from config.settings import Settings
+
+    rules = yaml.safe_load((HERE.parent / "config" / "program.yaml").read_text(encoding="utf-8"))
+    rules["scheduling"]["video_link_template"] = None
+    (tmp / "program.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
+    return Settings(
+        _env_file=None, data_dir=tmp, rules_path=tmp / "program.yaml",
+        intake="google", roster="google", calendar="google", surveys="google",
+        mailer="sendgrid", google_api_endpoint=google.url, google_mentee_form_id="mentee-form",
+        google_mentor_form_id="mentor-form", google_survey_form_id="survey-form",
+        sendgrid_api_key=sendgrid.api_key, sendgrid_host=sendgrid.url, survey_token_secret="a-real-test-secret",
+        http_timeout_seconds=5,
+    )  # type: ignore[call-arg]
+
+
+class Killer:
+    """Kills the "process" right after the accepted sends numbered in ``at`` (counted across processes).
+
+    A killed process does nothing more: its threads still running (Prefect cannot stop a thread) die at their
+    next step, so no late ledger write and no wait on the shared clock comes from a dead process."""
+
+    def __init__(self, at: list[int], clock: Any) -> None:
+        self.at = set(at)
+        self.clock = clock
+        self.sends = 0
+        self.kills = 0
+        self._lock = threading.Lock()
+
+    def wrap(self, mailer: Any) -> None:
+        generation = self.kills
+
+        def alive() -> None:
+            if self.kills != generation:
+                raise SystemExit("this process was killed")
+
+        def guard(method: Any) -> Any:
+            def guarded(*args: Any, **kwargs: Any) -> Any:
+                alive()
+                result = method(*args, **kwargs)
+                alive()
+                return result
+            return guarded
+
+        real_send = mailer.send
+
+        def send_then_maybe_die(*args: Any, **kwargs: Any) -> Any:
+            alive()
+            ref = real_send(*args, **kwargs)
+            alive()
+            with self._lock:
+                self.sends += 1
+                if self.sends in self.at:
+                    self.kills += 1
+                    raise SystemExit(f"killed right after accepted send {self.sends}")
+            return ref
+
+        mailer.send = send_then_maybe_die
+        for name in ("prepare", "settle", "lookup"):
+            if hasattr(mailer, name):
+                setattr(mailer, name, guard(getattr(mailer, name)))
+        mailer.sleep = guard(self.clock.sleep)
+
+
+@contextmanager
+def no_task_retry_delays() -> Iterator[None]:
+    """Task retries at once (their delays are minutes of wall time; the mailer's own waits are virtual)."""
+    from prefect import Task
+
+    import tasks.digest
+    import tasks.followup
+    import tasks.intake
+    import tasks.invites
+
+    saved: list[tuple[Any, Any]] = []
+    for module in (tasks.digest, tasks.followup, tasks.intake, tasks.invites):
+        for value in vars(module).values():
+            if isinstance(value, Task) and value.retries:
+                saved.append((value, value.retry_delay_seconds))
+                value.retry_delay_seconds = [0] * value.retries
+    try:
+        yield
+    finally:
+        for task_, delays in saved:
+            task_.retry_delay_seconds = delays
+
+
+def _stages() -> list[tuple[str, Any]]:
+    from flows.digest import digest
+    from flows.followup import followup
+    from flows.intake import intake
+    from flows.invite import invite
+    from flows.match import match
+
+    return [("intake", lambda: intake(DAY0)), ("match", lambda: match(DAY0, approval="auto")),
+            ("invite", lambda: invite(DAY0)), ("surveys", lambda: followup(DAY0 + timedelta(days=12))),
+            ("reminders", lambda: followup(DAY0 + timedelta(days=17))),
+            ("newsletter", lambda: digest(DAY0 + timedelta(days=14)))]
+
+
+def _ledger(url: str) -> dict[str, str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return {str(k): str(s) for k, s in connection.execute(text("SELECT key, status FROM ledger"))}
+    finally:
+        engine.dispose()
+
+
+def campaign(tmp: Path, google: Any, sendgrid: Any, *, mentees: int, mentors: int, fault_share: float,
+             kill_at: list[int], max_passes: int = 6, seed_faults: int = 11) -> Figures:
+    """Run the campaign (see the module docstring) and measure it."""
+    from mentorflow.bootstrap import build_services, use_services
+    from tests.emulators.sendgrid import VirtualClock
+
+    started = time.perf_counter()
+    seed(google, mentees, mentors)
+    clock = VirtualClock(time.time())
+    start = clock()
+    sendgrid.clock = clock
+    sendgrid.fail_share(fault_share, sendgrid_fault, seed=seed_faults)
+    settings = _settings(tmp, google, sendgrid)
+    killer = Killer(kill_at, clock)
+    passes = 0
+    timings: dict[str, float] = {}
+
+    def process() -> Any:  # a fresh process: new services over the same store
+        services = build_services(settings)
+        mailer: Any = services.connectors.mailer
+        mailer.clock, mailer.timeout_seconds = clock, CLIENT_TIMEOUT
+        killer.wrap(mailer)
+        return services
+
+    with no_task_retry_delays():
+        services = process()
+        while passes < max_passes:
+            passes += 1
+            try:
+                with use_services(services):
+                    for name, run in _stages():
+                        began = time.perf_counter()
+                        run()
+                        timings[name] = timings.get(name, 0.0) + time.perf_counter() - began
+            except (SystemExit, Exception):  # a kill, or a stage that failed for good: rerun as a new process
+                clock.sleep(120)  # two minutes later
+                services = process()
+                continue
+            ledger = _ledger(settings.store_url())
+            left = [k for k, s in ledger.items() if k.startswith(EMAIL_KINDS) and s in {"pending", "failed"}]
+            if not left and killer.kills >= len(kill_at):
+                break
+    sendgrid.wait_idle()
+    print("seconds per stage (completed runs):", {k: round(v, 1) for k, v in timings.items()}, file=sys.stderr)
+    return measure(sendgrid, google, settings.store_url(), mentees + mentors,
+                   Figures(mentees=mentees, newsletter_recipients=mentees + mentors, fault_share=fault_share,
+                           kills=killer.kills, passes=passes, virtual_hours=round((clock() - start) / 3600, 2),
+                           seconds=round(time.perf_counter() - started, 1)))
+
+
+def measure(sendgrid: Any, google: Any, store_url: str, newsletter: int, figures: Figures) -> Figures:
+    """The figures, from what reached people and what the ledger holds."""
+    deliveries: Counter[tuple[str, str]] = sendgrid.deliveries(at=math.inf)
+    delivered = sendgrid.delivered(at=math.inf)
+    ledger = _ledger(store_url)
+    figures.delivered_messages = len(delivered)
+    figures.delivered_copies = sum(deliveries.values())
+    figures.accepted_twice = sum(n - 1 for n in deliveries.values() if n > 1)
+    reached = {key for key, _ in deliveries}
+    invites = sum(1 for key, _ in deliveries if key.startswith("invite:"))
+    digest = sum(1 for key, _ in deliveries if key.startswith("digest:"))
+    one_copy = [k for k in ledger if k.startswith(("survey:", "reminder:"))]
+    figures.missing = (max(0, 2 * len(google.events()) - invites) + max(0, newsletter - digest)
+                       + sum(1 for k in one_copy if k not in reached))
+    figures.uncertain = sum(1 for k, s in ledger.items() if k.startswith(EMAIL_KINDS) and s == "uncertain")
+    figures.left = sorted(f"{k} {s}" for k, s in ledger.items() if k.startswith(EMAIL_KINDS) and s != "done")
+    figures.left += sorted(f"{k} not delivered" for k in one_copy if k not in reached)
+    counts = dict(sendgrid.counts)
+    called_off = len(sendgrid.accepted) - figures.delivered_messages  # accepted, then discarded with their batch
+    figures.safety_requests = sum(counts.get(op, 0) for op in SAFETY_OPERATIONS) + called_off
+    figures.safety_per_1000 = round(1000 * figures.safety_requests / max(1, figures.delivered_messages), 1)
+    figures.requests = {op: counts[op] for op in sorted(counts)}
+    figures.faults_served = sendgrid.faults_served
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mentees", type=int, default=1000)
+    parser.add_argument("--mentors", type=int, default=400)
+    parser.add_argument("--faults", type=float, default=0.2)
+    parser.add_argument("--kills", type=int, nargs="*", default=None,
+                        help="accepted sends after which the run dies (default: three, spread over the run)")
+    parser.add_argument("--code", default=None, help="another checkout to measure (its flows, mailer and store)")
+    parser.add_argument("--label", default="this branch")
+    parser.add_argument("--out", type=Path, default=None, help="append the figures as a JSON line")
+    args = parser.parse_args()
+    kills = args.kills if args.kills is not None else [args.mentees * 3 // 10, args.mentees * 3 // 2, args.mentees * 3]
+
+    import os
+
+    from tests.emulators.google import GoogleEmulator
+    from tests.emulators.sendgrid import SendGridEmulator
+
+    with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as tmp:
+        os.environ["PREFECT_HOME"] = home
+        from prefect.settings import (
+            PREFECT_SERVER_ANALYTICS_ENABLED,
+            PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS,
+            temporary_settings,
+        )
+        from prefect.testing.utilities import prefect_test_harness
+
+        quiet = {PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS: 4, PREFECT_SERVER_ANALYTICS_ENABLED: False}
+        with (temporary_settings(quiet), prefect_test_harness(server_startup_timeout=600),
+              GoogleEmulator() as google, SendGridEmulator() as sendgrid):
+            figures = campaign(Path(tmp), google, sendgrid, mentees=args.mentees, mentors=args.mentors,
+                               fault_share=args.faults, kill_at=kills)
+    row = {"code": args.label, **asdict(figures)}
+    print(json.dumps(row, indent=2))
+    if args.out:
+        with args.out.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""Email exactly once: the ledger with SendGrid's scheduled sends against the emulator (faults, kills, deadlines)
+and with the local outbox."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from connectors.base import Address, OutgoingEmail, Presence
+from connectors.local.outbox import EmlOutbox
+from connectors.sendgrid import SendGridMailer
+from store.ledger import LedgerEntry, Outcome, OutcomeCalledOff, send_once
+from store.uow import Store
+from tests.emulators.sendgrid import SendGridEmulator, VirtualClock
+from tests.emulators.server import Fault
+
+pytest_plugins = ["tests.emulators.fixtures"]
+T0 = datetime(2026, 11, 22, 7, 0, tzinfo=UTC)
+NOW = 1_800_000_000.0
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+
+
+@pytest.fixture
+def clock(sendgrid_emulator: SendGridEmulator) -> VirtualClock:
+    sendgrid_emulator.clock = VirtualClock(NOW)
+    return sendgrid_emulator.clock  # type: ignore[return-value]
+
+
+def sendgrid(emulator: SendGridEmulator, clock: VirtualClock) -> SendGridMailer:
+    return SendGridMailer(emulator.api_key, Address(email="program@example.org"), host=emulator.url,
+                          timeout_seconds=5, sleep=clock.sleep, clock=clock)
+
+
+def message(key: str = "invite:7:mentee", to: str = "noa@example.com") -> OutgoingEmail:
+    return OutgoingEmail(key=key, subject="הזמנה", text="שלום", html="<p>שלום</p>", recipients=[Address(email=to)])
+
+
+def entry(store: Store, key: str) -> LedgerEntry:
+    with store.unit_of_work() as uow:
+        found = uow.ledger.get(key)
+    assert found is not None
+    return found
+
+
+def uncertain_keys(store: Store) -> list[str]:
+    with store.unit_of_work() as uow:
+        return uow.reporting.status_report().uncertain_keys
+
+
+def copies(emulator: SendGridEmulator) -> list[int]:
+    return sorted(emulator.deliveries(at=math.inf).values())
+
+
+@pytest.mark.parametrize("fault", [Fault(status=500, after=True), Fault(status=503), Fault(drop=True, after=True)],
+                         ids=["accept-then-5xx", "5xx", "accept-then-drop"])
+def test_an_unknown_outcome_is_called_off_and_sent_again(store: Store, sendgrid_emulator: SendGridEmulator,
+                                                         clock: VirtualClock, fault: Fault) -> None:
+    mailer = sendgrid(sendgrid_emulator, clock)
+    fault.operation = "mail.send"
+    sendgrid_emulator.queue(fault)
+    assert send_once(store, mailer, message(), "invite", T0) is Outcome.PERFORMED
+    assert sendgrid_emulator.counts["mail.send"] == 2 and sendgrid_emulator.counts["scheduled_sends.create"] == 1
+    assert copies(sendgrid_emulator) == [1]
+    assert send_once(store, mailer, message(), "invite", T0) is Outcome.ALREADY_DONE
+
+
+def test_a_run_killed_after_the_send_is_settled_by_the_rerun(store: Store, sendgrid_emulator: SendGridEmulator,
+                                                             clock: VirtualClock) -> None:
+    mailer = sendgrid(sendgrid_emulator, clock)
+    real_send = mailer.send
+
+    def send_then_die(msg: OutgoingEmail, token: str = "") -> object:
+        real_send(msg, token)
+        raise SystemExit("killed after the message was accepted")
+
+    mailer.send = send_then_die  # type: ignore[method-assign,assignment]
+    with pytest.raises(SystemExit):
+        send_once(store, mailer, message(), "invite", T0)
+    assert entry(store, "invite:7:mentee").status == "pending"
+    rerun = sendgrid(sendgrid_emulator, clock)  # a new process
+    clock.sleep(120)  # the rerun comes two minutes later
+    assert send_once(store, rerun, message(), "invite", T0) is Outcome.PERFORMED
+    assert copies(sendgrid_emulator) == [1] and len(sendgrid_emulator.accepted) == 2
+
+
+def test_too_late_to_call_off_is_left_to_the_lead(store: Store, sendgrid_emulator: SendGridEmulator,
+                                                  clock: VirtualClock) -> None:
+    mailer = sendgrid(sendgrid_emulator, clock)
+    real_send = mailer.send
+
+    def send_then_die(msg: OutgoingEmail, token: str = "") -> object:
+        real_send(msg, token)
+        raise SystemExit("killed")
+
+    mailer.send = send_then_die  # type: ignore[method-assign,assignment]
+    with pytest.raises(SystemExit):
+        send_once(store, mailer, message(), "invite", T0)
+    clock.sleep(400)  # the rerun comes after the cancellation window closed
+    assert send_once(store, sendgrid(sendgrid_emulator, clock), message(), "invite", T0) is Outcome.UNCERTAIN
+    assert uncertain_keys(store) == ["invite:7:mentee"]
+    assert copies(sendgrid_emulator) == [1], "it did go out once; nothing was guessed"
+
+
+def test_a_run_killed_before_the_send_sends_on_rerun(store: Store, sendgrid_emulator: SendGridEmulator,
+                                                     clock: VirtualClock) -> None:
+    mailer = sendgrid(sendgrid_emulator, clock)
+
+    def die(msg: OutgoingEmail, token: str = "") -> object:
+        raise SystemExit("killed before the request")
+
+    mailer.send = die  # type: ignore[method-assign,assignment]
+    with pytest.raises(SystemExit):
+        send_once(store, mailer, message(), "invite", T0)
+    assert send_once(store, sendgrid(sendgrid_emulator, clock), message(), "invite", T0) is Outcome.PERFORMED
+    assert copies(sendgrid_emulator) == [1]
+
+
+def test_unknown_every_time_is_known_not_sent_and_tried_later(store: Store, sendgrid_emulator: SendGridEmulator,
+                                                              clock: VirtualClock) -> None:
+    mailer = sendgrid(sendgrid_emulator, clock)
+    sendgrid_emulator.fail_share(1.0, lambda rng: Fault(status=502, after=True), operation="mail.send")
+    with pytest.raises(OutcomeCalledOff):
+        send_once(store, mailer, message(), "invite", T0)
+    assert entry(store, "invite:7:mentee").status == "failed"
+    assert sendgrid_emulator.delivered(at=math.inf) == []
+    sendgrid_emulator.clear_faults()
+    assert send_once(store, mailer, message(), "invite", T0) is Outcome.PERFORMED
+    assert copies(sendgrid_emulator) == [1]
+
+
+def test_a_newsletter_request_that_fails_halfway_reaches_everyone_once(
+        store: Store, sendgrid_emulator: SendGridEmulator, clock: VirtualClock) -> None:
+    recipients = [Address(email=f"reader{i}@example.org") for i in range(1400)]
+    issue = OutgoingEmail(key="digest:2026-11-08:2026-11-21", subject="עדכון", text="t", html="<p>h</p>",
+                          recipients=recipients, categories=["digest"])
+    sendgrid_emulator.pass_next(operation="mail.send")  # the first 1,000 are accepted
+    sendgrid_emulator.queue(Fault(status=503, operation="mail.send"))  # the other 400 fail
+    assert send_once(store, sendgrid(sendgrid_emulator, clock), issue, "digest", T0) is Outcome.PERFORMED
+    deliveries = sendgrid_emulator.deliveries(at=math.inf)
+    assert len(deliveries) == 1400 and set(deliveries.values()) == {1}
+
+
+def test_the_outbox_follows_the_same_rules(store: Store, tmp_path: Path) -> None:
+    outbox = EmlOutbox(tmp_path / "outbox")
+    real_send = outbox.send
+
+    def send_then_die(msg: OutgoingEmail, token: str = "") -> object:
+        real_send(msg, token)
+        raise SystemExit("killed")
+
+    outbox.send = send_then_die  # type: ignore[method-assign,assignment]
+    with pytest.raises(SystemExit):
+        send_once(store, outbox, message(), "invite", T0)
+    outbox = EmlOutbox(tmp_path / "outbox")
+    assert outbox.settle("invite:7:mentee", "") is Presence.DONE
+    assert send_once(store, outbox, message(), "invite", T0) is Outcome.FOUND_DONE
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
