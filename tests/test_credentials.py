@@ -18,14 +18,14 @@ pytest_plugins = ["tests.emulators.fixtures"]
 
 def sendgrid(emulator: SendGridEmulator, key: str) -> Mailer:
     settings = Settings(_env_file=None, mailer="sendgrid", sendgrid_api_key=key,  # type: ignore[call-arg]
-                        sendgrid_host=emulator.url, http_timeout_seconds=5, survey_token_secret="a-real-test-secret")
+                        sendgrid_host=emulator.url, http_timeout_seconds=5, survey_token_secret="a-real-test-secret-8Kp3Zw6N")
     return build_sendgrid_mailer(settings)
 
 
 def test_a_refused_sendgrid_key_names_the_setting(sendgrid_emulator: SendGridEmulator) -> None:
     with pytest.raises(ConfigurationError, match="MENTORFLOW_SENDGRID_API_KEY") as caught:
-        sendgrid(sendgrid_emulator, "SG.revoked").check_credentials()
-    assert "SG.revoked" not in str(caught.value)
+        sendgrid(sendgrid_emulator, "SG.revoked-key-9Fh3Lm2Qx7Tz").check_credentials()
+    assert "SG.revoked-key-9Fh3Lm2Qx7Tz" not in str(caught.value)
     sendgrid(sendgrid_emulator, sendgrid_emulator.api_key).check_credentials()
     assert sendgrid_emulator.counts["scopes.get"] == 2 and sendgrid_emulator.counts["mail.send"] == 0
 
