@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: setup demo test bench lint lock clean
+.PHONY: setup demo test bench simulate lint lock clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,9 @@ test: setup  ## the whole test suite (SQLite, plus PostgreSQL when MENTORFLOW_TE
 
 bench: setup  ## matching benchmark against the tools programs use today
 	$(BIN)/python benchmarks/matching.py
+
+simulate: setup  ## the program simulation: 10 seeds x 12 weeks, 10% connector faults -> benchmarks/results/simulation.*
+	$(BIN)/python benchmarks/simulation.py --seeds 10 --weeks 12 --mentees 100 --mentors 30 --faults 0.1
 
 lint: setup
 	$(BIN)/ruff check .

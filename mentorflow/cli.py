@@ -132,7 +132,8 @@ def simulate(
     """Run the real flows over simulated weeks with synthetic people; check the program's invariants after
     every run; print the week-by-week figures and the lead's estimated minutes."""
     from mentorflow.simulate.report import print_result, write_chart, write_json
-    from mentorflow.simulate.run import SimConfig, prefect_quiet, simulate as run_simulation
+    from mentorflow.simulate.run import SimConfig, prefect_quiet
+    from mentorflow.simulate.run import simulate as run_simulation
 
     config = SimConfig(weeks=weeks, mentees=mentees, mentors=mentors, seed=seed, faults=faults,
                        keep_going=keep_going, pending=pending)

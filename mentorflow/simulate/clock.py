@@ -65,11 +65,10 @@ def schedule(start: datetime, weeks: int, path: Path = PREFECT_YAML,
             if at >= end:
                 break
             ticks.append(Tick(at, order[flow], flow))
-    zone = start.tzinfo
     day = start.date()
-    while (first := datetime.combine(day, time(0), tzinfo=zone)) < end:
+    while (first := datetime.combine(day, time(0), tzinfo=start.tzinfo)) < end:
         for t in intake_times:
-            at = datetime.combine(first.date(), t, tzinfo=zone)
+            at = datetime.combine(first.date(), t, tzinfo=start.tzinfo)
             if start <= at < end:
                 ticks.append(Tick(at, order["intake"], "intake"))
         day += timedelta(days=1)

@@ -297,9 +297,11 @@ def ending_frees_the_place(ctx: Context) -> Iterator[Violation]:
         if m.active:
             yield _v(ctx, "8", f"active:{m.id}", f"match {m.id} was ended at {at:%Y-%m-%d %H:%M} and still holds "
                      f"a place of {ctx.label(m.mentor)}")
-        elif req is not None and req.status not in {"pending", "canceled", "rejected", "completed"}:
-            yield _v(ctx, "8", f"queued:{m.id}", f"match {m.id} was ended; request {req.id} is {req.status}, "
-                     "not waiting for a new match")
+        elif req is not None and req.is_open and not any(
+            e.request_id == req.id and e.at >= at and e.to_status == "pending" for e in ctx.snap.events
+        ):
+            yield _v(ctx, "8", f"queued:{m.id}", f"match {m.id} was ended; request {req.id} is {req.status} and "
+                     "was never queued for a new match")
 
 
 def ending_cancels_the_meeting(ctx: Context) -> Iterator[Violation]:

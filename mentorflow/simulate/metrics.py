@@ -71,11 +71,11 @@ def feasible_now(req: Req, mentors: list[MentorRec], load: dict[str, int], requi
         data = m.data
         if not m.active or load.get(m.email, 0) >= m.capacity:
             continue
-        if require_topic and not topics & set(data.get("expertise", [])):  # type: ignore[arg-type]
+        if require_topic and not topics & set(data.get("expertise", [])):
             continue
-        if not langs & set(data.get("languages", [])):  # type: ignore[arg-type]
+        if not langs & set(data.get("languages", [])):
             continue
-        theirs = [WeeklyWindow.model_validate(w) for w in data.get("availability", [])]  # type: ignore[attr-defined]
+        theirs = [WeeklyWindow.model_validate(w) for w in data.get("availability", [])]
         if any(a.overlap_minutes(b) >= MEETING_MINUTES for a in windows for b in theirs):
             return True
     return False

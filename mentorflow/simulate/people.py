@@ -65,6 +65,8 @@ class Behaviour:
     lead_answers: float = 0.85  # per evening with a waiting batch: the lead answers it
     lead_refuses: float = 0.08  # per proposal the lead answers: turned down ("--except")
     lead_ends_flagged: float = 0.5  # per no-show or declined flag: the lead ends the match
+    days: tuple[str, ...] = DAYS  # weekly availability is drawn from these days and windows
+    windows: tuple[str, ...] = WINDOWS
 
 
 @dataclass
@@ -182,7 +184,7 @@ class People:
         return base + timedelta(seconds=int(seconds) // 60 * 60)
 
     def _windows(self, k: int) -> list[str]:
-        return sorted({f"{self.rng.choice(DAYS)} {self.rng.choice(WINDOWS)}" for _ in range(k)})
+        return sorted({f"{self.rng.choice(self.b.days)} {self.rng.choice(self.b.windows)}" for _ in range(k)})
 
     def _happen(self, at: datetime, kind: str, who: int, **data: Any) -> None:
         self._seq += 1

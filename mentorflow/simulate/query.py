@@ -74,7 +74,7 @@ class MentorRec:
     email: str
     active: bool
     capacity: int
-    data: dict[str, object] = field(hash=False, compare=False)
+    data: dict[str, Any] = field(hash=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,8 @@ def snapshot(engine: Engine) -> Snapshot:
                               for x in (p.data or {}).get("matches", [])), p.decided_at)
             for p in c.execute(select(ProposalRow).order_by(ProposalRow.id))
         ]
-        set_aside = [SetAsideRec(s.kind, s.source, s.ref, s.first_seen_at, s.last_seen_at) for s in c.execute(select(SetAsideRow))]
+        set_aside = [SetAsideRec(s.kind, s.source, s.ref, s.first_seen_at, s.last_seen_at)
+                     for s in c.execute(select(SetAsideRow))]
         flags = [FlagRec(f.id, f.match_id, f.kind, f.created_at) for f in c.execute(select(FlagRow))]
         ledger = [LedgerRec(x.key, x.status, x.updated_at) for x in c.execute(select(LedgerRow))]
     return Snapshot(requests, events, matches, meetings, mentors, proposals, set_aside, flags, ledger)

@@ -64,7 +64,7 @@ def summary_lines(result: SimResult) -> list[str]:
         f"faults {cfg.faults:.0%}: {result.flow_runs} flow runs in {result.seconds:.0f} s",
         f"checked invariants: {', '.join(c.id for c in result.checked)}"
         + (f"; pending (not checked, need a feature): {', '.join(pending)}" if pending else ""),
-        f"feasible mentees matched within 7 days: "
+        "feasible mentees matched within 7 days: "
         + (f"{result.feasible_pct:.1f}% ({result.feasible_matched} of {result.feasible_of})"
            if result.feasible_pct is not None else "none had 7 days yet"),
         f"lead minutes per week: max {max((w.lead_minutes for w in result.weeks), default=0):g} "
@@ -74,6 +74,7 @@ def summary_lines(result: SimResult) -> list[str]:
         lines.append("faults injected: " + ", ".join(f"{k} {v}" for k, v in sorted(result.faults_injected.items())))
     if result.failed_runs:
         lines.append("flow runs failed for good: " + ", ".join(f"{k} {v}" for k, v in result.failed_runs.items()))
+        lines += [f"  {f}" for f in result.failures[:10]]
     if not result.violations:
         lines.append("violations: none — every checked invariant held after every run")
     else:

@@ -56,8 +56,22 @@ class SimConfig:
 
 # A short simulation's program: the follow-up closes after 5 days instead of 14, so that a few weeks hold
 # whole relationships (survey, reminder, close) and what happens after them.
-SHORT_RULES: dict[str, dict[str, Any]] = {"followup": {"survey_after_days": 1, "reminder_after_days": 2,
-                                                       "close_after_days": 5}}
+SHORT_RULES: dict[str, dict[str, Any]] = {
+    "followup": {"survey_after_days": 0, "reminder_after_days": 1, "close_after_days": 3},
+    "scheduling": {"min_lead_hours": 24},
+}
+# A short simulation's people do more of everything, and are free on fewer evenings, so that a few dozen of
+# them meet every case in two weeks.
+SHORT_BEHAVIOUR = Behaviour(bad_first_answer=0.2, edit=0.3, withdraw=0.25, erase=0.1, unsubscribe=0.1,
+                            mentor_late=0.2, mentor_pause=0.3, mentor_capacity=0.3, mentor_leave=0.2,
+                            decline_slot=0.15, no_show=0.2, end_early=0.2, lead_refuses=0.2,
+                            survey_late=0.15, days=("Sun", "Tue", "Thu"), windows=("18:00-20:00", "19:00-21:00"))
+
+
+def short_config(seed: int, faults: float = 0.0) -> SimConfig:
+    """The test suite's simulation: two weeks, 30 mentees, 6 mentors, a compressed follow-up, busy people."""
+    return SimConfig(weeks=2, mentees=30, mentors=6, seed=seed, faults=faults, keep_going=True,
+                     behaviour=SHORT_BEHAVIOUR, rules=SHORT_RULES)
 
 
 @dataclass
@@ -71,6 +85,7 @@ class SimResult:
     feasible_of: int
     flow_runs: int
     failed_runs: dict[str, int]
+    failures: list[str]
     faults_injected: dict[str, int]
     seconds: float
     checked: list[Check]
@@ -97,6 +112,7 @@ class SimResult:
             "lead_minutes_per_week_max": max((w.lead_minutes for w in self.weeks), default=0.0),
             "flow_runs": self.flow_runs,
             "failed_runs": self.failed_runs,
+            "failures": self.failures,
             "faults_injected": self.faults_injected,
             "seconds": round(self.seconds, 1),
             "seconds_per_flow_run": {k: round(v, 3) for k, v in self.run_seconds.items()},
@@ -119,19 +135,20 @@ def write_rules(directory: Path, changes: dict[str, dict[str, Any]]) -> Path:
 @contextmanager
 def no_retry_delays() -> Iterator[None]:
     """Retries happen at once in simulated time (as tests/test_flows.py does); restored afterwards."""
+    from prefect import Task
+
     import tasks.digest
     import tasks.followup
     import tasks.intake
     import tasks.invites
     import tasks.matching
-    from prefect import Task
 
     saved: list[tuple[Task[Any, Any], Any]] = []
     for module in (tasks.intake, tasks.matching, tasks.invites, tasks.followup, tasks.digest):
         for value in vars(module).values():
             if isinstance(value, Task) and value.retries:
                 saved.append((value, value.retry_delay_seconds))
-                value.retry_delay_seconds = 0
+                value.retry_delay_seconds = [0.0] * value.retries
     try:
         yield
     finally:
@@ -198,8 +215,8 @@ class Simulation:
                              config.behaviour)
         self.lead_rng = random.Random(config.seed * 7919 + 1)
         settings = Settings(_env_file=None, data_dir=directory, database_url=None,  # type: ignore[call-arg]
-                            rules_path=write_rules(directory, config.rules), timezone=tz, intake="local", roster="local",
-                            calendar="local", mailer="local", surveys="local")
+                            rules_path=write_rules(directory, config.rules), timezone=tz, intake="local",
+                            roster="local", calendar="local", mailer="local", surveys="local")
         base = build_services(settings)
         self.dice = Dice(config.faults, config.seed)
         self.services = Services(settings=settings, rules=base.rules, store=base.store,
@@ -216,6 +233,7 @@ class Simulation:
         self.tracker = Tracker(self.start, config.weeks)
         self.checked = checks(config.pending)
         self.failed_runs: dict[str, int] = {}
+        self.failures: list[str] = []
         self.run_seconds: dict[str, list[float]] = {}
         self.ends_due: dict[int, datetime] = {}  # match id -> when a side ends it (the lead runs end-match)
         self.known_matches: set[int] = set()
@@ -258,6 +276,7 @@ class Simulation:
             config=self.cfg, violations=self.violations, stopped_early=stopped,
             weeks=weekly(self.tracker, snap, self.people.world), feasible_pct=pct, feasible_matched=matched,
             feasible_of=of, flow_runs=sum(len(v) for v in self.run_seconds.values()), failed_runs=self.failed_runs,
+            failures=self.failures,
             faults_injected=dict(self.dice.injected), seconds=time.perf_counter() - began, checked=self.checked,
             run_seconds={k: sum(v) / len(v) for k, v in self.run_seconds.items()},
         )
@@ -266,8 +285,11 @@ class Simulation:
         t0 = time.perf_counter()
         try:
             flow(tick.at)
-        except Exception:  # a run that failed for good (faults beyond its retries): the next run picks up
+        except Exception as exc:  # failed for good (faults beyond its retries, or a bug): the next run picks up
             self.failed_runs[tick.flow] = self.failed_runs.get(tick.flow, 0) + 1
+            # connector and validation messages carry no personal data (house rule), ids at most
+            self.failures.append(f"{tick.flow} at {tick.at:%Y-%m-%d %H:%M}: {type(exc).__name__}: "
+                                 f"{str(exc).splitlines()[0][:160]}")
         self.run_seconds.setdefault(tick.flow, []).append(time.perf_counter() - t0)
 
     def observe(self, tick: Tick) -> list[Violation]:
