@@ -104,7 +104,11 @@ def main() -> None:
             print(f"seed {seed}: {result.flow_runs} runs in {result.seconds:.0f} s, "
                   f"{len(result.violations)} violations, feasible within 7 days {result.feasible_pct} %, "
                   f"lead max {max(w.lead_minutes for w in result.weeks):g} min", flush=True)
-    seconds = time.perf_counter() - began
+            write(results, time.perf_counter() - began, args)  # after every seed: a long run keeps what it did
+    print((args.out / "simulation.md").read_text(encoding="utf-8"))
+
+
+def write(results: list[SimResult], seconds: float, args: argparse.Namespace) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "simulation.json").write_text(json.dumps(
         {"seconds": round(seconds, 1), "seeds": [r.to_json() for r in results]}, indent=2, ensure_ascii=False),
@@ -112,7 +116,6 @@ def main() -> None:
     (args.out / "simulation.md").write_text(markdown(results, seconds), encoding="utf-8")
     write_chart([r.weeks for r in results], args.out / "simulation.png",
                 f"mentorflow simulate: {len(results)} seeds, {args.weeks} weeks, {args.faults:.0%} faults")
-    print((args.out / "simulation.md").read_text(encoding="utf-8"))
 
 
 if __name__ == "__main__":

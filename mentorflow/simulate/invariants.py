@@ -57,8 +57,19 @@ class Context:
         return self.taken_in_after(t, flow)
 
     def mentee_of(self, m: MatchRec) -> str:
-        by_id = {r.id: r.email for r in self.snap.requests}
-        return by_id.get(m.request_id, "?")
+        if "emails" not in self._cache:
+            self._cache["emails"] = {r.id: r.email for r in self.snap.requests}
+        return self._cache["emails"].get(m.request_id, "?")  # type: ignore[attr-defined, no-any-return]
+
+    def closed_at(self) -> dict[int, list[datetime]]:
+        """Request id -> when it was canceled or rejected (ends a relationship for invariant 2)."""
+        if "closed" not in self._cache:
+            closed: dict[int, list[datetime]] = defaultdict(list)
+            for e in self.snap.events:
+                if e.to_status in {"canceled", "rejected"}:
+                    closed[e.request_id].append(e.at)
+            self._cache["closed"] = closed
+        return self._cache["closed"]  # type: ignore[return-value]
 
     def label(self, email: str) -> str:
         return self.world.label(email)
@@ -109,9 +120,7 @@ def _ended_at(ctx: Context, m: MatchRec) -> datetime | None:
     ends = [m.created_at + timedelta(days=ctx.relationship_days)]
     if m.id in ctx.world.ended:
         ends.append(ctx.world.ended[m.id][0])
-    for e in ctx.snap.events:
-        if e.request_id == m.request_id and e.to_status in {"canceled", "rejected"} and e.at >= m.created_at:
-            ends.append(e.at)
+    ends += [at for at in ctx.closed_at().get(m.request_id, []) if at >= m.created_at]
     return min(ends)
 
 
