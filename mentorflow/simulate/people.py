@@ -136,7 +136,6 @@ class World:
     stops: list[Stop] = field(default_factory=list)  # consent withdrawn, paused, erased, unsubscribed
     removed_mentors: dict[str, datetime] = field(default_factory=dict)
     refused: dict[tuple[int, str], datetime] = field(default_factory=dict)  # (request, mentor) -> when
-    refused_in_decision: dict[int, set[int]] = field(default_factory=dict)  # proposal id -> requests refused
     ended: dict[int, tuple[datetime, str]] = field(default_factory=dict)  # match id -> (when, by whom)
     no_show_matches: set[int] = field(default_factory=set)
     declined_events: set[str] = field(default_factory=set)

@@ -101,6 +101,7 @@ class FlagRec:
     match_id: int
     kind: str
     created_at: datetime
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ def snapshot(engine: Engine) -> Snapshot:
         ]
         set_aside = [SetAsideRec(s.kind, s.source, s.ref, s.first_seen_at, s.last_seen_at)
                      for s in c.execute(select(SetAsideRow))]
-        flags = [FlagRec(f.id, f.match_id, f.kind, f.created_at) for f in c.execute(select(FlagRow))]
+        flags = [FlagRec(f.id, f.match_id, f.kind, f.created_at, f.detail) for f in c.execute(select(FlagRow))]
         ledger = [LedgerRec(x.key, x.status, x.updated_at) for x in c.execute(select(LedgerRow))]
     return Snapshot(requests, events, matches, meetings, mentors, proposals, set_aside, flags, ledger)
 
@@ -175,12 +176,13 @@ class Sent:
 
 @dataclass
 class OutputWatcher:
-    """Finds the files each flow run added to the outbox and the invites folder."""
+    """Finds the files each flow run added (or rewrote) in the outbox and the invites folder."""
 
     outbox: Path
     invites: Path
     seen: set[str] = field(default_factory=set)
-    ics_state: dict[str, bytes] = field(default_factory=dict)
+    stamps: dict[str, tuple[int, int]] = field(default_factory=dict)
+    events: dict[str, IcsEvent] = field(default_factory=dict)  # event id -> the event as its file holds it now
 
     def new_since_last(self, at: datetime, flow: str) -> list[Sent]:
         out: list[Sent] = []
@@ -194,13 +196,16 @@ class OutputWatcher:
             for _, addr in email.utils.getaddresses([str(msg.get("To", ""))]):
                 out.append(Sent(at, addr.lower(), key, str(kinds[0]), flow))
         for path in sorted(self.invites.glob("*.ics")) if self.invites.exists() else []:
-            data = path.read_bytes()
-            if self.ics_state.get(path.name) == data:
+            stat = path.stat()
+            stamp = (stat.st_mtime_ns, stat.st_size)
+            if self.stamps.get(path.name) == stamp:
                 continue
-            self.ics_state[path.name] = data
-            for ev in ics_events(data):
-                for who in ev.attendees:
-                    out.append(Sent(at, who, f"event:{ev.uid}", "ics", flow))
+            self.stamps[path.name] = stamp
+            for ev in ics_events(path.read_bytes()):
+                self.events[path.stem] = ev
+                out.extend(Sent(at, who, f"event:{path.stem}", "ics", flow) for who in ev.attendees)
+        for gone in set(self.events) - {p.stem for p in self.invites.glob("*.ics")}:
+            del self.events[gone]
         return out
 
 
@@ -229,13 +234,4 @@ def ics_events(data: bytes) -> list[IcsEvent]:
             method=method.upper(),
             attendees=tuple(str(a).removeprefix("mailto:").lower() for a in attendees),
         ))
-    return out
-
-
-def calendar_events(invites: Path) -> dict[str, IcsEvent]:
-    """Event id -> the event as its ``.ics`` file holds it now."""
-    out: dict[str, IcsEvent] = {}
-    for path in invites.glob("*.ics") if invites.exists() else []:
-        for ev in ics_events(path.read_bytes()):
-            out[path.stem] = ev
     return out

@@ -32,7 +32,7 @@ from mentorflow.simulate.faults import Dice, simulator_connectors
 from mentorflow.simulate.invariants import CHECKS, Check, Context, Violation, checks, ongoing, run_checks
 from mentorflow.simulate.metrics import Tracker, Week, as_dicts, feasible_matched_within, feasible_now, weekly
 from mentorflow.simulate.people import Behaviour, People
-from mentorflow.simulate.query import OutputWatcher, Sent, Snapshot, calendar_events, snapshot
+from mentorflow.simulate.query import OutputWatcher, Sent, Snapshot, snapshot
 
 LEAD_TIME = clock_time(20, 30)  # the lead looks at the program in the evening, Sunday to Thursday
 WORKDAYS = {6, 0, 1, 2, 3}  # date.weekday(): Sunday..Thursday
@@ -310,7 +310,7 @@ class Simulation:
     def context(self, now: datetime, flow: str, snap: Snapshot) -> Context:
         since = self.runs[-2][0] if len(self.runs) > 1 else self.start - timedelta(days=1)
         return Context(now=now, flow=flow, snap=snap, world=self.people.world, sent=self.sent,
-                       calendar=calendar_events(self.services.settings.invites_dir()), runs=self.runs, since=since,
+                       calendar=self.watcher.events, runs=self.runs, since=since,
                        relationship_days=self.cfg.relationship_days)
 
     def react(self, snap: Snapshot, sent: list[Sent], now: datetime) -> None:
@@ -345,7 +345,6 @@ class Simulation:
                                     note="not this pairing" if ids else "")
             for p in refused:
                 world.refused[(p.request_id, str(p.mentor_email).lower())] = now
-            world.refused_in_decision[batch.id] = set(ids)
             decide_waiting(decision, now)
             world.lead_actions.append((now, "batch", len(batch.result.matches)))
             if ids:
@@ -355,15 +354,15 @@ class Simulation:
             if f.id in self.known_flags:
                 continue
             self.known_flags.add(f.id)
-            if f.kind in {"no_show", "declined"} and self.lead_rng.random() < b.lead_ends_flagged:
+            stuck = f.kind == "no_show" or (f.kind == "declined" and "moved to" not in f.detail)
+            if stuck and self.lead_rng.random() < b.lead_ends_flagged:
                 self.ends_due.setdefault(f.match_id, now)
         for match_id, due in sorted(self.ends_due.items()):
-            if due <= now and match_id not in world.ended:
+            if due <= now:
+                del self.ends_due[match_id]
                 if store.end_match(match_id, "ended (simulated)", "lead", now):  # what `mentorflow end-match` does
                     world.ended[match_id] = (now, "lead")
                     world.lead_actions.append((now, "end match", 1))
-                else:
-                    world.ended.setdefault(match_id, (now, "already over"))
         for key in store.status_report().uncertain_keys:
             inner = self.services.connectors.mailer.inner  # type: ignore[attr-defined]
             if key.startswith(("invite:", "survey:", "reminder:", "digest:", "report:")):
