@@ -1,8 +1,10 @@
-"""The short program simulation (2 weeks, 30 mentees, 6 mentors, two seeds, one with 10 % connector faults):
-every implemented invariant holds after every flow run.
+"""The short program simulation (2 weeks, 30 mentees, 6 mentors; seeds 1 and 2, and seed 3 with 10 % connector
+faults): every implemented invariant holds after every flow run.
 
-Checks that today's code violates are ``xfail(strict=True)`` naming the bug (issue #10), so the fix flips them
-to passing and pytest then asks for the mark to go. How each check works: docs/simulator.md.
+Checks that today's code violates are ``xfail(strict=True)`` naming the bug (issue #10), judged on the two
+fault-free seeds (deterministic: same seed, same people, same violations), so the fix flips them to passing and
+pytest then asks for the mark to go. The other checks must hold on all three runs, faults included. How each
+check works: docs/simulator.md.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from mentorflow.simulate.run import SimResult, short_config, simulate
 
 pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.prefect]
 
-RUNS = ((1, 0.0), (2, 0.1))  # (seed, fault rate)
+RUNS = ((1, 0.0), (2, 0.0), (3, 0.1))  # (seed, fault rate)
 
 KNOWN_BUGS = {
     "1": "double-booking: the program's own planned meetings are not busy time, the local calendar reports none",
@@ -45,7 +47,8 @@ def _param(check_id: str) -> object:
 
 @pytest.mark.parametrize("check_id", [_param(c.id) for c in checks()])
 def test_invariant_holds_in_the_short_simulation(results: list[SimResult], check_id: str) -> None:
-    found = [f"seed {r.config.seed}: {v.line()}" for r in results for v in r.violations if v.check == check_id]
+    judged = [r for r in results if r.config.faults == 0] if check_id in KNOWN_BUGS else results
+    found = [f"seed {r.config.seed}: {v.line()}" for r in judged for v in r.violations if v.check == check_id]
     assert not found, "\n".join(found[:10])
 
 
@@ -59,6 +62,7 @@ def test_the_simulation_exercises_what_the_checks_are_about(results: list[SimRes
         assert sum(w.batches for w in weeks) >= 2
         assert r.flow_runs >= 40
     assert any(r.faults_injected for r in results), "faults were injected"
+    assert sum(w.end_matches for r in results for w in r.weeks) >= 1, "the lead ended a match"
 
 
 def test_the_json_report_has_the_agreed_fields(results: list[SimResult], tmp_path: Path) -> None:

@@ -175,7 +175,7 @@ def _contact_after(ctx: Context, reasons: set[str], flow: str | None, check: str
             if bound is not None and s.at > bound and (stop.until is None or s.at < stop.until):
                 yield _v(ctx, check, f"{s.key}:{s.to}",
                          f"{ctx.label(s.to)} {stop.why} at {stop.since:%Y-%m-%d %H:%M}, and the {s.flow} run at "
-                         f"{s.at:%Y-%m-%d %H:%M} sent them {s.kind} ({s.key.split(':')[0]})")
+                         f"{s.at:%Y-%m-%d %H:%M} sent them {s.kind} ({s.key})")
 
 
 def consent_stops_contact(ctx: Context) -> Iterable[Violation]:

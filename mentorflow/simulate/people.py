@@ -62,6 +62,7 @@ class Behaviour:
     survey_late: float = 0.3  # of those who answer: only after the reminder
     survey_partial: float = 0.1  # of answers: leaves the satisfaction empty (set aside: a fix-it for the lead)
     end_early: float = 0.06  # per match: a side ends the relationship early (the lead runs end-match)
+    end_after_days: tuple[float, float] = (5, 35)  # … this many days after the approval
     lead_answers: float = 0.85  # per evening with a waiting batch: the lead answers it
     lead_refuses: float = 0.08  # per proposal the lead answers: turned down ("--except")
     lead_ends_flagged: float = 0.5  # per no-show or declined flag: the lead ends the match

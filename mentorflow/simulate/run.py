@@ -63,8 +63,9 @@ SHORT_RULES: dict[str, dict[str, Any]] = {
 # A short simulation's people do more of everything, and are free on fewer evenings, so that a few dozen of
 # them meet every case in two weeks.
 SHORT_BEHAVIOUR = Behaviour(bad_first_answer=0.2, edit=0.3, withdraw=0.25, erase=0.1, unsubscribe=0.1,
-                            mentor_late=0.2, mentor_pause=0.3, mentor_capacity=0.3, mentor_leave=0.2,
-                            decline_slot=0.15, no_show=0.2, end_early=0.2, lead_refuses=0.2,
+                            mentor_late=0.2, mentor_pause=0.3, mentor_capacity=0.3,
+                            decline_slot=0.15, no_show=0.2, end_early=0.3, end_after_days=(1, 6),
+                            lead_refuses=0.2, mentor_leave=0.35,
                             survey_late=0.15, days=("Sun", "Tue", "Thu"), windows=("18:00-20:00", "19:00-21:00"))
 
 
@@ -163,7 +164,7 @@ def prefect_quiet() -> Iterator[None]:
     home = tempfile.mkdtemp(prefix="mentorflow-sim-prefect-")
     saved = {k: os.environ.get(k) for k in _PREFECT_ENV}
     os.environ.update(PREFECT_HOME=home, PREFECT_LOGGING_LEVEL="WARNING", PREFECT_SERVER_ANALYTICS_ENABLED="false",
-                      PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120")
+                      PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="600")
     os.environ.pop("PREFECT_API_URL", None)
     os.environ.pop("PREFECT_PROFILE", None)
     from prefect.settings import (
@@ -316,18 +317,24 @@ class Simulation:
     def react(self, snap: Snapshot, sent: list[Sent], now: datetime) -> None:
         """People answer what reached them; some relationships will end early."""
         meetings = {mt.event_id: mt for mt in snap.meetings}
-        for s in sent:
-            if s.kind == "ics" and s.key.removeprefix("event:") in meetings and s.to in self.people.world.mentors:
-                mt = meetings[s.key.removeprefix("event:")]
-                if mt.event_id not in self.people.world.declined_events:
-                    self.people.on_invitation(mt.match_id, mt.event_id, s.to, mt.start, now)
-            elif s.kind in {"survey", "reminder"}:
-                self.people.on_survey(s.key, now)
+        # In match order (event ids are salted per database), so a seed always draws the same dice for the same
+        # people.
+        invited = sorted((meetings[s.key.removeprefix("event:")].match_id, s.to) for s in sent
+                         if s.kind == "ics" and s.key.removeprefix("event:") in meetings
+                         and s.to in self.people.world.mentors)
+        by_match = {mt.match_id: mt for mt in snap.meetings}
+        for match_id, mentor in invited:
+            mt = by_match[match_id]
+            if mt.event_id not in self.people.world.declined_events:
+                self.people.on_invitation(match_id, mt.event_id, mentor, mt.start, now)
+        for key in sorted(s.key for s in sent if s.kind in {"survey", "reminder"}):
+            self.people.on_survey(key, now)
+        lo, hi = self.cfg.behaviour.end_after_days
         for m in snap.matches:
             if m.id not in self.known_matches:
                 self.known_matches.add(m.id)
                 if self.lead_rng.random() < self.cfg.behaviour.end_early:
-                    self.ends_due[m.id] = m.created_at + timedelta(days=self.lead_rng.uniform(5, 35))
+                    self.ends_due[m.id] = m.created_at + timedelta(days=self.lead_rng.uniform(lo, hi))
 
     # --- the lead -----------------------------------------------------------------------------------------
 
