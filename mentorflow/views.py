@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from store.repository import StatusReport
+from store.reporting import StatusReport
 
 
 def render_status(report: StatusReport) -> str:

@@ -13,6 +13,7 @@ from prefect.cache_policies import NO_CACHE
 
 from connectors.base import Address
 from domain.digest import build_digest
+from domain.keys import DigestKey, ReportKey
 from domain.messages import LeadReport, Rendered, render_digest, render_lead_report
 from domain.models import DigestIssue, RequestStatus
 from mentorflow.bootstrap import current_services
@@ -37,20 +38,21 @@ def digest_period(
 def compose_digest(start: datetime, end: datetime) -> DigestIssue:
     """Everything the newsletter says about the period, from the store."""
     svc = current_services()
-    store, rules = svc.store, svc.rules
-    return build_digest(
-        period_start=start.date(),
-        period_end=(end - timedelta(days=1)).date(),
-        language=rules.digest.language,
-        new_mentor_names=[m.name for m in store.mentors_joined(start, end) if m.active],
-        matches_made=len(store.matches_made(start, end)),
-        meetings_held=store.meetings_held(start, end),
-        answers=store.survey_answers(start, end),
-        requested_topics=[a.topics for a in store.applications_received(start, end)],
-        waiting_topics=[r.application.topics for r in store.requests(RequestStatus.PENDING)],
-        mentor_expertise=[m.expertise for m in store.mentors(active_only=True)],
-        rules=rules,
-    )
+    rules = svc.rules
+    with svc.store.unit_of_work() as uow:
+        return build_digest(
+            period_start=start.date(),
+            period_end=(end - timedelta(days=1)).date(),
+            language=rules.digest.language,
+            new_mentor_names=[m.name for m in uow.roster.joined(start, end) if m.active],
+            matches_made=len(uow.matches.made(start, end)),
+            meetings_held=uow.matches.meetings_held(start, end),
+            answers=uow.followup.survey_answers(start, end),
+            requested_topics=[a.topics for a in uow.requests.applications_received(start, end)],
+            waiting_topics=[r.application.topics for r in uow.requests.all(RequestStatus.PENDING)],
+            mentor_expertise=[m.expertise for m in uow.roster.mentors(active_only=True)],
+            rules=rules,
+        )
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -76,18 +78,22 @@ def publish_digest(issue: DigestIssue, start: datetime, end: datetime, now: date
     stem = svc.settings.digests_dir() / f"digest-{issue.period_end:%Y-%m-%d}"
     _write_atomic(stem.with_suffix(".html"), rendered.html)
     _write_atomic(stem.with_suffix(".txt"), f"{rendered.subject}\n\n{rendered.text}")
-    recipients = {str(m.email): Address(email=str(m.email), name=m.name) for m in store.mentors(active_only=True)}
-    for request in store.requests():
+    with store.unit_of_work() as uow:
+        mentors, requests = uow.roster.mentors(active_only=True), uow.requests.all()
+    recipients = {str(m.email): Address(email=str(m.email), name=m.name) for m in mentors}
+    for request in requests:
         app = request.application
         if app.consent_contact:
             recipients.setdefault(str(app.email), Address(email=str(app.email), name=app.name))
-    key = f"digest:{issue.period_start:%Y-%m-%d}:{issue.period_end:%Y-%m-%d}"
+    key = DigestKey(start=issue.period_start, end=issue.period_end)
     message = bulk_email(
-        key, sorted(recipients.values(), key=lambda a: a.email), rendered, issue.language, "digest", rules
+        str(key), sorted(recipients.values(), key=lambda a: a.email), rendered, issue.language, "digest", rules
     )
     mailer = svc.connectors.mailer
     outcome = send_once(store, mailer, message, "digest", now)
-    store.record_digest(start, end, issue.language, issue.model_dump(mode="json"), str(stem.with_suffix(".html")), now)
+    with store.unit_of_work() as uow:
+        location = str(stem.with_suffix(".html"))
+        uow.digests.record(start, end, issue.language, issue.model_dump(mode="json"), location, now)
     log("digest published", recipients=len(recipients), outcome=outcome.value)
     return outcome
 
@@ -102,12 +108,12 @@ def publish_digest(issue: DigestIssue, start: datetime, end: datetime, now: date
 def send_lead_report(day: date, now: datetime) -> tuple[Rendered, Outcome]:
     """The lead's weekly report by email (once per day it is made for)."""
     svc = current_services()
-    status = svc.store.status_report()
+    with svc.store.unit_of_work() as uow:
+        status = uow.reporting.status_report()
     report = LeadReport.model_validate({**status.model_dump(), "as_of": day})
     rendered = render_lead_report(svc.templates, report, svc.rules, svc.rules.digest.language)
-    key = f"report:{day:%Y-%m-%d}"
     message = bulk_email(
-        key,
+        str(ReportKey(day=day)),
         [Address(email=svc.rules.lead_email, name="lead")],
         rendered,
         svc.rules.digest.language,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from domain.matching import propose_matches
 from domain.models import MatchResult, ProposedMatch, RequestStatus
 from mentorflow.bootstrap import current_services
-from store.repository import Store
+from store.uow import UnitOfWork
 from tasks.common import log
 
 
@@ -19,33 +19,57 @@ from tasks.common import log
 def propose(now: datetime, objective: Literal["fit", "participation", "stable"] | None = None) -> MatchResult:
     """Match every pending request against the mentors' remaining capacity."""
     svc = current_services()
-    pending = svc.store.requests(RequestStatus.PENDING)
-    result = propose_matches(pending, svc.store.mentors(), svc.store.mentor_load(), svc.rules, now, objective)
+    with svc.store.unit_of_work() as uow:
+        pending = uow.requests.all(RequestStatus.PENDING)
+        mentors, load = uow.roster.mentors(), uow.matches.mentor_load()
+    result = propose_matches(pending, mentors, load, svc.rules, now, objective)
     log("matches proposed", pending=len(pending), proposed=len(result.matches), waiting=len(result.waitlist))
     return result
 
 
+Closing = tuple[int, dict[str, Any]]
+
+
 def save_decision(
-    store: Store,
+    uow: UnitOfWork,
     result: MatchResult,
     approved: list[ProposedMatch],
     rejected: dict[int, str],
     actor: str,
     now: datetime,
-) -> list[int]:
-    """Approve the chosen proposals, keep the rejected and unmatched waiting with their reasons."""
-    ids = store.approve_matches(approved, actor, now)
-    for request_id, note in rejected.items():
-        store.reject_proposal(request_id, actor, note, now)
-    store.record_waitlist(result.waitlist, now)
+    closing: Closing | None = None,
+) -> list[int] | None:
+    """Approve the chosen proposals, keep the rejected and unmatched waiting with their reasons.
+
+    With ``closing`` (proposal id, decision) the waiting batch is closed first, in the same unit of work:
+    None if it was decided meanwhile (nothing is recorded then). The caller's unit of work commits it all.
+    """
+    if closing is not None and not uow.matches.close_proposal(closing[0], closing[1], now):
+        return None
+    ids = uow.matches.approve(approved, actor, now)
+    uow.requests.note_waiting(
+        {
+            rid: f"proposal rejected by the lead: {note}" if note else "proposal rejected by the lead"
+            for rid, note in rejected.items()
+        },
+        now,
+    )
+    uow.requests.note_waiting({w.request_id: w.reason for w in result.waitlist}, now)
     return ids
 
 
 @task(name="record-decision", cache_policy=NO_CACHE)
 def record_decision(
-    result: MatchResult, approved: list[ProposedMatch], rejected: dict[int, str], actor: str, now: datetime
-) -> list[int]:
-    """The task form of :func:`save_decision`, so the decision shows in the run."""
-    ids = save_decision(current_services().store, result, approved, rejected, actor, now)
-    log("decision recorded", approved=len(ids), rejected=len(rejected), waiting=len(result.waitlist))
+    result: MatchResult,
+    approved: list[ProposedMatch],
+    rejected: dict[int, str],
+    actor: str,
+    now: datetime,
+    closing: Closing | None = None,
+) -> list[int] | None:
+    """The task form of :func:`save_decision` (one unit of work), so the decision shows in the run."""
+    with current_services().store.unit_of_work() as uow:
+        ids = save_decision(uow, result, approved, rejected, actor, now, closing)
+    if ids is not None:
+        log("decision recorded", approved=len(ids), rejected=len(rejected), waiting=len(result.waitlist))
     return ids

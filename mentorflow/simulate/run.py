@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from config.settings import Settings
+from connectors.base import Presence
 from domain.approval import LeadDecision
 from mentorflow.bootstrap import Services, build_services, use_services
 from mentorflow.simulate.clock import Tick, schedule
@@ -223,9 +224,7 @@ class Simulation:
         self.services = Services(settings=settings, rules=base.rules, store=base.store,
                                  connectors=simulator_connectors(base.connectors, settings.invites_dir(), tz,
                                                                  self.dice))
-        from store.db import engine_for
-
-        self.engine = engine_for(settings.store_url())
+        self.engine = base.store.engine
         self.watcher = OutputWatcher(settings.outbox(), settings.invites_dir())
         self.sent: list[Sent] = []
         self.runs: list[tuple[datetime, str]] = []
@@ -343,7 +342,8 @@ class Simulation:
         from flows.match import decide_waiting
 
         store, b, world = self.services.store, self.cfg.behaviour, self.people.world
-        waiting = store.waiting_proposals()
+        with store.unit_of_work() as uow:
+            waiting = uow.matches.waiting_proposals()  # what the lead sees (the Prefect UI or `status`)
         if waiting and self.lead_rng.random() < b.lead_answers:
             batch = waiting[-1]
             refused = [p for p in batch.result.matches if self.lead_rng.random() < b.lead_refuses]
@@ -367,16 +367,17 @@ class Simulation:
         for match_id, due in sorted(self.ends_due.items()):
             if due <= now:
                 del self.ends_due[match_id]
-                if store.end_match(match_id, "ended (simulated)", "lead", now):  # what `mentorflow end-match` does
+                with store.unit_of_work() as uow:  # what `mentorflow end-match` does
+                    ended = uow.matches.end(match_id, "ended (simulated)", "lead", now)
+                if ended:
                     world.ended[match_id] = (now, "lead")
                     world.lead_actions.append((now, "end match", 1))
-        for key in store.status_report().uncertain_keys:
-            inner = self.services.connectors.mailer.inner  # type: ignore[attr-defined]
-            if key.startswith(("invite:", "survey:", "reminder:", "digest:", "report:")):
-                from connectors.base import Presence
-
-                if inner.lookup(key) is Presence.ABSENT:  # the lead checked: it did not go out
-                    store.ledger_release(key, now)
+        uncertain = [e.key for e in snap.ledger if e.status == "uncertain"]
+        inner = self.services.connectors.mailer.inner  # type: ignore[attr-defined]
+        for key in uncertain:
+            if not key.startswith("event:") and inner.lookup(key) is Presence.ABSENT:  # checked: it did not go out
+                with store.unit_of_work() as uow:  # what `mentorflow ledger release` does
+                    uow.ledger.release(key, now)
 
     def sample_feasibility(self, now: datetime) -> None:
         """Before each match run: which waiting mentees have a feasible mentor right now."""
