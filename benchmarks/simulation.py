@@ -59,8 +59,12 @@ def markdown(results: list[SimResult], seconds: float) -> str:
         f"| the lead is asked for ≤ {TARGET_LEAD_MINUTES} min a week | mean {lead_mean:.1f} min, worst week "
         f"{lead_max:.1f} min {'(met)' if lead_max <= TARGET_LEAD_MINUTES else '(not met)'} |",
         "| every mentee with a feasible mentor is matched within 7 days | "
-        + (f"{min(feasible):.1f}–{max(feasible):.1f} % by seed (mean {statistics.mean(feasible):.1f} %)"
-           if feasible else "no mentee had 7 days") + " |",
+        + (
+            f"{min(feasible):.1f}–{max(feasible):.1f} % by seed (mean {statistics.mean(feasible):.1f} %)"
+            if feasible
+            else "no mentee had 7 days"
+        )
+        + " |",
         f"| 0 invariant violations over {len(results)} seeds with {cfg.faults:.0%} faults | "
         f"{sum(violations.values())} violations |",
         "",
@@ -97,25 +101,40 @@ def main() -> None:
     results = []
     with prefect_quiet():
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            config = SimConfig(weeks=args.weeks, mentees=args.mentees, mentors=args.mentors, seed=seed,
-                               faults=args.faults, keep_going=True)
+            config = SimConfig(
+                weeks=args.weeks,
+                mentees=args.mentees,
+                mentors=args.mentors,
+                seed=seed,
+                faults=args.faults,
+                keep_going=True,
+            )
             result = simulate(config)
             results.append(result)
-            print(f"seed {seed}: {result.flow_runs} runs in {result.seconds:.0f} s, "
-                  f"{len(result.violations)} violations, feasible within 7 days {result.feasible_pct} %, "
-                  f"lead max {max(w.lead_minutes for w in result.weeks):g} min", flush=True)
+            print(
+                f"seed {seed}: {result.flow_runs} runs in {result.seconds:.0f} s, "
+                f"{len(result.violations)} violations, feasible within 7 days {result.feasible_pct} %, "
+                f"lead max {max(w.lead_minutes for w in result.weeks):g} min",
+                flush=True,
+            )
             write(results, time.perf_counter() - began, args)  # after every seed: a long run keeps what it did
     print((args.out / "simulation.md").read_text(encoding="utf-8"))
 
 
 def write(results: list[SimResult], seconds: float, args: argparse.Namespace) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "simulation.json").write_text(json.dumps(
-        {"seconds": round(seconds, 1), "seeds": [r.to_json() for r in results]}, indent=2, ensure_ascii=False),
-        encoding="utf-8")
+    (args.out / "simulation.json").write_text(
+        json.dumps(
+            {"seconds": round(seconds, 1), "seeds": [r.to_json() for r in results]}, indent=2, ensure_ascii=False
+        ),
+        encoding="utf-8",
+    )
     (args.out / "simulation.md").write_text(markdown(results, seconds), encoding="utf-8")
-    write_chart([r.weeks for r in results], args.out / "simulation.png",
-                f"mentorflow simulate: {len(results)} seeds, {args.weeks} weeks, {args.faults:.0%} faults")
+    write_chart(
+        [r.weeks for r in results],
+        args.out / "simulation.png",
+        f"mentorflow simulate: {len(results)} seeds, {args.weeks} weeks, {args.faults:.0%} faults",
+    )
 
 
 if __name__ == "__main__":

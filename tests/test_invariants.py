@@ -35,8 +35,9 @@ D = timedelta(days=1)
 
 
 def req(id: int, email: str, status: str = "scheduled", at: datetime = T0) -> Req:
-    return Req(id, email, status, status in {"pending", "approved", "scheduled", "met", "needs_info"}, f"r{id}",
-               True, at)
+    return Req(
+        id, email, status, status in {"pending", "approved", "scheduled", "met", "needs_info"}, f"r{id}", True, at
+    )
 
 
 def history(id: int, *steps: str, at: datetime = T0) -> list[Event]:
@@ -53,18 +54,34 @@ def base() -> tuple[Snapshot, World]:
         meetings=[MeetingRec(1, "ev1", T0 + 3 * D, T0 + 3 * D + H), MeetingRec(2, "ev2", T0 + 4 * D, T0 + 4 * D + H)],
         mentors=[MentorRec(MENTOR, True, 2, {})],
         proposals=[ProposalRec(1, T0 - H, "decided", ((1, MENTOR), (2, MENTOR)), T0)],
-        set_aside=[], flags=[], ledger=[],
+        set_aside=[],
+        flags=[],
+        ledger=[],
     )
     world = World()
     world.answers = {MENTEE: 1, OTHER: 1}
     return snap, world
 
 
-def ctx(snap: Snapshot, world: World, *, now: datetime = T0 + 10 * D, sent: list[Sent] | None = None,
-        calendar: dict[str, IcsEvent] | None = None) -> Context:
+def ctx(
+    snap: Snapshot,
+    world: World,
+    *,
+    now: datetime = T0 + 10 * D,
+    sent: list[Sent] | None = None,
+    calendar: dict[str, IcsEvent] | None = None,
+) -> Context:
     runs = [(T0 + i * D + 8 * H, "intake") for i in range(12)] + [(T0 + i * D + 9 * H, "invite") for i in range(12)]
-    return Context(now=now, flow="test", snap=snap, world=world, sent=sent or [], calendar=calendar or {},
-                   runs=sorted(r for r in runs if r[0] <= now), since=T0 - D)
+    return Context(
+        now=now,
+        flow="test",
+        snap=snap,
+        world=world,
+        sent=sent or [],
+        calendar=calendar or {},
+        runs=sorted(r for r in runs if r[0] <= now),
+        since=T0 - D,
+    )
 
 
 def plant_overlap(snap: Snapshot, world: World) -> Context:

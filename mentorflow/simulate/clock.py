@@ -53,8 +53,9 @@ def deployment_crons(path: Path = PREFECT_YAML) -> dict[str, tuple[str, str]]:
     return out
 
 
-def schedule(start: datetime, weeks: int, path: Path = PREFECT_YAML,
-             intake_times: tuple[time, ...] = INTAKE_TIMES) -> list[Tick]:
+def schedule(
+    start: datetime, weeks: int, path: Path = PREFECT_YAML, intake_times: tuple[time, ...] = INTAKE_TIMES
+) -> list[Tick]:
     """Every flow run between ``start`` and ``start + weeks``, in time order (ties: intake first)."""
     end = start + timedelta(weeks=weeks)
     ticks: list[Tick] = []

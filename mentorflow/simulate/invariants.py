@@ -104,12 +104,16 @@ def no_double_booking(ctx: Context) -> Iterator[Violation]:
     for who, slots in people.items():
         slots.sort()
         for i, (s1, e1, m1) in enumerate(slots):
-            for s2, _e2, m2 in slots[i + 1:]:
+            for s2, _e2, m2 in slots[i + 1 :]:
                 if s2 >= e1:
                     break
-                yield _v(ctx, "1", f"{min(m1, m2)}-{max(m1, m2)}",
-                         f"{ctx.label(who)} is in the first meetings of matches {m1} and {m2} at overlapping "
-                         f"times ({s1:%Y-%m-%d %H:%M} UTC)")
+                yield _v(
+                    ctx,
+                    "1",
+                    f"{min(m1, m2)}-{max(m1, m2)}",
+                    f"{ctx.label(who)} is in the first meetings of matches {m1} and {m2} at overlapping "
+                    f"times ({s1:%Y-%m-%d %H:%M} UTC)",
+                )
 
 
 # --- 2 -----------------------------------------------------------------------------------------------------
@@ -126,8 +130,11 @@ def _ended_at(ctx: Context, m: MatchRec) -> datetime | None:
 
 def ongoing(ctx: Context, mentor: str, at: datetime) -> list[MatchRec]:
     """The mentor's relationships ongoing at ``at``: approved, and not ended (see :func:`_ended_at`)."""
-    return [m for m in ctx.snap.matches
-            if m.mentor == mentor and m.created_at <= at and (end := _ended_at(ctx, m)) is not None and at < end]
+    return [
+        m
+        for m in ctx.snap.matches
+        if m.mentor == mentor and m.created_at <= at and (end := _ended_at(ctx, m)) is not None and at < end
+    ]
 
 
 def capacity_respected(ctx: Context) -> Iterator[Violation]:
@@ -138,9 +145,13 @@ def capacity_respected(ctx: Context) -> Iterator[Violation]:
             continue
         now_on = ongoing(ctx, m.mentor, m.created_at)
         if len(now_on) > capacity.get(m.mentor, 0):
-            yield _v(ctx, "2", str(m.id),
-                     f"match {m.id} gives {ctx.label(m.mentor)} {len(now_on)} ongoing mentees, capacity "
-                     f"{capacity.get(m.mentor, 0)} (ongoing: matches {', '.join(str(x.id) for x in now_on)})")
+            yield _v(
+                ctx,
+                "2",
+                str(m.id),
+                f"match {m.id} gives {ctx.label(m.mentor)} {len(now_on)} ongoing mentees, capacity "
+                f"{capacity.get(m.mentor, 0)} (ongoing: matches {', '.join(str(x.id) for x in now_on)})",
+            )
 
 
 # --- 3 -----------------------------------------------------------------------------------------------------
@@ -151,14 +162,22 @@ def refusals_hold(ctx: Context) -> Iterator[Violation]:
     for (request_id, mentor), refused_at in ctx.world.refused.items():
         for p in ctx.snap.proposals:
             if p.created_at > refused_at and (request_id, mentor) in p.pairs:
-                yield _v(ctx, "3", f"proposed:{request_id}:{mentor}:{p.id}",
-                         f"request {request_id} with {ctx.label(mentor)}, turned down by the lead at "
-                         f"{refused_at:%Y-%m-%d %H:%M}, is proposed again in batch {p.id}")
+                yield _v(
+                    ctx,
+                    "3",
+                    f"proposed:{request_id}:{mentor}:{p.id}",
+                    f"request {request_id} with {ctx.label(mentor)}, turned down by the lead at "
+                    f"{refused_at:%Y-%m-%d %H:%M}, is proposed again in batch {p.id}",
+                )
         for m in ctx.snap.matches:
             if m.request_id == request_id and m.mentor == mentor and m.created_at >= refused_at:
-                yield _v(ctx, "3", f"approved:{request_id}:{mentor}",
-                         f"request {request_id} with {ctx.label(mentor)}, turned down by the lead at "
-                         f"{refused_at:%Y-%m-%d %H:%M}, is approved as match {m.id}")
+                yield _v(
+                    ctx,
+                    "3",
+                    f"approved:{request_id}:{mentor}",
+                    f"request {request_id} with {ctx.label(mentor)}, turned down by the lead at "
+                    f"{refused_at:%Y-%m-%d %H:%M}, is approved as match {m.id}",
+                )
 
 
 # --- 4 -----------------------------------------------------------------------------------------------------
@@ -173,9 +192,13 @@ def _contact_after(ctx: Context, reasons: set[str], flow: str | None, check: str
         for stop in stops.get(s.to, []):
             bound = ctx.binding(stop.since, flow)
             if bound is not None and s.at > bound and (stop.until is None or s.at < stop.until):
-                yield _v(ctx, check, f"{s.key}:{s.to}",
-                         f"{ctx.label(s.to)} {stop.why} at {stop.since:%Y-%m-%d %H:%M}, and the {s.flow} run at "
-                         f"{s.at:%Y-%m-%d %H:%M} sent them {s.kind} ({s.key})")
+                yield _v(
+                    ctx,
+                    check,
+                    f"{s.key}:{s.to}",
+                    f"{ctx.label(s.to)} {stop.why} at {stop.since:%Y-%m-%d %H:%M}, and the {s.flow} run at "
+                    f"{s.at:%Y-%m-%d %H:%M} sent them {s.kind} ({s.key})",
+                )
 
 
 def consent_stops_contact(ctx: Context) -> Iterable[Violation]:
@@ -202,9 +225,13 @@ def one_request_per_answer(ctx: Context) -> Iterator[Violation]:
     for email, ids in per_email.items():
         allowed = ctx.world.answers.get(email, 1)
         if len(ids) > allowed:
-            yield _v(ctx, "5", f"{email}:{len(ids)}",
-                     f"{ctx.label(email)} applied {allowed} time(s) and has {len(ids)} requests "
-                     f"({', '.join(map(str, ids))})")
+            yield _v(
+                ctx,
+                "5",
+                f"{email}:{len(ids)}",
+                f"{ctx.label(email)} applied {allowed} time(s) and has {len(ids)} requests "
+                f"({', '.join(map(str, ids))})",
+            )
 
 
 # --- 6 -----------------------------------------------------------------------------------------------------
@@ -248,8 +275,13 @@ def withdrawal_cancels(ctx: Context) -> Iterator[Violation]:
             continue
         for r in ctx.snap.requests:
             if r.email == stop.email and r.is_open:
-                yield _v(ctx, "6c", f"{r.id}", f"{ctx.label(r.email)} withdrew at {stop.since:%Y-%m-%d %H:%M}; "
-                         f"request {r.id} is still {r.status}, not canceled")
+                yield _v(
+                    ctx,
+                    "6c",
+                    f"{r.id}",
+                    f"{ctx.label(r.email)} withdrew at {stop.since:%Y-%m-%d %H:%M}; "
+                    f"request {r.id} is still {r.status}, not canceled",
+                )
 
 
 # --- 7 -----------------------------------------------------------------------------------------------------
@@ -262,9 +294,13 @@ def fixed_answers_leave_the_list(ctx: Context) -> Iterator[Violation]:
         fixed = ctx.world.fixed_at.get(email or "")
         bound = ctx.binding(fixed) if fixed else None
         if email and bound is not None and ctx.now > bound:
-            yield _v(ctx, "7", f"set-aside:{s.source}:{s.ref}",
-                     f"{ctx.label(email)} fixed their answer at {fixed:%Y-%m-%d %H:%M}; the lead still sees the "
-                     f"old one ({s.ref}) set aside")
+            yield _v(
+                ctx,
+                "7",
+                f"set-aside:{s.source}:{s.ref}",
+                f"{ctx.label(email)} fixed their answer at {fixed:%Y-%m-%d %H:%M}; the lead still sees the "
+                f"old one ({s.ref}) set aside",
+            )
 
 
 def gone_mentors_deactivated(ctx: Context) -> Iterator[Violation]:
@@ -281,8 +317,12 @@ def dealt_flags_leave_the_list(ctx: Context) -> Iterator[Violation]:
     for f in ctx.snap.flags:
         ended = ctx.world.ended.get(f.match_id)
         if ended is not None and ended[1] == "lead" and ctx.now > ended[0]:
-            yield _v(ctx, "7f", str(f.id), f"flag {f.id} ({f.kind}) on match {f.match_id} still open after the "
-                     "lead ended the match")
+            yield _v(
+                ctx,
+                "7f",
+                str(f.id),
+                f"flag {f.id} ({f.kind}) on match {f.match_id} still open after the lead ended the match",
+            )
 
 
 # --- 8 -----------------------------------------------------------------------------------------------------
@@ -304,13 +344,23 @@ def ending_frees_the_place(ctx: Context) -> Iterator[Violation]:
     """Ending a match frees the mentor's place and queues the mentee for a new match."""
     for m, req, _mt, at in _ended(ctx):
         if m.active:
-            yield _v(ctx, "8", f"active:{m.id}", f"match {m.id} was ended at {at:%Y-%m-%d %H:%M} and still holds "
-                     f"a place of {ctx.label(m.mentor)}")
-        elif req is not None and req.is_open and not any(
-            e.request_id == req.id and e.at >= at and e.to_status == "pending" for e in ctx.snap.events
+            yield _v(
+                ctx,
+                "8",
+                f"active:{m.id}",
+                f"match {m.id} was ended at {at:%Y-%m-%d %H:%M} and still holds a place of {ctx.label(m.mentor)}",
+            )
+        elif (
+            req is not None
+            and req.is_open
+            and not any(e.request_id == req.id and e.at >= at and e.to_status == "pending" for e in ctx.snap.events)
         ):
-            yield _v(ctx, "8", f"queued:{m.id}", f"match {m.id} was ended; request {req.id} is {req.status} and "
-                     "was never queued for a new match")
+            yield _v(
+                ctx,
+                "8",
+                f"queued:{m.id}",
+                f"match {m.id} was ended; request {req.id} is {req.status} and was never queued for a new match",
+            )
 
 
 def ending_cancels_the_meeting(ctx: Context) -> Iterator[Violation]:
@@ -318,8 +368,13 @@ def ending_cancels_the_meeting(ctx: Context) -> Iterator[Violation]:
     for m, _req, mt, at in _ended(ctx):
         ev = ctx.calendar.get(mt.event_id) if mt else None
         if mt is not None and mt.start > at and ev is not None and "CANCEL" not in (ev.status + ev.method):
-            yield _v(ctx, "8c", str(m.id), f"match {m.id} was ended at {at:%Y-%m-%d %H:%M}; its first meeting "
-                     f"({mt.start:%Y-%m-%d %H:%M} UTC) is still in the calendar")
+            yield _v(
+                ctx,
+                "8c",
+                str(m.id),
+                f"match {m.id} was ended at {at:%Y-%m-%d %H:%M}; its first meeting "
+                f"({mt.start:%Y-%m-%d %H:%M} UTC) is still in the calendar",
+            )
 
 
 def ending_tells_both(ctx: Context) -> Iterator[Violation]:
@@ -328,8 +383,12 @@ def ending_tells_both(ctx: Context) -> Iterator[Violation]:
         for who in (m.mentor, req.email if req else ""):
             told = any(s.to == who and s.at >= at and s.kind not in NOT_PERSONAL_MAIL | {"ics"} for s in ctx.sent)
             if who and not told:
-                yield _v(ctx, "8t", f"{m.id}:{who}", f"match {m.id} was ended at {at:%Y-%m-%d %H:%M}; "
-                         f"{ctx.label(who)} was not told")
+                yield _v(
+                    ctx,
+                    "8t",
+                    f"{m.id}:{who}",
+                    f"match {m.id} was ended at {at:%Y-%m-%d %H:%M}; {ctx.label(who)} was not told",
+                )
 
 
 CHECKS: tuple[Check, ...] = (
@@ -344,8 +403,13 @@ CHECKS: tuple[Check, ...] = (
     Check("6c", 6, "a withdrawal cancels the request", withdrawal_cancels),
     Check("7", 7, "a fixed answer leaves the set-aside list", fixed_answers_leave_the_list),
     Check("7m", 7, "a mentor gone from the roster is deactivated", gone_mentors_deactivated),
-    Check("7f", 7, "a flag the lead dealt with stops showing", dealt_flags_leave_the_list,
-          pending="`mentorflow flags done`"),
+    Check(
+        "7f",
+        7,
+        "a flag the lead dealt with stops showing",
+        dealt_flags_leave_the_list,
+        pending="`mentorflow flags done`",
+    ),
     Check("8", 8, "ending a match frees the place and queues the mentee", ending_frees_the_place),
     Check("8c", 8, "ending a match cancels its future meeting", ending_cancels_the_meeting),
     Check("8t", 8, "ending a match tells both sides", ending_tells_both),

@@ -161,14 +161,23 @@ def weekly(tracker: Tracker, snap: Snapshot, world: World) -> list[Week]:
             w.time_to_match_median_days = round(statistics.median(waits[i]), 2)
             w.time_to_match_p90_days = round(_p90(waits[i]), 2)
         w.survey_response_rate_pct = _pct(w.lead_actions.pop("_answered", 0), w.surveys_sent)
-        w.lead_actions = {"weekly report": 1, "batch": w.batches, "proposal": w.approvals, "refusal": w.refusals,
-                          "flag": w.flags, "uncertain": w.uncertain, "fix-it": w.fix_its, "end match": w.end_matches}
+        w.lead_actions = {
+            "weekly report": 1,
+            "batch": w.batches,
+            "proposal": w.approvals,
+            "refusal": w.refusals,
+            "flag": w.flags,
+            "uncertain": w.uncertain,
+            "fix-it": w.fix_its,
+            "end match": w.end_matches,
+        }
         w.lead_minutes = round(sum(LEAD_COSTS[k] * n for k, n in w.lead_actions.items()), 1)
     return weeks
 
 
-def feasible_matched_within(tracker: Tracker, snap: Snapshot, world: World, end: datetime,
-                            days: int = 7) -> tuple[float | None, int, int]:
+def feasible_matched_within(
+    tracker: Tracker, snap: Snapshot, world: World, end: datetime, days: int = 7
+) -> tuple[float | None, int, int]:
     """Of the mentees who had a feasible mentor at some match run of their wait (and 7 days left in the
     simulation, and did not withdraw), the share matched within ``days`` of applying: (pct, matched, of)."""
     withdrew = {s.email for s in world.stops if s.why == "withdrew"}

@@ -27,20 +27,65 @@ from connectors.local.calendar import write_atomically
 from domain.followup import survey_token
 from domain.models import Role
 
-TOPICS = ("python", "javascript", "backend", "frontend", "devops", "data", "ml", "open-source", "career",
-          "interviews", "leadership", "security", "mobile", "testing")
-TOPIC_LABELS = {"python": "Python", "javascript": "JavaScript", "backend": "Backend", "frontend": "Frontend",
-                "devops": "DevOps", "data": "Data engineering", "ml": "Machine learning", "open-source": "Open source",
-                "career": "Career growth", "interviews": "Job interviews", "leadership": "Tech leadership",
-                "security": "Security", "mobile": "Mobile", "testing": "Testing"}
+TOPICS = (
+    "python",
+    "javascript",
+    "backend",
+    "frontend",
+    "devops",
+    "data",
+    "ml",
+    "open-source",
+    "career",
+    "interviews",
+    "leadership",
+    "security",
+    "mobile",
+    "testing",
+)
+TOPIC_LABELS = {
+    "python": "Python",
+    "javascript": "JavaScript",
+    "backend": "Backend",
+    "frontend": "Frontend",
+    "devops": "DevOps",
+    "data": "Data engineering",
+    "ml": "Machine learning",
+    "open-source": "Open source",
+    "career": "Career growth",
+    "interviews": "Job interviews",
+    "leadership": "Tech leadership",
+    "security": "Security",
+    "mobile": "Mobile",
+    "testing": "Testing",
+}
 LANGUAGE_LABELS = {"he": "עברית", "en": "English"}
 DAYS = ("Sun", "Mon", "Tue", "Wed", "Thu")
 WINDOWS = ("12:00-14:00", "17:00-19:00", "18:00-20:00", "19:00-21:00", "20:00-22:00")
-FORM_COLUMNS = ("Response ID", "Timestamp", "Full name", "Email address", "Preferred languages",
-                "Topics (most important first)", "Career stage", "Goals", "Weekly availability",
-                "Accessibility needs", "May we contact you?", "May we quote your feedback?")
-SURVEY_COLUMNS = ("token", "timestamp", "satisfaction", "met", "still_in_touch", "adopted_idea", "free_text",
-                  "consent_quote")
+FORM_COLUMNS = (
+    "Response ID",
+    "Timestamp",
+    "Full name",
+    "Email address",
+    "Preferred languages",
+    "Topics (most important first)",
+    "Career stage",
+    "Goals",
+    "Weekly availability",
+    "Accessibility needs",
+    "May we contact you?",
+    "May we quote your feedback?",
+)
+SURVEY_COLUMNS = (
+    "token",
+    "timestamp",
+    "satisfaction",
+    "met",
+    "still_in_touch",
+    "adopted_idea",
+    "free_text",
+    "consent_quote",
+)
 
 
 @dataclass(frozen=True)
@@ -157,8 +202,17 @@ class World:
 class People:
     """Generates the population for a seed and acts out its behaviour into the data folder."""
 
-    def __init__(self, data_dir: Path, start: datetime, weeks: int, mentees: int, mentors: int, seed: int,
-                 behaviour: Behaviour | None = None, secret: str = "local-only-survey-secret") -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        start: datetime,
+        weeks: int,
+        mentees: int,
+        mentors: int,
+        seed: int,
+        behaviour: Behaviour | None = None,
+        secret: str = "local-only-survey-secret",
+    ) -> None:
         self.dir = data_dir
         self.start, self.end = start, start + timedelta(weeks=weeks)
         self.rng = random.Random(seed)
@@ -205,10 +259,19 @@ class People:
                 change = (self._at(timedelta(days=5), span * 0.9), max(0, cap + rng.choice([-1, 1, 1])))
             leave = self._at(span * 0.3, span * 0.9) if rng.random() < self.b.mentor_leave else None
             langs = rng.choices([["he", "en"], ["he"], ["en"]], weights=[6, 3.5, 0.5])[0]
-            m = MentorP(n=n, email=f"mentor{n:03d}@sim.example.org", expertise=rng.sample(TOPICS, 4),
-                        languages=langs, stage=rng.choice([2, 3, 3, 4]), capacity=cap,
-                        availability=self._windows(3), joins=joins, pause=pause, capacity_change=change,
-                        leave_at=leave)
+            m = MentorP(
+                n=n,
+                email=f"mentor{n:03d}@sim.example.org",
+                expertise=rng.sample(TOPICS, 4),
+                languages=langs,
+                stage=rng.choice([2, 3, 3, 4]),
+                capacity=cap,
+                availability=self._windows(3),
+                joins=joins,
+                pause=pause,
+                capacity_change=change,
+                leave_at=leave,
+            )
             self.world.mentors[m.email] = m
             m.listed = joins <= self.start
             if not m.listed:
@@ -231,12 +294,20 @@ class People:
                 return self._at(timedelta(hours=6), after, arrives) if rng.random() < p else None
 
             langs = rng.choices([["he"], ["he", "en"], ["en"]], weights=[7, 2, 1])[0]
-            p = MenteeP(n=n, email=f"mentee{n:03d}@sim.example.org", languages=langs,
-                        topics=rng.sample(TOPICS, rng.randint(1, 3)), stage=rng.choice([0, 1, 1, 2, 2, 3]),
-                        availability=self._windows(rng.randint(1, 3)), arrives=arrives,
-                        bad_first=rng.random() < self.b.bad_first_answer, edit_at=later(self.b.edit),
-                        withdraw_at=later(self.b.withdraw), erase_at=later(self.b.erase),
-                        unsubscribe_at=later(self.b.unsubscribe))
+            p = MenteeP(
+                n=n,
+                email=f"mentee{n:03d}@sim.example.org",
+                languages=langs,
+                topics=rng.sample(TOPICS, rng.randint(1, 3)),
+                stage=rng.choice([0, 1, 1, 2, 2, 3]),
+                availability=self._windows(rng.randint(1, 3)),
+                arrives=arrives,
+                bad_first=rng.random() < self.b.bad_first_answer,
+                edit_at=later(self.b.edit),
+                withdraw_at=later(self.b.withdraw),
+                erase_at=later(self.b.erase),
+                unsubscribe_at=later(self.b.unsubscribe),
+            )
             self.world.mentees[p.email] = p
             self._happen(arrives, "apply", n)
             if p.edit_at:
@@ -275,8 +346,16 @@ class People:
     def _mentor(self, n: int) -> MentorP:
         return self.world.mentors[f"mentor{n:03d}@sim.example.org"]
 
-    def _row(self, p: MenteeP, at: datetime, rid: str, *, consent: bool = True, topics: bool = True,
-             goals: str = "Grow as a developer") -> dict[str, str]:
+    def _row(
+        self,
+        p: MenteeP,
+        at: datetime,
+        rid: str,
+        *,
+        consent: bool = True,
+        topics: bool = True,
+        goals: str = "Grow as a developer",
+    ) -> dict[str, str]:
         return {
             "Response ID": rid,
             "Timestamp": at.isoformat(),
@@ -384,7 +463,8 @@ class People:
         row = {
             "token": survey_token(int(match_id), Role(role), self.secret),
             "timestamp": (now + delay).isoformat(),
-            "satisfaction": "" if self.rng.random() < self.b.survey_partial
+            "satisfaction": ""
+            if self.rng.random() < self.b.survey_partial
             else str(self.rng.choice([2, 3, 4, 4, 5, 5]) if met else 1),
             "met": "yes" if met else "no",
             "still_in_touch": "yes" if met and self.rng.random() < 0.8 else "no",
@@ -407,10 +487,21 @@ class People:
 
     def _write_roster(self) -> None:
         entries = [
-            {"name": f"Sim Mentor {m.n}", "email": m.email, "role": "Engineer", "company": "Example",
-             "expertise": m.expertise, "years": 4 + 3 * m.stage, "career_stage": m.stage, "languages": m.languages,
-             "capacity": m.capacity, "availability": m.availability, "active": m.active}
-            for m in sorted(self.world.mentors.values(), key=lambda m: m.n) if m.listed
+            {
+                "name": f"Sim Mentor {m.n}",
+                "email": m.email,
+                "role": "Engineer",
+                "company": "Example",
+                "expertise": m.expertise,
+                "years": 4 + 3 * m.stage,
+                "career_stage": m.stage,
+                "languages": m.languages,
+                "capacity": m.capacity,
+                "availability": m.availability,
+                "active": m.active,
+            }
+            for m in sorted(self.world.mentors.values(), key=lambda m: m.n)
+            if m.listed
         ]
         write_atomically(self.dir / "mentors.yaml", yaml.safe_dump(entries, allow_unicode=True).encode())
 

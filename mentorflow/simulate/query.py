@@ -130,8 +130,16 @@ def snapshot(engine: Engine) -> Snapshot:
     """Read every table the checks need, in one read-only transaction."""
     with engine.connect() as c:
         requests = [
-            Req(r.id, r.mentee_email.lower(), r.status, bool(r.is_open), r.response_id,
-                bool((r.application or {}).get("consent_contact", True)), r.created_at, dict(r.application or {}))
+            Req(
+                r.id,
+                r.mentee_email.lower(),
+                r.status,
+                bool(r.is_open),
+                r.response_id,
+                bool((r.application or {}).get("consent_contact", True)),
+                r.created_at,
+                dict(r.application or {}),
+            )
             for r in c.execute(select(RequestRow).order_by(RequestRow.id))
         ]
         events = [
@@ -148,13 +156,21 @@ def snapshot(engine: Engine) -> Snapshot:
             for m in c.execute(select(MentorRow))
         ]
         proposals = [
-            ProposalRec(p.id, p.created_at, p.status,
-                        tuple((int(x["request_id"]), str(x["mentor_email"]).lower())
-                              for x in (p.data or {}).get("matches", [])), p.decided_at)
+            ProposalRec(
+                p.id,
+                p.created_at,
+                p.status,
+                tuple(
+                    (int(x["request_id"]), str(x["mentor_email"]).lower()) for x in (p.data or {}).get("matches", [])
+                ),
+                p.decided_at,
+            )
             for p in c.execute(select(ProposalRow).order_by(ProposalRow.id))
         ]
-        set_aside = [SetAsideRec(s.kind, s.source, s.ref, s.first_seen_at, s.last_seen_at)
-                     for s in c.execute(select(SetAsideRow))]
+        set_aside = [
+            SetAsideRec(s.kind, s.source, s.ref, s.first_seen_at, s.last_seen_at)
+            for s in c.execute(select(SetAsideRow))
+        ]
         flags = [FlagRec(f.id, f.match_id, f.kind, f.created_at, f.detail) for f in c.execute(select(FlagRow))]
         ledger = [LedgerRec(x.key, x.status, x.updated_at) for x in c.execute(select(LedgerRow))]
     return Snapshot(requests, events, matches, meetings, mentors, proposals, set_aside, flags, ledger)
@@ -226,12 +242,14 @@ def ics_events(data: bytes) -> list[IcsEvent]:
     for ev in cal.walk("VEVENT"):
         attendees = ev.get("attendee") or []
         attendees = attendees if isinstance(attendees, list) else [attendees]
-        out.append(IcsEvent(
-            uid=str(ev.get("uid", "")).split("@")[0],
-            start=ev.decoded("dtstart"),
-            end=ev.decoded("dtend"),
-            status=str(ev.get("status", "")).upper(),
-            method=method.upper(),
-            attendees=tuple(str(a).removeprefix("mailto:").lower() for a in attendees),
-        ))
+        out.append(
+            IcsEvent(
+                uid=str(ev.get("uid", "")).split("@")[0],
+                start=ev.decoded("dtstart"),
+                end=ev.decoded("dtend"),
+                status=str(ev.get("status", "")).upper(),
+                method=method.upper(),
+                attendees=tuple(str(a).removeprefix("mailto:").lower() for a in attendees),
+            )
+        )
     return out

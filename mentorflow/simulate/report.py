@@ -65,8 +65,11 @@ def summary_lines(result: SimResult) -> list[str]:
         f"checked invariants: {', '.join(c.id for c in result.checked)}"
         + (f"; pending (not checked, need a feature): {', '.join(pending)}" if pending else ""),
         "feasible mentees matched within 7 days: "
-        + (f"{result.feasible_pct:.1f}% ({result.feasible_matched} of {result.feasible_of})"
-           if result.feasible_pct is not None else "none had 7 days yet"),
+        + (
+            f"{result.feasible_pct:.1f}% ({result.feasible_matched} of {result.feasible_of})"
+            if result.feasible_pct is not None
+            else "none had 7 days yet"
+        ),
         f"lead minutes per week: max {max((w.lead_minutes for w in result.weeks), default=0):g} "
         f"(target ≤ {TARGET_LEAD_MINUTES})",
     ]
@@ -114,8 +117,12 @@ def write_chart(weeks_by_seed: Sequence[Sequence[Week]], path: Path, title: str)
         return [sum(c) / len(c) for c in cols], [min(c) for c in cols], [max(c) for c in cols]
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for attr, label in (("applications", "applications"), ("matched", "matched"), ("waiting", "waiting"),
-                        ("meetings_held", "meetings held")):
+    for attr, label in (
+        ("applications", "applications"),
+        ("matched", "matched"),
+        ("waiting", "waiting"),
+        ("meetings_held", "meetings held"),
+    ):
         mean, lo, hi = series(attr)
         left.plot(x, mean, marker="o", label=label)
         if len(weeks_by_seed) > 1:
@@ -127,8 +134,13 @@ def write_chart(weeks_by_seed: Sequence[Sequence[Week]], path: Path, title: str)
     mean, lo, hi = series("lead_minutes")
     right.bar(x, mean, color="tab:purple", label="lead minutes (mean)")
     if len(weeks_by_seed) > 1:
-        right.errorbar(x, mean, yerr=[[m - a for m, a in zip(mean, lo, strict=True)],
-                                      [b - m for m, b in zip(mean, hi, strict=True)]], fmt="none", ecolor="black")
+        right.errorbar(
+            x,
+            mean,
+            yerr=[[m - a for m, a in zip(mean, lo, strict=True)], [b - m for m, b in zip(mean, hi, strict=True)]],
+            fmt="none",
+            ecolor="black",
+        )
     right.axhline(TARGET_LEAD_MINUTES, color="tab:red", linestyle="--", label=f"target {TARGET_LEAD_MINUTES} min")
     right.set_xlabel("week")
     right.set_ylabel("minutes")

@@ -63,17 +63,39 @@ SHORT_RULES: dict[str, dict[str, Any]] = {
 }
 # A short simulation's people do more of everything, and are free on fewer evenings, so that a few dozen of
 # them meet every case in two weeks.
-SHORT_BEHAVIOUR = Behaviour(bad_first_answer=0.2, edit=0.3, withdraw=0.25, erase=0.1, unsubscribe=0.1,
-                            mentor_late=0.2, mentor_pause=0.3, mentor_capacity=0.3,
-                            decline_slot=0.15, no_show=0.2, end_early=0.3, end_after_days=(1, 6),
-                            lead_refuses=0.2, mentor_leave=0.35,
-                            survey_late=0.15, days=("Sun", "Tue", "Thu"), windows=("18:00-20:00", "19:00-21:00"))
+SHORT_BEHAVIOUR = Behaviour(
+    bad_first_answer=0.2,
+    edit=0.3,
+    withdraw=0.25,
+    erase=0.1,
+    unsubscribe=0.1,
+    mentor_late=0.2,
+    mentor_pause=0.3,
+    mentor_capacity=0.3,
+    decline_slot=0.15,
+    no_show=0.2,
+    end_early=0.3,
+    end_after_days=(1, 6),
+    lead_refuses=0.2,
+    mentor_leave=0.35,
+    survey_late=0.15,
+    days=("Sun", "Tue", "Thu"),
+    windows=("18:00-20:00", "19:00-21:00"),
+)
 
 
 def short_config(seed: int, faults: float = 0.0) -> SimConfig:
     """The test suite's simulation: two weeks, 30 mentees, 6 mentors, a compressed follow-up, busy people."""
-    return SimConfig(weeks=2, mentees=30, mentors=6, seed=seed, faults=faults, keep_going=True,
-                     behaviour=SHORT_BEHAVIOUR, rules=SHORT_RULES)
+    return SimConfig(
+        weeks=2,
+        mentees=30,
+        mentors=6,
+        seed=seed,
+        faults=faults,
+        keep_going=True,
+        behaviour=SHORT_BEHAVIOUR,
+        rules=SHORT_RULES,
+    )
 
 
 @dataclass
@@ -105,7 +127,8 @@ class SimResult:
             "checks": [{"id": c.id, "invariant": c.invariant, "title": c.title} for c in self.checked],
             "pending_checks": [
                 {"id": c.id, "title": c.title, "waits_for": c.pending}
-                for c in CHECKS if c.pending and c not in self.checked
+                for c in CHECKS
+                if c.pending and c not in self.checked
             ],
             "weeks": as_dicts(self.weeks),
             "feasible_matched_within_7_days_pct": self.feasible_pct,
@@ -164,8 +187,12 @@ def prefect_quiet() -> Iterator[None]:
     simulated runs at a real server), the ephemeral local server started once, warnings only, no heartbeats."""
     home = tempfile.mkdtemp(prefix="mentorflow-sim-prefect-")
     saved = {k: os.environ.get(k) for k in _PREFECT_ENV}
-    os.environ.update(PREFECT_HOME=home, PREFECT_LOGGING_LEVEL="WARNING", PREFECT_SERVER_ANALYTICS_ENABLED="false",
-                      PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="600")
+    os.environ.update(
+        PREFECT_HOME=home,
+        PREFECT_LOGGING_LEVEL="WARNING",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="600",
+    )
     os.environ.pop("PREFECT_API_URL", None)
     os.environ.pop("PREFECT_PROFILE", None)
     from prefect.settings import (
@@ -175,8 +202,9 @@ def prefect_quiet() -> Iterator[None]:
     )
 
     try:
-        with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
-                                 PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS: 4}):
+        with temporary_settings(
+            {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None, PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS: 4}
+        ):
             yield
     finally:
         for k, v in saved.items():
@@ -187,8 +215,14 @@ def prefect_quiet() -> Iterator[None]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-_PREFECT_ENV = ("PREFECT_HOME", "PREFECT_LOGGING_LEVEL", "PREFECT_SERVER_ANALYTICS_ENABLED",
-                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "PREFECT_API_URL", "PREFECT_PROFILE")
+_PREFECT_ENV = (
+    "PREFECT_HOME",
+    "PREFECT_LOGGING_LEVEL",
+    "PREFECT_SERVER_ANALYTICS_ENABLED",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS",
+    "PREFECT_API_URL",
+    "PREFECT_PROFILE",
+)
 
 
 def _flows() -> dict[str, Callable[..., Any]]:
@@ -199,8 +233,14 @@ def _flows() -> dict[str, Callable[..., Any]]:
     from flows.match import match
     from flows.report import report
 
-    return {"intake": intake, "match": match, "invite": invite, "followup": followup, "digest": digest,
-            "report": report}
+    return {
+        "intake": intake,
+        "match": match,
+        "invite": invite,
+        "followup": followup,
+        "digest": digest,
+        "report": report,
+    }
 
 
 class Simulation:
@@ -213,17 +253,30 @@ class Simulation:
         self.tz = ZoneInfo(tz)
         self.start = datetime.combine(config.start, clock_time(0), tzinfo=self.tz)
         self.end = self.start + timedelta(weeks=config.weeks)
-        self.people = People(directory, self.start, config.weeks, config.mentees, config.mentors, config.seed,
-                             config.behaviour)
+        self.people = People(
+            directory, self.start, config.weeks, config.mentees, config.mentors, config.seed, config.behaviour
+        )
         self.lead_rng = random.Random(config.seed * 7919 + 1)
-        settings = Settings(_env_file=None, data_dir=directory, database_url=None,  # type: ignore[call-arg]
-                            rules_path=write_rules(directory, config.rules), timezone=tz, intake="local",
-                            roster="local", calendar="local", mailer="local", surveys="local")
+        settings = Settings(
+            _env_file=None,
+            data_dir=directory,
+            database_url=None,  # type: ignore[call-arg]
+            rules_path=write_rules(directory, config.rules),
+            timezone=tz,
+            intake="local",
+            roster="local",
+            calendar="local",
+            mailer="local",
+            surveys="local",
+        )
         base = build_services(settings)
         self.dice = Dice(config.faults, config.seed)
-        self.services = Services(settings=settings, rules=base.rules, store=base.store,
-                                 connectors=simulator_connectors(base.connectors, settings.invites_dir(), tz,
-                                                                 self.dice))
+        self.services = Services(
+            settings=settings,
+            rules=base.rules,
+            store=base.store,
+            connectors=simulator_connectors(base.connectors, settings.invites_dir(), tz, self.dice),
+        )
         self.engine = base.store.engine
         self.watcher = OutputWatcher(settings.outbox(), settings.invites_dir())
         self.sent: list[Sent] = []
@@ -273,11 +326,19 @@ class Simulation:
         snap = self.snap or snapshot(self.engine)
         pct, matched, of = feasible_matched_within(self.tracker, snap, self.people.world, self.end)
         return SimResult(
-            config=self.cfg, violations=self.violations, stopped_early=stopped,
-            weeks=weekly(self.tracker, snap, self.people.world), feasible_pct=pct, feasible_matched=matched,
-            feasible_of=of, flow_runs=sum(len(v) for v in self.run_seconds.values()), failed_runs=self.failed_runs,
+            config=self.cfg,
+            violations=self.violations,
+            stopped_early=stopped,
+            weeks=weekly(self.tracker, snap, self.people.world),
+            feasible_pct=pct,
+            feasible_matched=matched,
+            feasible_of=of,
+            flow_runs=sum(len(v) for v in self.run_seconds.values()),
+            failed_runs=self.failed_runs,
             failures=self.failures,
-            faults_injected=dict(self.dice.injected), seconds=time.perf_counter() - began, checked=self.checked,
+            faults_injected=dict(self.dice.injected),
+            seconds=time.perf_counter() - began,
+            checked=self.checked,
             run_seconds={k: sum(v) / len(v) for k, v in self.run_seconds.items()},
         )
 
@@ -288,8 +349,9 @@ class Simulation:
         except Exception as exc:  # failed for good (faults beyond its retries, or a bug): the next run picks up
             self.failed_runs[tick.flow] = self.failed_runs.get(tick.flow, 0) + 1
             # connector and validation messages carry no personal data (house rule), ids at most
-            self.failures.append(f"{tick.flow} at {tick.at:%Y-%m-%d %H:%M}: {type(exc).__name__}: "
-                                 f"{str(exc).splitlines()[0][:160]}")
+            self.failures.append(
+                f"{tick.flow} at {tick.at:%Y-%m-%d %H:%M}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+            )
         self.run_seconds.setdefault(tick.flow, []).append(time.perf_counter() - t0)
 
     def observe(self, tick: Tick) -> list[Violation]:
@@ -309,18 +371,28 @@ class Simulation:
 
     def context(self, now: datetime, flow: str, snap: Snapshot) -> Context:
         since = self.runs[-2][0] if len(self.runs) > 1 else self.start - timedelta(days=1)
-        return Context(now=now, flow=flow, snap=snap, world=self.people.world, sent=self.sent,
-                       calendar=self.watcher.events, runs=self.runs, since=since,
-                       relationship_days=self.cfg.relationship_days)
+        return Context(
+            now=now,
+            flow=flow,
+            snap=snap,
+            world=self.people.world,
+            sent=self.sent,
+            calendar=self.watcher.events,
+            runs=self.runs,
+            since=since,
+            relationship_days=self.cfg.relationship_days,
+        )
 
     def react(self, snap: Snapshot, sent: list[Sent], now: datetime) -> None:
         """People answer what reached them; some relationships will end early."""
         meetings = {mt.event_id: mt for mt in snap.meetings}
         # In match order (event ids are salted per database), so a seed always draws the same dice for the same
         # people.
-        invited = sorted((meetings[s.key.removeprefix("event:")].match_id, s.to) for s in sent
-                         if s.kind == "ics" and s.key.removeprefix("event:") in meetings
-                         and s.to in self.people.world.mentors)
+        invited = sorted(
+            (meetings[s.key.removeprefix("event:")].match_id, s.to)
+            for s in sent
+            if s.kind == "ics" and s.key.removeprefix("event:") in meetings and s.to in self.people.world.mentors
+        )
         by_match = {mt.match_id: mt for mt in snap.meetings}
         for match_id, mentor in invited:
             mt = by_match[match_id]
@@ -348,8 +420,11 @@ class Simulation:
             batch = waiting[-1]
             refused = [p for p in batch.result.matches if self.lead_rng.random() < b.lead_refuses]
             ids = sorted({p.request_id for p in refused})
-            decision = LeadDecision(action="approve_except" if ids else "approve_all", except_requests=ids,
-                                    note="not this pairing" if ids else "")
+            decision = LeadDecision(
+                action="approve_except" if ids else "approve_all",
+                except_requests=ids,
+                note="not this pairing" if ids else "",
+            )
             for p in refused:
                 world.refused[(p.request_id, str(p.mentor_email).lower())] = now
             decide_waiting(decision, now)
