@@ -23,6 +23,7 @@ RUNS = ((1, 0.0), (2, 0.0), (3, 0.1))  # (seed, fault rate)
 
 KNOWN_BUGS = {
     "1": "double-booking: the program's own planned meetings are not busy time, the local calendar reports none",
+    "2": "capacity frees when the follow-up closes, not when the relationship ends",
     "3": "refused pairs are proposed again and approved (by the lead or on time-out)",
     "4": "withdrawals and pauses are still mailed: the later answer is set aside, the earlier request stays live",
     "5": "a completed mentee is created again as a new request when the inbox is re-read",

@@ -80,3 +80,14 @@ def test_the_replying_calendar_reads_declines_and_moves_events(tmp_path: Path) -
     moved = cal.move("abc123", start + timedelta(days=2), start + timedelta(days=2, hours=1), "Asia/Jerusalem")
     assert b"SEQUENCE:1" in (moved.ics or b"")
     assert cal.attendee_responses("abc123") == {}  # answers were to the old time
+
+
+def test_simulate_is_a_command_of_the_lead_cli() -> None:
+    from typer.testing import CliRunner
+
+    from mentorflow.cli import app
+
+    result = CliRunner().invoke(app, ["simulate", "--help"])
+    assert result.exit_code == 0
+    for option in ("--weeks", "--mentees", "--mentors", "--seed", "--faults", "--keep-going", "--json", "--chart"):
+        assert option in result.output
