@@ -1,10 +1,10 @@
-"""The short program simulation (2 weeks, 30 mentees, 6 mentors; seeds 1 and 2, and seed 3 with 10 % connector
-faults): every implemented invariant holds after every flow run.
+"""The short program simulation (2 weeks, 30 mentees, 6 mentors; seed 1, and seed 3 with 10 % connector faults):
+every implemented invariant holds after every flow run.
 
-Checks that today's code violates are ``xfail(strict=True)`` naming the bug (issue #10), judged on the two
-fault-free seeds (deterministic: same seed, same people, same violations), so the fix flips them to passing and
-pytest then asks for the mark to go. The other checks must hold on all three runs, faults included. How each
-check works: docs/simulator.md.
+Checks that today's code violates are ``xfail(strict=True)`` naming the bug (issue #10), judged on the fault-free
+seed (deterministic: same seed, same people, same violations), so the fix flips them to passing and pytest then
+asks for the mark to go. The other checks must hold on both runs, faults included. How each check works:
+docs/simulator.md.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from mentorflow.simulate.run import SimResult, short_config, simulate
 
 pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.prefect]
 
-RUNS = ((1, 0.0), (2, 0.0), (3, 0.1))  # (seed, fault rate)
+RUNS = ((1, 0.0), (3, 0.1))  # (seed, fault rate)
 
 KNOWN_BUGS = {
     "1": "double-booking: the program's own planned meetings are not busy time, the local calendar reports none",
@@ -30,7 +30,6 @@ KNOWN_BUGS = {
     "6c": "the status canceled is never set: a withdrawal leaves the request open",
     "7": "set-aside records stay after the person fixed their answer",
     "7m": "a mentor removed from the roster stays active",
-    "8c": "end-match does not cancel the calendar event",
     "8t": "end-match tells nobody",
 }
 
