@@ -31,7 +31,11 @@ KNOWN_BUGS = {
     "7": "set-aside records stay after the person fixed their answer",
     "7m": "a mentor removed from the roster stays active",
     "8t": "end-match tells nobody",
+    "8c": "end-match does not cancel the calendar event",
 }
+# Bugs that show only in the run with faults (seed 3: an ending before the meeting); their seed is not
+# deterministic under faults, so the mark is not strict there.
+ONLY_WITH_FAULTS = {"8c"}
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +46,16 @@ def results() -> list[SimResult]:
 def _param(check_id: str) -> object:
     if check_id in KNOWN_BUGS:
         # raises=AssertionError: a simulation that could not run is an error, never an expected failure
-        mark = pytest.mark.xfail(strict=True, raises=AssertionError, reason=KNOWN_BUGS[check_id])
+        strict = check_id not in ONLY_WITH_FAULTS
+        mark = pytest.mark.xfail(strict=strict, raises=AssertionError, reason=KNOWN_BUGS[check_id])
         return pytest.param(check_id, marks=mark)
     return check_id
 
 
 @pytest.mark.parametrize("check_id", [_param(c.id) for c in checks()])
 def test_invariant_holds_in_the_short_simulation(results: list[SimResult], check_id: str) -> None:
-    judged = [r for r in results if r.config.faults == 0] if check_id in KNOWN_BUGS else results
+    fault_free = check_id in KNOWN_BUGS and check_id not in ONLY_WITH_FAULTS
+    judged = [r for r in results if r.config.faults == 0] if fault_free else results
     found = [f"seed {r.config.seed}: {v.line()}" for r in judged for v in r.violations if v.check == check_id]
     assert not found, "\n".join(found[:10])
 
