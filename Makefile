@@ -8,7 +8,7 @@ RUNTIME := $(VENV)/.runtime-$(shell cksum requirements.lock pyproject.toml | cks
 DEV     := $(VENV)/.dev-$(shell cksum requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
 PIP     := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: setup setup-runtime demo test test-fast bench bench-mapping lint lock clean bench-pipeline bench-google bench-email
+.PHONY: setup setup-runtime demo test test-fast bench bench-mapping lint lock clean bench-pipeline bench-google bench-email simulate
 
 setup-runtime: $(RUNTIME)
 setup: $(DEV)
@@ -51,6 +51,9 @@ bench-google: setup  ## Google API calls per endpoint for ~1,000 matches, beside
 
 bench-email: setup  ## email fault campaign: 1,000 mentees, newsletter of 1,400, 20 % SendGrid faults, 3 kills
 	$(BIN)/python benchmarks/email_faults.py --out benchmarks/results/email_faults.jsonl
+
+simulate: setup  ## the program simulation: 10 seeds x 12 weeks, 10% connector faults -> benchmarks/results/simulation.*
+	$(BIN)/python benchmarks/simulation.py --seeds 10 --weeks 12 --mentees 100 --mentors 30 --faults 0.1
 
 lint: setup
 	$(BIN)/ruff format --check .

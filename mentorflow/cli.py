@@ -155,4 +155,37 @@ def demo(
     typer.echo(run_demo(directory, start, fresh))
 
 
+@app.command()
+def simulate(
+    weeks: Annotated[int, typer.Option(min=1, max=104, help="simulated weeks")] = 12,
+    mentees: Annotated[int, typer.Option(min=1, help="mentees who apply over the weeks")] = 100,
+    mentors: Annotated[int, typer.Option(min=1, help="mentors in the roster (some join later)")] = 30,
+    seed: Annotated[int, typer.Option(help="seed of the synthetic people, the lead and the faults")] = 7,
+    faults: Annotated[float, typer.Option(min=0.0, max=0.9, help="share of connector calls that fail")] = 0.0,
+    keep_going: Annotated[bool, typer.Option(help="collect every violation instead of stopping at the first")] = False,
+    pending: Annotated[bool, typer.Option(help="also check invariants that wait for a feature (erasure, …)")] = False,
+    json_path: Annotated[Path | None, typer.Option("--json", help="write the figures and violations as JSON")] = None,
+    chart: Annotated[Path | None, typer.Option(help="write the weekly chart as PNG")] = None,
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="keep the simulation's data folder here (default: a temp folder)")
+    ] = None,
+) -> None:
+    """Run the real flows over simulated weeks with synthetic people; check the program's invariants after
+    every run; print the week-by-week figures and the lead's estimated minutes."""
+    from mentorflow.simulate.report import print_result, write_chart, write_json
+    from mentorflow.simulate.run import SimConfig, prefect_quiet
+    from mentorflow.simulate.run import simulate as run_simulation
+
+    config = SimConfig(weeks=weeks, mentees=mentees, mentors=mentors, seed=seed, faults=faults,
+                       keep_going=keep_going, pending=pending)
+    with prefect_quiet():
+        result = run_simulation(config, directory)
+    print_result(result)
+    if json_path:
+        write_json(result, json_path)
+    if chart:
+        write_chart([result.weeks], chart, f"mentorflow simulate (seed {seed}, faults {faults:.0%})")
+    raise typer.Exit(1 if result.violations else 0)
+
+
 app.command("match")(match_command)

@@ -1,0 +1,479 @@
+"""Run the real flows over simulated weeks with synthetic people, checking the invariants after every run.
+
+``mentorflow simulate`` calls this; so do the test suite (a short run) and ``make simulate`` (10 seeds).
+The flows run as Prefect flow runs against one Prefect server for the whole process (the ephemeral one, or the
+tests' harness): the flows are what is being checked, orchestration included. Retry delays are compressed to
+zero (simulated time; retries themselves still happen, as in tests/test_flows.py).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from datetime import time as clock_time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from config.settings import Settings
+from connectors.base import Presence
+from domain.approval import LeadDecision
+from mentorflow.bootstrap import Services, build_services, use_services
+from mentorflow.simulate.clock import Tick, schedule
+from mentorflow.simulate.faults import Dice, simulator_connectors
+from mentorflow.simulate.invariants import CHECKS, Check, Context, Violation, checks, ongoing, run_checks
+from mentorflow.simulate.metrics import Tracker, Week, as_dicts, feasible_matched_within, feasible_now, weekly
+from mentorflow.simulate.people import Behaviour, People
+from mentorflow.simulate.query import OutputWatcher, Sent, Snapshot, snapshot
+
+LEAD_TIME = clock_time(20, 30)  # the lead looks at the program in the evening, Sunday to Thursday
+WORKDAYS = {6, 0, 1, 2, 3}  # date.weekday(): Sunday..Thursday
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    weeks: int = 12
+    mentees: int = 100
+    mentors: int = 30
+    seed: int = 7
+    faults: float = 0.0
+    keep_going: bool = False
+    pending: bool = False
+    start: date = date(2027, 1, 3)  # a Sunday
+    relationship_days: int = 56  # how long a relationship stays ongoing (holds a place) unless ended earlier
+    behaviour: Behaviour = Behaviour()
+    # program rules changed from config/program.yaml, e.g. a shorter follow-up for a short simulation
+    rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+# A short simulation's program: the follow-up closes after 5 days instead of 14, so that a few weeks hold
+# whole relationships (survey, reminder, close) and what happens after them.
+SHORT_RULES: dict[str, dict[str, Any]] = {
+    "followup": {"survey_after_days": 0, "reminder_after_days": 1, "close_after_days": 3},
+    "scheduling": {"min_lead_hours": 24},
+}
+# A short simulation's people do more of everything, and are free on fewer evenings, so that a few dozen of
+# them meet every case in two weeks.
+SHORT_BEHAVIOUR = Behaviour(
+    bad_first_answer=0.2,
+    edit=0.3,
+    withdraw=0.25,
+    erase=0.1,
+    unsubscribe=0.1,
+    mentor_late=0.2,
+    mentor_pause=0.3,
+    mentor_capacity=0.3,
+    decline_slot=0.15,
+    no_show=0.2,
+    end_early=0.3,
+    end_after_days=(1, 6),
+    lead_refuses=0.2,
+    mentor_leave=0.35,
+    survey_late=0.15,
+    days=("Sun", "Tue", "Thu"),
+    windows=("18:00-20:00", "19:00-21:00"),
+)
+
+
+def short_config(seed: int, faults: float = 0.0) -> SimConfig:
+    """The test suite's simulation: two weeks, 30 mentees, 6 mentors, a compressed follow-up, busy people."""
+    return SimConfig(
+        weeks=2,
+        mentees=30,
+        mentors=6,
+        seed=seed,
+        faults=faults,
+        keep_going=True,
+        behaviour=SHORT_BEHAVIOUR,
+        rules=SHORT_RULES,
+    )
+
+
+@dataclass
+class SimResult:
+    config: SimConfig
+    violations: list[Violation]
+    stopped_early: bool
+    weeks: list[Week]
+    feasible_pct: float | None
+    feasible_matched: int
+    feasible_of: int
+    flow_runs: int
+    failed_runs: dict[str, int]
+    failures: list[str]
+    faults_injected: dict[str, int]
+    seconds: float
+    checked: list[Check]
+    run_seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        cfg = asdict(self.config)
+        cfg["start"] = self.config.start.isoformat()
+        return {
+            "config": cfg,
+            "violations": [
+                {"check": v.check, "at": v.at.isoformat(), "flow": v.flow, "detail": v.detail} for v in self.violations
+            ],
+            "stopped_early": self.stopped_early,
+            "checks": [{"id": c.id, "invariant": c.invariant, "title": c.title} for c in self.checked],
+            "pending_checks": [
+                {"id": c.id, "title": c.title, "waits_for": c.pending}
+                for c in CHECKS
+                if c.pending and c not in self.checked
+            ],
+            "weeks": as_dicts(self.weeks),
+            "feasible_matched_within_7_days_pct": self.feasible_pct,
+            "feasible_mentees": self.feasible_of,
+            "feasible_matched_within_7_days": self.feasible_matched,
+            "lead_minutes_per_week_max": max((w.lead_minutes for w in self.weeks), default=0.0),
+            "flow_runs": self.flow_runs,
+            "failed_runs": self.failed_runs,
+            "failures": self.failures,
+            "faults_injected": self.faults_injected,
+            "seconds": round(self.seconds, 1),
+            "seconds_per_flow_run": {k: round(v, 3) for k, v in self.run_seconds.items()},
+        }
+
+
+def write_rules(directory: Path, changes: dict[str, dict[str, Any]]) -> Path:
+    """The program's rules with lead approval (the simulator plays the lead) and the config's changes."""
+    from config import CONFIG_DIR
+
+    rules = yaml.safe_load((CONFIG_DIR / "program.yaml").read_text(encoding="utf-8"))
+    rules.setdefault("matching", {})["approval"] = "lead"
+    for section, values in changes.items():
+        rules.setdefault(section, {}).update(values)
+    path = directory / "program.yaml"
+    path.write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@contextmanager
+def no_retry_delays() -> Iterator[None]:
+    """Retries happen at once in simulated time (as tests/test_flows.py does); restored afterwards."""
+    from prefect import Task
+
+    import tasks.digest
+    import tasks.followup
+    import tasks.intake
+    import tasks.invites
+    import tasks.matching
+
+    saved: list[tuple[Task[Any, Any], Any]] = []
+    for module in (tasks.intake, tasks.matching, tasks.invites, tasks.followup, tasks.digest):
+        for value in vars(module).values():
+            if isinstance(value, Task) and value.retries:
+                saved.append((value, value.retry_delay_seconds))
+                value.retry_delay_seconds = [0.0] * value.retries
+    try:
+        yield
+    finally:
+        for t, delay in saved:
+            t.retry_delay_seconds = delay
+
+
+@contextmanager
+def prefect_quiet() -> Iterator[None]:
+    """A Prefect of the simulator's own for this process: its own home (so no profile points the thousands of
+    simulated runs at a real server), the ephemeral local server started once, warnings only, no heartbeats."""
+    home = tempfile.mkdtemp(prefix="mentorflow-sim-prefect-")
+    saved = {k: os.environ.get(k) for k in _PREFECT_ENV}
+    os.environ.update(
+        PREFECT_HOME=home,
+        PREFECT_LOGGING_LEVEL="WARNING",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="600",
+    )
+    os.environ.pop("PREFECT_API_URL", None)
+    os.environ.pop("PREFECT_PROFILE", None)
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS,
+        temporary_settings,
+    )
+
+    try:
+        with temporary_settings(
+            {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None, PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS: 4}
+        ):
+            yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        shutil.rmtree(home, ignore_errors=True)
+
+
+_PREFECT_ENV = (
+    "PREFECT_HOME",
+    "PREFECT_LOGGING_LEVEL",
+    "PREFECT_SERVER_ANALYTICS_ENABLED",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS",
+    "PREFECT_API_URL",
+    "PREFECT_PROFILE",
+)
+
+
+def _flows() -> dict[str, Callable[..., Any]]:
+    from flows.digest import digest
+    from flows.followup import followup
+    from flows.intake import intake
+    from flows.invite import invite
+    from flows.match import match
+    from flows.report import report
+
+    return {
+        "intake": intake,
+        "match": match,
+        "invite": invite,
+        "followup": followup,
+        "digest": digest,
+        "report": report,
+    }
+
+
+class Simulation:
+    """One seeded simulation in its own data folder."""
+
+    def __init__(self, config: SimConfig, directory: Path) -> None:
+        self.cfg = config
+        self.dir = directory
+        tz = "Asia/Jerusalem"
+        self.tz = ZoneInfo(tz)
+        self.start = datetime.combine(config.start, clock_time(0), tzinfo=self.tz)
+        self.end = self.start + timedelta(weeks=config.weeks)
+        self.people = People(
+            directory, self.start, config.weeks, config.mentees, config.mentors, config.seed, config.behaviour
+        )
+        self.lead_rng = random.Random(config.seed * 7919 + 1)
+        settings = Settings(
+            _env_file=None,
+            data_dir=directory,
+            database_url=None,  # type: ignore[call-arg]
+            rules_path=write_rules(directory, config.rules),
+            timezone=tz,
+            intake="local",
+            roster="local",
+            calendar="local",
+            mailer="local",
+            surveys="local",
+        )
+        base = build_services(settings)
+        self.dice = Dice(config.faults, config.seed)
+        self.services = Services(
+            settings=settings,
+            rules=base.rules,
+            store=base.store,
+            connectors=simulator_connectors(base.connectors, settings.invites_dir(), tz, self.dice),
+        )
+        self.engine = base.store.engine
+        self.watcher = OutputWatcher(settings.outbox(), settings.invites_dir())
+        self.sent: list[Sent] = []
+        self.runs: list[tuple[datetime, str]] = []
+        self.violations: list[Violation] = []
+        self.seen: set[str] = set()
+        self.tracker = Tracker(self.start, config.weeks)
+        self.checked = checks(config.pending)
+        self.failed_runs: dict[str, int] = {}
+        self.failures: list[str] = []
+        self.run_seconds: dict[str, list[float]] = {}
+        self.ends_due: dict[int, datetime] = {}  # match id -> when a side ends it (the lead runs end-match)
+        self.known_matches: set[int] = set()
+        self.known_flags: set[int] = set()
+        self.snap: Snapshot | None = None
+
+    # --- the loop -----------------------------------------------------------------------------------------
+
+    def ticks(self) -> list[Tick]:
+        # The program is running when the simulation starts: the roster is taken in before the first run.
+        out = [Tick(self.start, -1, "intake"), *schedule(self.start, self.cfg.weeks)]
+        day = self.start.date()
+        while day < self.end.date():
+            if day.weekday() in WORKDAYS:
+                out.append(Tick(datetime.combine(day, LEAD_TIME, tzinfo=self.tz), 9, "lead"))
+            day += timedelta(days=1)
+        return sorted(out)
+
+    def run(self) -> SimResult:
+        began = time.perf_counter()
+        flows = _flows()
+        stopped = False
+        with use_services(self.services), no_retry_delays():
+            for tick in self.ticks():
+                self.people.act_until(tick.at)
+                if tick.flow == "lead":
+                    self.lead(tick.at)
+                else:
+                    if tick.flow == "match":
+                        self.sample_feasibility(tick.at)
+                    self.run_flow(flows[tick.flow], tick)
+                self.runs.append((tick.at, tick.flow))
+                new = self.observe(tick)
+                if new and not self.cfg.keep_going:
+                    stopped = True
+                    break
+        snap = self.snap or snapshot(self.engine)
+        pct, matched, of = feasible_matched_within(self.tracker, snap, self.people.world, self.end)
+        return SimResult(
+            config=self.cfg,
+            violations=self.violations,
+            stopped_early=stopped,
+            weeks=weekly(self.tracker, snap, self.people.world),
+            feasible_pct=pct,
+            feasible_matched=matched,
+            feasible_of=of,
+            flow_runs=sum(len(v) for v in self.run_seconds.values()),
+            failed_runs=self.failed_runs,
+            failures=self.failures,
+            faults_injected=dict(self.dice.injected),
+            seconds=time.perf_counter() - began,
+            checked=self.checked,
+            run_seconds={k: sum(v) / len(v) for k, v in self.run_seconds.items()},
+        )
+
+    def run_flow(self, flow: Callable[..., Any], tick: Tick) -> None:
+        t0 = time.perf_counter()
+        try:
+            flow(tick.at)
+        except Exception as exc:  # failed for good (faults beyond its retries, or a bug): the next run picks up
+            self.failed_runs[tick.flow] = self.failed_runs.get(tick.flow, 0) + 1
+            # connector and validation messages carry no personal data (house rule), ids at most
+            self.failures.append(
+                f"{tick.flow} at {tick.at:%Y-%m-%d %H:%M}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+            )
+        self.run_seconds.setdefault(tick.flow, []).append(time.perf_counter() - t0)
+
+    def observe(self, tick: Tick) -> list[Violation]:
+        """Record what the run sent, let people react, and check every invariant."""
+        sent = self.watcher.new_since_last(tick.at, tick.flow)
+        self.sent += sent
+        snap = snapshot(self.engine)
+        self.react(snap, sent, tick.at)
+        ctx = self.context(tick.at, tick.flow, snap)
+        new = [v for v in run_checks(ctx, self.checked) if v.key not in self.seen]
+        for v in new:
+            self.seen.add(v.key)
+            self.violations.append(v)
+        self.tracker.sample(tick.at, snap)
+        self.snap = snap
+        return new
+
+    def context(self, now: datetime, flow: str, snap: Snapshot) -> Context:
+        since = self.runs[-2][0] if len(self.runs) > 1 else self.start - timedelta(days=1)
+        return Context(
+            now=now,
+            flow=flow,
+            snap=snap,
+            world=self.people.world,
+            sent=self.sent,
+            calendar=self.watcher.events,
+            runs=self.runs,
+            since=since,
+            relationship_days=self.cfg.relationship_days,
+        )
+
+    def react(self, snap: Snapshot, sent: list[Sent], now: datetime) -> None:
+        """People answer what reached them; some relationships will end early."""
+        meetings = {mt.event_id: mt for mt in snap.meetings}
+        # In match order (event ids are salted per database), so a seed always draws the same dice for the same
+        # people.
+        invited = sorted(
+            (meetings[s.key.removeprefix("event:")].match_id, s.to)
+            for s in sent
+            if s.kind == "ics" and s.key.removeprefix("event:") in meetings and s.to in self.people.world.mentors
+        )
+        by_match = {mt.match_id: mt for mt in snap.meetings}
+        for match_id, mentor in invited:
+            mt = by_match[match_id]
+            if mt.event_id not in self.people.world.declined_events:
+                self.people.on_invitation(match_id, mt.event_id, mentor, mt.start, now)
+        for key in sorted(s.key for s in sent if s.kind in {"survey", "reminder"}):
+            self.people.on_survey(key, now)
+        lo, hi = self.cfg.behaviour.end_after_days
+        for m in snap.matches:
+            if m.id not in self.known_matches:
+                self.known_matches.add(m.id)
+                if self.lead_rng.random() < self.cfg.behaviour.end_early:
+                    self.ends_due[m.id] = m.created_at + timedelta(days=self.lead_rng.uniform(lo, hi))
+
+    # --- the lead -----------------------------------------------------------------------------------------
+
+    def lead(self, now: datetime) -> None:
+        """The lead's evening: answer the waiting batch, end matches that stopped, look at flags."""
+        from tasks.matching import decide_waiting
+
+        store, b, world = self.services.store, self.cfg.behaviour, self.people.world
+        with store.unit_of_work() as uow:
+            waiting = uow.matches.waiting_proposals()  # what the lead sees (the Prefect UI or `status`)
+        if waiting and self.lead_rng.random() < b.lead_answers:
+            batch = waiting[-1]
+            refused = [p for p in batch.result.matches if self.lead_rng.random() < b.lead_refuses]
+            ids = sorted({p.request_id for p in refused})
+            decision = LeadDecision(
+                action="approve_except" if ids else "approve_all",
+                except_requests=ids,
+                note="not this pairing" if ids else "",
+            )
+            for p in refused:
+                world.refused[(p.request_id, str(p.mentor_email).lower())] = now
+            decide_waiting(store, decision, now)
+            world.lead_actions.append((now, "batch", len(batch.result.matches)))
+            if ids:
+                world.lead_actions.append((now, "refusal", len(ids)))
+        snap = snapshot(self.engine)
+        for f in snap.flags:
+            if f.id in self.known_flags:
+                continue
+            self.known_flags.add(f.id)
+            stuck = f.kind == "no_show" or (f.kind == "declined" and "moved to" not in f.detail)
+            if stuck and self.lead_rng.random() < b.lead_ends_flagged:
+                self.ends_due.setdefault(f.match_id, now)
+        for match_id, due in sorted(self.ends_due.items()):
+            if due <= now:
+                del self.ends_due[match_id]
+                with store.unit_of_work() as uow:  # what `mentorflow end-match` does
+                    ended = uow.matches.end(match_id, "ended (simulated)", "lead", now)
+                if ended:
+                    world.ended[match_id] = (now, "lead")
+                    world.lead_actions.append((now, "end match", 1))
+        uncertain = [e.key for e in snap.ledger if e.status == "uncertain"]
+        inner = self.services.connectors.mailer.inner  # type: ignore[attr-defined]
+        for key in uncertain:
+            if not key.startswith("event:") and inner.lookup(key) is Presence.ABSENT:  # checked: it did not go out
+                with store.unit_of_work() as uow:  # what `mentorflow ledger release` does
+                    uow.ledger.release(key, now)
+
+    def sample_feasibility(self, now: datetime) -> None:
+        """Before each match run: which waiting mentees have a feasible mentor right now."""
+        snap = snapshot(self.engine)
+        ctx = self.context(now, "match", snap)
+        load = {m.email: len(ongoing(ctx, m.email, now)) for m in snap.mentors}
+        for r in snap.requests:
+            if r.status == "pending" and r.email not in self.tracker.feasible and feasible_now(r, snap.mentors, load):
+                self.tracker.feasible.add(r.email)
+
+
+def simulate(config: SimConfig, directory: Path | None = None) -> SimResult:
+    """Run one simulation (in ``directory``, or a temporary folder removed afterwards)."""
+    if directory is not None:
+        if directory.exists():
+            shutil.rmtree(directory)
+        directory.mkdir(parents=True)
+        return Simulation(config, directory).run()
+    with tempfile.TemporaryDirectory(prefix="mentorflow-sim-") as tmp:
+        sim = Simulation(config, Path(tmp))
+        try:
+            return sim.run()
+        finally:
+            sim.engine.dispose()  # the store shares this engine (one per URL per process)

@@ -1,0 +1,93 @@
+"""The simulator's parts without Prefect: the schedule, the people, the fault injection, the replying calendar."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from connectors.base import Address, CalendarEvent, MailUnavailable, OutcomeUnknown, OutgoingEmail, Presence
+from connectors.local.outbox import EmlOutbox
+from mentorflow.simulate.clock import schedule
+from mentorflow.simulate.faults import Dice, FaultyMailer, ReplyingCalendar
+from mentorflow.simulate.people import People
+
+TZ = ZoneInfo("Asia/Jerusalem")
+SUNDAY = datetime(2027, 1, 3, tzinfo=TZ)
+
+
+def test_the_schedule_follows_prefect_yaml_with_a_daily_intake() -> None:
+    ticks = schedule(SUNDAY, 1)
+    counts = Counter(t.flow for t in ticks)
+    assert counts == {"intake": 7, "match": 5, "invite": 5, "followup": 5, "digest": 1, "report": 1}
+    matches = [t.at for t in ticks if t.flow == "match"]
+    assert all(at.astimezone(TZ).time() == time(9, 0) for at in matches)
+    assert {at.astimezone(TZ).weekday() for at in matches} == {6, 0, 1, 2, 3}  # Sunday to Thursday, no Shabbat
+    first_day = [t.flow for t in ticks if t.at < SUNDAY + timedelta(days=1)]
+    assert first_day == ["report", "digest", "intake", "match", "invite", "followup"]
+
+
+def test_the_same_seed_makes_the_same_people(tmp_path: Path) -> None:
+    a = People(tmp_path / "a", SUNDAY, 4, 20, 5, seed=3)
+    b = People(tmp_path / "b", SUNDAY, 4, 20, 5, seed=3)
+    a.act_until(SUNDAY + timedelta(weeks=4))
+    b.act_until(SUNDAY + timedelta(weeks=4))
+    assert (tmp_path / "a/inbox/responses.csv").read_bytes() == (tmp_path / "b/inbox/responses.csv").read_bytes()
+    assert (tmp_path / "a/mentors.yaml").read_bytes() == (tmp_path / "b/mentors.yaml").read_bytes()
+    assert len(a.form_rows) >= 20  # everyone applied; some twice (a fix, a withdrawal)
+
+
+def _email(key: str = "invite:1:mentee") -> OutgoingEmail:
+    return OutgoingEmail(key=key, recipients=[Address(email="a@sim.example.org")], subject="s", text="t", html="h")
+
+
+def test_faults_refuse_or_lose_the_outcome_of_a_send(tmp_path: Path) -> None:
+    outbox = EmlOutbox(tmp_path)
+    with pytest.raises(MailUnavailable):
+        FaultyMailer(outbox, Dice(1.0, seed=1)).send(_email())
+    assert outbox.lookup("invite:1:mentee") is Presence.ABSENT  # refused: known not sent
+
+    class LoseAnswers(Dice):
+        def roll(self, what: str) -> bool:
+            return what == "mail outcome lost"
+
+    with pytest.raises(OutcomeUnknown):
+        FaultyMailer(outbox, LoseAnswers(1.0, seed=1)).send(_email())
+    assert outbox.lookup("invite:1:mentee") is Presence.DONE  # the ledger's lookup finds it went out
+
+
+def test_the_replying_calendar_reads_declines_and_moves_events(tmp_path: Path) -> None:
+    cal = ReplyingCalendar(tmp_path / "invites")
+    start = SUNDAY + timedelta(days=2, hours=18)
+    event = CalendarEvent(
+        event_id="abc123",
+        summary="s",
+        description="d",
+        start=start,
+        end=start + timedelta(hours=1),
+        timezone="Asia/Jerusalem",
+        organizer=Address(email="org@sim.example.org"),
+        attendees=[Address(email="mentor001@sim.example.org")],
+    )
+    cal.create(event)
+    assert cal.attendee_responses("abc123") == {}
+    people = People(tmp_path, SUNDAY, 1, 1, 1, seed=1)  # the people write replies where the calendar reads
+    people._write_reply("abc123", "mentor001@sim.example.org", SUNDAY)
+    assert cal.attendee_responses("abc123") == {"mentor001@sim.example.org": "declined"}
+    moved = cal.move("abc123", start + timedelta(days=2), start + timedelta(days=2, hours=1), "Asia/Jerusalem")
+    assert b"SEQUENCE:1" in (moved.ics or b"")
+    assert cal.attendee_responses("abc123") == {}  # answers were to the old time
+
+
+def test_simulate_is_a_command_of_the_lead_cli() -> None:
+    from typer.testing import CliRunner
+
+    from mentorflow.cli import app
+
+    result = CliRunner().invoke(app, ["simulate", "--help"])
+    assert result.exit_code == 0
+    for option in ("--weeks", "--mentees", "--mentors", "--seed", "--faults", "--keep-going", "--json", "--chart"):
+        assert option in result.output
