@@ -218,7 +218,7 @@ class SendGridMailer:
         except HTTPError as exc:
             status = int(exc.status_code)
             if status in (401, 403):
-                raise ConfigurationError(
+                raise MailConfigurationError(
                     f"SendGrid refused MENTORFLOW_SENDGRID_API_KEY ({status}): check the key is current and "
                     "may send mail") from exc
             raise MailUnavailable(f"SendGrid could not check the API key ({status})") from exc
@@ -229,7 +229,7 @@ class SendGridMailer:
         except (ValueError, AttributeError):
             return  # an answer we cannot read still proved the key
         if "mail.send" not in scopes:
-            raise ConfigurationError("MENTORFLOW_SENDGRID_API_KEY may not send mail: give the key the Mail Send scope")
+            raise MailConfigurationError("MENTORFLOW_SENDGRID_API_KEY may not send mail: give the key the Mail Send scope")
 
     def bodies(self, message: OutgoingEmail, batch_id: str | None = None,
                send_at: int | None = None) -> list[dict[str, Any]]:

@@ -267,8 +267,8 @@ def test_error_reasons_blank_out_addresses() -> None:
 def test_a_wrong_key_names_the_setting(sendgrid_emulator: SendGridEmulator) -> None:
     wrong = SendGridMailer("SG.wrong", SENDER, host=sendgrid_emulator.url, sleep=Sleeper())
     with pytest.raises(MailConfigurationError, match="MENTORFLOW_SENDGRID_API_KEY"):
-        wrong.check()
-    mailer(sendgrid_emulator).check()
+        wrong.check_credentials()
+    mailer(sendgrid_emulator).check_credentials()
     with pytest.raises(MailConfigurationError, match="MENTORFLOW_SENDGRID_API_KEY") as caught:
         wrong.send(email())
     assert isinstance(caught.value, ConfigurationError) and "SG.wrong" not in str(caught.value)
