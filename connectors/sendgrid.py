@@ -229,7 +229,9 @@ class SendGridMailer:
         except (ValueError, AttributeError):
             return  # an answer we cannot read still proved the key
         if "mail.send" not in scopes:
-            raise MailConfigurationError("MENTORFLOW_SENDGRID_API_KEY may not send mail: give the key the Mail Send scope")
+            raise MailConfigurationError(
+                "MENTORFLOW_SENDGRID_API_KEY may not send mail: give the key the Mail Send scope"
+            )
 
     def bodies(self, message: OutgoingEmail, batch_id: str | None = None,
                send_at: int | None = None) -> list[dict[str, Any]]:
