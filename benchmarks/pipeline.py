@@ -246,7 +246,7 @@ def main() -> None:
     out = args.out or here / f"pipeline-{args.label}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     new = json.loads(args.new.read_text()) if args.new else run(args, out)
-    base = json.loads(args.compare.read_text()) if args.compare else None
+    base = json.loads(args.compare.read_text()) if args.compare and args.compare.exists() else None
     md = table(base, new)
     print(md)
     if base is not None:
