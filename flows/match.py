@@ -25,7 +25,7 @@ class MatchSummary(BaseModel):
 
 def _proposal_table(result: MatchResult) -> str:
     with current_services().store.unit_of_work() as uow:
-        mentors = {str(m.email): m.name for m in uow.roster.mentors()}
+        mentors = {m.key: m.name for m in uow.roster.mentors()}
         requests = uow.requests.many([m.request_id for m in result.matches])
     rows = []
     for m in result.matches:
@@ -34,7 +34,7 @@ def _proposal_table(result: MatchResult) -> str:
             (
                 m.request_id,
                 req.application.name,
-                mentors.get(str(m.mentor_email), "?"),
+                mentors.get(str(m.mentor_email).lower(), "?"),
                 f"{m.score:.2f}",
                 "; ".join(m.reasons),
             )
