@@ -85,7 +85,20 @@ class ReportKey(_Key):
         return f"report:{self.day:%Y-%m-%d}"
 
 
-LedgerKey = EventKey | InviteKey | SurveyKey | RescheduleKey | DigestKey | ReportKey
+class NudgeKey(_Key):
+    """The one nudge to book, to the mentee of a booking-link match."""
+
+    match_id: int
+
+    def __str__(self) -> str:
+        return f"nudge:{self.match_id}"
+
+    @staticmethod
+    def prefix() -> str:
+        return "nudge:"
+
+
+LedgerKey = EventKey | InviteKey | SurveyKey | RescheduleKey | DigestKey | ReportKey | NudgeKey
 
 
 def parse_key(key: str) -> LedgerKey:
@@ -103,6 +116,8 @@ def parse_key(key: str) -> LedgerKey:
             return RescheduleKey(match_id=int(parts[0]), n=int(parts[1]))
         if kind == "digest" and len(parts) == 2:
             return DigestKey(start=date.fromisoformat(parts[0]), end=date.fromisoformat(parts[1]))
+        if kind == "nudge" and len(parts) == 1:
+            return NudgeKey(match_id=int(parts[0]))
         if kind == "report" and len(parts) == 1:
             return ReportKey(day=date.fromisoformat(parts[0]))
     except ValueError as exc:

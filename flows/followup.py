@@ -10,7 +10,7 @@ from domain.keys import SurveyKey
 from mentorflow.bootstrap import current_services
 from store.ledger import Outcome
 from tasks.common import SIDE_EFFECT_WORKERS, collect, resolve_now
-from tasks.followup import assess_meetings, collect_answers, plan_followup, send_survey
+from tasks.followup import assess_meetings, collect_answers, nudge_bookings, plan_followup, send_survey
 from tasks.reporting import md_table, publish_report, set_aside_section
 
 
@@ -21,6 +21,7 @@ class FollowupSummary(BaseModel):
     met: int
     completed: int
     flags: int
+    nudges_sent: int = 0
     uncertain: int
     failed: list[tuple[str, str]]
 
@@ -35,6 +36,7 @@ def followup(as_of: datetime | None = None) -> FollowupSummary:
     done, failed_keys = collect(keys, send_survey.map(plan.due, now=unmapped(now)))
     failed = [(str(k), reason) for k, reason in failed_keys]
     assessed = assess_meetings(plan, now)
+    bookings = nudge_bookings(now)
     performed = [k for k, o in done.items() if o is Outcome.PERFORMED]
     summary = FollowupSummary(
         answers_new=answers.new,
@@ -42,7 +44,8 @@ def followup(as_of: datetime | None = None) -> FollowupSummary:
         reminders_sent=sum(k.kind == "reminder" for k in performed),
         met=assessed.met,
         completed=assessed.completed,
-        flags=len(assessed.new_flags),
+        flags=len(assessed.new_flags) + len(bookings.new_flags),
+        nudges_sent=len(bookings.nudged),
         uncertain=sum(o is Outcome.UNCERTAIN for o in done.values()),
         failed=failed,
     )
@@ -66,8 +69,9 @@ def followup(as_of: datetime | None = None) -> FollowupSummary:
             ),
             "### New flags for the lead\n"
             + (
-                md_table(["match", "flag", "detail"], [(f.match_id, f.kind, f.detail) for f in assessed.new_flags])
-                if assessed.new_flags
+                md_table(["match", "flag", "detail"], [(f.match_id, f.kind, f.detail)
+                                                        for f in [*assessed.new_flags, *bookings.new_flags]])
+                if assessed.new_flags or bookings.new_flags
                 else "None."
             ),
             set_aside_section(answers.set_aside, "Survey answers set aside"),
