@@ -7,7 +7,6 @@ instants (``datetime``) are always timezone-aware.
 from __future__ import annotations
 
 import hashlib
-
 from datetime import date, datetime, time
 from enum import IntEnum, StrEnum
 from typing import Annotated, Literal

@@ -8,9 +8,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
+from domain.booking import booking_actions
 from domain.followup import FollowupPlan, SurveyDue, SurveySent, assess, followup_actions
 from domain.intake import parse_survey_answer
-from domain.booking import booking_actions
 from domain.keys import NudgeKey, SurveyKey, parse_key
 from domain.models import FollowupFlag, RequestStatus, Role, SetAside, SurveyAnswer
 from mentorflow.bootstrap import current_services

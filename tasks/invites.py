@@ -10,8 +10,8 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from connectors.base import Presence, RespondingCalendar
-from domain.keys import EventKey, RescheduleKey
 from domain.booking import booking_meeting, is_booking_meeting
+from domain.keys import EventKey, RescheduleKey
 from domain.models import FollowupFlag, Match, Meeting, Mentor, MentoringRequest, Role
 from domain.scheduling import first_meeting_slot
 from mentorflow.bootstrap import Services, current_services

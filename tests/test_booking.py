@@ -9,7 +9,7 @@ from config.rules import load_rules
 from domain.booking import booking_actions, booking_meeting, is_booking_meeting
 from domain.keys import NudgeKey, parse_key
 from domain.messages import render_invitation, template_env
-from domain.models import Match, MenteeApplication, Mentor, Meeting, Role, SurveyAnswer, Weekday, WeeklyWindow
+from domain.models import Match, Meeting, MenteeApplication, Mentor, Role, SurveyAnswer, Weekday, WeeklyWindow
 from domain.rules import FollowupRules
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -24,10 +24,7 @@ PAGE_ROW = """<table><tr><th>שם מלא</th><th>במה אני יכול לעזו
 <tr><td>נועה ברקאי</td><td>פייתון, ראיונות עבודה</td><td><a href="https://calendly.com/noa/30min">לקביעה</a></td></tr>
 <tr><td>יובל כהן</td><td>פייתון</td><td><a href="https://cal.com/yuval">לקביעה</a></td></tr></table>
 """
-MENTEES = [
-    {"name": "דנה", "email": "dana@example.org"},
-    {"name": "רון", "email": "ron@example.org"},
-]
+MENTEES = [("דנה", "dana@example.org"), ("רון", "ron@example.org")]
 
 
 @pytest.fixture
@@ -35,12 +32,14 @@ def program(tmp_path: Path) -> Path:
     (tmp_path / "inbox").mkdir()
     (tmp_path / "mentors.md").write_text(PAGE_ROW, encoding="utf-8")
     with (tmp_path / "inbox" / "mentees.csv").open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, ["timestamp", "name", "email", "languages", "topics", "career_stage",
-                                "availability", "consent_contact"])
+        w = csv.DictWriter(fh, ["Timestamp", "Full name", "Email address", "Preferred languages",
+                                "Topics (most important first)", "Career stage", "Weekly availability",
+                                "May we contact you?"])
         w.writeheader()
-        for n, m in enumerate(MENTEES):
-            w.writerow({"timestamp": f"2026-11-20T10:0{n}:00+02:00", **m, "languages": "he", "topics": "Python",
-                        "career_stage": "1", "availability": "Wed 07:00-08:00", "consent_contact": "yes"})
+        for n, (name, address) in enumerate(MENTEES):
+            w.writerow({"Timestamp": f"2026-11-20T10:0{n}:00+02:00", "Full name": name, "Email address": address,
+                        "Preferred languages": "he", "Topics (most important first)": "Python",
+                        "Career stage": "1", "Weekly availability": "Wed 07:00-08:00", "May we contact you?": "yes"})
     return tmp_path
 
 

@@ -14,7 +14,6 @@ from config.rules import load_rules
 from connectors.base import IntakeError
 from connectors.local.roster import FileRoster
 from domain.intake import NO_EMAIL, parse_mentor
-from domain.models import booking_key, mentor_key
 from domain.matching import propose_matches
 from domain.models import (
     MenteeApplication,
@@ -25,6 +24,8 @@ from domain.models import (
     SetAside,
     Weekday,
     WeeklyWindow,
+    booking_key,
+    mentor_key,
 )
 from domain.rules import ProgramRules
 from mentorflow.cli import app
