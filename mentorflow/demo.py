@@ -45,6 +45,7 @@ def _seed(directory: Path) -> None:
 
 def _write_roster(path: Path) -> None:
     """The sample roster plus the mentors page's booking-link rows, as the page has them (free text, no email)."""
+    from connectors.local.intake import Answer
     from connectors.local.roster import page_rows
     from domain.intake import contact_kind
 
@@ -53,14 +54,14 @@ def _write_roster(path: Path) -> None:
         mentors = mentors["mentors"]
     page = page_rows(PAGE.name, PAGE.read_text(encoding="utf-8"))
 
-    def by_link(row: dict[str, object]) -> bool:
+    def by_link(row: dict[str, Answer]) -> bool:
         try:
             return contact_kind(str(row.get("קישור ליצירת קשר", ""))) == "booking_link"
         except ValueError:
             return False
 
-    path.write_text(yaml.safe_dump([*mentors, *filter(by_link, page)], allow_unicode=True, sort_keys=False),
-                    encoding="utf-8")
+    rows = [*mentors, *(row for row in page if by_link(row))]
+    path.write_text(yaml.safe_dump(rows, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
 def _simulate_answers(services: Services, at: datetime) -> int:
