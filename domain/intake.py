@@ -222,7 +222,7 @@ MENTOR_COLUMNS: dict[str, str] = {
     "booking link": "booking_url", "booking url": "booking_url", "linkedin_url": "linkedin", "לינקדאין": "linkedin",
     "קישור ליצירת קשר": "contact", "contact": "contact",
 }
-NO_EMAIL = "no email; booking-link-only mentors need mentor ids — not yet importable"
+NO_EMAIL = "no email; a mentor without one must take bookings by link (scheduling: booking_link)"
 SENIOR = 3  # the career stage taken for a mentor who gives neither years nor a stage
 
 
@@ -307,14 +307,13 @@ def parse_mentor(raw: RawResponse, rules: ProgramRules) -> Mentor | SetAside:
         f.reasons.append(f"contact: {exc}")
         kind = "none"
     booking_url = f.parsed("booking_url", parse_url, "", required=False) or (contact if kind == "booking_link" else "")
-    email = ""
+    email: str | None = None
     if f.has("email"):
         email = f.parsed("email", parse_email, "")
     elif kind == "email":
         email = f.parsed("contact", parse_email, "")
-    else:
-        f.reasons.append(f"email: {NO_EMAIL}" if booking_url or kind == "whatsapp"
-                         else "email: missing (and no contact link)")
+    elif not booking_url:
+        f.reasons.append(f"email: {NO_EMAIL}" if kind == "whatsapp" else "email: missing (and no contact link)")
     if kind == "none":
         kind = "booking_link" if booking_url else "email" if email else "none"
     # A mentor known only by a booking link (the mentors page) cannot be sent invitations: they take bookings.
@@ -322,6 +321,8 @@ def parse_mentor(raw: RawResponse, rules: ProgramRules) -> Mentor | SetAside:
                   "booking_link" if not f.has("availability") else rules.roster.default_scheduling)
     if f.has("scheduling"):
         scheduling = f.parsed("scheduling", _scheduling, scheduling)
+    if email is None and booking_url and scheduling != "booking_link":
+        f.reasons.append(f"email: {NO_EMAIL}")
 
     expertise = f.parsed("expertise", lambda xs: mapper_for(rules).map_line("; ".join(xs)), None, items=True)
     if expertise is not None and not expertise.topics and not expertise.unmapped:

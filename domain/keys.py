@@ -106,8 +106,21 @@ class NewsletterKey(_Key):
         return f"newsletter:{self.start:%Y-%m-%d}:{self.end:%Y-%m-%d}:{self.person}"
 
 
+class NudgeKey(_Key):
+    """The one nudge to book, to the mentee of a booking-link match."""
+
+    match_id: int
+
+    def __str__(self) -> str:
+        return f"nudge:{self.match_id}"
+
+    @staticmethod
+    def prefix() -> str:
+        return "nudge:"
+
+
 LedgerKey = (EventKey | InviteKey | SurveyKey | RescheduleKey | DigestKey | ReportKey | DigestPreviewKey
-             | NewsletterKey)
+             | NewsletterKey | NudgeKey)
 
 
 def parse_key(key: str) -> LedgerKey:
@@ -129,6 +142,8 @@ def parse_key(key: str) -> LedgerKey:
             return DigestPreviewKey(start=date.fromisoformat(parts[0]), end=date.fromisoformat(parts[1]))
         if kind == "newsletter" and len(parts) == 3:
             return NewsletterKey(start=date.fromisoformat(parts[0]), end=date.fromisoformat(parts[1]), person=parts[2])
+        if kind == "nudge" and len(parts) == 1:
+            return NudgeKey(match_id=int(parts[0]))
         if kind == "report" and len(parts) == 1:
             return ReportKey(day=date.fromisoformat(parts[0]))
     except ValueError as exc:

@@ -93,9 +93,13 @@ def _render(env: Environment, kind: str, language: str, context: dict[str, Any])
 
 
 def render_invitation(env: Environment, *, role: Role, meeting: Meeting, match: Match, application: MenteeApplication,
-                      mentor: Mentor, rules: ProgramRules, tz: str, language: str | None = None) -> Rendered:
+                      mentor: Mentor, rules: ProgramRules, tz: str, language: str | None = None,
+                      nudge: bool = False) -> Rendered:
     """The first-meeting invitation to one side (``role``): who, when (local time), video link, accessibility
     needs, why this match, and the mentor's booking link. Language: the recipient's first supported one.
+
+    For a mentor who takes bookings by link (template ``booking``) there is no time: the mentee is asked to
+    book through the link, the mentor is told who will book; ``nudge`` renders the mentee's one reminder.
     """
     if language is None:
         preferred = application.languages if role is Role.MENTEE else mentor.languages
@@ -111,23 +115,25 @@ def render_invitation(env: Environment, *, role: Role, meeting: Meeting, match: 
             "goals": application.goals,
         },
         "mentor": {
-            "name": mentor.name, "email": str(mentor.email), "role": mentor.role, "company": mentor.company,
+            "name": mentor.name, "email": str(mentor.email or ""), "role": mentor.role, "company": mentor.company,
             "linkedin": safe_url(mentor.linkedin), "booking_url": safe_url(mentor.booking_url),
         },
+        "booking": mentor.scheduling == "booking_link",
         "when": when(meeting.start, meeting.end, tz, language),
         "video_link": safe_url(meeting.video_link),
         "mode": meeting.mode,
         "accessibility_needs": meeting.accessibility_needs or application.accessibility_needs,
         "reasons": invitation_reasons(match, application, mentor, rules, language),
     }
-    return _render(env, "invitation", language, context)
+    context["nudge"] = nudge
+    return _render(env, "booking" if context["booking"] else "invitation", language, context)
 
 
 def invitation_reasons(match: Match, application: MenteeApplication, mentor: Mentor, rules: ProgramRules,
                        language: str) -> list[str]:
     """Why this match, in the mail's language (the stored reasons are the lead's English ones)."""
     wanted = application.continue_with
-    continuity = wanted is not None and str(wanted).casefold() == str(mentor.email).casefold()
+    continuity = wanted is not None and str(wanted).casefold() == mentor.key
     return match_reasons(rules, application, mentor, list(match.shared_windows), continuity, language)
 
 

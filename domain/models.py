@@ -6,9 +6,11 @@ instants (``datetime``) are always timezone-aware.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime, time
 from enum import IntEnum, StrEnum
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
@@ -106,15 +108,44 @@ ContactKind = Literal["booking_link", "whatsapp", "email", "none"]
 Scheduling = Literal["invite", "booking_link"]
 
 
+BOOKING_KEY_PREFIX = "booking:"
+MAX_KEY_LENGTH = 320  # the store's key column
+
+
+def booking_key(url: str) -> str:
+    """A mentor key from a booking URL: host without ``www.`` and path, lower-cased, no query, fragment or end slash.
+
+    ``https://www.Calendly.com/dana/30min/?utm=x`` → ``booking:calendly.com/dana/30min``. A key longer than the
+    store's column becomes the host and a hash of the rest, so it stays stable.
+    """
+    parts = urlsplit(url.strip())
+    host = parts.netloc.casefold().removeprefix("www.")
+    path = parts.path.rstrip("/").casefold()
+    key = f"{BOOKING_KEY_PREFIX}{host}{path}"
+    if len(key) > MAX_KEY_LENGTH:
+        key = f"{BOOKING_KEY_PREFIX}{host}#{hashlib.sha256(path.encode()).hexdigest()}"
+    return key
+
+
+def mentor_key(email: str | None, booking_url: str = "") -> str:
+    """The one stable key of a mentor: the lower-cased email when there is one, else ``booking_key(booking_url)``."""
+    if email:
+        return email.strip().lower()
+    if not booking_url:
+        raise ValueError("a mentor needs an email or a booking link")
+    return booking_key(booking_url)
+
+
 class Mentor(Frozen):
     """A mentor from the roster (same shape as the community's mentor page, plus what matching needs).
 
     ``expertise`` holds topic keys; phrases of the mentor's own words that map to no topic are kept in
     ``expertise_text`` (shown to the lead, a weak signal for matching). One of the two must be non-empty.
-    A mentor who schedules through their own booking link needs no weekly availability.
+    A mentor who schedules through their own booking link needs no weekly availability, and no email:
+    such a mentor is known by ``key`` (derived from the booking link) and every email to them is skipped.
     """
 
-    email: EmailStr
+    email: EmailStr | None = None
     name: str = Field(min_length=1, max_length=120)
     role: str = ""
     company: str = ""
@@ -140,7 +171,14 @@ class Mentor(Frozen):
             raise ValueError("scheduling: booking_link needs a booking_url")
         if self.scheduling == "invite" and not self.availability:
             raise ValueError("availability: missing (needed for calendar invitations)")
+        if self.email is None and self.scheduling != "booking_link":
+            raise ValueError("email: missing (only a mentor who takes bookings by link can go without one)")
         return self
+
+    @property
+    def key(self) -> str:
+        """The store's and the matcher's key of this mentor (see ``mentor_key``)."""
+        return mentor_key(self.email, self.booking_url)
 
 
 class MenteeApplication(Frozen):
@@ -243,7 +281,7 @@ class MentoringRequest(BaseModel):
     updated_at: AwareDatetime
     waiting_since: AwareDatetime
     wait_reason: str = ""
-    previous_mentors: list[str] = Field(default_factory=list, description="emails of mentors already had")
+    previous_mentors: list[str] = Field(default_factory=list, description="keys of mentors already had")
     timeline: list[StatusChange] = Field(default_factory=list)
 
 
@@ -270,7 +308,7 @@ class ProposedMatch(Frozen):
     """A mentee–mentor pair the matcher proposes, with why."""
 
     request_id: int
-    mentor_email: EmailStr
+    mentor_email: str = Field(description="the mentor's key: lower-case email, or booking:<link> without one")
     score: float
     breakdown: ScoreBreakdown
     reasons: list[str] = Field(min_length=1, description="short human reasons, e.g. 'shared: Python, open source'")
@@ -294,7 +332,7 @@ class Match(BaseModel):
 
     id: int
     request_id: int
-    mentor_email: EmailStr
+    mentor_email: str = Field(description="the mentor's key (see mentor_key)")
     score: float
     reasons: list[str]
     shared_windows: list[WeeklyWindow]
@@ -330,7 +368,7 @@ class SurveyAnswer(Frozen):
 
 class FollowupFlag(Frozen):
     match_id: int
-    kind: Literal["no_show", "low_score", "no_answer", "declined"]
+    kind: Literal["no_show", "low_score", "no_answer", "declined", "no_booking"]
     detail: str
 
 

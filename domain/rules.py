@@ -77,6 +77,11 @@ class FollowupRules(Strict):
         14, ge=1, le=365, description="a survey link accepts an answer for this many days after it was sent"
     )
     low_score: int = Field(2, ge=1, le=5, description="satisfaction at or below this is flagged for the lead")
+    booking_nudge_after_days: int = Field(
+        7, ge=1, description="booking-link matches: one nudge to the mentee this many days after the match email "
+        "when no meeting is reported; the survey goes out as after an invited meeting held on that day")
+    booking_flag_after_days: int = Field(
+        7, ge=1, description="booking-link matches: flag for the lead this many days after the nudge, still no meeting")
     survey_url_template: str = Field(
         "https://forms.example.org/mentorflow-survey?token={token}",
         description="where the survey is answered; {token} identifies match and role, no personal data",

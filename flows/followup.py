@@ -9,7 +9,7 @@ from domain.keys import SurveyKey
 from mentorflow.bootstrap import current_services
 from store.ledger import Outcome
 from tasks.common import resolve_now
-from tasks.followup import SendReport, assess_meetings, collect_answers, plan_followup, send_surveys
+from tasks.followup import SendReport, assess_meetings, collect_answers, nudge_bookings, plan_followup, send_surveys
 from tasks.preflight import check_credentials
 from tasks.reporting import md_table, publish_report, set_aside_section
 
@@ -21,6 +21,7 @@ class FollowupSummary(BaseModel):
     met: int
     completed: int
     flags: int
+    nudges_sent: int = 0
     uncertain: int
     failed: list[tuple[str, str]]
 
@@ -36,6 +37,7 @@ def followup(as_of: datetime | None = None) -> FollowupSummary:
     sent = send_surveys(plan.due, now) if plan.due else SendReport(outcomes=[], failed=[])
     failed = [(str(SurveyKey(kind=d.kind, match_id=d.match_id, role=d.role)), why) for d, why in sent.failed]
     assessed = assess_meetings(plan, now)
+    bookings = nudge_bookings(now)
     performed = [d for d, o in sent.outcomes if o is Outcome.PERFORMED]
     summary = FollowupSummary(
         answers_new=answers.new,
@@ -43,7 +45,8 @@ def followup(as_of: datetime | None = None) -> FollowupSummary:
         reminders_sent=sum(k.kind == "reminder" for k in performed),
         met=assessed.met,
         completed=assessed.completed,
-        flags=len(assessed.new_flags),
+        flags=len(assessed.new_flags) + len(bookings.new_flags),
+        nudges_sent=len(bookings.nudged),
         uncertain=sum(o is Outcome.UNCERTAIN for _, o in sent.outcomes),
         failed=failed,
     )
@@ -67,8 +70,9 @@ def followup(as_of: datetime | None = None) -> FollowupSummary:
             ),
             "### New flags for the lead\n"
             + (
-                md_table(["match", "flag", "detail"], [(f.match_id, f.kind, f.detail) for f in assessed.new_flags])
-                if assessed.new_flags
+                md_table(["match", "flag", "detail"], [(f.match_id, f.kind, f.detail)
+                                                        for f in [*assessed.new_flags, *bookings.new_flags]])
+                if assessed.new_flags or bookings.new_flags
                 else "None."
             ),
             set_aside_section(answers.set_aside, "Survey answers set aside"),

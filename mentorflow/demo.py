@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+import yaml
+
 from config import SAMPLES_DIR
 from config.settings import Settings
 from connectors.local.files import private_dir, write_private
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from flows.intake import IntakeSummary
 
 SAMPLES = SAMPLES_DIR
+PAGE = SAMPLES / "mentors-page.md"
 MATCHED = ("approved", "scheduled", "met", "completed")
 
 
@@ -37,8 +40,29 @@ def _seed(directory: Path) -> None:
         if not (inbox / name).exists():
             write_private(inbox / name, (SAMPLES / name).read_bytes())
     if not (directory / "mentors.yaml").exists():
-        write_private(directory / "mentors.yaml", (SAMPLES / "mentors.yaml").read_bytes())
+        _write_roster(directory / "mentors.yaml")
     private_dir(directory / "surveys")
+
+
+def _write_roster(path: Path) -> None:
+    """The sample roster plus the mentors page's booking-link rows, as the page has them (free text, no email)."""
+    from connectors.local.intake import Answer
+    from connectors.local.roster import page_rows
+    from domain.intake import contact_kind
+
+    mentors = yaml.safe_load((SAMPLES / "mentors.yaml").read_text(encoding="utf-8"))
+    if isinstance(mentors, dict):
+        mentors = mentors["mentors"]
+    page = page_rows(PAGE.name, PAGE.read_text(encoding="utf-8"))
+
+    def by_link(row: dict[str, Answer]) -> bool:
+        try:
+            return contact_kind(str(row.get("קישור ליצירת קשר", ""))) == "booking_link"
+        except ValueError:
+            return False
+
+    rows = [*mentors, *(row for row in page if by_link(row))]
+    path.write_text(yaml.safe_dump(rows, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
 def _simulate_answers(services: Services, at: datetime) -> int:
@@ -124,6 +148,7 @@ def run_demo(directory: Path, start: str, fresh: bool = False) -> str:
         taken_in = intake(day0)
         match(day0, approval="auto")
         invite(day0)
+        followup(day0 + timedelta(days=8))  # booking-link mentees who have not met yet get their one nudge
         followup(day0 + timedelta(days=12))  # surveys go out a few days after the first meetings
         _simulate_answers(services, day0 + timedelta(days=12))
         followup(day0 + timedelta(days=14))  # answers in, flags raised
@@ -142,7 +167,7 @@ def _simulate_opt_ins(services: Services, now: datetime) -> None:
     with services.store.unit_of_work() as uow:
         mentors = uow.roster.mentors(active_only=True)
         chosen = [m.model_copy(update={"newsletter": True})
-                  for m in mentors if random.Random(str(m.email)).random() < 0.6]
+                  for m in mentors if m.email is not None and random.Random(m.key).random() < 0.6]
         uow.roster.sync(chosen, now)
 
 
@@ -173,13 +198,24 @@ def _simulate_unsubscribe(services: Services, at: datetime) -> str:
     return f"one reader clicked their unsubscribe link: {outcome}; the next issue leaves them out"
 
 
+EPOCH = datetime(2000, 1, 1, tzinfo=ZoneInfo("UTC"))
+FAR = datetime(2100, 1, 1, tzinfo=ZoneInfo("UTC"))
+
+
 def summarize(services: Services, taken_in: IntakeSummary, done_before: int) -> str:
     """What the newcomer reads at the end of ``make demo``."""
     settings = services.settings
     with services.store.unit_of_work() as uow:
         report = uow.reporting.status_report()
         done = uow.reporting.ledger_counts(["event:", "invite:", "survey:", "reminder:"])
-        answers = len(uow.followup.survey_answers())
+        answers = uow.followup.survey_answers()
+        by_link = {m.key for m in uow.roster.mentors() if m.scheduling == "booking_link"}
+        matches = [m for m in uow.matches.made(EPOCH, FAR) if m.mentor_email in by_link]
+        requests = uow.requests.many([m.request_id for m in matches])
+        nudges = uow.reporting.ledger_counts(["nudge:"])["nudge:"]
+    link_ids = {m.id for m in matches}
+    link_met = sum(requests[m.request_id].status.value in ("met", "completed") for m in matches)
+    said_met = sum(a.met for a in answers if a.match_id in link_ids and a.role.value == "mentee")
     new_effects = report.ledger_by_status.get("done", 0) - done_before
     lines = [
         "mentorflow demo: done.",
@@ -189,7 +225,10 @@ def summarize(services: Services, taken_in: IntakeSummary, done_before: int) -> 
         f"  matched          {sum(report.requests_by_status[s] for s in MATCHED)}",
         f"  waiting          {len(report.waiting)}",
         f"  invites written  {done['event:']} calendar events, {done['invite:']} invitation emails",
-        f"  surveys sent     {done['survey:']} (+{done['reminder:']} reminders); {answers} answers in",
+        f"  surveys sent     {done['survey:']} (+{done['reminder:']} reminders); {len(answers)} answers in",
+        f"  booking links    {len(by_link)} mentors from the mentors page (no email, own booking link): "
+        f"{len(matches)} mentees got the link in their match email (no calendar event), {nudges} nudged once, "
+        f"{said_met} answered \"we met\", {link_met} now met",
         f"  digests written  {report.digests}",
         f"  side effects this run: {new_effects} new (a second `make demo` makes 0)",
         "",

@@ -181,8 +181,8 @@ def _summary(
         lines += [f"  {key_of[w.request_id]}: {w.reason}" for w in sorted(waitlist, key=lambda w: w.request_id)]
     got = Counter(str(m.mentor_email).casefold() for m in matches)
     active = [x for x in mentors if x.active]
-    spread = Counter(got.get(str(x.email).casefold(), 0) for x in active)
-    full = sum(1 for x in active if got.get(str(x.email).casefold(), 0) >= x.capacity)
+    spread = Counter(got.get(x.key, 0) for x in active)
+    full = sum(1 for x in active if got.get(x.key, 0) >= x.capacity)
     lines.append(
         "Mentor load: "
         + ", ".join(f"{spread[k]} with {k} new" for k in sorted(spread))

@@ -14,14 +14,17 @@ from store.tables import MentorRow
 
 
 class RosterRepository:
-    """Mentors by email. Never commits: the unit of work does."""
+    """Mentors by key (``Mentor.key``: lower-case email, or booking:<link>; kept in the ``email`` column).
+
+    Never commits: the unit of work does.
+    """
 
     def __init__(self, session: Session) -> None:
         self.session = session
 
     def sync(self, mentors: Sequence[Mentor], now: datetime) -> tuple[int, int]:
         """Insert new mentors and update changed ones, in bulk; returns (added, updated). Absent ones are kept."""
-        incoming = {str(m.email).lower(): m for m in mentors}  # the last record of an email wins
+        incoming = {m.key: m for m in mentors}  # the last record of a key wins
         known: dict[str, object] = {}
         for part in chunks(sorted(incoming)):
             rows = self.session.execute(select(MentorRow.email, MentorRow.data).where(MentorRow.email.in_(part)))
@@ -57,16 +60,17 @@ class RosterRepository:
         )
         return [Mentor.model_validate(d) for d in rows.all()]
 
-    def get(self, email: str) -> Mentor:
-        data = self.session.scalar(select(MentorRow.data).where(MentorRow.email == email.lower()))
+    def get(self, key: str) -> Mentor:
+        """One mentor by key (an email in any case, or a booking key)."""
+        data = self.session.scalar(select(MentorRow.data).where(MentorRow.email == key.lower()))
         if data is None:
             raise KeyError("no such mentor")
         return Mentor.model_validate(data)
 
-    def many(self, emails: Sequence[str]) -> dict[str, Mentor]:
-        """The given mentors by (lower-case) email, in one query per 10,000."""
+    def many(self, keys: Sequence[str]) -> dict[str, Mentor]:
+        """The given mentors by (lower-case) key, in one query per 10,000."""
         out: dict[str, Mentor] = {}
-        for part in chunks(sorted({e.lower() for e in emails})):
+        for part in chunks(sorted({e.lower() for e in keys})):
             for email, data in self.session.execute(
                 select(MentorRow.email, MentorRow.data).where(MentorRow.email.in_(part))
             ):

@@ -12,7 +12,7 @@ from jinja2 import Environment
 from config.settings import Settings
 from connectors.base import Address, Attachment, CalendarEvent, OutgoingEmail
 from domain.followup import survey_token
-from domain.keys import InviteKey, SurveyKey
+from domain.keys import InviteKey, NudgeKey, SurveyKey
 from domain.messages import Rendered, pick_language, render_invitation, render_survey
 from domain.models import Match, Meeting, Mentor, MentoringRequest, Role
 from domain.rules import ProgramRules
@@ -103,8 +103,12 @@ def invitation_email(
     rules: ProgramRules,
     tz: str,
     ics: bytes | None,
+    nudge: bool = False,
 ) -> OutgoingEmail:
-    """The invitation to one side of a match, with the .ics attached where the calendar does not invite."""
+    """The invitation to one side of a match, with the .ics attached where the calendar does not invite.
+
+    With ``nudge`` (booking-link matches only): the mentee's one reminder to book, under ``nudge:<match>``.
+    """
     to, language, _ = _side(role, request, mentor, rules)
     rendered = render_invitation(
         env,
@@ -116,16 +120,17 @@ def invitation_email(
         rules=rules,
         tz=tz,
         language=language,
+        nudge=nudge,
     )
     attachments = (
         [Attachment(filename="invite.ics", content_type="text/calendar; method=REQUEST", content=ics)] if ics else []
     )
     return _email(
-        str(InviteKey(match_id=match.id, role=role)),
+        str(NudgeKey(match_id=match.id) if nudge else InviteKey(match_id=match.id, role=role)),
         to,
         rendered,
         language,
-        ["invite"],
+        ["nudge" if nudge else "invite"],
         {"match_id": str(match.id), "role": role.value},
         rules,
         attachments,

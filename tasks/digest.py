@@ -75,7 +75,7 @@ def publish_digest(issue: DigestIssue, start: datetime, end: datetime, now: date
     _write_atomic(stem.with_suffix(".txt"), f"{rendered.subject}\n\n{rendered.text}")
     with store.unit_of_work() as uow:
         mentors, requests = uow.roster.mentors(active_only=True), uow.requests.all()
-    recipients = {str(m.email): Address(email=str(m.email), name=m.name) for m in mentors}
+    recipients = {str(m.email): Address(email=str(m.email), name=m.name) for m in mentors if m.email}
     for request in requests:
         app = request.application
         if app.consent_contact:

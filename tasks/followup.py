@@ -8,6 +8,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
+from domain.booking import booking_actions
 from domain.followup import (
     FollowupPlan,
     LinkedAnswer,
@@ -19,11 +20,12 @@ from domain.followup import (
     screen_survey_answers,
 )
 from domain.intake import parse_survey_answer
-from domain.models import FollowupFlag, RequestStatus, SetAside
+from domain.keys import NudgeKey, parse_key
+from domain.models import FollowupFlag, RequestStatus, Role, SetAside
 from mentorflow.bootstrap import current_services
 from store.ledger import Outcome, send_once
 from tasks.common import each, log, retry_if_transient
-from tasks.compose import survey_email
+from tasks.compose import invitation_email, survey_email
 
 
 class AnswersReport(BaseModel):
@@ -79,7 +81,53 @@ def plan_followup(now: datetime) -> FollowupPlan:
     with svc.store.unit_of_work() as uow:
         meetings, answers = uow.matches.meetings_in_followup(), uow.followup.survey_answers()
         sent = uow.followup.surveys_sent()
-    return followup_actions(meetings, answers, sent, now, svc.rules.followup)
+    plan = followup_actions(meetings, answers, sent, now, svc.rules.followup)
+    return plan.model_copy(update={"due": _reachable(plan.due)})
+
+
+def _reachable(due: list[SurveyDue]) -> list[SurveyDue]:
+    """Drop surveys to mentors without an email (booking-link mentors): skipped, never failed."""
+    to_mentors = [d.match_id for d in due if d.role is Role.MENTOR]
+    if not to_mentors:
+        return due
+    with current_services().store.unit_of_work() as uow:
+        matches = uow.matches.many(to_mentors)
+        mentors = uow.roster.many([m.mentor_email for m in matches.values()])
+    silent = {mid for mid, m in matches.items() if (x := mentors.get(m.mentor_email.lower())) and x.email is None}
+    return [d for d in due if not (d.role is Role.MENTOR and d.match_id in silent)]
+
+
+class BookingReport(BaseModel):
+    nudged: list[int]
+    new_flags: list[FollowupFlag]
+
+
+@task(name="nudge-bookings", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[5, 30, 120],
+      retry_condition_fn=retry_if_transient)
+def nudge_bookings(now: datetime) -> BookingReport:
+    """Booking-link matches with no meeting reported: one nudge to the mentee (``nudge:<match>``), then a flag."""
+    svc = current_services()
+    with svc.store.unit_of_work() as uow:
+        meetings = uow.matches.meetings_in_followup()
+        answers = uow.followup.survey_answers()
+        nudged: dict[int, datetime] = {}
+        for entry in uow.ledger.entries(NudgeKey.prefix()):
+            key = parse_key(entry.key)
+            assert isinstance(key, NudgeKey)
+            nudged[key.match_id] = entry.updated_at
+    plan = booking_actions(meetings, answers, nudged, now, svc.rules.followup)
+    by_id = {m.match_id: m for m in meetings}
+    for match_id in plan.nudges:
+        with svc.store.unit_of_work() as uow:
+            match = uow.matches.get(match_id)
+            request, mentor = uow.requests.get(match.request_id), uow.roster.get(match.mentor_email)
+        message = invitation_email(svc.templates, Role.MENTEE, by_id[match_id], match, request, mentor, svc.rules,
+                                   svc.settings.timezone, None, nudge=True)
+        send_once(svc.store, svc.connectors.mailer, message, "nudge", now)
+    with svc.store.unit_of_work() as uow:
+        new = uow.followup.record_flags(plan.flags, now)
+    log("booking nudges", nudged=len(plan.nudges), new_flags=len(new))
+    return BookingReport(nudged=plan.nudges, new_flags=new)
 
 
 class SendReport(BaseModel):

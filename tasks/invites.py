@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from connectors.base import Presence, RespondingCalendar
+from domain.booking import booking_meeting, is_booking_meeting
 from domain.keys import EventKey, RescheduleKey
 from domain.models import FollowupFlag, Match, Meeting, Mentor, MentoringRequest, Role
 from domain.rules import SchedulingRules
@@ -101,6 +102,8 @@ def _invite(
 ) -> InviteOutcome:
     store, calendar, mailer = svc.store, svc.connectors.calendar, svc.connectors.mailer
     match_id = match.id
+    if mentor.scheduling == "booking_link":
+        return _invite_by_link(svc, match, request, mentor, now)
     if meeting is None:
         rules = svc.rules.scheduling
         emails = [str(request.application.email), str(mentor.email)]
@@ -164,6 +167,27 @@ def _invite(
     return InviteOutcome(match_id=match_id, status=status, event=event_outcome, emails=outcomes)
 
 
+def _invite_by_link(svc: Services, match: Match, request: MentoringRequest, mentor: Mentor,
+                    now: datetime) -> InviteOutcome:
+    """A mentor who takes bookings by link: no calendar event; the mentee's email carries the link and the
+    reasons, the mentor (when they have an email) is told who will book. Each email at most once."""
+    with svc.store.unit_of_work() as uow:  # a rerun keeps the first placeholder (and so the nudge's day)
+        meeting = uow.matches.plan_meeting(
+            booking_meeting(match.id, now, svc.rules.followup, request.application.accessibility_needs))
+    roles = [Role.MENTEE, Role.MENTOR] if mentor.email else [Role.MENTEE]
+    outcomes = [
+        send_once(svc.store, svc.connectors.mailer, invitation_email(
+            svc.templates, role, meeting, match, request, mentor, svc.rules, svc.settings.timezone, None),
+            "invite", now)
+        for role in roles
+    ]
+    with svc.store.unit_of_work() as uow:
+        uow.matches.mark_scheduled(match.id, "", now)
+    log("booking link sent", match=match.id, emails=",".join(o.value for o in outcomes))
+    status: Literal["scheduled", "uncertain"] = "uncertain" if Outcome.UNCERTAIN in outcomes else "scheduled"
+    return InviteOutcome(match_id=match.id, status=status, emails=outcomes, detail="booking link")
+
+
 class Reschedule(BaseModel):
     match_id: int
     declined_by: list[str]
@@ -186,7 +210,7 @@ def reschedule_declined(now: datetime) -> list[Reschedule]:
         return []
     with store.unit_of_work() as uow:
         position = uow.requests.watermark(CALENDAR_CHANGES)
-        upcoming = uow.matches.upcoming_meetings(now)
+        upcoming = [m for m in uow.matches.upcoming_meetings(now) if not is_booking_meeting(m)]
     changes = calendar.changes(position, now)
     changed = {c.event_id: c.responses for c in changes.changes if not c.cancelled}
     moves = [_reschedule(svc, calendar, meeting, changed[meeting.event_id], now)

@@ -95,13 +95,13 @@ def keep_proposal(ask: MatchResult, flow_run_id: str, now: datetime) -> int:
 def describe_proposals(result: MatchResult) -> str:
     """The proposals and the waitlist as markdown tables for the lead (names from the store)."""
     with current_services().store.unit_of_work() as uow:
-        mentors = {str(m.email): m.name for m in uow.roster.mentors()}
+        mentors = {m.key: m.name for m in uow.roster.mentors()}
         requests = uow.requests.many([m.request_id for m in result.matches])
     rows = [
         (
             m.request_id,
             requests[m.request_id].application.name,
-            mentors.get(str(m.mentor_email), "?"),
+            mentors.get(str(m.mentor_email).lower(), "?"),
             f"{m.score:.2f}",
             "; ".join(m.reasons),
         )

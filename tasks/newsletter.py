@@ -43,7 +43,7 @@ def readers(svc: Services) -> list[Reader]:
     """Who gets the newsletter now: opted in (roster field or form question) and not unsubscribed."""
     with svc.store.unit_of_work() as uow:
         candidates = [Candidate(email=m.email, name=m.name, languages=m.languages, opted_in=m.newsletter)
-                      for m in uow.roster.mentors(active_only=True)]
+                      for m in uow.roster.mentors(active_only=True) if m.email is not None]
         candidates += [Candidate(email=r.application.email, name=r.application.name,
                                  languages=r.application.languages, opted_in=r.application.newsletter)
                        for r in uow.requests.all()]

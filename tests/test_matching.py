@@ -192,3 +192,15 @@ def test_unknown_objective_is_refused(rules: ProgramRules) -> None:
 def test_empty_inputs(rules: ProgramRules) -> None:
     assert propose_matches([], [mentor("a@x.org")], {}, rules, NOW).matches == []
     assert waiting(propose_matches([request(1)], [], {}, rules, NOW)) == {1: "no active mentor in the roster"}
+
+
+def test_a_booking_link_mentor_needs_no_shared_time_and_is_keyed_by_link(rules: ProgramRules) -> None:
+    r = request(1, windows=(WED,))
+    timed = mentor("a@x.org", windows=(TUE,))
+    assert waiting(propose_matches([r], [timed], {}, rules, NOW)) == {
+        1: "no mentor who shares a language is free at the same time"}
+    link = Mentor(name="L", booking_url="https://cal.com/l", expertise=["python"], career_stage=2, languages=["he"],
+                  capacity=1, scheduling="booking_link")
+    assert pairs(propose_matches([r], [timed, link], {}, rules, NOW)) == {1: "booking:cal.com/l"}
+    assert waiting(propose_matches([r], [link], {"booking:cal.com/l": 1}, rules, NOW)) == {
+        1: "all fitting mentors are full"}

@@ -24,6 +24,8 @@ from domain.models import (
     SetAside,
     Weekday,
     WeeklyWindow,
+    booking_key,
+    mentor_key,
 )
 from domain.rules import ProgramRules
 from mentorflow.cli import app
@@ -61,10 +63,12 @@ def test_a_page_without_a_table_is_an_intake_error(tmp_path: Path) -> None:
         FileRoster(page).fetch()
 
 
-def test_page_mentors_without_email_are_set_aside_with_one_precise_reason(rules: ProgramRules) -> None:
+def test_page_mentors_with_a_booking_link_and_no_email_are_imported_by_their_link(rules: ProgramRules) -> None:
     parsed = {r.answers["שם מלא"]: parse_mentor(r, rules) for r in FileRoster(PAGE).fetch()}
     noa = parsed["נועה ברקאי"]
-    assert isinstance(noa, SetAside) and noa.reasons == [f"email: {NO_EMAIL}"]
+    assert isinstance(noa, Mentor), noa
+    assert noa.email is None and noa.scheduling == "booking_link" and noa.availability == []
+    assert noa.key == "booking:calendly.com/example-noa-barkai/30min"
     whatsapp = parsed["שירה אלמוג"]
     assert isinstance(whatsapp, SetAside) and whatsapp.reasons[0] == f"email: {NO_EMAIL}"
     empty = parsed["ליאת בן דוד"]
@@ -120,7 +124,8 @@ def test_roster_check_json_one_object_per_row_in_table_order() -> None:
     assert len(rows) == 16
     assert rows[0]["topics"] == ["interviews", "cv", "job-search"] and rows[0]["unmapped"] == []
     assert rows[0]["mapped"][1] == {"phrase": "קו״ח", "topics": ["cv"]}
-    assert rows[0]["contact_kind"] == "booking_link" and rows[0]["set_aside"] == [f"email: {NO_EMAIL}"]
+    assert rows[0]["contact_kind"] == "booking_link" and rows[0]["set_aside"] == []
+    assert rows[0]["scheduling"] == "booking_link"
     assert rows[2]["topics"] == ["devops", "cloud"] and rows[2]["contact_kind"] == "whatsapp"
     assert "מעבר מאקדמיה לתעשייה" in rows[6]["unmapped"]
     assert all({"topics", "unmapped"} <= set(r) for r in rows)
@@ -169,3 +174,19 @@ def test_shared_words_with_unmapped_phrases_tip_the_balance(rules: ProgramRules)
     assert match.score == match.breakdown.total
     neutral = propose_matches([request("grow as an engineer")], [plain, accessible], {}, rules, NOW)
     assert neutral.matches[0].breakdown.free_text == 0.0
+
+
+def test_a_booking_link_mentor_without_email_who_would_need_invitations_is_set_aside(rules: ProgramRules) -> None:
+    invited = parse_mentor(page_record(**{"במה אני יכול לעזור": "Python", "קישור ליצירת קשר": "https://cal.com/x",
+                                          "availability": "Sun 18-20", "scheduling": "invite"}), rules)
+    assert isinstance(invited, SetAside) and invited.reasons == [f"email: {NO_EMAIL}"]
+
+
+def test_mentor_keys_are_stable_across_spellings_of_the_same_link() -> None:
+    a = booking_key("https://www.Calendly.com/Dana/30min/?utm_source=page#top")
+    assert a == booking_key("https://calendly.com/dana/30min") == "booking:calendly.com/dana/30min"
+    assert mentor_key("Dana@Example.com", "https://calendly.com/dana") == "dana@example.com"
+    long = booking_key("https://cal.com/" + "x" * 400)
+    assert long.startswith("booking:cal.com#") and len(long) <= 320
+    with pytest.raises(ValueError):
+        mentor_key(None, "")

@@ -471,3 +471,17 @@ def test_migration_0002_carries_surveys_sent_and_reschedules_over_from_the_ledge
         assert uow.matches.reschedules(7) == 2
         uow.matches.move_meeting(7, T0, T0 + timedelta(hours=1))
         assert uow.matches.reschedules(7) == 3
+
+
+def test_a_mentor_without_email_is_kept_and_matched_by_their_booking_key(store: Store) -> None:
+    link = Mentor(name="Noa", booking_url="https://calendly.com/noa/30min", expertise=["python"], career_stage=3,
+                  languages=["he"], capacity=1, scheduling="booking_link", contact_kind="booking_link")
+    save(store, app())
+    with store.unit_of_work() as uow:
+        assert uow.roster.sync([link, mentor()], T0) == (2, 0)
+        [req] = uow.requests.all()
+        [match_id] = uow.matches.approve([proposal(req.id, link.key)], "auto", T0)
+    with store.unit_of_work() as uow:
+        assert uow.roster.sync([link], T0) == (0, 0)  # same key: the same mentor, unchanged
+        assert uow.roster.get(uow.matches.get(match_id).mentor_email) == link
+        assert uow.matches.mentor_load() == {"booking:calendly.com/noa/30min": 1}

@@ -99,7 +99,7 @@ def explain(inst: Instance, chosen: np.ndarray, rules: ProgramRules, edges: Edge
         )
         windows = shared_windows(list(app.availability), list(mentor.availability))
         reasons = match_reasons(rules, app, mentor, windows, bool(comp.continuity[idx] > 0))
-        matches.append(ProposedMatch.model_construct(request_id=req.id, mentor_email=mentor.email,
+        matches.append(ProposedMatch.model_construct(request_id=req.id, mentor_email=mentor.key,
                                                      score=breakdown.total, breakdown=breakdown, reasons=reasons,
                                                      shared_windows=windows))
     waiting = np.flatnonzero(chosen < 0)

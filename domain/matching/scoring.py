@@ -7,7 +7,7 @@ in row chunks so memory stays bounded; only the pairs that pass the hard constra
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -61,6 +61,8 @@ class Instance:
     excluded: tuple[I64, I64]  # (row, col) pairs that may never match: same person, former mentor
     continuity: tuple[I64, I64]  # (row, col) pairs the mentee asked to continue with
     rules: MatchingRules
+    # m: True for a mentor who publishes their own booking slots: the shared-time constraint does not apply
+    self_booked: Bool = field(default_factory=lambda: np.zeros(0, bool))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -110,11 +112,11 @@ def build_instance(
     seen: set[str] = set()
     roster: list[Mentor] = []
     for person in mentors:
-        key = _norm(str(person.email))
+        key = person.key
         if person.active and key not in seen:
             seen.add(key)
             roster.append(person)
-    col_of = {_norm(str(x.email)): j for j, x in enumerate(roster)}
+    col_of = {x.key: j for j, x in enumerate(roster)}
     loads = {_norm(k): v for k, v in load.items()}
     apps = [r.application for r in requests]
     n = len(apps)
@@ -155,7 +157,7 @@ def build_instance(
     weeks = np.array([max((now - r.waiting_since).total_seconds(), 0.0) / WEEK_SECONDS for r in requests], np.float64)
     priority = np.minimum(weeks * w.waiting_per_week, w.waiting_cap) if n else np.zeros(0)
 
-    m_load = np.array([max(loads.get(_norm(str(x.email)), 0), 0) for x in roster], np.int64)
+    m_load = np.array([max(loads.get(x.key, 0), 0) for x in roster], np.int64)
     remaining = np.maximum(np.array([x.capacity for x in roster], np.int64) - m_load, 0)
 
     ex_r: list[int] = []
@@ -185,6 +187,7 @@ def build_instance(
         m_stage=np.array([x.career_stage for x in roster], np.int64),
         priority=priority, load=m_load, remaining=remaining,
         excluded=pairs(ex_r, ex_c), continuity=pairs(co_r, co_c), rules=rules,
+        self_booked=np.array([x.scheduling == "booking_link" for x in roster], bool),
     )
 
 
@@ -283,7 +286,7 @@ def chunk_masks(inst: Instance, rows: I64) -> ChunkMasks:
     n, m = inst.shape
     language = (inst.e_lang[rows] @ inst.m_lang.T) > 0
     minutes = inst.e_time[rows] @ inst.m_time.T
-    time = minutes > 0
+    time = (minutes > 0) | _self_booked(inst, m)[None, :]
     topic_pts = inst.e_topic_w[rows] @ inst.m_topic.T.astype(np.float64)
     if inst.rules.require_shared_topic:
         topic = (topic_pts > 0) if w.topic > 0 else (inst.e_topic[rows] @ inst.m_topic.T) > 0
@@ -306,6 +309,11 @@ def chunk_masks(inst: Instance, rows: I64) -> ChunkMasks:
     hit = local[co_r] >= 0 if len(co_r) else np.zeros(0, bool)
     score[local[co_r[hit]], co_c[hit]] += w.continuity
     return ChunkMasks(language=language, time=time, topic=topic, allowed=allowed, score=np.round(score, 6))
+
+
+def _self_booked(inst: Instance, m: int) -> Bool:
+    """Which mentors take bookings by link (all False for an instance built without that column)."""
+    return inst.self_booked if len(inst.self_booked) == m else np.zeros(m, bool)
 
 
 def row_chunks(n: int, m: int) -> list[I64]:
@@ -346,6 +354,7 @@ def candidate_edges(inst: Instance) -> Edges:
     m_topic = inst.m_topic[open_cols].T.astype(np.float64)
     m_stage = inst.m_stage[open_cols]
     m_words = inst.m_words[open_cols].T.copy() if inst.m_words.shape[1] else None
+    self_booked = _self_booked(inst, m)[open_cols]
     excluded = np.sort(inst.excluded[0] * m + inst.excluded[1])
     wanted = np.sort(inst.continuity[0] * m + inst.continuity[1])
     rs: list[I32] = []
@@ -353,7 +362,7 @@ def candidate_edges(inst: Instance) -> Edges:
     ss: list[F64] = []
     for rows in row_chunks(n, width):
         minutes = inst.e_time[rows] @ m_time
-        feasible = minutes > 0
+        feasible = (minutes > 0) | self_booked[None, :]
         feasible &= (inst.e_lang[rows] @ m_lang) > 0
         topic_pts = inst.e_topic_w[rows] @ m_topic
         if inst.rules.require_shared_topic:
