@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from domain.models import Match, MatchResult, Meeting, ProposedMatch, RequestStatus, WeeklyWindow
@@ -48,6 +48,7 @@ def _meeting(row: MeetingRow) -> Meeting:
 
 
 _IN_FOLLOWUP = (RequestStatus.SCHEDULED.value, RequestStatus.MET.value)
+_ONGOING = (*_IN_FOLLOWUP, RequestStatus.APPROVED.value, RequestStatus.COMPLETED.value)
 
 
 class MatchRepository:
@@ -133,15 +134,22 @@ class MatchRepository:
         rows = self.session.scalars(select(MatchRow).where(MatchRow.created_at >= since, MatchRow.created_at < until))
         return [_match(r) for r in rows.all()]
 
-    def mentor_load(self) -> dict[str, int]:
-        """Mentor email → active matches whose request is still open."""
-        rows = self.session.execute(
+    def mentor_load(self, ongoing_since: datetime | None = None) -> dict[str, int]:
+        """Mentor email → ongoing relationships: matches still on whose request was not canceled, approved
+        after ``ongoing_since`` (now minus the relationship's length; None: no time limit).
+
+        A relationship holds its place from approval until it ends (by someone, or when its length is over),
+        not only until its follow-up closes (invariant 2).
+        """
+        q = (
             select(MatchRow.mentor_email, func.count())
             .join(RequestRow, RequestRow.id == MatchRow.request_id)
-            .where(MatchRow.active.is_(True), RequestRow.is_open.is_(True))
+            .where(MatchRow.active.is_(True), RequestRow.status.in_(_ONGOING))
             .group_by(MatchRow.mentor_email)
-        ).all()
-        return {email: int(n) for email, n in rows}
+        )
+        if ongoing_since is not None:
+            q = q.where(MatchRow.created_at > ongoing_since)
+        return {email: int(n) for email, n in self.session.execute(q).all()}
 
     def to_invite(self) -> list[int]:
         """Active matches whose request is approved (no invitations out yet)."""
@@ -180,6 +188,27 @@ class MatchRepository:
             select(MeetingRow).where(MeetingRow.match_id == meeting.match_id).execution_options(populate_existing=True)
         ).one()
         return _meeting(kept)
+
+    def booked(
+        self, emails: Sequence[str], start: datetime, end: datetime, excluding: int | None = None
+    ) -> list[tuple[datetime, datetime]]:
+        """The program's own first meetings (planned or scheduled, of matches still on) of these people that
+        overlap ``[start, end)``: busy time whatever the calendar connector can tell."""
+        people = sorted({e.lower() for e in emails})
+        q = (
+            select(MeetingRow.start, MeetingRow.end)
+            .join(MatchRow, MatchRow.id == MeetingRow.match_id)
+            .join(RequestRow, RequestRow.id == MatchRow.request_id)
+            .where(
+                MatchRow.active.is_(True),
+                MeetingRow.start < end,
+                MeetingRow.end > start,
+                or_(MatchRow.mentor_email.in_(people), RequestRow.mentee_email.in_(people)),
+            )
+        )
+        if excluding is not None:
+            q = q.where(MeetingRow.match_id != excluding)
+        return [(s, e) for s, e in self.session.execute(q).all()]
 
     def move_meeting(self, match_id: int, start: datetime, end: datetime) -> None:
         self.session.execute(update(MeetingRow).where(MeetingRow.match_id == match_id).values(start=start, end=end))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -9,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from prefect import Task
 from prefect.client.schemas.objects import TaskRun
+from prefect.exceptions import MissingContextError
 from prefect.futures import PrefectFuture
 from prefect.logging import get_run_logger
 from prefect.states import State
@@ -45,7 +47,11 @@ def retry_if_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any
 def log(message: str, **counts: object) -> None:
     """Log counts and ids only: never names, emails or answers."""
     details = ", ".join(f"{k}={v}" for k, v in counts.items())
-    get_run_logger().info(f"{message}{': ' if details else ''}{details}")
+    try:
+        logger: logging.Logger | logging.LoggerAdapter[logging.Logger] = get_run_logger()
+    except MissingContextError:  # called outside a run (the CLI, unit tests)
+        logger = logging.getLogger("mentorflow")
+    logger.info(f"{message}{': ' if details else ''}{details}")
 
 
 def collect(keys: Sequence[K], futures: Iterable[PrefectFuture[R]]) -> tuple[dict[K, R], list[tuple[K, str]]]:

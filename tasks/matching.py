@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from prefect import task
@@ -21,7 +21,8 @@ def propose(now: datetime, objective: Literal["fit", "participation", "stable"] 
     svc = current_services()
     with svc.store.unit_of_work() as uow:
         pending = uow.requests.all(RequestStatus.PENDING)
-        mentors, load = uow.roster.mentors(), uow.matches.mentor_load()
+        since = now - timedelta(days=svc.rules.matching.relationship_days)
+        mentors, load = uow.roster.mentors(), uow.matches.mentor_load(since)
     result = propose_matches(pending, mentors, load, svc.rules, now, objective)
     log("matches proposed", pending=len(pending), proposed=len(result.matches), waiting=len(result.waitlist))
     return result

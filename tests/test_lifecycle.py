@@ -1,0 +1,132 @@
+"""The program's invariants over its lifetime (issue #10), on the embedded defaults without a Prefect server.
+
+Tasks are called through ``.fn`` with the services handed in, so each test is quick and exercises the code
+that the flows run.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from config.settings import Settings
+from domain.models import MenteeApplication, Mentor, ProposedMatch, RequestStatus, ScoreBreakdown, Weekday, WeeklyWindow
+from mentorflow.bootstrap import Services, build_services, use_services
+
+TZ = ZoneInfo("Asia/Jerusalem")
+NOW = datetime(2026, 11, 22, 9, 0, tzinfo=TZ)  # a Sunday
+TUE = WeeklyWindow(day=Weekday.TUE, start=time(18), end=time(20))
+
+
+@pytest.fixture
+def svc(data_dir: Path) -> Services:
+    services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
+    with use_services(services):
+        yield services  # type: ignore[misc]
+
+
+def application(email: str, rid: str = "", at: datetime = NOW, consent: bool = True) -> MenteeApplication:
+    return MenteeApplication(
+        response_id=rid or f"r-{email}", submitted_at=at, name="Dana", email=email, languages=["he"],
+        topics=["python"], career_stage=1, availability=[TUE], consent_contact=consent,
+    )
+
+
+def mentor(email: str = "avi@example.org", capacity: int = 3) -> Mentor:
+    return Mentor(email=email, name="Avi", expertise=["python"], years=10, career_stage=3, languages=["he"],
+                  capacity=capacity, availability=[TUE])
+
+
+def proposal(request_id: int, mentor_email: str = "avi@example.org") -> ProposedMatch:
+    return ProposedMatch(request_id=request_id, mentor_email=mentor_email, score=4.0,
+                         breakdown=ScoreBreakdown(topics=3, availability=1), reasons=["shared: Python"],
+                         shared_windows=[TUE])
+
+
+def request_ids(svc: Services, *emails: str, at: datetime = NOW) -> list[int]:
+    """Take these mentees' answers in; their request ids, in order."""
+    with svc.store.unit_of_work() as uow:
+        uow.requests.save_applications([application(e) for e in emails], at)
+        by_email = {str(r.application.email): r.id for r in uow.requests.all()}
+    return [by_email[e] for e in emails]
+
+
+def approved(svc: Services, *pairs: tuple[int, str], at: datetime = NOW) -> list[int]:
+    with svc.store.unit_of_work() as uow:
+        return uow.matches.approve([proposal(rid, m) for rid, m in pairs], "lead", at)
+
+
+# --- invariant 1 ------------------------------------------------------------------------------------------------
+
+
+def test_a_mentor_is_never_booked_into_two_first_meetings_at_once(svc: Services) -> None:
+    from tasks.invites import invite_match
+
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor()], NOW)
+    a, b = request_ids(svc, "dana@example.org", "noa@example.org")
+    m1, m2 = approved(svc, (a, "avi@example.org"), (b, "avi@example.org"))
+    first = invite_match.fn(m1, NOW)
+    second = invite_match.fn(m2, NOW)
+    assert first.status == second.status == "scheduled"
+    with svc.store.unit_of_work() as uow:
+        one, two = uow.matches.meeting(m1), uow.matches.meeting(m2)
+    assert one is not None and two is not None
+    assert one.end <= two.start or two.end <= one.start, "the local calendar must see the program's own meetings"
+
+
+# --- invariant 2 ------------------------------------------------------------------------------------------------
+
+
+def _complete_follow_up(svc: Services, match_id: int, at: datetime) -> None:
+    """Walk a match's request through its first meeting and a closed follow-up (the survey's part is over)."""
+    with svc.store.unit_of_work() as uow:
+        request = uow.requests.of_match(match_id)
+        for status in (RequestStatus.SCHEDULED, RequestStatus.MET, RequestStatus.COMPLETED):
+            uow.requests.transition(request.id, status, "followup", "", at)
+
+
+def test_capacity_stays_taken_after_the_follow_up_closes_until_the_relationship_ends(svc: Services) -> None:
+    from tasks.matching import propose
+
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor(capacity=1)], NOW)
+    [a] = request_ids(svc, "dana@example.org")
+    [m] = approved(svc, (a, "avi@example.org"))
+    _complete_follow_up(svc, m, NOW + timedelta(days=17))
+    request_ids(svc, "noa@example.org", at=NOW + timedelta(days=18))
+    three_weeks = propose.fn(NOW + timedelta(days=21))
+    assert three_weeks.matches == [], "a completed follow-up is not the end of the relationship"
+    length = svc.rules.matching.relationship_days
+    later = propose.fn(NOW + timedelta(days=length + 1))
+    assert [str(p.mentor_email) for p in later.matches] == ["avi@example.org"]
+
+
+def test_a_relationship_the_follow_up_says_is_over_frees_the_place(svc: Services) -> None:
+    from domain.followup import FollowupPlan
+    from domain.models import Role, SurveyAnswer
+    from tasks.followup import assess_meetings
+
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor(capacity=1)], NOW)
+    [a] = request_ids(svc, "dana@example.org")
+    [m] = approved(svc, (a, "avi@example.org"))
+    with svc.store.unit_of_work() as uow:
+        uow.requests.transition(a, RequestStatus.SCHEDULED, "invite", "", NOW)
+        start = NOW + timedelta(days=2)
+        from domain.models import Meeting
+
+        uow.matches.plan_meeting(Meeting(match_id=m, start=start, end=start + timedelta(hours=1),
+                                         event_id="abcdef12345", video_link=""))
+        uow.followup.add_survey_answers([
+            SurveyAnswer(match_id=m, role=role, submitted_at=NOW + timedelta(days=6), satisfaction=4, met=True,
+                         still_in_touch=False, adopted_idea=True)
+            for role in (Role.MENTEE, Role.MENTOR)
+        ])
+    assess_meetings.fn(FollowupPlan(closed=[m]), NOW + timedelta(days=7))
+    with svc.store.unit_of_work() as uow:
+        assert uow.requests.get(a).status is RequestStatus.COMPLETED
+        assert uow.matches.mentor_load(NOW) == {}
