@@ -207,6 +207,9 @@ class MentoringRequest(BaseModel):
     waiting_since: AwareDatetime
     wait_reason: str = ""
     previous_mentors: list[str] = Field(default_factory=list, description="emails of mentors already had")
+    refused_mentors: list[str] = Field(
+        default_factory=list, description="emails of mentors the lead turned down for this mentee: never again"
+    )
     timeline: list[StatusChange] = Field(default_factory=list)
 
 

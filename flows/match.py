@@ -2,9 +2,12 @@
 
 from datetime import datetime, timedelta
 from typing import Literal
+from uuid import UUID
 
-from prefect import flow, suspend_flow_run
+from prefect import flow, get_client, suspend_flow_run
+from prefect.client.schemas.objects import State
 from prefect.context import get_run_context
+from prefect.states import Cancelled, Completed
 from pydantic import BaseModel
 
 from domain.approval import LeadDecision, apply_decision, split_for_approval
@@ -58,7 +61,23 @@ def _ask_lead(timeout_hours: int) -> LeadDecision | None:
     flow_run = getattr(ctx, "flow_run", None)
     if flow_run is None or flow_run.deployment_id is None:
         return None
-    return suspend_flow_run(wait_for_input=LeadDecision, timeout=timeout_hours * 3600, key="match-approval")
+    # No suspension timeout: an unanswered batch is approved by the next match run after
+    # ``timeout_hours``, which then ends this run as Completed (an expired suspension would end it Failed).
+    return suspend_flow_run(wait_for_input=LeadDecision, timeout=None, key="match-approval")
+
+
+def close_suspended_run(flow_run_id: str, state: State) -> None:
+    """End a run still suspended for the lead's answer to a batch that is no longer waiting, so its form can
+    never decide later (best effort: a run that is not suspended, or no Prefect API, is left alone)."""
+    if not flow_run_id:
+        return
+    try:
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(UUID(flow_run_id))
+            if run.state is not None and run.state.is_paused():
+                client.set_flow_run_state(run.id, state, force=True)
+    except Exception as exc:  # the decision is already recorded; a run left suspended applies nothing
+        log("could not close the suspended run", run=flow_run_id, error=type(exc).__name__)
 
 
 @flow(name="match")
@@ -80,7 +99,13 @@ def match(
 
     with svc.store.unit_of_work() as uow:
         waiting = uow.matches.waiting_proposals()
+        mine_status = uow.matches.proposal_status_of_run(run_id)
     mine = next((p for p in waiting if p.flow_run_id == run_id), None)
+    if mine is None and mine_status is not None:
+        # Resumed after this run's batch was superseded or decided elsewhere (CLI, time-out): the answer in
+        # this run's form was given for a batch that is closed, so nothing is applied (invariant 3).
+        log("the batch of this run is closed; the answer is not applied", status=mine_status)
+        return MatchSummary(proposed=0, approved=0, rejected=0, waiting=0, awaiting_lead=0)
     if mine is not None:
         # This run was suspended for the lead and has been resumed: decide the batch the lead saw.
         result = mine.result
@@ -97,6 +122,7 @@ def match(
             timed_out = (stale.id, {"action": "approve_all", "note": "approval timed out"})
             if record_decision(stale.result, stale.result.matches, {}, "timeout", now, timed_out) is not None:
                 log("unanswered proposal approved after timeout", proposal=stale.id)
+                close_suspended_run(stale.flow_run_id, Completed(message="approval timed out: proposals approved"))
 
         result = propose(now, objective)
         if approval == "auto":
@@ -108,7 +134,10 @@ def match(
             approved = list(auto)
             if ask.matches:
                 with svc.store.unit_of_work() as uow:
+                    superseded = [p.flow_run_id for p in uow.matches.waiting_proposals()]
                     proposal_id = uow.matches.save_proposal(ask, run_id, now)
+                for older in superseded:  # their batches are in this one: their forms must not decide
+                    close_suspended_run(older, Cancelled(message="superseded by a newer batch"))
                 publish_report(
                     "match-proposal",
                     f"Matches awaiting your approval (batch {proposal_id})",
@@ -159,5 +188,6 @@ def decide_waiting(decision: LeadDecision, as_of: datetime | None = None) -> str
             closing = (batch.id, decision.model_dump())
             if save_decision(uow, batch.result, approved, rejected, "lead", now, closing) is None:
                 continue
+        close_suspended_run(batch.flow_run_id, Completed(message="decided with mentorflow approve"))
         lines.append(f"batch {batch.id}: approved {len(approved)}, turned down {len(rejected)}")
     return "\n".join(lines) or "The batch was decided meanwhile."

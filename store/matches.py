@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from domain.models import Match, MatchResult, Meeting, ProposedMatch, RequestStatus, WeeklyWindow
 from store.requests import apply_transition, event_row
 from store.sql import chunks, insert
-from store.tables import MatchRow, MeetingRow, ProposalRow, RequestEventRow, RequestRow
+from store.tables import MatchRow, MeetingRow, ProposalRow, RefusalRow, RequestEventRow, RequestRow
 
 
 class WaitingProposal(BaseModel):
@@ -71,7 +71,8 @@ class MatchRepository:
                 select(RequestRow).where(RequestRow.id.in_(part), RequestRow.status == RequestStatus.PENDING.value)
             ):
                 pending[row.id] = row
-        chosen = [p for rid, p in wanted.items() if rid in pending]
+        refused = self.refused(sorted(pending))
+        chosen = [p for rid, p in wanted.items() if rid in pending and (rid, p.mentor_email.lower()) not in refused]
         if not chosen:
             return []
         rows = [
@@ -99,6 +100,30 @@ class MatchRepository:
             events.append(event_row(row.id, frm, RequestStatus.APPROVED.value, actor, "; ".join(p.reasons), now))
         s.execute(insert(s, RequestEventRow), events)
         return [made[p.request_id] for p in chosen]
+
+    def refuse(self, pairs: Sequence[tuple[int, str]], note: str, now: datetime) -> None:
+        """Keep the (request, mentor) pairs the lead turned down, once each."""
+        if not pairs:
+            return
+        s = self.session
+        rows = [{"request_id": rid, "mentor_email": m.lower(), "at": now, "note": note} for rid, m in set(pairs)]
+        s.execute(insert(s, RefusalRow).on_conflict_do_nothing(index_elements=["request_id", "mentor_email"]), rows)
+
+    def refused(self, request_ids: Sequence[int]) -> set[tuple[int, str]]:
+        """The (request, mentor) pairs turned down for these requests' mentees (over all their requests)."""
+        s = self.session
+        out: set[tuple[int, str]] = set()
+        for part in chunks(sorted(set(request_ids))):
+            mentees = select(RequestRow.mentee_email).where(RequestRow.id.in_(part))
+            asked = RequestRow.__table__.alias("asked")
+            q = (
+                select(asked.c.id, RefusalRow.mentor_email)
+                .join(RequestRow, RequestRow.id == RefusalRow.request_id)
+                .join(asked, asked.c.mentee_email == RequestRow.mentee_email)
+                .where(asked.c.id.in_(part), RequestRow.mentee_email.in_(mentees))
+            )
+            out.update((rid, m) for rid, m in s.execute(q).all())
+        return out
 
     def end(self, match_id: int, reason: str, actor: str, now: datetime) -> bool:
         """A declined or cancelled match frees the mentor and sends the mentee back to the waitlist.
@@ -289,6 +314,12 @@ class MatchRepository:
             )
             for r in rows.all()
         ]
+
+    def proposal_status_of_run(self, flow_run_id: str) -> str | None:
+        """The status of the batch a flow run saved for the lead (waiting, decided, superseded), or None."""
+        return self.session.scalar(
+            select(ProposalRow.status).where(ProposalRow.flow_run_id == flow_run_id).order_by(ProposalRow.id.desc())
+        )
 
     def close_proposal(self, proposal_id: int, decision: dict[str, Any], now: datetime) -> bool:
         """Mark a waiting batch decided; False if it was already decided or superseded (decide once)."""

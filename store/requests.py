@@ -22,7 +22,7 @@ from domain.models import (
     check_transition,
 )
 from store.sql import chunks, insert
-from store.tables import MatchRow, RequestEventRow, RequestRow, SetAsideRow, WatermarkRow
+from store.tables import MatchRow, RefusalRow, RequestEventRow, RequestRow, SetAsideRow, WatermarkRow
 
 Upsert = Literal["created", "updated", "unchanged"]
 
@@ -186,7 +186,7 @@ class RequestRepository:
         return found[0]
 
     def all(self, status: RequestStatus | None = None) -> list[MentoringRequest]:
-        """Requests (of one status, or all), with their timelines and earlier mentors: three queries in all."""
+        """Requests (of one status, or all), with timelines, earlier and refused mentors: four queries in all."""
         return self._load(RequestRow.status == status.value if status is not None else true())
 
     def many(self, request_ids: Sequence[int]) -> dict[int, MentoringRequest]:
@@ -231,6 +231,13 @@ class RequestRepository:
             .where(RequestRow.mentee_email.in_(select(RequestRow.mentee_email).where(where)))
         ):
             history.setdefault(email, []).append((request_id, active, mentor))
+        refused: dict[str, set[str]] = {}
+        for email, mentor in s.execute(
+            select(RequestRow.mentee_email, RefusalRow.mentor_email)
+            .join(RequestRow, RequestRow.id == RefusalRow.request_id)
+            .where(RequestRow.mentee_email.in_(select(RequestRow.mentee_email).where(where)))
+        ):
+            refused.setdefault(email, set()).add(mentor)
         return [
             MentoringRequest(
                 id=row.id,
@@ -243,6 +250,7 @@ class RequestRepository:
                 previous_mentors=sorted(
                     {m for rid, active, m in history.get(row.mentee_email, []) if not (rid == row.id and active)}
                 ),
+                refused_mentors=sorted(refused.get(row.mentee_email, ())),
                 timeline=timeline[row.id],
             )
             for row in rows

@@ -69,7 +69,7 @@ class RequestRow(Base):
     is_open: Mapped[bool] = mapped_column(Boolean)
     status: Mapped[str] = mapped_column(String(16), index=True)
     application: Mapped[dict[str, Any]]
-    response_id: Mapped[str] = mapped_column(String(300))
+    response_id: Mapped[str] = mapped_column(String(300), index=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     waiting_since: Mapped[datetime]
@@ -108,6 +108,7 @@ class SetAsideRow(Base):
     reasons: Mapped[list[Any]]
     first_seen_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class MatchRow(Base):
@@ -152,7 +153,20 @@ class FlagRow(Base):
     kind: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None] = mapped_column(nullable=True)
     __table_args__ = (UniqueConstraint("match_id", "kind", name="uq_flag_match_kind"),)
+
+
+class RefusalRow(Base):
+    """A mentee–mentor pair the lead turned down: never proposed or approved again (invariant 3)."""
+
+    __tablename__ = "refusals"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"))
+    mentor_email: Mapped[str] = mapped_column(String(320))
+    at: Mapped[datetime]
+    note: Mapped[str] = mapped_column(Text, default="")
+    __table_args__ = (UniqueConstraint("request_id", "mentor_email", name="uq_refusal_request_mentor"),)
 
 
 class LedgerRow(Base):

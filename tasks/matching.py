@@ -47,6 +47,9 @@ def save_decision(
     """
     if closing is not None and not uow.matches.close_proposal(closing[0], closing[1], now):
         return None
+    mentor_of = {m.request_id: str(m.mentor_email) for m in result.matches}
+    uow.matches.refuse([(rid, mentor_of[rid]) for rid in rejected if rid in mentor_of], "; ".join(
+        sorted(set(rejected.values()))), now)
     ids = uow.matches.approve(approved, actor, now)
     uow.requests.note_waiting(
         {

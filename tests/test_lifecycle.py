@@ -130,3 +130,35 @@ def test_a_relationship_the_follow_up_says_is_over_frees_the_place(svc: Services
     with svc.store.unit_of_work() as uow:
         assert uow.requests.get(a).status is RequestStatus.COMPLETED
         assert uow.matches.mentor_load(NOW) == {}
+
+
+# --- invariant 3 ------------------------------------------------------------------------------------------------
+
+
+def test_a_pair_the_lead_turned_down_is_never_proposed_or_approved_again(svc: Services) -> None:
+    from domain.approval import LeadDecision, apply_decision
+    from domain.models import MatchResult
+    from tasks.matching import propose, save_decision
+
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor("avi@example.org"), mentor("ben@example.org")], NOW)
+    [a] = request_ids(svc, "dana@example.org")
+    batch = MatchResult(matches=[proposal(a, "avi@example.org")], waitlist=[])
+    ok, no = apply_decision(batch, LeadDecision(action="approve_except", except_requests=[a]))
+    with svc.store.unit_of_work() as uow:
+        save_decision(uow, batch, ok, no, "lead", NOW)
+    again = propose.fn(NOW + timedelta(days=1))
+    assert [str(p.mentor_email) for p in again.matches] == ["ben@example.org"]
+    # ... nor approved by any door (a time-out, an older batch)
+    assert approved(svc, (a, "avi@example.org"), at=NOW + timedelta(days=2)) == []
+    with svc.store.unit_of_work() as uow:
+        assert uow.requests.get(a).refused_mentors == ["avi@example.org"]
+
+
+def test_request_ids_typed_under_except_are_not_approved_while_the_action_says_approve_all() -> None:
+    from domain.approval import LeadDecision, apply_decision
+    from domain.models import MatchResult
+
+    batch = MatchResult(matches=[proposal(1), proposal(2, "ben@example.org")], waitlist=[])
+    ok, no = apply_decision(batch, LeadDecision(action="approve_all", except_requests=[2]))
+    assert [p.request_id for p in ok] == [1] and list(no) == [2]
