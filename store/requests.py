@@ -22,7 +22,7 @@ from domain.models import (
     check_transition,
 )
 from store.sql import chunks, insert
-from store.tables import MatchRow, RefusalRow, RequestEventRow, RequestRow, SetAsideRow, WatermarkRow
+from store.tables import AnswerTakenRow, MatchRow, RefusalRow, RequestEventRow, RequestRow, SetAsideRow, WatermarkRow
 
 Upsert = Literal["created", "updated", "unchanged"]
 
@@ -65,7 +65,19 @@ class RequestRepository:
         applied oldest first, so the latest answer of a person who submitted twice is the one that stays.
         """
         counts: Counter[Upsert] = Counter({"created": 0, "updated": 0, "unchanged": 0})
-        ordered = sorted(apps, key=lambda a: a.submitted_at)
+        # An answer already taken in for a request that is over (completed, canceled, rejected) is not a new
+        # application: re-reading an export never opens a request again (invariant 5).
+        over: set[str] = set()
+        for part in chunks(sorted({a.response_id for a in apps})):
+            over.update(
+                self.session.scalars(
+                    select(AnswerTakenRow.response_id)
+                    .join(RequestRow, RequestRow.id == AnswerTakenRow.request_id)
+                    .where(AnswerTakenRow.response_id.in_(part), RequestRow.is_open.is_(False))
+                )
+            )
+        counts["unchanged"] += sum(a.response_id in over for a in apps)
+        ordered = sorted((a for a in apps if a.response_id not in over), key=lambda a: a.submitted_at)
         emails = sorted({str(a.email).lower() for a in ordered})
         existing: dict[str, RequestRow] = {}
         for part in chunks(emails):
@@ -137,6 +149,16 @@ class RequestRepository:
             ] * n
         if events:
             self.session.execute(insert(self.session, RequestEventRow), events)
+        taken = {
+            a.response_id: {"response_id": a.response_id, "request_id": ids[e], "at": now}
+            for a in ordered
+            if (e := str(a.email).lower()) in ids
+        }
+        if taken:
+            self.session.execute(
+                insert(self.session, AnswerTakenRow).on_conflict_do_nothing(index_elements=["response_id"]),
+                list(taken.values()),
+            )
         return counts
 
     def record_set_aside(self, items: Sequence[SetAside], kind: str, now: datetime) -> int:

@@ -87,6 +87,16 @@ class RequestRow(Base):
     )
 
 
+class AnswerTakenRow(Base):
+    """Every form answer taken in, by the form's response id, for the request it went to: an answer is one
+    request for its whole life, whatever status that request reached (invariant 5)."""
+
+    __tablename__ = "answers_taken"
+    response_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"))
+    at: Mapped[datetime]
+
+
 class RequestEventRow(Base):
     __tablename__ = "request_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -162,3 +162,27 @@ def test_request_ids_typed_under_except_are_not_approved_while_the_action_says_a
     batch = MatchResult(matches=[proposal(1), proposal(2, "ben@example.org")], waitlist=[])
     ok, no = apply_decision(batch, LeadDecision(action="approve_all", except_requests=[2]))
     assert [p.request_id for p in ok] == [1] and list(no) == [2]
+
+
+# --- invariant 5 ------------------------------------------------------------------------------------------------
+
+
+def test_re_reading_an_answer_whose_request_completed_never_opens_a_request_again(svc: Services) -> None:
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor()], NOW)
+    first, second = application("dana@example.org", rid="r1"), application("dana@example.org", rid="r2",
+                                                                           at=NOW + timedelta(hours=1))
+    with svc.store.unit_of_work() as uow:
+        uow.requests.save_applications([first, second], NOW)
+        [req] = uow.requests.all()
+    [m] = approved(svc, (req.id, "avi@example.org"))
+    _complete_follow_up(svc, m, NOW + timedelta(days=20))
+    for answers in ([first], [second], [first, second]):  # the local inbox is read again as new
+        with svc.store.unit_of_work() as uow:
+            counts = uow.requests.save_applications(answers, NOW + timedelta(days=30))
+            assert counts["created"] == 0
+    with svc.store.unit_of_work() as uow:
+        assert [r.id for r in uow.requests.all()] == [req.id]
+    # a new answer of the same person is a new application
+    with svc.store.unit_of_work() as uow:
+        assert uow.requests.save_applications([application("dana@example.org", rid="r3")], NOW)["created"] == 1

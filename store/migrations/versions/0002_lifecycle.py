@@ -28,6 +28,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("request_id", "mentor_email", name="uq_refusal_request_mentor"),
     )
+    op.create_table(
+        "answers_taken",
+        sa.Column("response_id", sa.String(length=300), nullable=False),
+        sa.Column("request_id", sa.Integer(), nullable=False),
+        sa.Column("at", store.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["request_id"], ["requests.id"]),
+        sa.PrimaryKeyConstraint("response_id"),
+    )
     with op.batch_alter_table("flags", schema=None) as batch_op:
         batch_op.add_column(sa.Column("done_at", store.tables.UTCDateTime(timezone=True), nullable=True))
     with op.batch_alter_table("set_aside", schema=None) as batch_op:
@@ -43,4 +51,5 @@ def downgrade() -> None:
         batch_op.drop_column("resolved_at")
     with op.batch_alter_table("flags", schema=None) as batch_op:
         batch_op.drop_column("done_at")
+    op.drop_table("answers_taken")
     op.drop_table("refusals")
