@@ -136,6 +136,14 @@ class RawResponse(Frozen):
     answers: dict[str, str | list[str]]
 
 
+class Withdrawal(Frozen):
+    """A later answer of a mentee that refuses contact: their open request is withdrawn (invariant 4)."""
+
+    response_id: str = Field(min_length=1)
+    submitted_at: AwareDatetime
+    email: EmailStr
+
+
 class SetAside(Frozen):
     """A record that could not be accepted, with every specific reason."""
 

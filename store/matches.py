@@ -125,8 +125,8 @@ class MatchRepository:
             out.update((rid, m) for rid, m in s.execute(q).all())
         return out
 
-    def end(self, match_id: int, reason: str, actor: str, now: datetime) -> bool:
-        """A declined or cancelled match frees the mentor and sends the mentee back to the waitlist.
+    def end(self, match_id: int, reason: str, actor: str, now: datetime, *, requeue: bool = True) -> bool:
+        """A declined or cancelled match frees the mentor and (``requeue``) sends the mentee back to the waitlist.
 
         The mentee keeps their place (waiting time is not reset) and this mentor counts as already had.
         """
@@ -136,11 +136,19 @@ class MatchRepository:
             return False
         m.active, m.ended_reason = False, reason
         row = s.get(RequestRow, m.request_id)
-        if row is not None and row.status in {RequestStatus.APPROVED.value, RequestStatus.SCHEDULED.value}:
+        if requeue and row is not None and row.status in {RequestStatus.APPROVED.value, RequestStatus.SCHEDULED.value}:
             frm = row.status
             apply_transition(row, RequestStatus.PENDING, now)
             s.add(RequestEventRow(**event_row(row.id, frm, RequestStatus.PENDING.value, actor, reason, now)))
         return True
+
+    def active_of_requests(self, request_ids: Sequence[int]) -> dict[int, int]:
+        """Request id → its match still on, for these requests."""
+        out: dict[int, int] = {}
+        for part in chunks(sorted(set(request_ids))):
+            q = select(MatchRow.request_id, MatchRow.id).where(MatchRow.request_id.in_(part), MatchRow.active.is_(True))
+            out.update({rid: mid for rid, mid in self.session.execute(q).all()})
+        return out
 
     def get(self, match_id: int) -> Match:
         row = self.session.get(MatchRow, match_id, populate_existing=True)

@@ -289,6 +289,14 @@ class RequestRepository:
         apply_transition(row, new, now)
         self.session.add(RequestEventRow(**event_row(row.id, frm, new.value, actor, note, now)))
 
+    def open_of(self, emails: Sequence[str]) -> dict[str, MentoringRequest]:
+        """Each of these mentees' open request, by lower-case email."""
+        out: dict[str, MentoringRequest] = {}
+        for part in chunks(sorted({e.lower() for e in emails})):
+            for r in self._load(RequestRow.mentee_email.in_(part) & RequestRow.is_open.is_(True)):
+                out[str(r.application.email).lower()] = r
+        return out
+
     def note_waiting(self, reasons: Mapping[int, str], now: datetime) -> None:
         """Why each still-pending request waits (a request no longer pending is left alone); one statement."""
         if not reasons:

@@ -9,9 +9,10 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from connectors.base import IntakeBatch
-from domain.intake import parse_mentee, parse_mentor
-from domain.models import MenteeApplication, Mentor, SetAside
+from domain.intake import parse_mentee, parse_mentor, parse_withdrawal
+from domain.models import MenteeApplication, Mentor, RequestStatus, SetAside, Withdrawal
 from mentorflow.bootstrap import current_services
+from store.uow import UnitOfWork
 from tasks.common import log, retry_if_transient
 
 
@@ -63,6 +64,25 @@ def fetch_responses() -> IntakeBatch:
     return source.fetch(watermark)
 
 
+def withdraw_requests(uow: UnitOfWork, withdrawals: list[Withdrawal], now: datetime) -> int:
+    """Cancel the open request of each mentee whose later answer refuses contact, and end its match (the mentor's
+    place is freed; no invite, survey or reminder goes out for a canceled request). Returns how many."""
+    if not withdrawals:
+        return 0
+    latest: dict[str, Withdrawal] = {}
+    for w in sorted(withdrawals, key=lambda w: w.submitted_at):
+        latest[str(w.email).lower()] = w
+    open_requests = uow.requests.open_of(list(latest))
+    chosen = [r for e, r in open_requests.items() if r.application.submitted_at < latest[e].submitted_at]
+    matches = uow.matches.active_of_requests([r.id for r in chosen])
+    why = "consent to contact withdrawn in a later answer"
+    for r in chosen:
+        if r.id in matches:
+            uow.matches.end(matches[r.id], why, "mentee", now, requeue=False)
+        uow.requests.transition(r.id, RequestStatus.CANCELED, "mentee", why, now)
+    return len(chosen)
+
+
 @task(name="save-applications", cache_policy=NO_CACHE)
 def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
     """Validate every answer; upsert the good ones by email, set the bad ones aside, move the watermark.
@@ -70,15 +90,22 @@ def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
     All three in one unit of work: a run killed halfway keeps nothing and reads the same answers again.
     """
     svc = current_services()
-    parsed = [parse_mentee(raw, svc.rules, svc.settings.timezone) for raw in batch.responses]
-    good = [p for p in parsed if isinstance(p, MenteeApplication)]
-    bad = [*batch.problems, *(p for p in parsed if isinstance(p, SetAside))]
+    tz = svc.settings.timezone
+    parsed = [(raw, parse_mentee(raw, svc.rules, tz)) for raw in batch.responses]
+    good = [p for _, p in parsed if isinstance(p, MenteeApplication)]
+    withdrawals: list[Withdrawal] = []
+    bad = list(batch.problems)
+    for raw, p in parsed:
+        if isinstance(p, SetAside):
+            w = parse_withdrawal(raw, svc.rules, tz)  # "do not contact me" is an answer, not a mistake
+            withdrawals.append(w) if w is not None else bad.append(p)
     with svc.store.unit_of_work() as uow:
         counts = uow.requests.save_applications(good, now)
+        withdrawn = withdraw_requests(uow, withdrawals, now)
         uow.requests.record_set_aside(bad, "mentee", now)
         if batch.watermark is not None:
             uow.requests.set_watermark(svc.connectors.intake.name, batch.watermark, now)
-    log("applications saved", received=len(batch.responses), set_aside=len(bad), **dict(counts))
+    log("applications saved", received=len(batch.responses), set_aside=len(bad), withdrawn=withdrawn, **dict(counts))
     return IntakeReport(
         received=len(batch.responses),
         created=counts["created"],

@@ -19,7 +19,6 @@ from store.ledger import Outcome, do_once, send_once
 from tasks.common import log, retry_if_transient
 from tasks.compose import calendar_event, event_id_for, invitation_email
 
-
 _PLANNING = threading.Lock()
 
 

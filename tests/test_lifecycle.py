@@ -6,6 +6,7 @@ that the flows run.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,7 +14,16 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from config.settings import Settings
-from domain.models import MenteeApplication, Mentor, ProposedMatch, RequestStatus, ScoreBreakdown, Weekday, WeeklyWindow
+from domain.models import (
+    MenteeApplication,
+    Mentor,
+    ProposedMatch,
+    RawResponse,
+    RequestStatus,
+    ScoreBreakdown,
+    Weekday,
+    WeeklyWindow,
+)
 from mentorflow.bootstrap import Services, build_services, use_services
 
 TZ = ZoneInfo("Asia/Jerusalem")
@@ -22,10 +32,10 @@ TUE = WeeklyWindow(day=Weekday.TUE, start=time(18), end=time(20))
 
 
 @pytest.fixture
-def svc(data_dir: Path) -> Services:
+def svc(data_dir: Path) -> Iterator[Services]:
     services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
     with use_services(services):
-        yield services  # type: ignore[misc]
+        yield services
 
 
 def application(email: str, rid: str = "", at: datetime = NOW, consent: bool = True) -> MenteeApplication:
@@ -186,3 +196,38 @@ def test_re_reading_an_answer_whose_request_completed_never_opens_a_request_agai
     # a new answer of the same person is a new application
     with svc.store.unit_of_work() as uow:
         assert uow.requests.save_applications([application("dana@example.org", rid="r3")], NOW)["created"] == 1
+
+
+# --- invariant 4 ------------------------------------------------------------------------------------------------
+
+
+def raw_answer(rid: str, at: str, consent: str) -> RawResponse:
+    return RawResponse(source="json:mentees.json", ref=rid, answers={
+        "Response ID": rid, "Timestamp": at, "Full name": "Dana Levi", "Email address": "dana@example.org",
+        "Preferred languages": ["Hebrew"], "Topics (most important first)": ["Python"], "Career stage": "Junior",
+        "Weekly availability": "Tue 18:00-20:00", "May we contact you?": consent,
+    })
+
+
+def test_a_later_answer_withdrawing_consent_cancels_the_request_and_its_match(svc: Services) -> None:
+    from connectors.base import IntakeBatch
+    from tasks.intake import save_applications
+    from tasks.invites import list_matches_to_invite
+
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor()], NOW)
+    save_applications.fn(IntakeBatch(responses=[raw_answer("r1", "2026-11-20T10:00:00+02:00", "Yes")],
+                                     watermark=None), NOW)
+    with svc.store.unit_of_work() as uow:
+        [req] = uow.requests.all()
+    [m] = approved(svc, (req.id, "avi@example.org"))
+    report = save_applications.fn(IntakeBatch(responses=[raw_answer("r2", "2026-11-23T10:00:00+02:00", "No")],
+                                              watermark=None), NOW + timedelta(days=1))
+    assert report.set_aside == [], "a withdrawal is an answer, not a mistake for the lead to fix"
+    with svc.store.unit_of_work() as uow:
+        after = uow.requests.get(req.id)
+        assert after.status is RequestStatus.CANCELED
+        assert after.timeline[-1].actor == "mentee"
+        assert not uow.matches.get(m).active
+        assert uow.matches.mentor_load() == {}
+    assert list_matches_to_invite.fn() == []
