@@ -300,8 +300,9 @@ class SurveyAnswer(Frozen):
 
 class FollowupFlag(Frozen):
     match_id: int
-    kind: Literal["no_show", "low_score", "no_answer", "declined"]
+    kind: Literal["no_show", "low_score", "no_answer", "declined", "mentor_left"]
     detail: str
+    id: int | None = Field(None, description="the store's id, for `mentorflow flags done ID`")
 
 
 class DigestIssue(Frozen):

@@ -17,6 +17,8 @@ from mentorflow.standalone_match import match_command  # no Prefect import: stay
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 ledger_app = typer.Typer(no_args_is_help=True, help="Inspect and release side effects in the ledger.")
 app.add_typer(ledger_app, name="ledger")
+flags_app = typer.Typer(no_args_is_help=True, help="The follow-up's flags for the lead.")
+app.add_typer(flags_app, name="flags")
 
 
 class Stage(StrEnum):
@@ -102,6 +104,18 @@ def ledger_release(key: Annotated[str, typer.Argument(help="the ledger key shown
     with services.store.unit_of_work() as uow:
         released = uow.ledger.release(key, resolve_now(None, services.settings.timezone))
     typer.echo("released" if released else "no uncertain entry with that key")
+
+
+@flags_app.command("done")
+def flags_done(flag_id: Annotated[int, typer.Argument(help="the flag id shown by `mentorflow status`")]) -> None:
+    """Mark a flag dealt with: it leaves the status and the report and is not raised again."""
+    from mentorflow.bootstrap import build_services
+    from tasks.common import resolve_now
+
+    services = build_services()
+    with services.store.unit_of_work() as uow:
+        done = uow.followup.mark_flag_done(flag_id, resolve_now(None, services.settings.timezone))
+    typer.echo("done" if done else "no open flag with that id")
 
 
 @app.command()

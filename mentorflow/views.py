@@ -15,7 +15,9 @@ def render_status(report: StatusReport) -> str:
     lines.append(f"Waiting ({len(report.waiting)}):")
     lines += [f"  request {rid}: {reason}" for rid, reason in report.waiting] or ["  none"]
     lines.append(f"Flags from follow-up ({len(report.flags)}):")
-    lines += [f"  match {f.match_id} {f.kind}: {f.detail}" for f in report.flags] or ["  none"]
+    lines += [f"  flag {f.id} match {f.match_id} {f.kind}: {f.detail}" for f in report.flags] or ["  none"]
+    if report.flags:
+        lines.append("  (dealt with one? `mentorflow flags done ID`)")
     ledger = ", ".join(f"{k} {v}" for k, v in sorted(report.ledger_by_status.items())) or "empty"
     lines.append(f"Side effects (ledger): {ledger}")
     if report.uncertain_keys:

@@ -150,6 +150,17 @@ class MatchRepository:
             out.update({rid: mid for rid, mid in self.session.execute(q).all()})
         return out
 
+    def active_of_mentors(self, emails: Sequence[str]) -> list[int]:
+        """Matches still on of these mentors whose request is open."""
+        out: list[int] = []
+        for part in chunks(sorted({e.lower() for e in emails})):
+            out += self.session.scalars(
+                select(MatchRow.id)
+                .join(RequestRow, RequestRow.id == MatchRow.request_id)
+                .where(MatchRow.mentor_email.in_(part), MatchRow.active.is_(True), RequestRow.is_open.is_(True))
+            ).all()
+        return sorted(out)
+
     def get(self, match_id: int) -> Match:
         row = self.session.get(MatchRow, match_id, populate_existing=True)
         if row is None:

@@ -41,6 +41,11 @@ def apply_transition(row: RequestRow, new: RequestStatus, now: datetime) -> None
     row.is_open = new in OPEN_STATUSES
 
 
+def person_key(email: str) -> str:
+    """A stable, non-reversible key of a person's email (so no email is kept with a set-aside record)."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
 class RequestRepository:
     """Requests and everything that only concerns them. Never commits: the unit of work does."""
 
@@ -161,10 +166,16 @@ class RequestRepository:
             )
         return counts
 
-    def record_set_aside(self, items: Sequence[SetAside], kind: str, now: datetime) -> int:
-        """Keep each distinct problem once (re-reading the same bad row only refreshes last_seen); returns the new."""
+    def record_set_aside(
+        self, items: Sequence[SetAside], kind: str, now: datetime, people: Sequence[str] | None = None
+    ) -> int:
+        """Keep each distinct problem once (re-reading the same bad row only refreshes last_seen); returns the new.
+
+        ``people`` (aligned with ``items``): each answer's email where one could be read, kept only as a hash so
+        that a later valid answer of that person resolves the record (:meth:`resolve_set_aside`).
+        """
         rows: dict[str, dict[str, Any]] = {}
-        for item in items:
+        for n, item in enumerate(items):
             fp = hashlib.sha256(
                 json.dumps([kind, item.source, item.ref, item.reasons], ensure_ascii=False).encode()
             ).hexdigest()
@@ -176,6 +187,7 @@ class RequestRepository:
                 "reasons": item.reasons,
                 "first_seen_at": now,
                 "last_seen_at": now,
+                "person": person_key(people[n]) if people and people[n] else "",
             }
         if not rows:
             return 0
@@ -190,6 +202,23 @@ class RequestRepository:
             list(rows.values()),
         )
         return len(rows) - known
+
+    def resolve_set_aside(self, kind: str, emails: Sequence[str], refs: Sequence[str], now: datetime) -> None:
+        """Records of ``kind`` set aside for these people (or these response refs) are resolved: a later valid
+        answer replaced them, so the lead no longer sees them (invariant 7)."""
+        keys = sorted({person_key(e) for e in emails})
+        for part in chunks(keys):
+            self.session.execute(
+                update(SetAsideRow)
+                .where(SetAsideRow.kind == kind, SetAsideRow.person.in_(part), SetAsideRow.resolved_at.is_(None))
+                .values(resolved_at=now)
+            )
+        for part in chunks(sorted(set(refs))):
+            self.session.execute(
+                update(SetAsideRow)
+                .where(SetAsideRow.kind == kind, SetAsideRow.ref.in_(part), SetAsideRow.resolved_at.is_(None))
+                .values(resolved_at=now)
+            )
 
     # --- reads -----------------------------------------------------------------------------------
 

@@ -119,6 +119,8 @@ class SetAsideRow(Base):
     first_seen_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # sha256 of the answer's email when one could be read (never the email): a later valid answer resolves it
+    person: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
 class MatchRow(Base):

@@ -10,10 +10,16 @@ from pydantic import BaseModel
 
 from connectors.base import IntakeBatch
 from domain.intake import parse_mentee, parse_mentor, parse_withdrawal
-from domain.models import MenteeApplication, Mentor, RequestStatus, SetAside, Withdrawal
+from domain.models import FollowupFlag, MenteeApplication, Mentor, RawResponse, RequestStatus, SetAside, Withdrawal
 from mentorflow.bootstrap import current_services
 from store.uow import UnitOfWork
 from tasks.common import log, retry_if_transient
+
+
+def emails_in(raw: RawResponse) -> list[str]:
+    """Every email-like value of a raw record (lower case), to know who a record names even when it is invalid."""
+    values = [v for a in raw.answers.values() for v in (a if isinstance(a, list) else [a])]
+    return [v.strip().lower() for v in values if "@" in v and " " not in v.strip()]
 
 
 class RosterReport(BaseModel):
@@ -41,10 +47,19 @@ def sync_roster(now: datetime) -> RosterReport:
     parsed = [parse_mentor(r, svc.rules) for r in raws]
     mentors = [m for m in parsed if isinstance(m, Mentor)]
     bad = [m for m in parsed if isinstance(m, SetAside)]
+    # Whoever is named in the roster, even in a record set aside, is still in it; the others left.
+    present = [str(m.email) for m in mentors] + [e for r in raws for e in emails_in(r)]
     with svc.store.unit_of_work() as uow:
         added, updated = uow.roster.sync(mentors, now)
         uow.requests.record_set_aside(bad, "mentor", now)
-    log("roster synced", read=len(raws), added=added, updated=updated, set_aside=len(bad))
+        gone = uow.roster.deactivate_absent(present, now) if raws else []
+        left = uow.matches.active_of_mentors(gone)
+        uow.followup.record_flags(
+            [FollowupFlag(match_id=m, kind="mentor_left", detail="the mentor is no longer in the roster")
+             for m in left],
+            now,
+        )
+    log("roster synced", read=len(raws), added=added, updated=updated, set_aside=len(bad), left=len(gone))
     return RosterReport(read=len(raws), added=added, updated=updated, set_aside=bad)
 
 
@@ -95,14 +110,24 @@ def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
     good = [p for _, p in parsed if isinstance(p, MenteeApplication)]
     withdrawals: list[Withdrawal] = []
     bad = list(batch.problems)
+    people = [""] * len(bad)
     for raw, p in parsed:
         if isinstance(p, SetAside):
             w = parse_withdrawal(raw, svc.rules, tz)  # "do not contact me" is an answer, not a mistake
-            withdrawals.append(w) if w is not None else bad.append(p)
+            if w is not None:
+                withdrawals.append(w)
+            else:
+                bad.append(p)
+                people.append(next(iter(emails_in(raw)), ""))
     with svc.store.unit_of_work() as uow:
         counts = uow.requests.save_applications(good, now)
         withdrawn = withdraw_requests(uow, withdrawals, now)
-        uow.requests.record_set_aside(bad, "mentee", now)
+        uow.requests.record_set_aside(bad, "mentee", now, people)
+        # a later valid answer (or withdrawal) of the same person or response resolves what was set aside
+        answered: list[MenteeApplication | Withdrawal] = [*good, *withdrawals]
+        uow.requests.resolve_set_aside(
+            "mentee", [str(a.email) for a in answered], [a.response_id for a in answered], now
+        )
         if batch.watermark is not None:
             uow.requests.set_watermark(svc.connectors.intake.name, batch.watermark, now)
     log("applications saved", received=len(batch.responses), set_aside=len(bad), withdrawn=withdrawn, **dict(counts))

@@ -231,3 +231,47 @@ def test_a_later_answer_withdrawing_consent_cancels_the_request_and_its_match(sv
         assert not uow.matches.get(m).active
         assert uow.matches.mentor_load() == {}
     assert list_matches_to_invite.fn() == []
+
+
+# --- invariant 7 ------------------------------------------------------------------------------------------------
+
+
+def test_what_the_lead_sees_is_what_is_open_now(svc: Services, data_dir: Path) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from connectors.base import IntakeBatch
+    from mentorflow.cli import app
+    from tasks.intake import save_applications, sync_roster
+
+    broken = raw_answer("r1", "2026-11-20T10:00:00+02:00", "Yes")
+    broken = broken.model_copy(update={"answers": {**broken.answers, "Weekly availability": "whenever"}})
+    save_applications.fn(IntakeBatch(responses=[broken], watermark=None), NOW)
+    with svc.store.unit_of_work() as uow:
+        assert len(uow.reporting.status_report().set_aside) == 1
+    fixed = raw_answer("r2", "2026-11-21T10:00:00+02:00", "Yes")
+    save_applications.fn(IntakeBatch(responses=[broken, fixed], watermark=None), NOW + timedelta(days=1))
+    with svc.store.unit_of_work() as uow:
+        assert uow.reporting.status_report().set_aside == [], "the person fixed their answer"
+
+    # a mentor gone from the roster is deactivated and their open match flagged; a flag marked done goes away
+    sync_roster.fn(NOW)
+    with svc.store.unit_of_work() as uow:
+        [req] = uow.requests.all()
+        leaving = uow.roster.mentors(active_only=True)[0]
+    [m] = approved(svc, (req.id, str(leaving.email)))
+    roster = data_dir / "mentors.yaml"
+
+    records = yaml.safe_load(roster.read_text(encoding="utf-8"))
+    kept = [r for r in records if str(r["email"]).lower() != str(leaving.email).lower()]
+    roster.write_text(yaml.safe_dump(kept, allow_unicode=True), encoding="utf-8")
+    sync_roster.fn(NOW + timedelta(days=1))
+    with svc.store.unit_of_work() as uow:
+        assert str(leaving.email) not in {str(x.email) for x in uow.roster.mentors(active_only=True)}
+        [flag] = uow.reporting.status_report().flags
+    assert flag.match_id == m and flag.kind == "mentor_left"
+    result = CliRunner().invoke(app, ["flags", "done", str(flag.id)], env={"MENTORFLOW_DATA_DIR": str(data_dir)})
+    assert result.exit_code == 0 and "done" in result.output
+    sync_roster.fn(NOW + timedelta(days=2))
+    with svc.store.unit_of_work() as uow:
+        assert uow.reporting.status_report().flags == []

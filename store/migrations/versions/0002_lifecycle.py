@@ -40,6 +40,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("done_at", store.tables.UTCDateTime(timezone=True), nullable=True))
     with op.batch_alter_table("set_aside", schema=None) as batch_op:
         batch_op.add_column(sa.Column("resolved_at", store.tables.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("person", sa.String(length=64), nullable=False, server_default=""))
     with op.batch_alter_table("requests", schema=None) as batch_op:
         batch_op.create_index("ix_requests_response_id", ["response_id"], unique=False)
 
@@ -48,6 +49,7 @@ def downgrade() -> None:
     with op.batch_alter_table("requests", schema=None) as batch_op:
         batch_op.drop_index("ix_requests_response_id")
     with op.batch_alter_table("set_aside", schema=None) as batch_op:
+        batch_op.drop_column("person")
         batch_op.drop_column("resolved_at")
     with op.batch_alter_table("flags", schema=None) as batch_op:
         batch_op.drop_column("done_at")
