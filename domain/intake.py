@@ -409,6 +409,14 @@ def parse_mentee(raw: RawResponse, rules: ProgramRules, tz: str = "Asia/Jerusale
     return app if app is not None else SetAside(source=raw.source, ref=raw.ref, reasons=f.reasons)
 
 
+def answer_of(raw: RawResponse, rules: ProgramRules, tz: str = "Asia/Jerusalem") -> tuple[str, datetime] | None:
+    """Whose answer it is and when it was given (email, time), when both can be read even if the rest cannot."""
+    f = _Fields(raw.answers, rules.intake.columns, rules.intake.max_text_length)
+    at = f.parsed("timestamp", lambda s: parse_timestamp(s, tz), None) if f.has("timestamp") else raw.submitted_at
+    email = f.parsed("email", parse_email, "")
+    return (str(email).lower(), at) if email and at is not None else None
+
+
 def parse_withdrawal(raw: RawResponse, rules: ProgramRules, tz: str = "Asia/Jerusalem") -> Withdrawal | None:
     """An answer that says "do not contact me" with a readable email and time: a withdrawal, else None.
 

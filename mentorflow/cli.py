@@ -106,6 +106,46 @@ def ledger_release(key: Annotated[str, typer.Argument(help="the ledger key shown
     typer.echo("released" if released else "no uncertain entry with that key")
 
 
+@app.command()
+def reject(
+    request_id: Annotated[int, typer.Argument(help="the request id shown by `mentorflow status`")],
+    note: Annotated[str, typer.Option(help="why (kept in the request's timeline)")] = "rejected by the lead",
+) -> None:
+    """Turn a waiting request down for good (status rejected): it is never proposed again."""
+    from domain.models import IllegalTransition, RequestStatus
+    from mentorflow.bootstrap import build_services
+    from tasks.common import resolve_now
+
+    services = build_services()
+    try:
+        with services.store.unit_of_work() as uow:
+            uow.requests.transition(request_id, RequestStatus.REJECTED, "lead", note,
+                                    resolve_now(None, services.settings.timezone))
+    except (KeyError, IllegalTransition) as exc:
+        raise typer.BadParameter(str(exc).strip("'")) from None
+    typer.echo("rejected")
+
+
+@app.command()
+def show(request_id: Annotated[int, typer.Argument(help="the request id")]) -> None:
+    """One request whole: its timeline (who and why), matches, meetings, emails sent and survey answers."""
+    from mentorflow.bootstrap import build_services
+    from mentorflow.views import render_request
+
+    with build_services().store.unit_of_work() as uow:
+        try:
+            request = uow.requests.get(request_id)
+        except KeyError:
+            raise typer.BadParameter(f"no request {request_id}") from None
+        matches = uow.matches.of_request(request_id)
+        meetings = {m.id: uow.matches.meeting(m.id) for m in matches}
+        sent = sorted(k for m in matches for kind in ("invite", "survey", "reminder", "end")
+                      for k in uow.ledger.keys(f"{kind}:{m.id}:"))
+        ids = {m.id for m in matches}
+        answers = [a for a in uow.followup.survey_answers() if a.match_id in ids]
+    typer.echo(render_request(request, matches, meetings, sent, answers))
+
+
 @flags_app.command("done")
 def flags_done(flag_id: Annotated[int, typer.Argument(help="the flag id shown by `mentorflow status`")]) -> None:
     """Mark a flag dealt with: it leaves the status and the report and is not raised again."""

@@ -161,6 +161,11 @@ class MatchRepository:
             ).all()
         return sorted(out)
 
+    def of_request(self, request_id: int) -> list[Match]:
+        """Every match a request had, oldest first (ended ones too)."""
+        rows = self.session.scalars(select(MatchRow).where(MatchRow.request_id == request_id).order_by(MatchRow.id))
+        return [_match(r) for r in rows.all()]
+
     def get(self, match_id: int) -> Match:
         row = self.session.get(MatchRow, match_id, populate_existing=True)
         if row is None:

@@ -9,7 +9,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from connectors.base import IntakeBatch
-from domain.intake import parse_mentee, parse_mentor, parse_withdrawal
+from domain.intake import answer_of, parse_mentee, parse_mentor, parse_withdrawal
 from domain.models import FollowupFlag, MenteeApplication, Mentor, RawResponse, RequestStatus, SetAside, Withdrawal
 from mentorflow.bootstrap import current_services
 from store.uow import UnitOfWork
@@ -98,6 +98,28 @@ def withdraw_requests(uow: UnitOfWork, withdrawals: list[Withdrawal], now: datet
     return len(chosen)
 
 
+def ask_for_info(
+    uow: UnitOfWork, good: list[MenteeApplication], bad: list[tuple[tuple[str, datetime], SetAside]], now: datetime
+) -> None:
+    """A pending request whose person's latest answer must be completed waits in needs_info; a later valid answer
+    brings it back to pending (statuses set where they happen: invariant 6)."""
+    latest: dict[str, tuple[datetime, SetAside | None]] = {}
+    for app in good:
+        e = str(app.email).lower()
+        if e not in latest or app.submitted_at >= latest[e][0]:
+            latest[e] = (app.submitted_at, None)
+    for (e, at), problem in bad:
+        if e not in latest or at > latest[e][0]:
+            latest[e] = (at, problem)
+    for e, r in uow.requests.open_of(list(latest)).items():
+        at, item = latest[e]
+        if item is not None and r.status is RequestStatus.PENDING and at > r.application.submitted_at:
+            why = "a later answer must be completed: " + "; ".join(item.reasons)
+            uow.requests.transition(r.id, RequestStatus.NEEDS_INFO, "intake", why, now)
+        elif item is None and r.status is RequestStatus.NEEDS_INFO:
+            uow.requests.transition(r.id, RequestStatus.PENDING, "intake", "the answer was completed", now)
+
+
 @task(name="save-applications", cache_policy=NO_CACHE)
 def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
     """Validate every answer; upsert the good ones by email, set the bad ones aside, move the watermark.
@@ -123,6 +145,8 @@ def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
         counts = uow.requests.save_applications(good, now)
         withdrawn = withdraw_requests(uow, withdrawals, now)
         uow.requests.record_set_aside(bad, "mentee", now, people)
+        ask_for_info(uow, good, [(a, p) for raw, p in parsed if isinstance(p, SetAside)
+                                 and (a := answer_of(raw, svc.rules, tz)) is not None], now)
         # a later valid answer (or withdrawal) of the same person or response resolves what was set aside
         answered: list[MenteeApplication | Withdrawal] = [*good, *withdrawals]
         uow.requests.resolve_set_aside(

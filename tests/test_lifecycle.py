@@ -275,3 +275,35 @@ def test_what_the_lead_sees_is_what_is_open_now(svc: Services, data_dir: Path) -
     sync_roster.fn(NOW + timedelta(days=2))
     with svc.store.unit_of_work() as uow:
         assert uow.reporting.status_report().flags == []
+
+
+# --- invariant 6 ------------------------------------------------------------------------------------------------
+
+
+def test_statuses_are_set_where_they_happen_and_show_prints_the_whole_request(svc: Services, data_dir: Path) -> None:
+    from typer.testing import CliRunner
+
+    from connectors.base import IntakeBatch
+    from mentorflow.cli import app
+    from tasks.intake import save_applications
+
+    first = raw_answer("r1", "2026-11-20T10:00:00+02:00", "Yes")
+    broken = raw_answer("r2", "2026-11-21T10:00:00+02:00", "Yes")
+    broken = broken.model_copy(update={"answers": {**broken.answers, "Weekly availability": "whenever"}})
+    save_applications.fn(IntakeBatch(responses=[first, broken], watermark=None), NOW)
+    with svc.store.unit_of_work() as uow:
+        [req] = uow.requests.all()
+    assert req.status is RequestStatus.NEEDS_INFO, "a later answer that must be completed"
+    completed = raw_answer("r3", "2026-11-22T08:00:00+02:00", "Yes")
+    save_applications.fn(IntakeBatch(responses=[first, broken, completed], watermark=None), NOW)
+    with svc.store.unit_of_work() as uow:
+        assert uow.requests.get(req.id).status is RequestStatus.PENDING
+
+    env = {"MENTORFLOW_DATA_DIR": str(data_dir)}
+    result = CliRunner().invoke(app, ["reject", str(req.id), "--note", "outside the program's scope"], env=env)
+    assert result.exit_code == 0, result.output
+    shown = CliRunner().invoke(app, ["show", str(req.id)], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "Request 1: rejected" in shown.output
+    assert "pending -> rejected by lead: outside the program's scope" in shown.output
+    assert "needs_info -> pending by intake" in shown.output
