@@ -212,6 +212,15 @@ class RespondingCalendar(Calendar, Protocol):
 
 
 @runtime_checkable
+class CancellingCalendar(Calendar, Protocol):
+    """A calendar that can cancel an event it made (every calendar of mentorflow)."""
+
+    def cancel(self, event_id: str) -> None:
+        """Cancel the event (attendees are told where the calendar invites); an absent event is already done."""
+        ...
+
+
+@runtime_checkable
 class Mailer(Protocol):
     """Sends email. ``send`` of a key already sent must not send it again where the mailer can tell."""
 

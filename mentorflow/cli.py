@@ -82,16 +82,20 @@ def approve(
 def end_match(
     match_id: Annotated[int, typer.Argument(help="the match id shown by `mentorflow status` or the run reports")],
     reason: Annotated[str, typer.Option(help="why (kept in the request's timeline)")] = "ended by the lead",
+    by: Annotated[str, typer.Option(help="who ended it: lead, mentor or mentee")] = "lead",
+    as_of: AsOf = None,
 ) -> None:
     """End a match (declined, cancelled): the mentor's place is freed and the mentee is matched again next run,
     never with the same mentor unless they ask to continue."""
     from mentorflow.bootstrap import build_services
     from tasks.common import resolve_now
+    from tasks.lifecycle import end_relationship
 
     services = build_services()
-    with services.store.unit_of_work() as uow:  # the match and its request's way back to the waitlist, together
-        ended = uow.matches.end(match_id, reason, "lead", resolve_now(None, services.settings.timezone))
-    typer.echo("ended; the mentee waits for the next match run" if ended else "no active match with that id")
+    now = resolve_now(as_of, services.settings.timezone)
+    ended = end_relationship(services, match_id, reason, by, now)
+    typer.echo("ended; the meeting is cancelled, both sides are told, and the mentee waits for the next match run"
+               if ended is not None else "no active match with that id")
 
 
 @ledger_app.command("release")

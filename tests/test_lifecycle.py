@@ -6,6 +6,8 @@ that the flows run.
 
 from __future__ import annotations
 
+import email
+import email.policy
 from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -307,3 +309,47 @@ def test_statuses_are_set_where_they_happen_and_show_prints_the_whole_request(sv
     assert "Request 1: rejected" in shown.output
     assert "pending -> rejected by lead: outside the program's scope" in shown.output
     assert "needs_info -> pending by intake" in shown.output
+
+
+# --- invariant 8 ------------------------------------------------------------------------------------------------
+
+
+def test_ending_a_match_cancels_the_meeting_tells_both_sides_and_requeues_the_mentee(
+    svc: Services, data_dir: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from connectors.base import Presence
+    from mentorflow.cli import app
+    from tasks.invites import invite_match
+
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor()], NOW)
+    [a] = request_ids(svc, "dana@example.org")
+    [m] = approved(svc, (a, "avi@example.org"))
+    assert invite_match.fn(m, NOW).status == "scheduled"
+    with svc.store.unit_of_work() as uow:
+        meeting = uow.matches.meeting(m)
+        waited_since = uow.requests.get(a).waiting_since
+    assert meeting is not None and svc.connectors.calendar.lookup(meeting.event_id) is Presence.DONE
+
+    env = {"MENTORFLOW_DATA_DIR": str(data_dir)}
+    result = CliRunner().invoke(app, ["end-match", str(m), "--reason", "mentor moved abroad", "--by", "mentor",
+                                      "--as-of", "2026-11-22T10:00"],
+                                env=env)
+    assert result.exit_code == 0 and "cancelled" in result.output, result.output
+    assert svc.connectors.calendar.lookup(meeting.event_id) is Presence.ABSENT
+    with svc.store.unit_of_work() as uow:
+        assert uow.ledger.keys("ended:") == {f"ended:{m}:mentee", f"ended:{m}:mentor"}
+        again = uow.requests.get(a)
+        assert uow.matches.mentor_load() == {}
+    assert again.status is RequestStatus.PENDING and again.waiting_since == waited_since
+    assert again.timeline[-1].actor == "mentor"
+    texts = []
+    for path in (data_dir / "outbox").rglob("*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        body = message.get_body(preferencelist=("plain",))
+        texts.append(f"{message['subject']}\n{body.get_content() if body else ''}")
+    ended = [t for t in texts if "הסתיימה" in t]
+    assert len(ended) == 2, "both sides are told, in Hebrew"
+    assert any("המקום שלך בתור נשמר" in t for t in ended)

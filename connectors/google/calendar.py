@@ -81,6 +81,16 @@ class GoogleCalendar:
             raise self._error(exc, f"could not look up event {event_id}") from exc
         return Presence.DONE
 
+    def cancel(self, event_id: str) -> None:
+        """Delete the event; Google tells the attendees. 404/410 mean it is already gone."""
+        events = self.client.service.events()
+        try:
+            self._execute(lambda: events.delete(calendarId=self.calendar_id, eventId=event_id, sendUpdates="all"))
+        except (HttpError, *NETWORK_ERRORS) as exc:
+            if describe(exc).status in (404, 410):
+                return
+            raise self._error(exc, f"could not cancel event {event_id}") from exc
+
     def invitation(self, event: CalendarEvent) -> bytes | None:
         """None: Google sends its own invitations to the attendees (``sendUpdates="all"``)."""
         return None
