@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from domain.models import Match, MatchResult, Meeting, ProposedMatch, RequestStatus, WeeklyWindow
 from store.requests import apply_transition, event_row
 from store.sql import chunks, insert
-from store.tables import MatchRow, MeetingRow, ProposalRow, RefusalRow, RequestEventRow, RequestRow
+from store.tables import MatchRow, MeetingRow, MentorRow, ProposalRow, RefusalRow, RequestEventRow, RequestRow
 
 
 class WaitingProposal(BaseModel):
@@ -201,12 +201,17 @@ class MatchRepository:
         return {email: int(n) for email, n in self.session.execute(q).all()}
 
     def to_invite(self) -> list[int]:
-        """Active matches whose request is approved (no invitations out yet)."""
+        """Active matches whose request is approved (no invitations out yet) and whose mentor is not paused."""
         return list(
             self.session.scalars(
                 select(MatchRow.id)
                 .join(RequestRow, RequestRow.id == MatchRow.request_id)
-                .where(MatchRow.active.is_(True), RequestRow.status == RequestStatus.APPROVED.value)
+                .join(MentorRow, MentorRow.email == MatchRow.mentor_email)
+                .where(
+                    MatchRow.active.is_(True),
+                    RequestRow.status == RequestStatus.APPROVED.value,
+                    MentorRow.active.is_(True),  # a pause stops invitations at the next run (invariant 4)
+                )
                 .order_by(MatchRow.id)
             ).all()
         )

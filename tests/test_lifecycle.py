@@ -353,3 +353,15 @@ def test_ending_a_match_cancels_the_meeting_tells_both_sides_and_requeues_the_me
     ended = [t for t in texts if "הסתיימה" in t]
     assert len(ended) == 2, "both sides are told, in Hebrew"
     assert any("המקום שלך בתור נשמר" in t for t in ended)
+
+
+def test_a_paused_mentor_gets_no_invitation_at_the_next_run(svc: Services) -> None:
+    from tasks.invites import list_matches_to_invite
+
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor()], NOW)
+    [a] = request_ids(svc, "dana@example.org")
+    approved(svc, (a, "avi@example.org"))
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor().model_copy(update={"active": False})], NOW + timedelta(hours=1))
+    assert list_matches_to_invite.fn() == []
