@@ -255,6 +255,15 @@ class RespondingCalendar(Calendar, Protocol):
 
 
 @runtime_checkable
+class CancellingCalendar(Calendar, Protocol):
+    """A calendar that can cancel an event it made (every calendar of mentorflow)."""
+
+    def cancel(self, event_id: str) -> None:
+        """Cancel the event (attendees are told where the calendar invites); an absent event is already done."""
+        ...
+
+
+@runtime_checkable
 class Mailer(Protocol):
     """Sends email so that the ledger can make each message go out exactly once.
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from domain.models import Frozen, MatchResult, ProposedMatch
 
@@ -38,6 +38,13 @@ class LeadDecision(BaseModel):
     )
     except_requests: list[int] = Field(default_factory=list, description="request ids not to approve")
     note: str = Field("", max_length=500, description="why (kept on the rejected requests)")
+
+    @model_validator(mode="after")
+    def _exceptions_are_never_approved(self) -> LeadDecision:
+        # The form's default action is "approve all": request ids typed under "except" still mean "not these".
+        if self.action == "approve_all" and self.except_requests:
+            self.action = "approve_except"
+        return self
 
 
 def split_for_approval(result: MatchResult, min_score: float | None) -> tuple[list[ProposedMatch], MatchResult]:

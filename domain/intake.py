@@ -40,6 +40,7 @@ from domain.models import (
     Scheduling,
     SetAside,
     SurveyAnswer,
+    Withdrawal,
 )
 from domain.rules import ProgramRules
 from domain.topics import PhraseTopics, TopicMapper
@@ -205,6 +206,31 @@ def parse_mentee(raw: RawResponse, rules: ProgramRules, tz: str = "Asia/Jerusale
         return SetAside(source=raw.source, ref=raw.ref, reasons=f.reasons)
     app = _build(MenteeApplication, data, f.reasons)
     return app if app is not None else SetAside(source=raw.source, ref=raw.ref, reasons=f.reasons)
+
+
+def answer_of(raw: RawResponse, rules: ProgramRules, tz: str = "Asia/Jerusalem") -> tuple[str, datetime] | None:
+    """Whose answer it is and when it was given (email, time), when both can be read even if the rest cannot."""
+    f = _Fields(raw.answers, rules.intake.columns, rules.intake.max_text_length)
+    at = f.parsed("timestamp", lambda s: parse_timestamp(s, tz), None) if f.has("timestamp") else raw.submitted_at
+    email = f.parsed("email", parse_email, "")
+    return (str(email).lower(), at) if email and at is not None else None
+
+
+def parse_withdrawal(raw: RawResponse, rules: ProgramRules, tz: str = "Asia/Jerusalem") -> Withdrawal | None:
+    """An answer that says "do not contact me" with a readable email and time: a withdrawal, else None.
+
+    :func:`parse_mentee` sets such an answer aside (it is no application); this reads what it does mean.
+    """
+    f = _Fields(raw.answers, rules.intake.columns, rules.intake.max_text_length)
+    if f.parsed("consent_contact", parse_bool, None, required=False) is not False:
+        return None
+    submitted_at = f.parsed("timestamp", lambda s: parse_timestamp(s, tz), None) if f.has("timestamp") else (
+        raw.submitted_at)
+    email = f.parsed("email", parse_email, "")
+    if f.reasons or submitted_at is None or not email:
+        return None
+    response_id = f.text("response_id", limit=200) or f"{raw.source}#{raw.ref}"
+    return Withdrawal(response_id=response_id, submitted_at=submitted_at, email=email)
 
 
 # Roster records use field names as keys; these are the other titles a mentor form, sheet or the community's

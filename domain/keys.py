@@ -119,8 +119,27 @@ class NudgeKey(_Key):
         return "nudge:"
 
 
+class CancelKey(_Key):
+    """Cancelling the calendar event of a match that ended (by its event id)."""
+
+    event_id: str
+
+    def __str__(self) -> str:
+        return f"cancel:{self.event_id}"
+
+
+class EndedKey(_Key):
+    """The email telling one side of a match that it ended."""
+
+    match_id: int
+    role: Role
+
+    def __str__(self) -> str:
+        return f"ended:{self.match_id}:{self.role.value}"
+
+
 LedgerKey = (EventKey | InviteKey | SurveyKey | RescheduleKey | DigestKey | ReportKey | DigestPreviewKey
-             | NewsletterKey | NudgeKey)
+             | NewsletterKey | NudgeKey | CancelKey | EndedKey)
 
 
 def parse_key(key: str) -> LedgerKey:
@@ -130,6 +149,10 @@ def parse_key(key: str) -> LedgerKey:
     try:
         if kind == "event" and rest:
             return EventKey(event_id=rest)
+        if kind == "cancel" and rest:
+            return CancelKey(event_id=rest)
+        if kind == "ended" and len(parts) == 2:
+            return EndedKey(match_id=int(parts[0]), role=Role(parts[1]))
         if kind == "invite" and len(parts) == 2:
             return InviteKey(match_id=int(parts[0]), role=Role(parts[1]))
         if kind in ("survey", "reminder") and len(parts) == 2:

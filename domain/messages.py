@@ -160,6 +160,19 @@ def render_survey(env: Environment, *, kind: Literal["survey", "reminder"], role
     return _render(env, "survey", language, context)
 
 
+def render_ended(env: Environment, *, role: Role, name: str, other_name: str, meeting_start: datetime | None,
+                 rules: ProgramRules, tz: str, language: str = "he") -> Rendered:
+    """To one side of a match that ended: the meeting is cancelled; the mentee will be matched again."""
+    context = {
+        "program": rules.program_name,
+        "role": role.value,
+        "name": name,
+        "other_name": other_name,
+        "meeting_date": _day(meeting_start, tz, language) if meeting_start is not None else "",
+    }
+    return _render(env, "ended", language, context)
+
+
 def _day(instant: datetime, tz: str, language: str) -> str:
     d = instant.astimezone(ZoneInfo(tz))
     return f"{HE_WEEKDAYS[d.weekday()]} {d:%d.%m.%Y}" if language == "he" else f"{d:%A} {d.day} {d:%B %Y}"

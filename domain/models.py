@@ -209,6 +209,14 @@ class RawResponse(Frozen):
     answers: dict[str, str | list[str]]
 
 
+class Withdrawal(Frozen):
+    """A later answer of a mentee that refuses contact: their open request is withdrawn (invariant 4)."""
+
+    response_id: str = Field(min_length=1)
+    submitted_at: AwareDatetime
+    email: EmailStr
+
+
 class SetAside(Frozen):
     """A record that could not be accepted, with every specific reason."""
 
@@ -282,6 +290,9 @@ class MentoringRequest(BaseModel):
     waiting_since: AwareDatetime
     wait_reason: str = ""
     previous_mentors: list[str] = Field(default_factory=list, description="keys of mentors already had")
+    refused_mentors: list[str] = Field(
+        default_factory=list, description="keys of mentors the lead turned down for this mentee: never again"
+    )
     timeline: list[StatusChange] = Field(default_factory=list)
 
 
@@ -368,8 +379,9 @@ class SurveyAnswer(Frozen):
 
 class FollowupFlag(Frozen):
     match_id: int
-    kind: Literal["no_show", "low_score", "no_answer", "declined", "no_booking"]
+    kind: Literal["no_show", "low_score", "no_answer", "declined", "no_booking", "mentor_left"]
     detail: str
+    id: int | None = Field(None, description="the store's id, for `mentorflow flags done ID`")
 
 
 class DigestIssue(Frozen):

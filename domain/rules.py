@@ -52,6 +52,9 @@ class MatchingRules(Strict):
     approval_timeout_hours: int = Field(
         48, ge=1, description="with lead approval: a proposal unanswered this long is approved as proposed"
     )
+    relationship_days: int = Field(
+        56, ge=1, description="a relationship holds its place in the mentor's capacity this long after approval"
+    )
 
 
 class SchedulingRules(Strict):

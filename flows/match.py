@@ -11,7 +11,15 @@ from domain.approval import TIMED_OUT, LeadDecision, apply_decision, plan_approv
 from domain.models import MatchResult, ProposedMatch
 from mentorflow.bootstrap import current_services
 from tasks.common import log, resolve_now
-from tasks.matching import describe_proposals, keep_proposal, load_waiting_proposals, propose, record_decision
+from tasks.matching import (
+    close_suspended_run,
+    describe_proposals,
+    keep_proposal,
+    load_waiting_proposals,
+    proposal_status_of_run,
+    propose,
+    record_decision,
+)
 from tasks.reporting import md_table, publish_report
 
 
@@ -33,7 +41,9 @@ def _ask_lead(timeout_hours: int) -> LeadDecision | None:
     flow_run = getattr(ctx, "flow_run", None)
     if flow_run is None or flow_run.deployment_id is None:
         return None
-    return suspend_flow_run(wait_for_input=LeadDecision, timeout=timeout_hours * 3600, key="match-approval")
+    # No suspension timeout: an unanswered batch is approved by the next match run after
+    # ``timeout_hours``, which then ends this run as Completed (an expired suspension would end it Failed).
+    return suspend_flow_run(wait_for_input=LeadDecision, timeout=None, key="match-approval")
 
 
 @flow(name="match")
@@ -53,6 +63,11 @@ def match(
 
     waiting = load_waiting_proposals()
     mine = resumed_batch(waiting, run_id)
+    if mine is None and proposal_status_of_run(run_id) is not None:
+        # Resumed after this run's batch was superseded or decided elsewhere (CLI, time-out): the answer in
+        # this run's form was given for a batch that is closed, so nothing is applied (invariant 3).
+        log("the batch of this run is closed; the answer is not applied")
+        return MatchSummary(proposed=0, approved=0, rejected=0, waiting=0, awaiting_lead=0)
     if mine is not None:
         # This run was suspended for the lead and has been resumed: decide the batch the lead saw.
         result = mine.result
@@ -66,13 +81,17 @@ def match(
             closing = (stale.id, TIMED_OUT.model_dump())
             if record_decision(stale.result, stale.result.matches, {}, "timeout", now, closing) is not None:
                 log("unanswered proposal approved after timeout", proposal=stale.id)
+                close_suspended_run(stale.flow_run_id, "completed", "approval timed out: proposals approved")
         result = propose(now, objective)
         plan = plan_approval(result, approval or rules.approval, rules.auto_approve_min_score)
         record_decision(plan.approve_now, plan.approve_now.matches, {}, plan.actor, now)
         approved = list(plan.approve_now.matches)
         ask = plan.ask_lead
         if ask.matches:
+            superseded = [p.flow_run_id for p in load_waiting_proposals()]
             proposal_id = keep_proposal(ask, run_id, now)
+            for older in superseded:  # their batches are in this one: their forms must not decide
+                close_suspended_run(older, "cancelled", "superseded by a newer batch")
             publish_report(
                 "match-proposal",
                 f"Matches awaiting your approval (batch {proposal_id})",

@@ -21,6 +21,8 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(roster_app, name="roster")
 digest_app = typer.Typer(no_args_is_help=True, help="The newsletter: approve the issue waiting for you.")
 app.add_typer(digest_app, name="digest")
+flags_app = typer.Typer(no_args_is_help=True, help="The follow-up's flags for the lead.")
+app.add_typer(flags_app, name="flags")
 
 
 class Stage(StrEnum):
@@ -87,16 +89,20 @@ def approve(
 def end_match(
     match_id: Annotated[int, typer.Argument(help="the match id shown by `mentorflow status` or the run reports")],
     reason: Annotated[str, typer.Option(help="why (kept in the request's timeline)")] = "ended by the lead",
+    by: Annotated[str, typer.Option(help="who ended it: lead, mentor or mentee")] = "lead",
+    as_of: AsOf = None,
 ) -> None:
     """End a match (declined, cancelled): the mentor's place is freed and the mentee is matched again next run,
     never with the same mentor unless they ask to continue."""
     from mentorflow.bootstrap import build_services
     from tasks.common import resolve_now
+    from tasks.lifecycle import end_relationship
 
     services = build_services()
-    with services.store.unit_of_work() as uow:  # the match and its request's way back to the waitlist, together
-        ended = uow.matches.end(match_id, reason, "lead", resolve_now(None, services.settings.timezone))
-    typer.echo("ended; the mentee waits for the next match run" if ended else "no active match with that id")
+    now = resolve_now(as_of, services.settings.timezone)
+    ended = end_relationship(services, match_id, reason, by, now)
+    typer.echo("ended; the meeting is cancelled, both sides are told, and the mentee waits for the next match run"
+               if ended is not None else "no active match with that id")
 
 
 @ledger_app.command("release")
@@ -139,6 +145,58 @@ def unsubscribe(token: Annotated[str, typer.Argument(help="the token of a signed
 
     services = build_services()
     typer.echo(do_unsubscribe(services, token, resolve_now(None, services.settings.timezone), source="lead"))
+
+
+@app.command()
+def reject(
+    request_id: Annotated[int, typer.Argument(help="the request id shown by `mentorflow status`")],
+    note: Annotated[str, typer.Option(help="why (kept in the request's timeline)")] = "rejected by the lead",
+) -> None:
+    """Turn a waiting request down for good (status rejected): it is never proposed again."""
+    from domain.models import IllegalTransition, RequestStatus
+    from mentorflow.bootstrap import build_services
+    from tasks.common import resolve_now
+
+    services = build_services()
+    try:
+        with services.store.unit_of_work() as uow:
+            uow.requests.transition(request_id, RequestStatus.REJECTED, "lead", note,
+                                    resolve_now(None, services.settings.timezone))
+    except (KeyError, IllegalTransition) as exc:
+        raise typer.BadParameter(str(exc).strip("'")) from None
+    typer.echo("rejected")
+
+
+@app.command()
+def show(request_id: Annotated[int, typer.Argument(help="the request id")]) -> None:
+    """One request whole: its timeline (who and why), matches, meetings, emails sent and survey answers."""
+    from mentorflow.bootstrap import build_services
+    from mentorflow.views import render_request
+
+    with build_services().store.unit_of_work() as uow:
+        try:
+            request = uow.requests.get(request_id)
+        except KeyError:
+            raise typer.BadParameter(f"no request {request_id}") from None
+        matches = uow.matches.of_request(request_id)
+        meetings = {m.id: uow.matches.meeting(m.id) for m in matches}
+        sent = sorted(k for m in matches for kind in ("invite", "survey", "reminder", "end")
+                      for k in uow.ledger.keys(f"{kind}:{m.id}:"))
+        ids = {m.id for m in matches}
+        answers = [a for a in uow.followup.survey_answers() if a.match_id in ids]
+    typer.echo(render_request(request, matches, meetings, sent, answers))
+
+
+@flags_app.command("done")
+def flags_done(flag_id: Annotated[int, typer.Argument(help="the flag id shown by `mentorflow status`")]) -> None:
+    """Mark a flag dealt with: it leaves the status and the report and is not raised again."""
+    from mentorflow.bootstrap import build_services
+    from tasks.common import resolve_now
+
+    services = build_services()
+    with services.store.unit_of_work() as uow:
+        done = uow.followup.mark_flag_done(flag_id, resolve_now(None, services.settings.timezone))
+    typer.echo("done" if done else "no open flag with that id")
 
 
 @app.command()

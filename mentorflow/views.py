@@ -2,7 +2,30 @@
 
 from __future__ import annotations
 
+from domain.models import Match, Meeting, MentoringRequest, SurveyAnswer
 from store.reporting import StatusReport
+
+
+def render_request(request: MentoringRequest, matches: list[Match], meetings: dict[int, Meeting | None],
+                   sent: list[str], answers: list[SurveyAnswer]) -> str:
+    """One request for the lead: status, timeline with who and why, matches, meetings, emails, survey answers."""
+    lines = [f"Request {request.id}: {request.status.value}" + (f" ({request.wait_reason})" if request.wait_reason
+                                                                else "")]
+    lines.append("Timeline:")
+    lines += [f"  {c.at:%Y-%m-%d %H:%M} {c.from_status.value if c.from_status else '-'} -> {c.to_status.value}"
+              f" by {c.actor}" + (f": {c.note}" if c.note else "") for c in request.timeline]
+    lines.append("Matches:")
+    for m in matches:
+        meeting = meetings.get(m.id)
+        when = f", first meeting {meeting.start:%Y-%m-%d %H:%M %Z}" if meeting else ""
+        lines.append(f"  match {m.id} with mentor {m.mentor_email} ({'on' if m.active else 'ended'}){when}")
+    if not matches:
+        lines.append("  none")
+    lines.append("Emails sent (ledger keys): " + (", ".join(sent) or "none"))
+    lines.append("Survey answers:")
+    lines += [f"  match {a.match_id} {a.role.value}: satisfaction {a.satisfaction}/5, met {a.met}, "
+              f"in touch {a.still_in_touch}" for a in answers] or ["  none"]
+    return "\n".join(lines)
 
 
 def render_status(report: StatusReport) -> str:
@@ -15,7 +38,9 @@ def render_status(report: StatusReport) -> str:
     lines.append(f"Waiting ({len(report.waiting)}):")
     lines += [f"  request {rid}: {reason}" for rid, reason in report.waiting] or ["  none"]
     lines.append(f"Flags from follow-up ({len(report.flags)}):")
-    lines += [f"  match {f.match_id} {f.kind}: {f.detail}" for f in report.flags] or ["  none"]
+    lines += [f"  flag {f.id} match {f.match_id} {f.kind}: {f.detail}" for f in report.flags] or ["  none"]
+    if report.flags:
+        lines.append("  (dealt with one? `mentorflow flags done ID`)")
     ledger = ", ".join(f"{k} {v}" for k, v in sorted(report.ledger_by_status.items())) or "empty"
     lines.append(f"Side effects (ledger): {ledger}")
     if report.uncertain_keys:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from domain.followup import SurveySent
@@ -103,6 +103,13 @@ class FollowupRepository:
                 [{"match_id": f.match_id, "kind": f.kind, "detail": f.detail, "created_at": now} for f in new],
             )
         return new
+
+    def mark_flag_done(self, flag_id: int, now: datetime) -> bool:
+        """The lead dealt with a flag: it leaves the status and the report, and is never raised again."""
+        n = self.session.execute(
+            update(FlagRow).where(FlagRow.id == flag_id, FlagRow.done_at.is_(None)).values(done_at=now)
+        ).rowcount  # type: ignore[attr-defined]
+        return bool(n)
 
     def flags(self) -> list[FollowupFlag]:
         return [

@@ -6,14 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from domain.approval import WaitingProposal
 from domain.models import Match, MatchResult, Meeting, ProposedMatch, RequestStatus, WeeklyWindow
 from store.requests import apply_transition, event_row
 from store.sql import chunks, insert
-from store.tables import MatchRow, MeetingRow, ProposalRow, RequestEventRow, RequestRow
+from store.tables import MatchRow, MeetingRow, MentorRow, ProposalRow, RefusalRow, RequestEventRow, RequestRow
 
 
 def _match(row: MatchRow) -> Match:
@@ -41,6 +41,7 @@ def _meeting(row: MeetingRow) -> Meeting:
 
 
 _IN_FOLLOWUP = (RequestStatus.SCHEDULED.value, RequestStatus.MET.value)
+_ONGOING = (*_IN_FOLLOWUP, RequestStatus.APPROVED.value, RequestStatus.COMPLETED.value)
 
 
 class MatchRepository:
@@ -63,7 +64,8 @@ class MatchRepository:
                 select(RequestRow).where(RequestRow.id.in_(part), RequestRow.status == RequestStatus.PENDING.value)
             ):
                 pending[row.id] = row
-        chosen = [p for rid, p in wanted.items() if rid in pending]
+        refused = self.refused(sorted(pending))
+        chosen = [p for rid, p in wanted.items() if rid in pending and (rid, p.mentor_email.lower()) not in refused]
         if not chosen:
             return []
         rows = [
@@ -92,8 +94,32 @@ class MatchRepository:
         s.execute(insert(s, RequestEventRow), events)
         return [made[p.request_id] for p in chosen]
 
-    def end(self, match_id: int, reason: str, actor: str, now: datetime) -> bool:
-        """A declined or cancelled match frees the mentor and sends the mentee back to the waitlist.
+    def refuse(self, pairs: Sequence[tuple[int, str]], note: str, now: datetime) -> None:
+        """Keep the (request, mentor) pairs the lead turned down, once each."""
+        if not pairs:
+            return
+        s = self.session
+        rows = [{"request_id": rid, "mentor_email": m.lower(), "at": now, "note": note} for rid, m in set(pairs)]
+        s.execute(insert(s, RefusalRow).on_conflict_do_nothing(index_elements=["request_id", "mentor_email"]), rows)
+
+    def refused(self, request_ids: Sequence[int]) -> set[tuple[int, str]]:
+        """The (request, mentor) pairs turned down for these requests' mentees (over all their requests)."""
+        s = self.session
+        out: set[tuple[int, str]] = set()
+        for part in chunks(sorted(set(request_ids))):
+            mentees = select(RequestRow.mentee_email).where(RequestRow.id.in_(part))
+            asked = RequestRow.__table__.alias("asked")
+            q = (
+                select(asked.c.id, RefusalRow.mentor_email)
+                .join(RequestRow, RequestRow.id == RefusalRow.request_id)
+                .join(asked, asked.c.mentee_email == RequestRow.mentee_email)
+                .where(asked.c.id.in_(part), RequestRow.mentee_email.in_(mentees))
+            )
+            out.update((rid, m) for rid, m in s.execute(q).all())
+        return out
+
+    def end(self, match_id: int, reason: str, actor: str, now: datetime, *, requeue: bool = True) -> bool:
+        """A declined or cancelled match frees the mentor and (``requeue``) sends the mentee back to the waitlist.
 
         The mentee keeps their place (waiting time is not reset) and this mentor counts as already had.
         """
@@ -103,11 +129,35 @@ class MatchRepository:
             return False
         m.active, m.ended_reason = False, reason
         row = s.get(RequestRow, m.request_id)
-        if row is not None and row.status in {RequestStatus.APPROVED.value, RequestStatus.SCHEDULED.value}:
+        if requeue and row is not None and row.status in {RequestStatus.APPROVED.value, RequestStatus.SCHEDULED.value}:
             frm = row.status
             apply_transition(row, RequestStatus.PENDING, now)
             s.add(RequestEventRow(**event_row(row.id, frm, RequestStatus.PENDING.value, actor, reason, now)))
         return True
+
+    def active_of_requests(self, request_ids: Sequence[int]) -> dict[int, int]:
+        """Request id → its match still on, for these requests."""
+        out: dict[int, int] = {}
+        for part in chunks(sorted(set(request_ids))):
+            q = select(MatchRow.request_id, MatchRow.id).where(MatchRow.request_id.in_(part), MatchRow.active.is_(True))
+            out.update({rid: mid for rid, mid in self.session.execute(q).all()})
+        return out
+
+    def active_of_mentors(self, emails: Sequence[str]) -> list[int]:
+        """Matches still on of these mentors whose request is open."""
+        out: list[int] = []
+        for part in chunks(sorted({e.lower() for e in emails})):
+            out += self.session.scalars(
+                select(MatchRow.id)
+                .join(RequestRow, RequestRow.id == MatchRow.request_id)
+                .where(MatchRow.mentor_email.in_(part), MatchRow.active.is_(True), RequestRow.is_open.is_(True))
+            ).all()
+        return sorted(out)
+
+    def of_request(self, request_id: int) -> list[Match]:
+        """Every match a request had, oldest first (ended ones too)."""
+        rows = self.session.scalars(select(MatchRow).where(MatchRow.request_id == request_id).order_by(MatchRow.id))
+        return [_match(r) for r in rows.all()]
 
     def get(self, match_id: int) -> Match:
         row = self.session.get(MatchRow, match_id, populate_existing=True)
@@ -126,23 +176,35 @@ class MatchRepository:
         rows = self.session.scalars(select(MatchRow).where(MatchRow.created_at >= since, MatchRow.created_at < until))
         return [_match(r) for r in rows.all()]
 
-    def mentor_load(self) -> dict[str, int]:
-        """Mentor email → active matches whose request is still open."""
-        rows = self.session.execute(
+    def mentor_load(self, ongoing_since: datetime | None = None) -> dict[str, int]:
+        """Mentor email → ongoing relationships: matches still on whose request was not canceled, approved
+        after ``ongoing_since`` (now minus the relationship's length; None: no time limit).
+
+        A relationship holds its place from approval until it ends (by someone, or when its length is over),
+        not only until its follow-up closes (invariant 2).
+        """
+        q = (
             select(MatchRow.mentor_email, func.count())
             .join(RequestRow, RequestRow.id == MatchRow.request_id)
-            .where(MatchRow.active.is_(True), RequestRow.is_open.is_(True))
+            .where(MatchRow.active.is_(True), RequestRow.status.in_(_ONGOING))
             .group_by(MatchRow.mentor_email)
-        ).all()
-        return {email: int(n) for email, n in rows}
+        )
+        if ongoing_since is not None:
+            q = q.where(MatchRow.created_at > ongoing_since)
+        return {email: int(n) for email, n in self.session.execute(q).all()}
 
     def to_invite(self) -> list[int]:
-        """Active matches whose request is approved (no invitations out yet)."""
+        """Active matches whose request is approved (no invitations out yet) and whose mentor is not paused."""
         return list(
             self.session.scalars(
                 select(MatchRow.id)
                 .join(RequestRow, RequestRow.id == MatchRow.request_id)
-                .where(MatchRow.active.is_(True), RequestRow.status == RequestStatus.APPROVED.value)
+                .join(MentorRow, MentorRow.email == MatchRow.mentor_email)
+                .where(
+                    MatchRow.active.is_(True),
+                    RequestRow.status == RequestStatus.APPROVED.value,
+                    MentorRow.active.is_(True),  # a pause stops invitations at the next run (invariant 4)
+                )
                 .order_by(MatchRow.id)
             ).all()
         )
@@ -181,6 +243,27 @@ class MatchRepository:
             select(MeetingRow).where(MeetingRow.match_id == meeting.match_id).execution_options(populate_existing=True)
         ).one()
         return _meeting(kept)
+
+    def booked(
+        self, emails: Sequence[str], start: datetime, end: datetime, excluding: int | None = None
+    ) -> list[tuple[datetime, datetime]]:
+        """The program's own first meetings (planned or scheduled, of matches still on) of these people that
+        overlap ``[start, end)``: busy time whatever the calendar connector can tell."""
+        people = sorted({e.lower() for e in emails})
+        q = (
+            select(MeetingRow.start, MeetingRow.end)
+            .join(MatchRow, MatchRow.id == MeetingRow.match_id)
+            .join(RequestRow, RequestRow.id == MatchRow.request_id)
+            .where(
+                MatchRow.active.is_(True),
+                MeetingRow.start < end,
+                MeetingRow.end > start,
+                or_(MatchRow.mentor_email.in_(people), RequestRow.mentee_email.in_(people)),
+            )
+        )
+        if excluding is not None:
+            q = q.where(MeetingRow.match_id != excluding)
+        return [(s, e) for s, e in self.session.execute(q).all()]
 
     def move_meeting(self, match_id: int, start: datetime, end: datetime) -> None:
         """Move the first meeting after a decline (and count the move)."""
@@ -270,6 +353,12 @@ class MatchRepository:
             )
             for r in rows.all()
         ]
+
+    def proposal_status_of_run(self, flow_run_id: str) -> str | None:
+        """The status of the batch a flow run saved for the lead (waiting, decided, superseded), or None."""
+        return self.session.scalar(
+            select(ProposalRow.status).where(ProposalRow.flow_run_id == flow_run_id).order_by(ProposalRow.id.desc())
+        )
 
     def close_proposal(self, proposal_id: int, decision: dict[str, Any], now: datetime) -> bool:
         """Mark a waiting batch decided; False if it was already decided or superseded (decide once)."""

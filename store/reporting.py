@@ -57,7 +57,9 @@ class ReportingRepository:
         mentors = {a: n for a, n in s.execute(select(MentorRow.active, func.count()).group_by(MentorRow.active))}
         set_aside = [
             SetAsideView(kind=r.kind, source=r.source, ref=r.ref, reasons=list(r.reasons), last_seen_at=r.last_seen_at)
-            for r in s.scalars(select(SetAsideRow).order_by(SetAsideRow.id)).all()
+            for r in s.scalars(
+                select(SetAsideRow).where(SetAsideRow.resolved_at.is_(None)).order_by(SetAsideRow.id)
+            ).all()
         ]
         waiting = [
             (rid, reason or "not matched yet")
@@ -74,8 +76,8 @@ class ReportingRepository:
             )
         ).all()
         flags = [
-            FollowupFlag(match_id=r.match_id, kind=r.kind, detail=r.detail)  # type: ignore[arg-type]
-            for r in s.scalars(select(FlagRow).order_by(FlagRow.id)).all()
+            FollowupFlag(id=r.id, match_id=r.match_id, kind=r.kind, detail=r.detail)  # type: ignore[arg-type]
+            for r in s.scalars(select(FlagRow).where(FlagRow.done_at.is_(None)).order_by(FlagRow.id)).all()
         ]
         return StatusReport(
             requests_by_status={st.value: int(by_status.get(st.value, 0)) for st in RequestStatus},

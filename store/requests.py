@@ -22,7 +22,7 @@ from domain.models import (
     check_transition,
 )
 from store.sql import chunks, insert
-from store.tables import MatchRow, RequestEventRow, RequestRow, SetAsideRow, WatermarkRow
+from store.tables import AnswerTakenRow, MatchRow, RefusalRow, RequestEventRow, RequestRow, SetAsideRow, WatermarkRow
 
 Upsert = Literal["created", "updated", "unchanged"]
 
@@ -39,6 +39,11 @@ def apply_transition(row: RequestRow, new: RequestStatus, now: datetime) -> None
     check_transition(RequestStatus(row.status), new)
     row.status, row.updated_at = new.value, now
     row.is_open = new in OPEN_STATUSES
+
+
+def person_key(email: str) -> str:
+    """A stable, non-reversible key of a person's email (so no email is kept with a set-aside record)."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
 
 
 class RequestRepository:
@@ -65,7 +70,19 @@ class RequestRepository:
         applied oldest first, so the latest answer of a person who submitted twice is the one that stays.
         """
         counts: Counter[Upsert] = Counter({"created": 0, "updated": 0, "unchanged": 0})
-        ordered = sorted(apps, key=lambda a: a.submitted_at)
+        # An answer already taken in for a request that is over (completed, canceled, rejected) is not a new
+        # application: re-reading an export never opens a request again (invariant 5).
+        over: set[str] = set()
+        for part in chunks(sorted({a.response_id for a in apps})):
+            over.update(
+                self.session.scalars(
+                    select(AnswerTakenRow.response_id)
+                    .join(RequestRow, RequestRow.id == AnswerTakenRow.request_id)
+                    .where(AnswerTakenRow.response_id.in_(part), RequestRow.is_open.is_(False))
+                )
+            )
+        counts["unchanged"] += sum(a.response_id in over for a in apps)
+        ordered = sorted((a for a in apps if a.response_id not in over), key=lambda a: a.submitted_at)
         emails = sorted({str(a.email).lower() for a in ordered})
         existing: dict[str, RequestRow] = {}
         for part in chunks(emails):
@@ -137,12 +154,28 @@ class RequestRepository:
             ] * n
         if events:
             self.session.execute(insert(self.session, RequestEventRow), events)
+        taken = {
+            a.response_id: {"response_id": a.response_id, "request_id": ids[e], "at": now}
+            for a in ordered
+            if (e := str(a.email).lower()) in ids
+        }
+        if taken:
+            self.session.execute(
+                insert(self.session, AnswerTakenRow).on_conflict_do_nothing(index_elements=["response_id"]),
+                list(taken.values()),
+            )
         return counts
 
-    def record_set_aside(self, items: Sequence[SetAside], kind: str, now: datetime) -> int:
-        """Keep each distinct problem once (re-reading the same bad row only refreshes last_seen); returns the new."""
+    def record_set_aside(
+        self, items: Sequence[SetAside], kind: str, now: datetime, people: Sequence[str] | None = None
+    ) -> int:
+        """Keep each distinct problem once (re-reading the same bad row only refreshes last_seen); returns the new.
+
+        ``people`` (aligned with ``items``): each answer's email where one could be read, kept only as a hash so
+        that a later valid answer of that person resolves the record (:meth:`resolve_set_aside`).
+        """
         rows: dict[str, dict[str, Any]] = {}
-        for item in items:
+        for n, item in enumerate(items):
             fp = hashlib.sha256(
                 json.dumps([kind, item.source, item.ref, item.reasons], ensure_ascii=False).encode()
             ).hexdigest()
@@ -154,6 +187,7 @@ class RequestRepository:
                 "reasons": item.reasons,
                 "first_seen_at": now,
                 "last_seen_at": now,
+                "person": person_key(people[n]) if people and people[n] else "",
             }
         if not rows:
             return 0
@@ -168,6 +202,23 @@ class RequestRepository:
             list(rows.values()),
         )
         return len(rows) - known
+
+    def resolve_set_aside(self, kind: str, emails: Sequence[str], refs: Sequence[str], now: datetime) -> None:
+        """Records of ``kind`` set aside for these people (or these response refs) are resolved: a later valid
+        answer replaced them, so the lead no longer sees them (invariant 7)."""
+        keys = sorted({person_key(e) for e in emails})
+        for part in chunks(keys):
+            self.session.execute(
+                update(SetAsideRow)
+                .where(SetAsideRow.kind == kind, SetAsideRow.person.in_(part), SetAsideRow.resolved_at.is_(None))
+                .values(resolved_at=now)
+            )
+        for part in chunks(sorted(set(refs))):
+            self.session.execute(
+                update(SetAsideRow)
+                .where(SetAsideRow.kind == kind, SetAsideRow.ref.in_(part), SetAsideRow.resolved_at.is_(None))
+                .values(resolved_at=now)
+            )
 
     # --- reads -----------------------------------------------------------------------------------
 
@@ -186,7 +237,7 @@ class RequestRepository:
         return found[0]
 
     def all(self, status: RequestStatus | None = None) -> list[MentoringRequest]:
-        """Requests (of one status, or all), with their timelines and earlier mentors: three queries in all."""
+        """Requests (of one status, or all), with timelines, earlier and refused mentors: four queries in all."""
         return self._load(RequestRow.status == status.value if status is not None else true())
 
     def many(self, request_ids: Sequence[int]) -> dict[int, MentoringRequest]:
@@ -231,6 +282,13 @@ class RequestRepository:
             .where(RequestRow.mentee_email.in_(select(RequestRow.mentee_email).where(where)))
         ):
             history.setdefault(email, []).append((request_id, active, mentor))
+        refused: dict[str, set[str]] = {}
+        for email, mentor in s.execute(
+            select(RequestRow.mentee_email, RefusalRow.mentor_email)
+            .join(RequestRow, RequestRow.id == RefusalRow.request_id)
+            .where(RequestRow.mentee_email.in_(select(RequestRow.mentee_email).where(where)))
+        ):
+            refused.setdefault(email, set()).add(mentor)
         return [
             MentoringRequest(
                 id=row.id,
@@ -243,6 +301,7 @@ class RequestRepository:
                 previous_mentors=sorted(
                     {m for rid, active, m in history.get(row.mentee_email, []) if not (rid == row.id and active)}
                 ),
+                refused_mentors=sorted(refused.get(row.mentee_email, ())),
                 timeline=timeline[row.id],
             )
             for row in rows
@@ -258,6 +317,14 @@ class RequestRepository:
         frm = row.status
         apply_transition(row, new, now)
         self.session.add(RequestEventRow(**event_row(row.id, frm, new.value, actor, note, now)))
+
+    def open_of(self, emails: Sequence[str]) -> dict[str, MentoringRequest]:
+        """Each of these mentees' open request, by lower-case email."""
+        out: dict[str, MentoringRequest] = {}
+        for part in chunks(sorted({e.lower() for e in emails})):
+            for r in self._load(RequestRow.mentee_email.in_(part) & RequestRow.is_open.is_(True)):
+                out[str(r.application.email).lower()] = r
+        return out
 
     def note_waiting(self, reasons: Mapping[int, str], now: datetime) -> None:
         """Why each still-pending request waits (a request no longer pending is left alone); one statement."""

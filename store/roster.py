@@ -47,6 +47,15 @@ class RosterRepository:
             self.session.execute(update(MentorRow), changed)
         return len(added), len(changed)
 
+    def deactivate_absent(self, present: Sequence[str], now: datetime) -> list[str]:
+        """Mentors still active but gone from the roster are deactivated; returns their emails."""
+        here = {e.lower() for e in present}
+        rows = self.session.scalars(select(MentorRow).where(MentorRow.active.is_(True))).all()
+        gone = [r for r in rows if r.email not in here]
+        for r in gone:
+            r.active, r.updated_at, r.data = False, now, {**r.data, "active": False}
+        return sorted(r.email for r in gone)
+
     def mentors(self, active_only: bool = False) -> list[Mentor]:
         q = select(MentorRow.data).order_by(MentorRow.email)
         if active_only:

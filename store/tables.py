@@ -69,7 +69,7 @@ class RequestRow(Base):
     is_open: Mapped[bool] = mapped_column(Boolean)
     status: Mapped[str] = mapped_column(String(16), index=True)
     application: Mapped[dict[str, Any]]
-    response_id: Mapped[str] = mapped_column(String(300))
+    response_id: Mapped[str] = mapped_column(String(300), index=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     waiting_since: Mapped[datetime]
@@ -85,6 +85,16 @@ class RequestRow(Base):
             postgresql_where=text("is_open"),
         ),
     )
+
+
+class AnswerTakenRow(Base):
+    """Every form answer taken in, by the form's response id, for the request it went to: an answer is one
+    request for its whole life, whatever status that request reached (invariant 5)."""
+
+    __tablename__ = "answers_taken"
+    response_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"))
+    at: Mapped[datetime]
 
 
 class RequestEventRow(Base):
@@ -108,6 +118,9 @@ class SetAsideRow(Base):
     reasons: Mapped[list[Any]]
     first_seen_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # sha256 of the answer's email when one could be read (never the email): a later valid answer resolves it
+    person: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
 class MatchRow(Base):
@@ -165,7 +178,20 @@ class FlagRow(Base):
     kind: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None] = mapped_column(nullable=True)
     __table_args__ = (UniqueConstraint("match_id", "kind", name="uq_flag_match_kind"),)
+
+
+class RefusalRow(Base):
+    """A mentee–mentor pair the lead turned down: never proposed or approved again (invariant 3)."""
+
+    __tablename__ = "refusals"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"))
+    mentor_email: Mapped[str] = mapped_column(String(320))
+    at: Mapped[datetime]
+    note: Mapped[str] = mapped_column(Text, default="")
+    __table_args__ = (UniqueConstraint("request_id", "mentor_email", name="uq_refusal_request_mentor"),)
 
 
 class LedgerRow(Base):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import logging
 import time
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from prefect import Task
 from prefect.client.schemas.objects import TaskRun
+from prefect.exceptions import MissingContextError
 from prefect.logging import get_run_logger
 from prefect.states import State
 
@@ -52,7 +54,11 @@ def retry_if_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any
 def log(message: str, **counts: object) -> None:
     """Log counts and ids only: never names, emails or answers."""
     details = ", ".join(f"{k}={v}" for k, v in counts.items())
-    get_run_logger().info(f"{message}{': ' if details else ''}{details}")
+    try:
+        logger: logging.Logger | logging.LoggerAdapter[logging.Logger] = get_run_logger()
+    except MissingContextError:  # called outside a run (the CLI, unit tests)
+        logger = logging.getLogger("mentorflow")
+    logger.info(f"{message}{': ' if details else ''}{details}")
 
 
 def each(items: Sequence[H], work: Callable[[H], R]) -> tuple[dict[H, R], list[tuple[H, str]]]:

@@ -197,6 +197,9 @@ def assess_meetings(plan: FollowupPlan, now: datetime) -> AssessReport:
             if meeting.match_id in closed and status is RequestStatus.MET:
                 uow.requests.transition(request.id, RequestStatus.COMPLETED, "followup", "follow-up closed", now)
                 completed += 1
+                mine = [a for a in answers if a.match_id == meeting.match_id]
+                if mine and not any(a.still_in_touch for a in mine):  # the relationship is over: free the place
+                    uow.matches.end(meeting.match_id, "the follow-up says they are no longer in touch", "followup", now)
         new = uow.followup.record_flags(flags, now)
     log("meetings assessed", met=met_count, completed=completed, new_flags=len(new))
     return AssessReport(met=met_count, completed=completed, new_flags=new)

@@ -9,10 +9,17 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from connectors.base import IntakeBatch
-from domain.intake import parse_mentee, parse_mentor
-from domain.models import MenteeApplication, Mentor, SetAside
+from domain.intake import answer_of, parse_mentee, parse_mentor, parse_withdrawal
+from domain.models import FollowupFlag, MenteeApplication, Mentor, RawResponse, RequestStatus, SetAside, Withdrawal
 from mentorflow.bootstrap import current_services
+from store.uow import UnitOfWork
 from tasks.common import log, retry_if_transient
+
+
+def emails_in(raw: RawResponse) -> list[str]:
+    """Every email-like value of a raw record (lower case), to know who a record names even when it is invalid."""
+    values = [v for a in raw.answers.values() for v in (a if isinstance(a, list) else [a])]
+    return [v.strip().lower() for v in values if "@" in v and " " not in v.strip()]
 
 
 class RosterReport(BaseModel):
@@ -40,10 +47,19 @@ def sync_roster(now: datetime) -> RosterReport:
     parsed = [parse_mentor(r, svc.rules) for r in raws]
     mentors = [m for m in parsed if isinstance(m, Mentor)]
     bad = [m for m in parsed if isinstance(m, SetAside)]
+    # Whoever is named in the roster, even in a record set aside, is still in it; the others left.
+    present = [str(m.email) for m in mentors] + [e for r in raws for e in emails_in(r)]
     with svc.store.unit_of_work() as uow:
         added, updated = uow.roster.sync(mentors, now)
         uow.requests.record_set_aside(bad, "mentor", now)
-    log("roster synced", read=len(raws), added=added, updated=updated, set_aside=len(bad))
+        gone = uow.roster.deactivate_absent(present, now) if raws else []
+        left = uow.matches.active_of_mentors(gone)
+        uow.followup.record_flags(
+            [FollowupFlag(match_id=m, kind="mentor_left", detail="the mentor is no longer in the roster")
+             for m in left],
+            now,
+        )
+    log("roster synced", read=len(raws), added=added, updated=updated, set_aside=len(bad), left=len(gone))
     return RosterReport(read=len(raws), added=added, updated=updated, set_aside=bad)
 
 
@@ -63,6 +79,47 @@ def fetch_responses() -> IntakeBatch:
     return source.fetch(watermark)
 
 
+def withdraw_requests(uow: UnitOfWork, withdrawals: list[Withdrawal], now: datetime) -> int:
+    """Cancel the open request of each mentee whose later answer refuses contact, and end its match (the mentor's
+    place is freed; no invite, survey or reminder goes out for a canceled request). Returns how many."""
+    if not withdrawals:
+        return 0
+    latest: dict[str, Withdrawal] = {}
+    for w in sorted(withdrawals, key=lambda w: w.submitted_at):
+        latest[str(w.email).lower()] = w
+    open_requests = uow.requests.open_of(list(latest))
+    chosen = [r for e, r in open_requests.items() if r.application.submitted_at < latest[e].submitted_at]
+    matches = uow.matches.active_of_requests([r.id for r in chosen])
+    why = "consent to contact withdrawn in a later answer"
+    for r in chosen:
+        if r.id in matches:
+            uow.matches.end(matches[r.id], why, "mentee", now, requeue=False)
+        uow.requests.transition(r.id, RequestStatus.CANCELED, "mentee", why, now)
+    return len(chosen)
+
+
+def ask_for_info(
+    uow: UnitOfWork, good: list[MenteeApplication], bad: list[tuple[tuple[str, datetime], SetAside]], now: datetime
+) -> None:
+    """A pending request whose person's latest answer must be completed waits in needs_info; a later valid answer
+    brings it back to pending (statuses set where they happen: invariant 6)."""
+    latest: dict[str, tuple[datetime, SetAside | None]] = {}
+    for app in good:
+        e = str(app.email).lower()
+        if e not in latest or app.submitted_at >= latest[e][0]:
+            latest[e] = (app.submitted_at, None)
+    for (e, at), problem in bad:
+        if e not in latest or at > latest[e][0]:
+            latest[e] = (at, problem)
+    for e, r in uow.requests.open_of(list(latest)).items():
+        at, item = latest[e]
+        if item is not None and r.status is RequestStatus.PENDING and at > r.application.submitted_at:
+            why = "a later answer must be completed: " + "; ".join(item.reasons)
+            uow.requests.transition(r.id, RequestStatus.NEEDS_INFO, "intake", why, now)
+        elif item is None and r.status is RequestStatus.NEEDS_INFO:
+            uow.requests.transition(r.id, RequestStatus.PENDING, "intake", "the answer was completed", now)
+
+
 @task(name="save-applications", cache_policy=NO_CACHE)
 def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
     """Validate every answer; upsert the good ones by email, set the bad ones aside, move the watermark.
@@ -70,15 +127,34 @@ def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
     All three in one unit of work: a run killed halfway keeps nothing and reads the same answers again.
     """
     svc = current_services()
-    parsed = [parse_mentee(raw, svc.rules, svc.settings.timezone) for raw in batch.responses]
-    good = [p for p in parsed if isinstance(p, MenteeApplication)]
-    bad = [*batch.problems, *(p for p in parsed if isinstance(p, SetAside))]
+    tz = svc.settings.timezone
+    parsed = [(raw, parse_mentee(raw, svc.rules, tz)) for raw in batch.responses]
+    good = [p for _, p in parsed if isinstance(p, MenteeApplication)]
+    withdrawals: list[Withdrawal] = []
+    bad = list(batch.problems)
+    people = [""] * len(bad)
+    for raw, p in parsed:
+        if isinstance(p, SetAside):
+            w = parse_withdrawal(raw, svc.rules, tz)  # "do not contact me" is an answer, not a mistake
+            if w is not None:
+                withdrawals.append(w)
+            else:
+                bad.append(p)
+                people.append(next(iter(emails_in(raw)), ""))
     with svc.store.unit_of_work() as uow:
         counts = uow.requests.save_applications(good, now)
-        uow.requests.record_set_aside(bad, "mentee", now)
+        withdrawn = withdraw_requests(uow, withdrawals, now)
+        uow.requests.record_set_aside(bad, "mentee", now, people)
+        ask_for_info(uow, good, [(a, p) for raw, p in parsed if isinstance(p, SetAside)
+                                 and (a := answer_of(raw, svc.rules, tz)) is not None], now)
+        # a later valid answer (or withdrawal) of the same person or response resolves what was set aside
+        answered: list[MenteeApplication | Withdrawal] = [*good, *withdrawals]
+        uow.requests.resolve_set_aside(
+            "mentee", [str(a.email) for a in answered], [a.response_id for a in answered], now
+        )
         if batch.watermark is not None:
             uow.requests.set_watermark(svc.connectors.intake.name, batch.watermark, now)
-    log("applications saved", received=len(batch.responses), set_aside=len(bad), **dict(counts))
+    log("applications saved", received=len(batch.responses), set_aside=len(bad), withdrawn=withdrawn, **dict(counts))
     return IntakeReport(
         received=len(batch.responses),
         created=counts["created"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -22,6 +23,7 @@ from tasks.compose import calendar_event, event_id_for, invitation_email
 
 # Where the calendar's sync position (Google's sync token) is kept between runs, like the intake watermark.
 CALENDAR_CHANGES = "calendar:changes"
+_PLANNING = threading.Lock()
 
 
 class InviteOutcome(BaseModel):
@@ -107,22 +109,31 @@ def _invite(
     if meeting is None:
         rules = svc.rules.scheduling
         emails = [str(request.application.email), str(mentor.email)]
-        busy = calendar.busy(*busy_window(now, rules), emails)
-        slot = first_meeting_slot(match.shared_windows, busy, now, rules, svc.settings.timezone)
-        if slot is None:
-            return InviteOutcome(
-                match_id=match_id, status="no_slot", detail=f"no shared slot in the next {rules.horizon_days} days"
-            )
-        planned = Meeting(
-            match_id=match_id,
-            start=slot[0],
-            end=slot[1],
-            event_id=event_id_for(svc.install_id, match_id),
-            video_link=rules.video_link_template.format(match_id=match_id) if rules.video_link_template else "",
-            accessibility_needs=request.application.accessibility_needs,
-        )
-        with store.unit_of_work() as uow:
-            meeting = uow.matches.plan_meeting(planned)
+        start, horizon = busy_window(now, rules)
+        busy = calendar.busy(start, horizon, emails)
+        # Choosing a slot and keeping it is one step per process, so two matches of the same person that are
+        # invited in parallel see each other's meeting (the program's own meetings are busy time: invariant 1).
+        with _PLANNING, store.unit_of_work() as uow:
+            meeting = uow.matches.meeting(match_id)
+            if meeting is None:
+                booked = uow.matches.booked(emails, now, horizon, excluding=match_id)
+                slot = first_meeting_slot(match.shared_windows, [*busy, *booked], now, rules, svc.settings.timezone)
+                if slot is None:
+                    log("no slot found", match=match_id)
+                    return InviteOutcome(
+                        match_id=match_id,
+                        status="no_slot",
+                        detail=f"no shared slot in the next {rules.horizon_days} days",
+                    )
+                planned = Meeting(
+                    match_id=match_id,
+                    start=slot[0],
+                    end=slot[1],
+                    event_id=event_id_for(svc.install_id, match_id),
+                    video_link=rules.video_link_template.format(match_id=match_id) if rules.video_link_template else "",
+                    accessibility_needs=request.application.accessibility_needs,
+                )
+                meeting = uow.matches.plan_meeting(planned)
 
     event = calendar_event(meeting, match, request, mentor, svc.rules, svc.settings)
     has_video_link = bool(meeting.video_link)
@@ -242,7 +253,10 @@ def _reschedule(svc: Services, calendar: RespondingCalendar, meeting: Meeting, r
 
     if moves >= rules.max_reschedules:
         return tell_lead(f"{who} declined again after {moves} new slots: the lead decides", "lead_decides")
-    busy = calendar.busy(*busy_window(now, rules), list(roles))
+    start, horizon = busy_window(now, rules)
+    busy = calendar.busy(start, horizon, list(roles))
+    with store.unit_of_work() as uow:
+        busy += uow.matches.booked(list(roles), now, horizon, excluding=meeting.match_id)
     slot = first_meeting_slot(match.shared_windows, [*busy, (meeting.start, meeting.end)], now, rules, tz)
     if slot is None:
         return tell_lead(f"{who} declined and no other shared slot is free", "no_slot")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from prefect import task
@@ -23,7 +23,8 @@ def propose(now: datetime, objective: Literal["fit", "participation", "stable"] 
     svc = current_services()
     with svc.store.unit_of_work() as uow:
         pending = uow.requests.all(RequestStatus.PENDING)
-        mentors, load = uow.roster.mentors(), uow.matches.mentor_load()
+        since = now - timedelta(days=svc.rules.matching.relationship_days)
+        mentors, load = uow.roster.mentors(), uow.matches.mentor_load(since)
     result = propose_matches(pending, mentors, load, svc.rules, now, objective)
     log("matches proposed", pending=len(pending), proposed=len(result.matches), waiting=len(result.waitlist))
     return result
@@ -48,6 +49,9 @@ def save_decision(
     """
     if closing is not None and not uow.matches.close_proposal(closing[0], closing[1], now):
         return None
+    mentor_of = {m.request_id: str(m.mentor_email) for m in result.matches}
+    uow.matches.refuse([(rid, mentor_of[rid]) for rid in rejected if rid in mentor_of], "; ".join(
+        sorted(set(rejected.values()))), now)
     ids = uow.matches.approve(approved, actor, now)
     uow.requests.note_waiting(
         {
@@ -132,5 +136,33 @@ def decide_waiting(store: Store, decision: LeadDecision, now: datetime) -> str:
             closing = (batch.id, decision.model_dump())
             if save_decision(uow, batch.result, approved, rejected, "lead", now, closing) is None:
                 continue
+        close_suspended_run(batch.flow_run_id, "completed", "decided with mentorflow approve")
         lines.append(f"batch {batch.id}: approved {len(approved)}, turned down {len(rejected)}")
     return "\n".join(lines) or "The batch was decided meanwhile."
+
+
+@task(name="proposal-status-of-run", cache_policy=NO_CACHE)
+def proposal_status_of_run(run_id: str) -> str | None:
+    """The status of the batch this flow run proposed (waiting, decided, superseded), or None when it has none."""
+    with current_services().store.unit_of_work() as uow:
+        return uow.matches.proposal_status_of_run(run_id)
+
+
+def close_suspended_run(flow_run_id: str, state: Literal["completed", "cancelled"], message: str) -> None:
+    """End a run still suspended for the lead's answer to a batch that is no longer waiting, so its form can
+    never decide later (best effort: a run that is not suspended, or no Prefect API, is left alone)."""
+    if not flow_run_id:
+        return
+    from uuid import UUID
+
+    from prefect import get_client
+    from prefect.states import Cancelled, Completed, State
+
+    try:
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(UUID(flow_run_id))
+            if run.state is not None and run.state.is_paused():
+                new: State[None] = Completed(message=message) if state == "completed" else Cancelled(message=message)
+                client.set_flow_run_state(run.id, new, force=True)
+    except Exception as exc:  # the decision is already recorded; a run left suspended applies nothing
+        log("could not close the suspended run", run=flow_run_id, error=type(exc).__name__)

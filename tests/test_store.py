@@ -122,8 +122,10 @@ def test_lifecycle_is_enforced_and_recorded(store: Store) -> None:
             uow.requests.transition(req.id, RequestStatus.MET, "test", "", T0)
         uow.requests.transition(req.id, RequestStatus.CANCELED, "lead", "moved abroad", T0)
         assert uow.requests.get(req.id).status is RequestStatus.CANCELED
-    # a closed request does not block a new one for the same person
-    assert one(save(store, app(at=T0 + timedelta(days=30)), now=T0 + timedelta(days=30))) == "created"
+    # a closed request does not block a new answer of the same person; the old answer read again is not new
+    later = T0 + timedelta(days=30)
+    assert one(save(store, app(at=later), now=later)) == "unchanged"
+    assert one(save(store, app(at=later, rid="r2"), now=later)) == "created"
 
 
 def test_match_lifecycle_load_and_history(store: Store) -> None:

@@ -107,6 +107,15 @@ class GoogleCalendar:
             return Presence.ABSENT
         return Presence.ABSENT if event.get("status") == "cancelled" else Presence.DONE
 
+    def cancel(self, event_id: str) -> None:
+        """Delete the event; Google tells the attendees. 404/410 mean it is already gone."""
+        events = self.client.service.events()
+        try:
+            with self._errors(f"could not cancel event {event_id}", write=True):
+                self.client.execute(events.delete(calendarId=self.calendar_id, eventId=event_id, sendUpdates="all"))
+        except (EventMissing, CalendarGone):
+            return
+
     def invitation(self, event: CalendarEvent) -> bytes | None:
         """None: Google sends its own invitations to the attendees (``sendUpdates="all"``)."""
         return None

@@ -120,6 +120,13 @@ class IcsCalendar:
         path = self._path(event.event_id)
         return path.read_bytes() if path.exists() else build_ics(event, default_tz=self.organizer_tz)
 
+    def cancel(self, event_id: str) -> None:
+        """Remove the event's file (idempotent): the meeting is no longer in the calendar."""
+        try:
+            self._path(event_id).unlink(missing_ok=True)
+        except OSError as exc:
+            raise CalendarError(f"event {event_id}: cannot remove its file ({exc.strerror})") from None
+
     def busy(self, start: datetime, end: datetime, emails: list[str]) -> list[tuple[datetime, datetime]]:
         """Local files cannot tell anyone's busy time."""
         return []

@@ -166,10 +166,11 @@ def build_instance(
     co_c: list[int] = []
     for i, (r, a) in enumerate(zip(requests, apps, strict=True)):
         wanted = _norm(str(a.continue_with)) if a.continue_with else None
-        if wanted is not None and wanted in col_of:
+        if wanted is not None and wanted in col_of and wanted not in {_norm(p) for p in r.refused_mentors}:
             co_r.append(i)
             co_c.append(col_of[wanted])
         barred = {_norm(p) for p in r.previous_mentors} - ({wanted} if wanted else set())
+        barred |= {_norm(p) for p in r.refused_mentors}  # the lead's word is final, even over continuity
         barred.add(_norm(str(a.email)))
         for email in barred:
             if email in col_of:

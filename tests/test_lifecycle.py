@@ -1,0 +1,367 @@
+"""The program's invariants over its lifetime (issue #10), on the embedded defaults without a Prefect server.
+
+Tasks are called through ``.fn`` with the services handed in, so each test is quick and exercises the code
+that the flows run.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from collections.abc import Iterator
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from config.settings import Settings
+from domain.models import (
+    MenteeApplication,
+    Mentor,
+    ProposedMatch,
+    RawResponse,
+    RequestStatus,
+    ScoreBreakdown,
+    Weekday,
+    WeeklyWindow,
+)
+from mentorflow.bootstrap import Services, build_services, use_services
+
+TZ = ZoneInfo("Asia/Jerusalem")
+NOW = datetime(2026, 11, 22, 9, 0, tzinfo=TZ)  # a Sunday
+TUE = WeeklyWindow(day=Weekday.TUE, start=time(18), end=time(20))
+
+
+@pytest.fixture
+def svc(data_dir: Path) -> Iterator[Services]:
+    services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
+    with use_services(services):
+        yield services
+
+
+def application(email: str, rid: str = "", at: datetime = NOW, consent: bool = True) -> MenteeApplication:
+    return MenteeApplication(
+        response_id=rid or f"r-{email}", submitted_at=at, name="Dana", email=email, languages=["he"],
+        topics=["python"], career_stage=1, availability=[TUE], consent_contact=consent,
+    )
+
+
+def mentor(email: str = "avi@example.org", capacity: int = 3) -> Mentor:
+    return Mentor(email=email, name="Avi", expertise=["python"], years=10, career_stage=3, languages=["he"],
+                  capacity=capacity, availability=[TUE])
+
+
+def proposal(request_id: int, mentor_email: str = "avi@example.org") -> ProposedMatch:
+    return ProposedMatch(request_id=request_id, mentor_email=mentor_email, score=4.0,
+                         breakdown=ScoreBreakdown(topics=3, availability=1), reasons=["shared: Python"],
+                         shared_windows=[TUE])
+
+
+def request_ids(svc: Services, *emails: str, at: datetime = NOW) -> list[int]:
+    """Take these mentees' answers in; their request ids, in order."""
+    with svc.store.unit_of_work() as uow:
+        uow.requests.save_applications([application(e) for e in emails], at)
+        by_email = {str(r.application.email): r.id for r in uow.requests.all()}
+    return [by_email[e] for e in emails]
+
+
+def approved(svc: Services, *pairs: tuple[int, str], at: datetime = NOW) -> list[int]:
+    with svc.store.unit_of_work() as uow:
+        return uow.matches.approve([proposal(rid, m) for rid, m in pairs], "lead", at)
+
+
+# --- invariant 1 ------------------------------------------------------------------------------------------------
+
+
+def test_a_mentor_is_never_booked_into_two_first_meetings_at_once(svc: Services) -> None:
+    from tasks.invites import invite_match
+
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor()], NOW)
+    a, b = request_ids(svc, "dana@example.org", "noa@example.org")
+    m1, m2 = approved(svc, (a, "avi@example.org"), (b, "avi@example.org"))
+    first = invite_match.fn(m1, NOW)
+    second = invite_match.fn(m2, NOW)
+    assert first.status == second.status == "scheduled"
+    with svc.store.unit_of_work() as uow:
+        one, two = uow.matches.meeting(m1), uow.matches.meeting(m2)
+    assert one is not None and two is not None
+    assert one.end <= two.start or two.end <= one.start, "the local calendar must see the program's own meetings"
+
+
+# --- invariant 2 ------------------------------------------------------------------------------------------------
+
+
+def _complete_follow_up(svc: Services, match_id: int, at: datetime) -> None:
+    """Walk a match's request through its first meeting and a closed follow-up (the survey's part is over)."""
+    with svc.store.unit_of_work() as uow:
+        request = uow.requests.of_match(match_id)
+        for status in (RequestStatus.SCHEDULED, RequestStatus.MET, RequestStatus.COMPLETED):
+            uow.requests.transition(request.id, status, "followup", "", at)
+
+
+def test_capacity_stays_taken_after_the_follow_up_closes_until_the_relationship_ends(svc: Services) -> None:
+    from tasks.matching import propose
+
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor(capacity=1)], NOW)
+    [a] = request_ids(svc, "dana@example.org")
+    [m] = approved(svc, (a, "avi@example.org"))
+    _complete_follow_up(svc, m, NOW + timedelta(days=17))
+    request_ids(svc, "noa@example.org", at=NOW + timedelta(days=18))
+    three_weeks = propose.fn(NOW + timedelta(days=21))
+    assert three_weeks.matches == [], "a completed follow-up is not the end of the relationship"
+    length = svc.rules.matching.relationship_days
+    later = propose.fn(NOW + timedelta(days=length + 1))
+    assert [str(p.mentor_email) for p in later.matches] == ["avi@example.org"]
+
+
+def test_a_relationship_the_follow_up_says_is_over_frees_the_place(svc: Services) -> None:
+    from domain.followup import FollowupPlan
+    from domain.models import Role, SurveyAnswer
+    from tasks.followup import assess_meetings
+
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor(capacity=1)], NOW)
+    [a] = request_ids(svc, "dana@example.org")
+    [m] = approved(svc, (a, "avi@example.org"))
+    with svc.store.unit_of_work() as uow:
+        uow.requests.transition(a, RequestStatus.SCHEDULED, "invite", "", NOW)
+        start = NOW + timedelta(days=2)
+        from domain.models import Meeting
+
+        uow.matches.plan_meeting(Meeting(match_id=m, start=start, end=start + timedelta(hours=1),
+                                         event_id="abcdef12345", video_link=""))
+        uow.followup.add_survey_answers([
+            SurveyAnswer(match_id=m, role=role, submitted_at=NOW + timedelta(days=6), satisfaction=4, met=True,
+                         still_in_touch=False, adopted_idea=True)
+            for role in (Role.MENTEE, Role.MENTOR)
+        ])
+    assess_meetings.fn(FollowupPlan(closed=[m]), NOW + timedelta(days=7))
+    with svc.store.unit_of_work() as uow:
+        assert uow.requests.get(a).status is RequestStatus.COMPLETED
+        assert uow.matches.mentor_load(NOW) == {}
+
+
+# --- invariant 3 ------------------------------------------------------------------------------------------------
+
+
+def test_a_pair_the_lead_turned_down_is_never_proposed_or_approved_again(svc: Services) -> None:
+    from domain.approval import LeadDecision, apply_decision
+    from domain.models import MatchResult
+    from tasks.matching import propose, save_decision
+
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor("avi@example.org"), mentor("ben@example.org")], NOW)
+    [a] = request_ids(svc, "dana@example.org")
+    batch = MatchResult(matches=[proposal(a, "avi@example.org")], waitlist=[])
+    ok, no = apply_decision(batch, LeadDecision(action="approve_except", except_requests=[a]))
+    with svc.store.unit_of_work() as uow:
+        save_decision(uow, batch, ok, no, "lead", NOW)
+    again = propose.fn(NOW + timedelta(days=1))
+    assert [str(p.mentor_email) for p in again.matches] == ["ben@example.org"]
+    # ... nor approved by any door (a time-out, an older batch)
+    assert approved(svc, (a, "avi@example.org"), at=NOW + timedelta(days=2)) == []
+    with svc.store.unit_of_work() as uow:
+        assert uow.requests.get(a).refused_mentors == ["avi@example.org"]
+
+
+def test_request_ids_typed_under_except_are_not_approved_while_the_action_says_approve_all() -> None:
+    from domain.approval import LeadDecision, apply_decision
+    from domain.models import MatchResult
+
+    batch = MatchResult(matches=[proposal(1), proposal(2, "ben@example.org")], waitlist=[])
+    ok, no = apply_decision(batch, LeadDecision(action="approve_all", except_requests=[2]))
+    assert [p.request_id for p in ok] == [1] and list(no) == [2]
+
+
+# --- invariant 5 ------------------------------------------------------------------------------------------------
+
+
+def test_re_reading_an_answer_whose_request_completed_never_opens_a_request_again(svc: Services) -> None:
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor()], NOW)
+    first, second = application("dana@example.org", rid="r1"), application("dana@example.org", rid="r2",
+                                                                           at=NOW + timedelta(hours=1))
+    with svc.store.unit_of_work() as uow:
+        uow.requests.save_applications([first, second], NOW)
+        [req] = uow.requests.all()
+    [m] = approved(svc, (req.id, "avi@example.org"))
+    _complete_follow_up(svc, m, NOW + timedelta(days=20))
+    for answers in ([first], [second], [first, second]):  # the local inbox is read again as new
+        with svc.store.unit_of_work() as uow:
+            counts = uow.requests.save_applications(answers, NOW + timedelta(days=30))
+            assert counts["created"] == 0
+    with svc.store.unit_of_work() as uow:
+        assert [r.id for r in uow.requests.all()] == [req.id]
+    # a new answer of the same person is a new application
+    with svc.store.unit_of_work() as uow:
+        assert uow.requests.save_applications([application("dana@example.org", rid="r3")], NOW)["created"] == 1
+
+
+# --- invariant 4 ------------------------------------------------------------------------------------------------
+
+
+def raw_answer(rid: str, at: str, consent: str) -> RawResponse:
+    return RawResponse(source="json:mentees.json", ref=rid, answers={
+        "Response ID": rid, "Timestamp": at, "Full name": "Dana Levi", "Email address": "dana@example.org",
+        "Preferred languages": ["Hebrew"], "Topics (most important first)": ["Python"], "Career stage": "Junior",
+        "Weekly availability": "Tue 18:00-20:00", "May we contact you?": consent,
+    })
+
+
+def test_a_later_answer_withdrawing_consent_cancels_the_request_and_its_match(svc: Services) -> None:
+    from connectors.base import IntakeBatch
+    from tasks.intake import save_applications
+    from tasks.invites import list_matches_to_invite
+
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor()], NOW)
+    save_applications.fn(IntakeBatch(responses=[raw_answer("r1", "2026-11-20T10:00:00+02:00", "Yes")],
+                                     watermark=None), NOW)
+    with svc.store.unit_of_work() as uow:
+        [req] = uow.requests.all()
+    [m] = approved(svc, (req.id, "avi@example.org"))
+    report = save_applications.fn(IntakeBatch(responses=[raw_answer("r2", "2026-11-23T10:00:00+02:00", "No")],
+                                              watermark=None), NOW + timedelta(days=1))
+    assert report.set_aside == [], "a withdrawal is an answer, not a mistake for the lead to fix"
+    with svc.store.unit_of_work() as uow:
+        after = uow.requests.get(req.id)
+        assert after.status is RequestStatus.CANCELED
+        assert after.timeline[-1].actor == "mentee"
+        assert not uow.matches.get(m).active
+        assert uow.matches.mentor_load() == {}
+    assert list_matches_to_invite.fn() == []
+
+
+# --- invariant 7 ------------------------------------------------------------------------------------------------
+
+
+def test_what_the_lead_sees_is_what_is_open_now(svc: Services, data_dir: Path) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from connectors.base import IntakeBatch
+    from mentorflow.cli import app
+    from tasks.intake import save_applications, sync_roster
+
+    broken = raw_answer("r1", "2026-11-20T10:00:00+02:00", "Yes")
+    broken = broken.model_copy(update={"answers": {**broken.answers, "Weekly availability": "whenever"}})
+    save_applications.fn(IntakeBatch(responses=[broken], watermark=None), NOW)
+    with svc.store.unit_of_work() as uow:
+        assert len(uow.reporting.status_report().set_aside) == 1
+    fixed = raw_answer("r2", "2026-11-21T10:00:00+02:00", "Yes")
+    save_applications.fn(IntakeBatch(responses=[broken, fixed], watermark=None), NOW + timedelta(days=1))
+    with svc.store.unit_of_work() as uow:
+        assert uow.reporting.status_report().set_aside == [], "the person fixed their answer"
+
+    # a mentor gone from the roster is deactivated and their open match flagged; a flag marked done goes away
+    sync_roster.fn(NOW)
+    with svc.store.unit_of_work() as uow:
+        [req] = uow.requests.all()
+        leaving = uow.roster.mentors(active_only=True)[0]
+    [m] = approved(svc, (req.id, str(leaving.email)))
+    roster = data_dir / "mentors.yaml"
+
+    records = yaml.safe_load(roster.read_text(encoding="utf-8"))
+    kept = [r for r in records if str(r["email"]).lower() != str(leaving.email).lower()]
+    roster.write_text(yaml.safe_dump(kept, allow_unicode=True), encoding="utf-8")
+    sync_roster.fn(NOW + timedelta(days=1))
+    with svc.store.unit_of_work() as uow:
+        assert str(leaving.email) not in {str(x.email) for x in uow.roster.mentors(active_only=True)}
+        [flag] = uow.reporting.status_report().flags
+    assert flag.match_id == m and flag.kind == "mentor_left"
+    result = CliRunner().invoke(app, ["flags", "done", str(flag.id)], env={"MENTORFLOW_DATA_DIR": str(data_dir)})
+    assert result.exit_code == 0 and "done" in result.output
+    sync_roster.fn(NOW + timedelta(days=2))
+    with svc.store.unit_of_work() as uow:
+        assert uow.reporting.status_report().flags == []
+
+
+# --- invariant 6 ------------------------------------------------------------------------------------------------
+
+
+def test_statuses_are_set_where_they_happen_and_show_prints_the_whole_request(svc: Services, data_dir: Path) -> None:
+    from typer.testing import CliRunner
+
+    from connectors.base import IntakeBatch
+    from mentorflow.cli import app
+    from tasks.intake import save_applications
+
+    first = raw_answer("r1", "2026-11-20T10:00:00+02:00", "Yes")
+    broken = raw_answer("r2", "2026-11-21T10:00:00+02:00", "Yes")
+    broken = broken.model_copy(update={"answers": {**broken.answers, "Weekly availability": "whenever"}})
+    save_applications.fn(IntakeBatch(responses=[first, broken], watermark=None), NOW)
+    with svc.store.unit_of_work() as uow:
+        [req] = uow.requests.all()
+    assert req.status is RequestStatus.NEEDS_INFO, "a later answer that must be completed"
+    completed = raw_answer("r3", "2026-11-22T08:00:00+02:00", "Yes")
+    save_applications.fn(IntakeBatch(responses=[first, broken, completed], watermark=None), NOW)
+    with svc.store.unit_of_work() as uow:
+        assert uow.requests.get(req.id).status is RequestStatus.PENDING
+
+    env = {"MENTORFLOW_DATA_DIR": str(data_dir)}
+    result = CliRunner().invoke(app, ["reject", str(req.id), "--note", "outside the program's scope"], env=env)
+    assert result.exit_code == 0, result.output
+    shown = CliRunner().invoke(app, ["show", str(req.id)], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "Request 1: rejected" in shown.output
+    assert "pending -> rejected by lead: outside the program's scope" in shown.output
+    assert "needs_info -> pending by intake" in shown.output
+
+
+# --- invariant 8 ------------------------------------------------------------------------------------------------
+
+
+def test_ending_a_match_cancels_the_meeting_tells_both_sides_and_requeues_the_mentee(
+    svc: Services, data_dir: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from connectors.base import Presence
+    from mentorflow.cli import app
+    from tasks.invites import invite_match
+
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor()], NOW)
+    [a] = request_ids(svc, "dana@example.org")
+    [m] = approved(svc, (a, "avi@example.org"))
+    assert invite_match.fn(m, NOW).status == "scheduled"
+    with svc.store.unit_of_work() as uow:
+        meeting = uow.matches.meeting(m)
+        waited_since = uow.requests.get(a).waiting_since
+    assert meeting is not None and svc.connectors.calendar.lookup(meeting.event_id) is Presence.DONE
+
+    env = {"MENTORFLOW_DATA_DIR": str(data_dir)}
+    result = CliRunner().invoke(app, ["end-match", str(m), "--reason", "mentor moved abroad", "--by", "mentor",
+                                      "--as-of", "2026-11-22T10:00"],
+                                env=env)
+    assert result.exit_code == 0 and "cancelled" in result.output, result.output
+    assert svc.connectors.calendar.lookup(meeting.event_id) is Presence.ABSENT
+    with svc.store.unit_of_work() as uow:
+        assert uow.ledger.keys("ended:") == {f"ended:{m}:mentee", f"ended:{m}:mentor"}
+        again = uow.requests.get(a)
+        assert uow.matches.mentor_load() == {}
+    assert again.status is RequestStatus.PENDING and again.waiting_since == waited_since
+    assert again.timeline[-1].actor == "mentor"
+    texts = []
+    for path in (data_dir / "outbox").rglob("*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        body = message.get_body(preferencelist=("plain",))
+        texts.append(f"{message['subject']}\n{body.get_content() if body else ''}")
+    ended = [t for t in texts if "הסתיימה" in t]
+    assert len(ended) == 2, "both sides are told, in Hebrew"
+    assert any("המקום שלך בתור נשמר" in t for t in ended)
+
+
+def test_a_paused_mentor_gets_no_invitation_at_the_next_run(svc: Services) -> None:
+    from tasks.invites import list_matches_to_invite
+
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor()], NOW)
+    [a] = request_ids(svc, "dana@example.org")
+    approved(svc, (a, "avi@example.org"))
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor().model_copy(update={"active": False})], NOW + timedelta(hours=1))
+    assert list_matches_to_invite.fn() == []
