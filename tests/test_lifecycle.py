@@ -75,15 +75,14 @@ def approved(svc: Services, *pairs: tuple[int, str], at: datetime = NOW) -> list
 
 
 def test_a_mentor_is_never_booked_into_two_first_meetings_at_once(svc: Services) -> None:
-    from tasks.invites import invite_match
+    from tasks.invites import invite_matches
 
     with svc.store.unit_of_work() as uow:
         uow.roster.sync([mentor()], NOW)
     a, b = request_ids(svc, "dana@example.org", "noa@example.org")
     m1, m2 = approved(svc, (a, "avi@example.org"), (b, "avi@example.org"))
-    first = invite_match.fn(m1, NOW)
-    second = invite_match.fn(m2, NOW)
-    assert first.status == second.status == "scheduled"
+    batch = invite_matches.fn([m1, m2], NOW)  # one batch: both are planned in parallel threads
+    assert not batch.failed and [o.status for o in batch.outcomes] == ["scheduled", "scheduled"]
     with svc.store.unit_of_work() as uow:
         one, two = uow.matches.meeting(m1), uow.matches.meeting(m2)
     assert one is not None and two is not None
@@ -321,13 +320,13 @@ def test_ending_a_match_cancels_the_meeting_tells_both_sides_and_requeues_the_me
 
     from connectors.base import Presence
     from mentorflow.cli import app
-    from tasks.invites import invite_match
+    from tasks.invites import invite_matches
 
     with svc.store.unit_of_work() as uow:
         uow.roster.sync([mentor()], NOW)
     [a] = request_ids(svc, "dana@example.org")
     [m] = approved(svc, (a, "avi@example.org"))
-    assert invite_match.fn(m, NOW).status == "scheduled"
+    assert invite_matches.fn([m], NOW).outcomes[0].status == "scheduled"
     with svc.store.unit_of_work() as uow:
         meeting = uow.matches.meeting(m)
         waited_since = uow.requests.get(a).waiting_since
