@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+from config.settings import Settings
 from store.repository import StatusReport
+
+
+def render_where(settings: Settings) -> str:
+    """Where this program's state and inputs are (the same from any folder; no password shown)."""
+    from sqlalchemy.engine import make_url
+
+    lines = [f"Data folder: {settings.data_dir.resolve()}  (MENTORFLOW_DATA_DIR)"]
+    lines.append(f"Store: {make_url(settings.store_url()).render_as_string(hide_password=True)}")
+    if settings.roster == "local":
+        lines.append(f"Mentor roster: {settings.roster_file().resolve()}")
+    if settings.intake == "local":
+        lines.append(f"Mentee form exports: {settings.inbox().resolve()}")
+    return "\n".join(lines)
 
 
 def render_status(report: StatusReport) -> str:

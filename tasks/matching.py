@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from domain.matching import propose_matches
 from domain.models import MatchResult, ProposedMatch, RequestStatus
 from mentorflow.bootstrap import current_services
-from store.repository import Store
+from mentorflow.lead import save_decision
 from tasks.common import log
 
 
@@ -23,22 +23,6 @@ def propose(now: datetime, objective: Literal["fit", "participation", "stable"] 
     result = propose_matches(pending, svc.store.mentors(), svc.store.mentor_load(), svc.rules, now, objective)
     log("matches proposed", pending=len(pending), proposed=len(result.matches), waiting=len(result.waitlist))
     return result
-
-
-def save_decision(
-    store: Store,
-    result: MatchResult,
-    approved: list[ProposedMatch],
-    rejected: dict[int, str],
-    actor: str,
-    now: datetime,
-) -> list[int]:
-    """Approve the chosen proposals, keep the rejected and unmatched waiting with their reasons."""
-    ids = store.approve_matches(approved, actor, now)
-    for request_id, note in rejected.items():
-        store.reject_proposal(request_id, actor, note, now)
-    store.record_waitlist(result.waitlist, now)
-    return ids
 
 
 @task(name="record-decision", cache_policy=NO_CACHE)
