@@ -6,6 +6,7 @@ Flows and tasks ask :func:`current_services`; tests hand in their own with :func
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,6 +49,16 @@ def build_services(settings: Settings | None = None, connectors: Connectors | No
     return Services(settings=settings, rules=rules, store=store, connectors=connectors or build_connectors(settings))
 
 
+def _runtime_settings() -> Settings:
+    """Inside a flow run, secrets the environment lacks come from Prefect Secret blocks; a lead's command
+    (which never loads Prefect, to answer at once) reads the environment only."""
+    if "prefect" not in sys.modules:
+        return Settings()
+    from mentorflow.blocks import settings_with_block_secrets
+
+    return settings_with_block_secrets()
+
+
 _lock = threading.Lock()
 _current: Services | None = None
 
@@ -57,7 +68,7 @@ def current_services() -> Services:
     global _current
     with _lock:
         if _current is None:
-            _current = build_services()
+            _current = build_services(_runtime_settings())
         return _current
 
 
