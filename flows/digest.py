@@ -5,6 +5,7 @@ from datetime import datetime
 from prefect import flow
 from pydantic import BaseModel
 
+from flows.naming import run_name
 from mentorflow.bootstrap import current_services
 from tasks.common import resolve_now
 from tasks.digest import compose_digest, digest_period, publish_digest
@@ -17,7 +18,7 @@ class DigestSummary(BaseModel):
     outcome: str = ""
 
 
-@flow(name="digest")
+@flow(name="digest", flow_run_name=run_name("digest"))
 def digest(as_of: datetime | None = None) -> DigestSummary:
     """Build and send the issue covering the period since the last one (nothing while it is incomplete)."""
     svc = current_services()

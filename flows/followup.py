@@ -6,6 +6,7 @@ from prefect import flow, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel
 
+from flows.naming import run_name
 from mentorflow.bootstrap import current_services
 from store.ledger import Outcome
 from tasks.common import SIDE_EFFECT_WORKERS, collect, resolve_now
@@ -24,7 +25,11 @@ class FollowupSummary(BaseModel):
     failed: list[tuple[str, str]]
 
 
-@flow(name="followup", task_runner=ThreadPoolTaskRunner(max_workers=SIDE_EFFECT_WORKERS))  # type: ignore[arg-type]
+@flow(
+    name="followup",
+    flow_run_name=run_name("followup"),
+    task_runner=ThreadPoolTaskRunner(max_workers=SIDE_EFFECT_WORKERS),  # type: ignore[arg-type]
+)
 def followup(as_of: datetime | None = None) -> FollowupSummary:
     """Collect answers first (so nobody who answered gets a reminder), then send what is due, then assess."""
     now = resolve_now(as_of, current_services().settings.timezone)

@@ -6,6 +6,7 @@ from prefect import flow, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel
 
+from flows.naming import run_name
 from mentorflow.bootstrap import current_services
 from tasks.common import SIDE_EFFECT_WORKERS, collect, resolve_now
 from tasks.invites import InviteOutcome, invite_match, list_matches_to_invite, reschedule_declined
@@ -21,7 +22,11 @@ class InviteSummary(BaseModel):
     rescheduled: list[tuple[int, str]] = []
 
 
-@flow(name="invite", task_runner=ThreadPoolTaskRunner(max_workers=SIDE_EFFECT_WORKERS))  # type: ignore[arg-type]
+@flow(
+    name="invite",
+    flow_run_name=run_name("invite"),
+    task_runner=ThreadPoolTaskRunner(max_workers=SIDE_EFFECT_WORKERS),  # type: ignore[arg-type]
+)
 def invite(as_of: datetime | None = None) -> InviteSummary:
     """Invite every approved match (one match's failure never stops the others); move declined meetings."""
     now = resolve_now(as_of, current_services().settings.timezone)

@@ -9,8 +9,11 @@ from pydantic import BaseModel
 
 from domain.approval import LeadDecision, apply_decision, split_for_approval
 from domain.models import MatchResult, ProposedMatch
+from flows.naming import run_name
 from mentorflow.bootstrap import current_services
+from mentorflow.lead import decide_waiting as decide_waiting  # the CLI's `approve`, kept importable here
 from tasks.common import log, resolve_now
+from tasks.events import MATCHES_APPROVED, announce
 from tasks.matching import propose, record_decision
 from tasks.reporting import md_table, publish_report
 
@@ -60,7 +63,7 @@ def _ask_lead(timeout_hours: int) -> LeadDecision | None:
     return suspend_flow_run(wait_for_input=LeadDecision, timeout=timeout_hours * 3600, key="match-approval")
 
 
-@flow(name="match")
+@flow(name="match", flow_run_name=run_name("match"))
 def match(
     as_of: datetime | None = None,
     objective: Literal["fit", "participation", "stable"] | None = None,
@@ -75,7 +78,7 @@ def match(
     run_id = str(get_run_context().flow_run.id)  # type: ignore[union-attr]
     approved: list[ProposedMatch] = []
     rejected: dict[int, str] = {}
-    awaiting = 0
+    awaiting = timed_out = 0
 
     waiting = svc.store.waiting_proposals()
     mine = next((p for p in waiting if p.flow_run_id == run_id), None)
@@ -93,6 +96,7 @@ def match(
                 stale.id, {"action": "approve_all", "note": "approval timed out"}, now
             ):
                 record_decision(stale.result, stale.result.matches, {}, "timeout", now)
+                timed_out += len(stale.result.matches)
                 log("unanswered proposal approved after timeout", proposal=stale.id)
 
         result = propose(now, objective)
@@ -118,6 +122,8 @@ def match(
                     approved += more
                     awaiting = 0
 
+    if approved or timed_out:
+        announce(MATCHES_APPROVED, "match", len(approved) + timed_out)
     publish_report(
         "match-report",
         f"Matching as of {now:%Y-%m-%d %H:%M}",
@@ -136,22 +142,3 @@ def match(
         waiting=len(result.waitlist),
         awaiting_lead=awaiting,
     )
-
-
-def decide_waiting(decision: LeadDecision, as_of: datetime | None = None) -> str:
-    """Apply the lead's decision to the batch waiting for it, outside any flow run (``mentorflow approve``)."""
-    from tasks.matching import save_decision
-
-    svc = current_services()
-    now = resolve_now(as_of, svc.settings.timezone)
-    waiting = svc.store.waiting_proposals()
-    if not waiting:
-        return "No batch is waiting for approval."
-    lines = []
-    for batch in waiting:
-        if not svc.store.close_proposal(batch.id, decision.model_dump(), now):
-            continue
-        approved, rejected = apply_decision(batch.result, decision)
-        save_decision(svc.store, batch.result, approved, rejected, "lead", now)
-        lines.append(f"batch {batch.id}: approved {len(approved)}, turned down {len(rejected)}")
-    return "\n".join(lines) or "The batch was decided meanwhile."

@@ -5,6 +5,7 @@ from datetime import datetime
 from prefect import flow
 from pydantic import BaseModel
 
+from flows.naming import run_name
 from mentorflow.bootstrap import current_services
 from tasks.common import resolve_now
 from tasks.digest import send_lead_report
@@ -16,7 +17,7 @@ class ReportSummary(BaseModel):
     outcome: str
 
 
-@flow(name="report")
+@flow(name="report", flow_run_name=run_name("report"))
 def report(as_of: datetime | None = None) -> ReportSummary:
     """Counts by status, set-aside records, waitlist, flags and uncertain side effects, to the lead."""
     now = resolve_now(as_of, current_services().settings.timezone)

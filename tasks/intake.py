@@ -77,3 +77,15 @@ def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
         svc.store.set_watermark(svc.connectors.intake.name, batch.watermark, now)
     log("applications saved", received=len(batch.responses), set_aside=len(bad), **counts)
     return IntakeReport(received=len(batch.responses), set_aside=bad, **counts)
+
+
+def count_new_answers() -> tuple[int, str | None]:
+    """How many answers (and unreadable ones) arrived after the stored watermark, and the watermark they reach.
+
+    Only reads (one list request for Google Forms), and is no task: the watch looks every minute, and a look
+    that finds nothing should leave no trace. The intake run that follows stores them and moves the watermark.
+    """
+    svc = current_services()
+    source = svc.connectors.intake
+    batch = source.fetch(svc.store.watermark(source.name))
+    return len(batch.responses) + len(batch.problems), batch.watermark
