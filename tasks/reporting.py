@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from domain.models import SetAside
+from domain.report import RunProblem
 
 
 def md_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -36,3 +39,42 @@ def publish_report(key: str, title: str, sections: list[str]) -> str:
     markdown = f"## {title}\n\n" + "\n\n".join(sections)
     create_markdown_artifact(key=key, markdown=markdown, description=title)
     return markdown
+
+
+@task(name="read-failed-runs", cache_policy=NO_CACHE)
+def read_failed_runs(since: datetime, until: datetime, tz: str) -> list[RunProblem] | None:
+    """The mentorflow flow runs due in [since, until) that ended Failed or Crashed, read from the Prefect API.
+
+    None when the API cannot be read: the report then says so instead of "nothing failed".
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterExpectedStartTime,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        FlowRunFilterTags,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.utilities.urls import url_for
+
+    wanted = FlowRunFilter(
+        tags=FlowRunFilterTags(all_=["mentorflow"]),
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.FAILED, StateType.CRASHED])),
+        expected_start_time=FlowRunFilterExpectedStartTime(after_=since, before_=until),
+    )
+    try:
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(flow_run_filter=wanted, limit=200)
+    except Exception:  # an unreadable API must not silence the report; it is named in it instead
+        return None
+    zone = ZoneInfo(tz)
+    problems = []
+    for run in runs:
+        stages = sorted(set(run.tags) - {"mentorflow"})
+        at = run.expected_start_time or run.start_time or until
+        crashed = run.state is not None and run.state.type == StateType.CRASHED
+        problems.append(RunProblem(stage=stages[0] if stages else run.name.split()[0], run_name=run.name,
+                                   state="Crashed" if crashed else "Failed", at=at.astimezone(zone),
+                                   link=url_for("flow-run", obj_id=run.id)))
+    return sorted(problems, key=lambda p: p.at)
