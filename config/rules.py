@@ -11,7 +11,11 @@ from domain.rules import ProgramRules
 
 
 class RulesError(ValueError):
-    """The program rules file is missing or invalid; the message says where."""
+    """The program rules file is missing or invalid; the message says where, ``keys`` which rules."""
+
+    def __init__(self, message: str, keys: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.keys = keys or []
 
 
 def load_rules(path: Path) -> ProgramRules:
@@ -27,5 +31,6 @@ def load_rules(path: Path) -> ProgramRules:
     try:
         return ProgramRules.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors())
-        raise RulesError(f"program rules at {path} are invalid: {problems}") from exc
+        keys = [".".join(str(p) for p in err["loc"]) or "(top)" for err in exc.errors()]
+        problems = "; ".join(f"{key}: {err['msg']}" for key, err in zip(keys, exc.errors(), strict=True))
+        raise RulesError(f"program rules at {path} are invalid: {problems}", keys) from exc

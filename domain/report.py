@@ -35,8 +35,8 @@ class Health(BaseModel):
     """The program's numbers for one week."""
 
     matched: int = 0
-    waiting: int = 0
-    longest_wait_days: int = 0
+    waiting: int | None = Field(0, description="None for a past week: the store keeps no snapshot of it")
+    longest_wait_days: int | None = 0
     meetings_held: int = 0
     satisfaction: float | None = Field(None, description="mean survey score 1–5, None without answers")
     no_shows: int = 0
@@ -212,12 +212,10 @@ def build_report(facts: ReportFacts) -> ReportDoc:
                      titles={k: w[k] for k in ("needs_you", "changed", "health", "this_week", "last_week")})
 
 
-RLM = "\u200f"
+def report_markdown(doc: ReportDoc) -> str:
+    """The report's sections as markdown for the run's artifact (commands as code spans, links as links).
 
-
-def report_markdown(doc: ReportDoc, title: str) -> str:
-    """The report as the run's markdown artifact. Hebrew is wrapped in ``<div dir="rtl">`` so the Prefect UI
-    lays it out right to left; commands stay left-to-right code spans."""
+    A Hebrew report is published inside ``<div dir="rtl">`` (``publish_report(..., rtl=True)``)."""
 
     def line(item: Line) -> str:
         if item.action is None:
@@ -227,12 +225,9 @@ def report_markdown(doc: ReportDoc, title: str) -> str:
         return f"- {item.text}: `{item.action}`"
 
     t = doc.titles
-    parts = [f"## {title}", f"### {t['needs_you']}"]
+    parts = [f"### {t['needs_you']}"]
     parts += [line(i) for i in doc.needs_you] or [doc.all_clear or ""]
     parts += ["", f"### {t['changed']}", *[line(i) for i in doc.changed], "", f"### {t['health']}", "",
               f"| | {t['this_week']} | {t['last_week']} |", "|---|---:|---:|",
               *[f"| {label} | {this} | {last} |" for label, this, last in doc.health]]
-    body = "\n".join(parts)
-    if doc.language == "he":
-        return f'<div dir="rtl">\n\n{body}\n\n</div>'
-    return body
+    return "\n".join(parts)

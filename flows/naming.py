@@ -6,6 +6,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from config.rules import RulesError
+from config.settings import Settings
 from domain.clock import resolve_now
 from mentorflow.bootstrap import current_services
 
@@ -25,8 +27,11 @@ def run_name(stage: str) -> Callable[[], str]:
     def name() -> str:
         from prefect.runtime import flow_run
 
-        when = run_time(flow_run.parameters.get("as_of"), flow_run.scheduled_start_time,
-                        current_services().settings.timezone)
+        try:
+            tz = current_services().settings.timezone
+        except RulesError:  # broken program rules must not stop the run (the report names them)
+            tz = Settings().timezone
+        when = run_time(flow_run.parameters.get("as_of"), flow_run.scheduled_start_time, tz)
         return f"{stage} {when:%Y-%m-%d %H:%M}"
 
     name.__name__ = f"{stage}_run_name"

@@ -13,8 +13,9 @@ from prefect.cache_policies import NO_CACHE
 
 from connectors.base import Address
 from domain.digest import build_digest
-from domain.messages import LeadReport, Rendered, render_digest, render_lead_report
+from domain.messages import Rendered, render_digest, render_lead_report
 from domain.models import DigestIssue, RequestStatus
+from domain.report import Changes, Health, ReportDoc, ReportFacts, WaitingApproval
 from mentorflow.bootstrap import current_services
 from store.ledger import Outcome, send_once
 from tasks.common import log, retry_if_transient
@@ -92,6 +93,53 @@ def publish_digest(issue: DigestIssue, start: datetime, end: datetime, now: date
     return outcome
 
 
+@task(name="gather-report-facts", cache_policy=NO_CACHE)
+def gather_report_facts(now: datetime, broken_rules: list[str]) -> ReportFacts:
+    """This week's and last week's facts from the store, for :func:`domain.report.build_report`."""
+    from prefect.utilities.urls import url_for
+
+    svc = current_services()
+    store = svc.store
+    week, last = (now - timedelta(days=7), now), (now - timedelta(days=14), now - timedelta(days=7))
+    status = store.status_report()
+    pending = store.requests(RequestStatus.PENDING)
+
+    def health(since: datetime, until: datetime, current: bool) -> Health:
+        answers = store.survey_answers(since, until)
+        return Health(
+            matched=len(store.matches_made(since, until)),
+            waiting=len(pending) if current else None,
+            longest_wait_days=max(((now - r.waiting_since).days for r in pending), default=0) if current else None,
+            meetings_held=store.meetings_held(since, until),
+            satisfaction=sum(a.satisfaction for a in answers) / len(answers) if answers else None,
+            no_shows=sum(not a.met for a in answers),
+        )
+
+    approvals = [
+        WaitingApproval(batch_id=p.id, proposals=len(p.result.matches), since=p.created_at,
+                        link=url_for("flow-run", obj_id=p.flow_run_id))
+        for p in store.waiting_proposals()
+    ]
+    return ReportFacts(
+        as_of=now.date(),
+        language=svc.rules.digest.language,
+        approvals=approvals,
+        broken_rules=broken_rules,
+        uncertain_keys=status.uncertain_keys,
+        failed_keys=[key for key, _ in status.failed_keys],
+        # set aside this week (seen again = still unresolved); older ones the lead has seen already
+        new_set_aside=sum(s.last_seen_at >= week[0] for s in status.set_aside),
+        changes=Changes(
+            applications=len(store.applications_received(*week)),
+            mentors_joined=len(store.mentors_joined(*week)),
+            matches_made=len(store.matches_made(*week)),
+            invitations=sum(e.updated_at >= week[0] for e in store.ledger_entries("invite:")) // 2,
+        ),
+        this_week=health(*week, current=True),
+        last_week=health(*last, current=False),
+    )
+
+
 @task(
     name="send-lead-report",
     cache_policy=NO_CACHE,
@@ -99,18 +147,16 @@ def publish_digest(issue: DigestIssue, start: datetime, end: datetime, now: date
     retry_delay_seconds=[10, 60, 300],
     retry_condition_fn=retry_if_transient,
 )
-def send_lead_report(day: date, now: datetime) -> tuple[Rendered, Outcome]:
+def send_lead_report(doc: ReportDoc, day: date, now: datetime) -> tuple[Rendered, Outcome]:
     """The lead's weekly report by email (once per day it is made for)."""
     svc = current_services()
-    status = svc.store.status_report()
-    report = LeadReport.model_validate({**status.model_dump(), "as_of": day})
-    rendered = render_lead_report(svc.templates, report, svc.rules, svc.rules.digest.language)
+    rendered = render_lead_report(svc.templates, doc, svc.rules.program_name)
     key = f"report:{day:%Y-%m-%d}"
     message = bulk_email(
         key,
         [Address(email=svc.rules.lead_email, name="lead")],
         rendered,
-        svc.rules.digest.language,
+        doc.language,
         "lead-report",
         svc.rules,
     )

@@ -34,9 +34,14 @@ def set_aside_section(items: Sequence[SetAside], title: str = "Set aside (needs 
 
 
 @task(name="publish-report", cache_policy=NO_CACHE)
-def publish_report(key: str, title: str, sections: list[str]) -> str:
-    """Attach the run's report to the flow run (and to ``key``, so the UI shows its history)."""
+def publish_report(key: str, title: str, sections: list[str], rtl: bool = False) -> str:
+    """Attach the run's report to the flow run (and to ``key``, so the UI shows its history).
+
+    ``rtl``: the whole report in ``<div dir="rtl">`` (Hebrew), which the Prefect UI lays out right to left.
+    """
     markdown = f"## {title}\n\n" + "\n\n".join(sections)
+    if rtl:
+        markdown = f'<div dir="rtl">\n\n{markdown}\n\n</div>'
     create_markdown_artifact(key=key, markdown=markdown, description=title)
     return markdown
 

@@ -55,20 +55,19 @@ def test_needs_you_lines_carry_the_command_or_link_that_resolves_them() -> None:
     assert all(line.action for line in doc.needs_you)
 
 
-def test_a_hebrew_report_has_no_english_prose_and_is_right_to_left() -> None:
+def test_a_hebrew_report_has_no_english_prose() -> None:
     doc = build_report(facts(
         approvals=[WaitingApproval(batch_id=1, proposals=2, since=AT)],
         failed_runs=[RunProblem(stage="invite", run_name="invite 2026-11-30 09:30", state="Crashed", at=AT)],
         uncertain_keys=["x"], new_flags=1, changes=Changes(applications=5, matches_made=3),
         this_week=Health(matched=3, satisfaction=4.5), last_week=Health(matched=1)))
-    markdown = report_markdown(doc, "דוח שבועי")
-    assert markdown.startswith('<div dir="rtl">')
+    markdown = report_markdown(doc)
     assert LATIN_WORD.findall(prose(markdown)) == []
 
 
 def test_an_english_report_stays_left_to_right() -> None:
-    markdown = report_markdown(build_report(facts(language="en")), "Weekly report")
-    assert "dir=" not in markdown and "Nothing failed" in markdown
+    markdown = report_markdown(build_report(facts(language="en")))
+    assert markdown.startswith("### Needs you") and "Nothing failed" in markdown
 
 
 def test_health_is_compared_with_last_week() -> None:
