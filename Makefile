@@ -1,36 +1,54 @@
-# Two commands for a newcomer: `make demo` and `make test`. Both create .venv from the lock file first.
-PYTHON ?= python3
-VENV   := .venv
-BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cksum requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+# Two commands for a newcomer: `make demo` and `make test`. Both create .venv from a lock file first:
+# the runtime lock (what the demo, a worker and a deployment install) or the development lock (runtime + tests,
+# lint and benchmarks; same pins for every runtime package).
+PYTHON  ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+RUNTIME := $(VENV)/.runtime-$(shell cksum requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+DEV     := $(VENV)/.dev-$(shell cksum requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
+PIP     := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: setup demo test bench lint lock clean
+.PHONY: setup setup-runtime demo test test-fast bench lint lock clean
 
-setup: $(STAMP)
+setup-runtime: $(RUNTIME)
+setup: $(DEV)
 
-$(STAMP): requirements.lock pyproject.toml
+# Each lock is complete (every transitive pin, hashed), so pip installs it as is, without resolving.
+$(RUNTIME): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@# The lock is complete (every transitive pin, hashed), so pip installs it as is, without resolving.
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements.lock
+	$(PIP) --no-deps --require-hashes -r requirements.lock
 	$(BIN)/python -m pip check --disable-pip-version-check
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
-	@rm -f $(VENV)/.installed-* && touch $@
+	$(PIP) --no-deps --no-build-isolation -e .
+	@rm -f $(VENV)/.runtime-* && touch $@
 
-demo: setup  ## run the whole program on the sample data (no credentials, SQLite, local files)
+$(DEV): requirements-dev.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) --no-deps --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip check --disable-pip-version-check
+	$(PIP) --no-deps --no-build-isolation -e .
+	@rm -f $(VENV)/.dev-* && touch $@
+
+demo: setup-runtime  ## run the whole program on the sample data (no credentials, SQLite, local files)
 	$(BIN)/mentorflow demo
 
 test: setup  ## the whole test suite (SQLite, plus PostgreSQL when MENTORFLOW_TEST_POSTGRES_URL is set)
 	$(BIN)/python -m pytest
 
+test-fast: setup  ## the inner loop: no Prefect server, no PostgreSQL
+	$(BIN)/python -m pytest -m "not prefect and not postgres" -q
+
 bench: setup  ## matching benchmark against the tools programs use today
 	$(BIN)/python benchmarks/matching.py
 
 lint: setup
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy domain connectors store config tasks flows mentorflow
 
-lock:  ## re-resolve requirements.lock from pyproject.toml (needs uv: pip install uv)
-	uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
+lock:  ## re-resolve both locks from pyproject.toml (needs uv: pip install uv); dev pins follow the runtime ones
+	uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -o requirements.lock
+	uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes \
+		--constraint requirements.lock -o requirements-dev.lock
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache

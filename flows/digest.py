@@ -23,7 +23,9 @@ def digest(as_of: datetime | None = None) -> DigestSummary:
     """Build and send the issue covering the period since the last one (nothing while it is incomplete)."""
     svc = current_services()
     now = resolve_now(as_of, svc.settings.timezone)
-    period = digest_period(now, svc.store.last_digest_end(), svc.rules.digest.period_days, svc.settings.timezone)
+    with svc.store.unit_of_work() as uow:
+        last_end = uow.digests.last_end()
+    period = digest_period(now, last_end, svc.rules.digest.period_days, svc.settings.timezone)
     if period is None:
         return DigestSummary(published=False)
     start, end = period

@@ -6,6 +6,7 @@ from prefect import flow, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel
 
+from domain.keys import SurveyKey
 from flows.naming import run_name
 from mentorflow.bootstrap import current_services
 from store.ledger import Outcome
@@ -35,14 +36,15 @@ def followup(as_of: datetime | None = None) -> FollowupSummary:
     now = resolve_now(as_of, current_services().settings.timezone)
     answers = collect_answers(now)
     plan = plan_followup(now)
-    keys = [f"{d.kind}:{d.match_id}:{d.role.value}" for d in plan.due]
-    done, failed = collect(keys, send_survey.map(plan.due, now=unmapped(now)))
+    keys = [SurveyKey(kind=d.kind, match_id=d.match_id, role=d.role) for d in plan.due]
+    done, failed_keys = collect(keys, send_survey.map(plan.due, now=unmapped(now)))
+    failed = [(str(k), reason) for k, reason in failed_keys]
     assessed = assess_meetings(plan, now)
     performed = [k for k, o in done.items() if o is Outcome.PERFORMED]
     summary = FollowupSummary(
         answers_new=answers.new,
-        surveys_sent=sum(k.startswith("survey:") for k in performed),
-        reminders_sent=sum(k.startswith("reminder:") for k in performed),
+        surveys_sent=sum(k.kind == "survey" for k in performed),
+        reminders_sent=sum(k.kind == "reminder" for k in performed),
         met=assessed.met,
         completed=assessed.completed,
         flags=len(assessed.new_flags),

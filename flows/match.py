@@ -27,11 +27,12 @@ class MatchSummary(BaseModel):
 
 
 def _proposal_table(result: MatchResult) -> str:
-    svc = current_services()
-    mentors = {str(m.email): m.name for m in svc.store.mentors()}
+    with current_services().store.unit_of_work() as uow:
+        mentors = {str(m.email): m.name for m in uow.roster.mentors()}
+        requests = uow.requests.many([m.request_id for m in result.matches])
     rows = []
     for m in result.matches:
-        req = svc.store.request(m.request_id)
+        req = requests[m.request_id]
         rows.append(
             (
                 m.request_id,
@@ -80,22 +81,24 @@ def match(
     rejected: dict[int, str] = {}
     awaiting = timed_out = 0
 
-    waiting = svc.store.waiting_proposals()
+    with svc.store.unit_of_work() as uow:
+        waiting = uow.matches.waiting_proposals()
     mine = next((p for p in waiting if p.flow_run_id == run_id), None)
     if mine is not None:
         # This run was suspended for the lead and has been resumed: decide the batch the lead saw.
         result = mine.result
         decision = _ask_lead(rules.approval_timeout_hours)
-        if decision is not None and svc.store.close_proposal(mine.id, decision.model_dump(), now):
+        if decision is not None:
             approved, rejected = apply_decision(result, decision)
-            record_decision(result, approved, rejected, "lead", now)
+            if record_decision(result, approved, rejected, "lead", now, (mine.id, decision.model_dump())) is None:
+                approved, rejected = [], {}
     else:
         # A batch nobody answered in time is approved as proposed, so the program keeps moving.
         for stale in waiting:
-            if now - stale.created_at >= timedelta(hours=rules.approval_timeout_hours) and svc.store.close_proposal(
-                stale.id, {"action": "approve_all", "note": "approval timed out"}, now
-            ):
-                record_decision(stale.result, stale.result.matches, {}, "timeout", now)
+            if now - stale.created_at < timedelta(hours=rules.approval_timeout_hours):
+                continue
+            closing = (stale.id, {"action": "approve_all", "note": "approval timed out"})
+            if record_decision(stale.result, stale.result.matches, {}, "timeout", now, closing) is not None:
                 timed_out += len(stale.result.matches)
                 log("unanswered proposal approved after timeout", proposal=stale.id)
 
@@ -108,7 +111,8 @@ def match(
             record_decision(MatchResult(matches=auto, waitlist=result.waitlist), auto, {}, "auto-threshold", now)
             approved = list(auto)
             if ask.matches:
-                proposal_id = svc.store.save_proposal(ask, run_id, now)
+                with svc.store.unit_of_work() as uow:
+                    proposal_id = uow.matches.save_proposal(ask, run_id, now)
                 publish_report(
                     "match-proposal",
                     f"Matches awaiting your approval (batch {proposal_id})",
@@ -116,11 +120,11 @@ def match(
                 )
                 awaiting = len(ask.matches)
                 decision = _ask_lead(rules.approval_timeout_hours)  # suspends here in a deployment run
-                if decision is not None and svc.store.close_proposal(proposal_id, decision.model_dump(), now):
-                    more, rejected = apply_decision(ask, decision)
-                    record_decision(ask, more, rejected, "lead", now)
-                    approved += more
-                    awaiting = 0
+                if decision is not None:
+                    more, turned_down = apply_decision(ask, decision)
+                    closing = (proposal_id, decision.model_dump())
+                    if record_decision(ask, more, turned_down, "lead", now, closing) is not None:
+                        approved, rejected, awaiting = approved + more, turned_down, 0
 
     if approved or timed_out:
         announce(MATCHES_APPROVED, "match", len(approved) + timed_out)

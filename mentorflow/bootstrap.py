@@ -20,7 +20,7 @@ from config.settings import Settings
 from connectors.factory import Connectors, build_connectors
 from domain.messages import template_env
 from domain.rules import ProgramRules
-from store.repository import Store
+from store.uow import Store
 
 
 @dataclass

@@ -110,8 +110,10 @@ def status() -> None:
     from mentorflow.views import render_status, render_where
 
     services = build_services()
+    with services.store.unit_of_work() as uow:
+        report = uow.reporting.status_report()
     typer.echo(render_where(services.settings))
-    typer.echo(render_status(services.store.status_report()))
+    typer.echo(render_status(report))
 
 
 @app.command()
@@ -141,7 +143,8 @@ def end_match(
     from mentorflow.bootstrap import build_services
 
     services = build_services()
-    ended = services.store.end_match(match_id, reason, "lead", resolve_now(None, services.settings.timezone))
+    with services.store.unit_of_work() as uow:  # the match and its request's way back to the waitlist, together
+        ended = uow.matches.end(match_id, reason, "lead", resolve_now(None, services.settings.timezone))
     typer.echo("ended; the mentee waits for the next match run" if ended else "no active match with that id")
 
 
@@ -152,7 +155,8 @@ def ledger_release(key: Annotated[str, typer.Argument(help="the ledger key shown
     from mentorflow.bootstrap import build_services
 
     services = build_services()
-    released = services.store.ledger_release(key, resolve_now(None, services.settings.timezone))
+    with services.store.unit_of_work() as uow:
+        released = uow.ledger.release(key, resolve_now(None, services.settings.timezone))
     typer.echo("released" if released else "no uncertain entry with that key")
 
 

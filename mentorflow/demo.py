@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from config import SAMPLES_DIR
 from config.settings import Settings
 from domain.followup import survey_token
-from domain.models import Role
+from domain.keys import SurveyKey, parse_key
 from mentorflow.bootstrap import Services, build_services, use_services
 
 if TYPE_CHECKING:
@@ -48,17 +48,19 @@ def _simulate_answers(services: Services, at: datetime) -> int:
     if path.exists():
         return 0
     secret = services.settings.survey_token_secret.get_secret_value()
-    sent = sorted(services.store.ledger_keys("survey:"))
+    with services.store.unit_of_work() as uow:
+        sent = sorted(uow.ledger.keys(SurveyKey.prefix("survey")))
     rows = []
     for key in sent:
-        _, match_id, role = key.split(":")
+        survey = parse_key(key)
+        assert isinstance(survey, SurveyKey)
         rng = random.Random(key)
         if rng.random() < 0.2:
             continue  # some never answer: the reminder and the "no answer" flag show
         met = rng.random() > 0.05
         rows.append(
             {
-                "token": survey_token(int(match_id), Role(role), secret),
+                "token": survey_token(survey.match_id, survey.role, secret),
                 "timestamp": (at + timedelta(hours=rng.randint(1, 30))).isoformat(),
                 "satisfaction": rng.choice([2, 3, 4, 4, 5, 5, 5]) if met else 1,
                 "met": "yes" if met else "no",
@@ -113,7 +115,8 @@ def run_demo(directory: Path, start: str, fresh: bool = False) -> str:
 
     tz = ZoneInfo(settings.timezone)
     day0 = datetime.combine(datetime.fromisoformat(start).date(), time(9, 0), tzinfo=tz)
-    before = services.store.status_report().ledger_by_status.get("done", 0)
+    with services.store.unit_of_work() as uow:
+        before = uow.reporting.status_report().ledger_by_status.get("done", 0)
     with (
         use_services(services),
         temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None, PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS: 4}),
@@ -134,9 +137,11 @@ def run_demo(directory: Path, start: str, fresh: bool = False) -> str:
 
 def summarize(services: Services, taken_in: IntakeSummary, done_before: int) -> str:
     """What the newcomer reads at the end of ``make demo``."""
-    store, settings = services.store, services.settings
-    report = store.status_report()
-    ledger = store.ledger_keys
+    settings = services.settings
+    with services.store.unit_of_work() as uow:
+        report = uow.reporting.status_report()
+        done = uow.reporting.ledger_counts(["event:", "invite:", "survey:", "reminder:"])
+        answers = len(uow.followup.survey_answers())
     new_effects = report.ledger_by_status.get("done", 0) - done_before
     lines = [
         "mentorflow demo: done.",
@@ -145,9 +150,8 @@ def summarize(services: Services, taken_in: IntakeSummary, done_before: int) -> 
         f"  set aside        {len(report.set_aside)} (reasons below and in `mentorflow status`)",
         f"  matched          {sum(report.requests_by_status[s] for s in MATCHED)}",
         f"  waiting          {len(report.waiting)}",
-        f"  invites written  {len(ledger('event:'))} calendar events, {len(ledger('invite:'))} invitation emails",
-        f"  surveys sent     {len(ledger('survey:'))} (+{len(ledger('reminder:'))} reminders); "
-        f"{len(store.survey_answers())} answers in",
+        f"  invites written  {done['event:']} calendar events, {done['invite:']} invitation emails",
+        f"  surveys sent     {done['survey:']} (+{done['reminder:']} reminders); {answers} answers in",
         f"  digests written  {report.digests}",
         f"  side effects this run: {new_effects} new (a second `make demo` makes 0)",
         "",

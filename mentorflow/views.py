@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from config.settings import Settings
-from store.repository import StatusReport
+from store.reporting import StatusReport
 
 
 def render_where(settings: Settings) -> str:

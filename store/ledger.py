@@ -1,9 +1,10 @@
 """Do a side effect at most once per key, and find out what happened when a run died halfway.
 
-The intent is recorded before the side effect and the outcome after it. A rerun that finds a key
-``done`` skips it. One that finds it ``pending`` (the process died, or the outcome was unknown) asks the
-connector whether the effect exists: done → record it; absent → perform it; unknown → mark it
-``uncertain`` and leave it to the lead (``mentorflow ledger release KEY`` allows one more attempt).
+The intent is recorded before the side effect and the outcome after it, each committed in its own unit
+of work (the record must survive the run dying during the side effect). A rerun that finds a key ``done``
+skips it. One that finds it ``pending`` (the process died, or the outcome was unknown) asks the connector
+whether the effect exists: done → record it; absent → perform it; unknown → mark it ``uncertain`` and
+leave it to the lead (``mentorflow ledger release KEY`` allows one more attempt).
 """
 
 from __future__ import annotations
@@ -11,9 +12,104 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from connectors.base import ConnectorError, Mailer, OutcomeUnknown, OutgoingEmail, Presence
-from store.repository import Store
+from domain.keys import LedgerKey
+from store.sql import insert
+from store.tables import LedgerRow
+
+if TYPE_CHECKING:
+    from store.uow import Store
+
+LedgerStatus = Literal["pending", "done", "failed", "uncertain"]
+
+
+class LedgerEntry(BaseModel):
+    key: str
+    kind: str
+    status: LedgerStatus
+    attempts: int
+    provider_ref: str
+    error: str
+    updated_at: datetime
+
+
+def _entry(row: LedgerRow) -> LedgerEntry:
+    return LedgerEntry(
+        key=row.key,
+        kind=row.kind,
+        status=row.status,  # type: ignore[arg-type]
+        attempts=row.attempts,
+        provider_ref=row.provider_ref,
+        error=row.error,
+        updated_at=row.updated_at,
+    )
+
+
+class LedgerRepository:
+    """Ledger rows by key. Never commits: :func:`do_once` commits each step in its own unit of work."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, key: str | LedgerKey) -> LedgerEntry | None:
+        row = self.session.get(LedgerRow, str(key))
+        return _entry(row) if row else None
+
+    def begin(self, key: str | LedgerKey, kind: str, now: datetime) -> LedgerEntry:
+        """Record the intent (or a new attempt) before the side effect; returns the entry as it was."""
+        s, key = self.session, str(key)
+        created = s.scalar(
+            insert(s, LedgerRow)
+            .values(key=key, kind=kind, status="pending", attempts=1, created_at=now, updated_at=now,
+                    provider_ref="", error="")
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(LedgerRow.key)
+        )
+        row = s.scalars(
+            select(LedgerRow).where(LedgerRow.key == key).with_for_update().execution_options(populate_existing=True)
+        ).one()
+        if created is not None:
+            return _entry(row).model_copy(update={"attempts": 0})
+        before = _entry(row)
+        if row.status in {"pending", "failed"}:
+            row.status, row.attempts, row.updated_at = "pending", row.attempts + 1, now
+        return before
+
+    def finish(
+        self, key: str | LedgerKey, status: LedgerStatus, now: datetime, provider_ref: str = "", error: str = ""
+    ) -> None:
+        values: dict[str, object] = {"status": status, "updated_at": now, "error": error}
+        if provider_ref:
+            values["provider_ref"] = provider_ref
+        self.session.execute(update(LedgerRow).where(LedgerRow.key == str(key)).values(**values))
+
+    def release(self, key: str, now: datetime) -> bool:
+        """The lead checked an uncertain side effect did not happen: allow one more attempt."""
+        n = self.session.execute(
+            update(LedgerRow)
+            .where(LedgerRow.key == key, LedgerRow.status == "uncertain")
+            .values(status="failed", updated_at=now, error="released by the lead")
+        ).rowcount  # type: ignore[attr-defined]
+        return bool(n)
+
+    def entries(self, prefix: str, status: LedgerStatus = "done") -> list[LedgerEntry]:
+        rows = self.session.scalars(
+            select(LedgerRow).where(LedgerRow.key.startswith(prefix), LedgerRow.status == status)
+        )
+        return [_entry(r) for r in rows.all()]
+
+    def keys(self, prefix: str, status: LedgerStatus = "done") -> set[str]:
+        return set(
+            self.session.scalars(
+                select(LedgerRow.key).where(LedgerRow.key.startswith(prefix), LedgerRow.status == status)
+            ).all()
+        )
 
 
 class Outcome(StrEnum):
@@ -25,7 +121,7 @@ class Outcome(StrEnum):
 
 def do_once(
     store: Store,
-    key: str,
+    key: str | LedgerKey,
     kind: str,
     perform: Callable[[], str],
     lookup: Callable[[], Presence],
@@ -36,7 +132,13 @@ def do_once(
     A ConnectorError is recorded as ``failed`` (known not to have happened) and re-raised so the task's
     retries can act; OutcomeUnknown and any other exception leave the entry ``pending`` for the lookup.
     """
-    before = store.ledger_begin(key, kind, now)
+
+    def finish(status: LedgerStatus, provider_ref: str = "", error: str = "") -> None:
+        with store.unit_of_work() as uow:
+            uow.ledger.finish(key, status, now, provider_ref=provider_ref, error=error)
+
+    with store.unit_of_work() as uow:
+        before = uow.ledger.begin(key, kind, now)
     if before.status == "done":
         return Outcome.ALREADY_DONE
     if before.status == "uncertain":
@@ -44,22 +146,20 @@ def do_once(
     if before.status == "pending" and before.attempts > 0:
         presence = lookup()
         if presence is Presence.DONE:
-            store.ledger_finish(key, "done", now, provider_ref="found on rerun")
+            finish("done", provider_ref="found on rerun")
             return Outcome.FOUND_DONE
         if presence is Presence.UNKNOWN:
-            store.ledger_finish(
-                key, "uncertain", now, error="a previous attempt may have gone out; check, then release"
-            )
+            finish("uncertain", error="a previous attempt may have gone out; check, then release")
             return Outcome.UNCERTAIN
     try:
         ref = perform()
     except OutcomeUnknown as exc:
-        store.ledger_finish(key, "pending", now, error=type(exc).__name__)
+        finish("pending", error=type(exc).__name__)
         raise
     except ConnectorError as exc:
-        store.ledger_finish(key, "failed", now, error=f"{type(exc).__name__}: {exc}"[:500])
+        finish("failed", error=f"{type(exc).__name__}: {exc}"[:500])
         raise
-    store.ledger_finish(key, "done", now, provider_ref=ref)
+    finish("done", provider_ref=ref)
     return Outcome.PERFORMED
 
 

@@ -11,6 +11,7 @@ from jinja2 import Environment
 from config.settings import Settings
 from connectors.base import Address, Attachment, CalendarEvent, OutgoingEmail
 from domain.followup import survey_token
+from domain.keys import InviteKey, SurveyKey
 from domain.messages import Rendered, pick_language, render_invitation, render_survey
 from domain.models import Match, Meeting, Mentor, MentoringRequest, Role
 from domain.rules import ProgramRules
@@ -119,7 +120,7 @@ def invitation_email(
         [Attachment(filename="invite.ics", content_type="text/calendar; method=REQUEST", content=ics)] if ics else []
     )
     return _email(
-        f"invite:{match.id}:{role.value}",
+        str(InviteKey(match_id=match.id, role=role)),
         to,
         rendered,
         language,
@@ -156,7 +157,7 @@ def survey_email(
         language=language,
     )
     return _email(
-        f"{kind}:{meeting.match_id}:{role.value}",
+        str(SurveyKey(kind=kind, match_id=meeting.match_id, role=role)),
         to,
         rendered,
         language,

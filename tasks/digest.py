@@ -13,6 +13,7 @@ from prefect.cache_policies import NO_CACHE
 
 from connectors.base import Address
 from domain.digest import build_digest
+from domain.keys import DigestKey, ReportKey
 from domain.messages import Rendered, render_digest, render_lead_report
 from domain.models import DigestIssue, RequestStatus
 from domain.report import Changes, Health, ReportDoc, ReportFacts, WaitingApproval
@@ -38,20 +39,21 @@ def digest_period(
 def compose_digest(start: datetime, end: datetime) -> DigestIssue:
     """Everything the newsletter says about the period, from the store."""
     svc = current_services()
-    store, rules = svc.store, svc.rules
-    return build_digest(
-        period_start=start.date(),
-        period_end=(end - timedelta(days=1)).date(),
-        language=rules.digest.language,
-        new_mentor_names=[m.name for m in store.mentors_joined(start, end) if m.active],
-        matches_made=len(store.matches_made(start, end)),
-        meetings_held=store.meetings_held(start, end),
-        answers=store.survey_answers(start, end),
-        requested_topics=[a.topics for a in store.applications_received(start, end)],
-        waiting_topics=[r.application.topics for r in store.requests(RequestStatus.PENDING)],
-        mentor_expertise=[m.expertise for m in store.mentors(active_only=True)],
-        rules=rules,
-    )
+    rules = svc.rules
+    with svc.store.unit_of_work() as uow:
+        return build_digest(
+            period_start=start.date(),
+            period_end=(end - timedelta(days=1)).date(),
+            language=rules.digest.language,
+            new_mentor_names=[m.name for m in uow.roster.joined(start, end) if m.active],
+            matches_made=len(uow.matches.made(start, end)),
+            meetings_held=uow.matches.meetings_held(start, end),
+            answers=uow.followup.survey_answers(start, end),
+            requested_topics=[a.topics for a in uow.requests.applications_received(start, end)],
+            waiting_topics=[r.application.topics for r in uow.requests.all(RequestStatus.PENDING)],
+            mentor_expertise=[m.expertise for m in uow.roster.mentors(active_only=True)],
+            rules=rules,
+        )
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -77,18 +79,22 @@ def publish_digest(issue: DigestIssue, start: datetime, end: datetime, now: date
     stem = svc.settings.digests_dir() / f"digest-{issue.period_end:%Y-%m-%d}"
     _write_atomic(stem.with_suffix(".html"), rendered.html)
     _write_atomic(stem.with_suffix(".txt"), f"{rendered.subject}\n\n{rendered.text}")
-    recipients = {str(m.email): Address(email=str(m.email), name=m.name) for m in store.mentors(active_only=True)}
-    for request in store.requests():
+    with store.unit_of_work() as uow:
+        mentors, requests = uow.roster.mentors(active_only=True), uow.requests.all()
+    recipients = {str(m.email): Address(email=str(m.email), name=m.name) for m in mentors}
+    for request in requests:
         app = request.application
         if app.consent_contact:
             recipients.setdefault(str(app.email), Address(email=str(app.email), name=app.name))
-    key = f"digest:{issue.period_start:%Y-%m-%d}:{issue.period_end:%Y-%m-%d}"
+    key = DigestKey(start=issue.period_start, end=issue.period_end)
     message = bulk_email(
-        key, sorted(recipients.values(), key=lambda a: a.email), rendered, issue.language, "digest", rules
+        str(key), sorted(recipients.values(), key=lambda a: a.email), rendered, issue.language, "digest", rules
     )
     mailer = svc.connectors.mailer
     outcome = send_once(store, mailer, message, "digest", now)
-    store.record_digest(start, end, issue.language, issue.model_dump(mode="json"), str(stem.with_suffix(".html")), now)
+    with store.unit_of_work() as uow:
+        location = str(stem.with_suffix(".html"))
+        uow.digests.record(start, end, issue.language, issue.model_dump(mode="json"), location, now)
     log("digest published", recipients=len(recipients), outcome=outcome.value)
     return outcome
 
@@ -99,27 +105,35 @@ def gather_report_facts(now: datetime, broken_rules: list[str]) -> ReportFacts:
     from prefect.utilities.urls import url_for
 
     svc = current_services()
-    store = svc.store
     week, last = (now - timedelta(days=7), now), (now - timedelta(days=14), now - timedelta(days=7))
-    status = store.status_report()
-    pending = store.requests(RequestStatus.PENDING)
+    with svc.store.unit_of_work() as uow:
+        status = uow.reporting.status_report()
+        pending = uow.requests.all(RequestStatus.PENDING)
 
-    def health(since: datetime, until: datetime, current: bool) -> Health:
-        answers = store.survey_answers(since, until)
-        return Health(
-            matched=len(store.matches_made(since, until)),
-            waiting=len(pending) if current else None,
-            longest_wait_days=max(((now - r.waiting_since).days for r in pending), default=0) if current else None,
-            meetings_held=store.meetings_held(since, until),
-            satisfaction=sum(a.satisfaction for a in answers) / len(answers) if answers else None,
-            no_shows=sum(not a.met for a in answers),
+        def health(since: datetime, until: datetime, current: bool) -> Health:
+            answers = uow.followup.survey_answers(since, until)
+            return Health(
+                matched=len(uow.matches.made(since, until)),
+                waiting=len(pending) if current else None,
+                longest_wait_days=max(((now - r.waiting_since).days for r in pending), default=0) if current else None,
+                meetings_held=uow.matches.meetings_held(since, until),
+                satisfaction=sum(a.satisfaction for a in answers) / len(answers) if answers else None,
+                no_shows=sum(not a.met for a in answers),
+            )
+
+        approvals = [
+            WaitingApproval(batch_id=p.id, proposals=len(p.result.matches), since=p.created_at,
+                            link=url_for("flow-run", obj_id=p.flow_run_id))
+            for p in uow.matches.waiting_proposals()
+        ]
+        changes = Changes(
+            applications=len(uow.requests.applications_received(*week)),
+            mentors_joined=len(uow.roster.joined(*week)),
+            matches_made=len(uow.matches.made(*week)),
+            # two invitations (mentee and mentor) per match
+            invitations=sum(e.updated_at >= week[0] for e in uow.ledger.entries("invite:")) // 2,
         )
-
-    approvals = [
-        WaitingApproval(batch_id=p.id, proposals=len(p.result.matches), since=p.created_at,
-                        link=url_for("flow-run", obj_id=p.flow_run_id))
-        for p in store.waiting_proposals()
-    ]
+        this_week, last_week = health(*week, current=True), health(*last, current=False)
     return ReportFacts(
         as_of=now.date(),
         language=svc.rules.digest.language,
@@ -129,14 +143,9 @@ def gather_report_facts(now: datetime, broken_rules: list[str]) -> ReportFacts:
         failed_keys=[key for key, _ in status.failed_keys],
         # set aside this week (seen again = still unresolved); older ones the lead has seen already
         new_set_aside=sum(s.last_seen_at >= week[0] for s in status.set_aside),
-        changes=Changes(
-            applications=len(store.applications_received(*week)),
-            mentors_joined=len(store.mentors_joined(*week)),
-            matches_made=len(store.matches_made(*week)),
-            invitations=sum(e.updated_at >= week[0] for e in store.ledger_entries("invite:")) // 2,
-        ),
-        this_week=health(*week, current=True),
-        last_week=health(*last, current=False),
+        changes=changes,
+        this_week=this_week,
+        last_week=last_week,
     )
 
 
@@ -151,9 +160,8 @@ def send_lead_report(doc: ReportDoc, day: date, now: datetime) -> tuple[Rendered
     """The lead's weekly report by email (once per day it is made for)."""
     svc = current_services()
     rendered = render_lead_report(svc.templates, doc, svc.rules.program_name)
-    key = f"report:{day:%Y-%m-%d}"
     message = bulk_email(
-        key,
+        str(ReportKey(day=day)),
         [Address(email=svc.rules.lead_email, name="lead")],
         rendered,
         doc.language,

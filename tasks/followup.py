@@ -10,7 +10,8 @@ from pydantic import BaseModel
 
 from domain.followup import FollowupPlan, SurveyDue, SurveySent, assess, followup_actions
 from domain.intake import parse_survey_answer
-from domain.models import FollowupFlag, RequestStatus, Role, SetAside, SurveyAnswer
+from domain.keys import SurveyKey, parse_key
+from domain.models import FollowupFlag, RequestStatus, SetAside, SurveyAnswer
 from mentorflow.bootstrap import current_services
 from store.ledger import Outcome, send_once
 from tasks.common import log, retry_if_transient
@@ -44,8 +45,9 @@ def collect_answers(now: datetime) -> AnswersReport:
     parsed = [parse_survey_answer(r, secret, svc.settings.timezone) for r in raws]
     good = [p for p in parsed if isinstance(p, SurveyAnswer)]
     bad = [p for p in parsed if isinstance(p, SetAside)]
-    new = svc.store.add_survey_answers(good)
-    svc.store.record_set_aside(bad, "survey", now)
+    with svc.store.unit_of_work() as uow:
+        new = uow.followup.add_survey_answers(good)
+        uow.requests.record_set_aside(bad, "survey", now)
     log("survey answers collected", read=len(raws), new=new, set_aside=len(bad))
     return AnswersReport(read=len(raws), new=new, set_aside=bad)
 
@@ -54,13 +56,15 @@ def collect_answers(now: datetime) -> AnswersReport:
 def plan_followup(now: datetime) -> FollowupPlan:
     """Which surveys and reminders are due, and which follow-ups are over."""
     svc = current_services()
-    sent = [
-        SurveySent(match_id=int(match_id), role=Role(role), kind=kind, at=entry.updated_at)  # type: ignore[arg-type]
-        for prefix in ("survey:", "reminder:")
-        for entry in svc.store.ledger_entries(prefix)
-        for kind, match_id, role in [entry.key.split(":")]
-    ]
-    return followup_actions(svc.store.meetings_in_followup(), svc.store.survey_answers(), sent, now, svc.rules.followup)
+    with svc.store.unit_of_work() as uow:
+        entries = [e for kind in ("survey", "reminder") for e in uow.ledger.entries(SurveyKey.prefix(kind))]
+        meetings, answers = uow.matches.meetings_in_followup(), uow.followup.survey_answers()
+    sent = []
+    for entry in entries:
+        key = parse_key(entry.key)
+        assert isinstance(key, SurveyKey)
+        sent.append(SurveySent(match_id=key.match_id, role=key.role, kind=key.kind, at=entry.updated_at))
+    return followup_actions(meetings, answers, sent, now, svc.rules.followup)
 
 
 @task(
@@ -73,16 +77,18 @@ def plan_followup(now: datetime) -> FollowupPlan:
 def send_survey(due: SurveyDue, now: datetime) -> Outcome:
     """Send one survey or reminder, at most once (ledger key ``survey|reminder:<match>:<role>``)."""
     svc = current_services()
-    meeting = svc.store.meeting(due.match_id)
-    assert meeting is not None
-    match = svc.store.match(due.match_id)
+    with svc.store.unit_of_work() as uow:
+        meeting = uow.matches.meeting(due.match_id)
+        assert meeting is not None
+        match = uow.matches.get(due.match_id)
+        request, mentor = uow.requests.get(match.request_id), uow.roster.get(str(match.mentor_email))
     message = survey_email(
         svc.templates,
         due.kind,
         due.role,
         meeting,
-        svc.store.request(match.request_id),
-        svc.store.mentor(str(match.mentor_email)),
+        request,
+        mentor,
         svc.rules,
         svc.settings.timezone,
         svc.settings.survey_token_secret.get_secret_value(),
@@ -95,22 +101,25 @@ def send_survey(due: SurveyDue, now: datetime) -> Outcome:
 def assess_meetings(plan: FollowupPlan, now: datetime) -> AssessReport:
     """Mark meetings held, complete closed follow-ups, and flag no-shows, low scores and silence."""
     svc = current_services()
-    store = svc.store
-    answers = store.survey_answers()
     flags: list[FollowupFlag] = []
     met_count = completed = 0
     closed = set(plan.closed)
-    for meeting in store.meetings_in_followup():
-        match = store.match(meeting.match_id)
-        status = store.request(match.request_id).status
-        met, found = assess(meeting.match_id, answers, svc.rules.followup, closed=meeting.match_id in closed)
-        flags += found
-        if met and status is RequestStatus.SCHEDULED:
-            store.transition(match.request_id, RequestStatus.MET, "followup", "survey says they met", now)
-            status, met_count = RequestStatus.MET, met_count + 1
-        if meeting.match_id in closed and status is RequestStatus.MET:
-            store.transition(match.request_id, RequestStatus.COMPLETED, "followup", "follow-up closed", now)
-            completed += 1
-    new = store.record_flags(flags, now)
+    with svc.store.unit_of_work() as uow:
+        answers = uow.followup.survey_answers()
+        meetings = uow.matches.meetings_in_followup()
+        matches = uow.matches.many([m.match_id for m in meetings])
+        requests = uow.requests.many([m.request_id for m in matches.values()])
+        for meeting in meetings:
+            request = requests[matches[meeting.match_id].request_id]
+            status = request.status
+            met, found = assess(meeting.match_id, answers, svc.rules.followup, closed=meeting.match_id in closed)
+            flags += found
+            if met and status is RequestStatus.SCHEDULED:
+                uow.requests.transition(request.id, RequestStatus.MET, "followup", "survey says they met", now)
+                status, met_count = RequestStatus.MET, met_count + 1
+            if meeting.match_id in closed and status is RequestStatus.MET:
+                uow.requests.transition(request.id, RequestStatus.COMPLETED, "followup", "follow-up closed", now)
+                completed += 1
+        new = uow.followup.record_flags(flags, now)
     log("meetings assessed", met=met_count, completed=completed, new_flags=len(new))
     return AssessReport(met=met_count, completed=completed, new_flags=new)

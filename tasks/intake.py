@@ -40,8 +40,9 @@ def sync_roster(now: datetime) -> RosterReport:
     parsed = [parse_mentor(r, svc.rules) for r in raws]
     mentors = [m for m in parsed if isinstance(m, Mentor)]
     bad = [m for m in parsed if isinstance(m, SetAside)]
-    added, updated = svc.store.sync_roster(mentors, now)
-    svc.store.record_set_aside(bad, "mentor", now)
+    with svc.store.unit_of_work() as uow:
+        added, updated = uow.roster.sync(mentors, now)
+        uow.requests.record_set_aside(bad, "mentor", now)
     log("roster synced", read=len(raws), added=added, updated=updated, set_aside=len(bad))
     return RosterReport(read=len(raws), added=added, updated=updated, set_aside=bad)
 
@@ -57,26 +58,34 @@ def fetch_responses() -> IntakeBatch:
     """New or edited form answers since the stored watermark (reading has no side effect: safe to retry)."""
     svc = current_services()
     source = svc.connectors.intake
-    return source.fetch(svc.store.watermark(source.name))
+    with svc.store.unit_of_work() as uow:
+        watermark = uow.requests.watermark(source.name)
+    return source.fetch(watermark)
 
 
 @task(name="save-applications", cache_policy=NO_CACHE)
 def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
-    """Validate every answer; upsert the good ones by email, set the bad ones aside, then move the watermark."""
+    """Validate every answer; upsert the good ones by email, set the bad ones aside, move the watermark.
+
+    All three in one unit of work: a run killed halfway keeps nothing and reads the same answers again.
+    """
     svc = current_services()
-    counts = {"created": 0, "updated": 0, "unchanged": 0}
     parsed = [parse_mentee(raw, svc.rules, svc.settings.timezone) for raw in batch.responses]
-    # Oldest first, so that the latest answer of a person who submitted twice is the one that stays.
-    good = sorted((p for p in parsed if isinstance(p, MenteeApplication)), key=lambda a: a.submitted_at)
+    good = [p for p in parsed if isinstance(p, MenteeApplication)]
     bad = [*batch.problems, *(p for p in parsed if isinstance(p, SetAside))]
-    for app in good:
-        counts[svc.store.upsert_application(app, now)] += 1
-    svc.store.record_set_aside(bad, "mentee", now)
-    # Only after everything is saved: a run killed before this line reads the same answers again.
-    if batch.watermark is not None:
-        svc.store.set_watermark(svc.connectors.intake.name, batch.watermark, now)
-    log("applications saved", received=len(batch.responses), set_aside=len(bad), **counts)
-    return IntakeReport(received=len(batch.responses), set_aside=bad, **counts)
+    with svc.store.unit_of_work() as uow:
+        counts = uow.requests.save_applications(good, now)
+        uow.requests.record_set_aside(bad, "mentee", now)
+        if batch.watermark is not None:
+            uow.requests.set_watermark(svc.connectors.intake.name, batch.watermark, now)
+    log("applications saved", received=len(batch.responses), set_aside=len(bad), **dict(counts))
+    return IntakeReport(
+        received=len(batch.responses),
+        created=counts["created"],
+        updated=counts["updated"],
+        unchanged=counts["unchanged"],
+        set_aside=bad,
+    )
 
 
 def count_new_answers() -> tuple[int, str | None]:
@@ -87,5 +96,7 @@ def count_new_answers() -> tuple[int, str | None]:
     """
     svc = current_services()
     source = svc.connectors.intake
-    batch = source.fetch(svc.store.watermark(source.name))
+    with svc.store.unit_of_work() as uow:
+        since = uow.requests.watermark(source.name)
+    batch = source.fetch(since)
     return len(batch.responses) + len(batch.problems), batch.watermark

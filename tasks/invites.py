@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from connectors.base import Presence, RespondingCalendar
+from domain.keys import EventKey, RescheduleKey
 from domain.models import FollowupFlag, Meeting, Role
 from domain.scheduling import first_meeting_slot
 from mentorflow.bootstrap import Services, current_services
@@ -29,7 +30,8 @@ class InviteOutcome(BaseModel):
 @task(name="list-matches-to-invite", cache_policy=NO_CACHE)
 def list_matches_to_invite() -> list[int]:
     """Approved matches that have no invitations out yet."""
-    return current_services().store.matches_to_invite()
+    with current_services().store.unit_of_work() as uow:
+        return uow.matches.to_invite()
 
 
 @task(
@@ -43,11 +45,11 @@ def invite_match(match_id: int, now: datetime) -> InviteOutcome:
     """Plan the first meeting, create the event, send both invitations: each at most once, by ledger key."""
     svc = current_services()
     store, calendar, mailer = svc.store, svc.connectors.calendar, svc.connectors.mailer
-    match = store.match(match_id)
-    request = store.request(match.request_id)
-    mentor = store.mentor(str(match.mentor_email))
-
-    meeting = store.meeting(match_id)
+    with store.unit_of_work() as uow:
+        match = uow.matches.get(match_id)
+        request = uow.requests.get(match.request_id)
+        mentor = uow.roster.get(str(match.mentor_email))
+        meeting = uow.matches.meeting(match_id)
     if meeting is None:
         rules = svc.rules.scheduling
         emails = [str(request.application.email), str(mentor.email)]
@@ -58,16 +60,16 @@ def invite_match(match_id: int, now: datetime) -> InviteOutcome:
             return InviteOutcome(
                 match_id=match_id, status="no_slot", detail=f"no shared slot in the next {rules.horizon_days} days"
             )
-        meeting = store.plan_meeting(
-            Meeting(
-                match_id=match_id,
-                start=slot[0],
-                end=slot[1],
-                event_id=event_id_for(svc.install_id, match_id),
-                video_link=rules.video_link_template.format(match_id=match_id) if rules.video_link_template else "",
-                accessibility_needs=request.application.accessibility_needs,
-            )
+        planned = Meeting(
+            match_id=match_id,
+            start=slot[0],
+            end=slot[1],
+            event_id=event_id_for(svc.install_id, match_id),
+            video_link=rules.video_link_template.format(match_id=match_id) if rules.video_link_template else "",
+            accessibility_needs=request.application.accessibility_needs,
         )
+        with store.unit_of_work() as uow:
+            meeting = uow.matches.plan_meeting(planned)
 
     event = calendar_event(meeting, match, request, mentor, svc.rules, svc.settings)
     has_video_link = bool(meeting.video_link)
@@ -75,12 +77,13 @@ def invite_match(match_id: int, now: datetime) -> InviteOutcome:
     def create_event() -> str:
         ref = calendar.create(event)
         if ref.video_link and not has_video_link:
-            store.set_video_link(match_id, ref.video_link)  # the room the calendar made (Google Meet)
+            with store.unit_of_work() as uow:  # the room the calendar made (Google Meet)
+                uow.matches.set_video_link(match_id, ref.video_link)
         return ref.link
 
     event_outcome = do_once(
         store,
-        f"event:{meeting.event_id}",
+        EventKey(event_id=meeting.event_id),
         "event",
         perform=create_event,
         lookup=lambda: calendar.lookup(event.event_id),
@@ -95,7 +98,8 @@ def invite_match(match_id: int, now: datetime) -> InviteOutcome:
         )
     if event_outcome is Outcome.FOUND_DONE and not has_video_link:
         create_event()  # after a crash: read the existing event back (idempotent) for its video room
-    meeting = store.meeting(match_id) or meeting
+    with store.unit_of_work() as uow:
+        meeting = uow.matches.meeting(match_id) or meeting
     ics = calendar.invitation(event)
     outcomes = []
     for role in (Role.MENTEE, Role.MENTOR):
@@ -103,7 +107,8 @@ def invite_match(match_id: int, now: datetime) -> InviteOutcome:
             svc.templates, role, meeting, match, request, mentor, svc.rules, svc.settings.timezone, ics
         )
         outcomes.append(send_once(store, mailer, message, "invite", now))
-    store.mark_scheduled(match_id, "", now)
+    with store.unit_of_work() as uow:
+        uow.matches.mark_scheduled(match_id, "", now)
     log("match invited", match=match_id, event=event_outcome.value, emails=",".join(o.value for o in outcomes))
     status: Literal["scheduled", "uncertain"] = "uncertain" if Outcome.UNCERTAIN in outcomes else "scheduled"
     return InviteOutcome(match_id=match_id, status=status, event=event_outcome, emails=outcomes)
@@ -127,25 +132,29 @@ def reschedule_declined(now: datetime) -> list[Reschedule]:
     calendar = svc.connectors.calendar
     if not isinstance(calendar, RespondingCalendar):
         return []
-    moves = [_reschedule(svc, calendar, meeting, now) for meeting in svc.store.upcoming_meetings(now)]
+    with svc.store.unit_of_work() as uow:
+        upcoming = uow.matches.upcoming_meetings(now)
+    moves = [_reschedule(svc, calendar, meeting, now) for meeting in upcoming]
     return [m for m in moves if m is not None]
 
 
 def _reschedule(svc: Services, calendar: RespondingCalendar, meeting: Meeting, now: datetime) -> Reschedule | None:
     store, rules, tz = svc.store, svc.rules.scheduling, svc.settings.timezone
-    match = store.match(meeting.match_id)
-    request = store.request(match.request_id)
+    with store.unit_of_work() as uow:
+        match = uow.matches.get(meeting.match_id)
+        request = uow.requests.get(match.request_id)
+        moves = len(uow.ledger.keys(RescheduleKey.prefix(meeting.match_id)))
     roles = {str(request.application.email).lower(): "mentee", str(match.mentor_email).lower(): "mentor"}
     answers = {email.lower(): status for email, status in calendar.attendee_responses(meeting.event_id).items()}
     declined = sorted(role for email, role in roles.items() if answers.get(email) == "declined")
     if not declined:
         return None
-    moves = len(store.ledger_keys(f"reschedule:{meeting.match_id}:"))
     who = " and ".join(declined)
 
     def tell_lead(detail: str, outcome: Literal["moved", "no_slot", "lead_decides"],
                   start: datetime | None = None) -> Reschedule:
-        store.record_flags([FollowupFlag(match_id=meeting.match_id, kind="declined", detail=detail)], now)
+        with store.unit_of_work() as uow:
+            uow.followup.record_flags([FollowupFlag(match_id=meeting.match_id, kind="declined", detail=detail)], now)
         return Reschedule(match_id=meeting.match_id, declined_by=declined, outcome=outcome, start=start)
 
     if moves >= rules.max_reschedules:
@@ -156,9 +165,10 @@ def _reschedule(svc: Services, calendar: RespondingCalendar, meeting: Meeting, n
         return tell_lead(f"{who} declined and no other shared slot is free", "no_slot")
     start, end = slot
     # Moving to the same time twice is harmless, so after a crash the move is simply made again.
-    do_once(store, f"reschedule:{meeting.match_id}:{moves + 1}", "reschedule",
+    do_once(store, RescheduleKey(match_id=meeting.match_id, n=moves + 1), "reschedule",
             perform=lambda: calendar.move(meeting.event_id, start, end, tz).link,
             lookup=lambda: Presence.ABSENT, now=now)
-    store.move_meeting(meeting.match_id, start, end)
+    with store.unit_of_work() as uow:
+        uow.matches.move_meeting(meeting.match_id, start, end)
     log("declined meeting moved", match=meeting.match_id)
     return tell_lead(f"{who} declined; moved to {start.isoformat()}", "moved", start)

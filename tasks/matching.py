@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from domain.matching import propose_matches
 from domain.models import MatchResult, ProposedMatch, RequestStatus
 from mentorflow.bootstrap import current_services
-from mentorflow.lead import save_decision
+from mentorflow.lead import Closing, save_decision
 from tasks.common import log
 
 
@@ -19,17 +19,26 @@ from tasks.common import log
 def propose(now: datetime, objective: Literal["fit", "participation", "stable"] | None = None) -> MatchResult:
     """Match every pending request against the mentors' remaining capacity."""
     svc = current_services()
-    pending = svc.store.requests(RequestStatus.PENDING)
-    result = propose_matches(pending, svc.store.mentors(), svc.store.mentor_load(), svc.rules, now, objective)
+    with svc.store.unit_of_work() as uow:
+        pending = uow.requests.all(RequestStatus.PENDING)
+        mentors, load = uow.roster.mentors(), uow.matches.mentor_load()
+    result = propose_matches(pending, mentors, load, svc.rules, now, objective)
     log("matches proposed", pending=len(pending), proposed=len(result.matches), waiting=len(result.waitlist))
     return result
 
 
 @task(name="record-decision", cache_policy=NO_CACHE)
 def record_decision(
-    result: MatchResult, approved: list[ProposedMatch], rejected: dict[int, str], actor: str, now: datetime
-) -> list[int]:
-    """The task form of :func:`save_decision`, so the decision shows in the run."""
-    ids = save_decision(current_services().store, result, approved, rejected, actor, now)
-    log("decision recorded", approved=len(ids), rejected=len(rejected), waiting=len(result.waitlist))
+    result: MatchResult,
+    approved: list[ProposedMatch],
+    rejected: dict[int, str],
+    actor: str,
+    now: datetime,
+    closing: Closing | None = None,
+) -> list[int] | None:
+    """The task form of :func:`save_decision` (one unit of work), so the decision shows in the run."""
+    with current_services().store.unit_of_work() as uow:
+        ids = save_decision(uow, result, approved, rejected, actor, now, closing)
+    if ids is not None:
+        log("decision recorded", approved=len(ids), rejected=len(rejected), waiting=len(result.waitlist))
     return ids

@@ -17,6 +17,17 @@ hypothesis_settings.register_profile("ci", deadline=None, derandomize=True)
 hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Test tiers: what needs the Prefect server or PostgreSQL carries its marker (``make test-fast`` skips both)."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "prefect_server" in fixtures:
+            item.add_marker(pytest.mark.prefect)
+        if "postgres_url" in fixtures or any(v == "postgres" for v in params.values() if isinstance(v, str)):
+            item.add_marker(pytest.mark.postgres)
 SAMPLES = ROOT / "config" / "samples"
 
 

@@ -10,12 +10,26 @@ import pytest
 
 from config.settings import Settings
 from domain.approval import LeadDecision, apply_decision, split_for_approval
-from domain.models import MatchResult, ProposedMatch, RequestStatus, ScoreBreakdown, Unmatched, Weekday, WeeklyWindow
-from mentorflow.bootstrap import build_services, use_services
+from domain.models import (
+    MatchResult,
+    MentoringRequest,
+    ProposedMatch,
+    RequestStatus,
+    ScoreBreakdown,
+    Unmatched,
+    Weekday,
+    WeeklyWindow,
+)
+from mentorflow.bootstrap import Services, build_services, use_services
 
 TZ = ZoneInfo("Asia/Jerusalem")
 DAY0 = datetime(2026, 11, 22, 9, 0, tzinfo=TZ)
 WINDOW = WeeklyWindow(day=Weekday.TUE, start=time(18), end=time(20))
+
+
+def approved_requests(services: Services) -> list[MentoringRequest]:
+    with services.store.unit_of_work() as uow:
+        return uow.requests.all(RequestStatus.APPROVED)
 
 
 def proposal(request_id: int, score: float) -> ProposedMatch:
@@ -61,21 +75,24 @@ def test_lead_mode_holds_the_batch_until_the_lead_answers(data_dir: Path) -> Non
         held = match(DAY0, approval="lead")
         assert held.awaiting_lead == held.proposed > 0 and held.approved == 0
         store = services.store
-        assert store.requests(RequestStatus.APPROVED) == []
-        [batch] = store.waiting_proposals()
+        with store.unit_of_work() as uow:
+            assert uow.requests.all(RequestStatus.APPROVED) == []
+            [batch] = uow.matches.waiting_proposals()
         turned_down = batch.result.matches[0].request_id
 
         # a second run proposes again: the old batch is superseded, never decided twice
         again = match(DAY0 + timedelta(hours=1), approval="lead")
         assert again.awaiting_lead == held.awaiting_lead
-        [batch] = store.waiting_proposals()
+        with store.unit_of_work() as uow:
+            [batch] = uow.matches.waiting_proposals()
 
         answer = decide_waiting(LeadDecision(action="approve_except", except_requests=[turned_down],
                                              note="needs a mentor in Haifa"), DAY0 + timedelta(hours=2))
         assert "approved" in answer
         assert decide_waiting(LeadDecision(), DAY0 + timedelta(hours=3)) == "No batch is waiting for approval."
-    assert len(store.requests(RequestStatus.APPROVED)) == held.proposed - 1
-    left = store.request(turned_down)
+    with store.unit_of_work() as uow:
+        assert len(uow.requests.all(RequestStatus.APPROVED)) == held.proposed - 1
+        left = uow.requests.get(turned_down)
     assert left.status is RequestStatus.PENDING
     assert "needs a mentor in Haifa" in left.wait_reason
 
@@ -90,11 +107,11 @@ def test_an_unanswered_batch_is_approved_after_the_timeout(data_dir: Path) -> No
     with use_services(services):
         intake(DAY0)
         held = match(DAY0, approval="lead")
-        assert services.store.requests(RequestStatus.APPROVED) == []
+        assert approved_requests(services) == []
         match(DAY0 + timedelta(hours=hours - 1), approval="lead")  # not yet: proposes again, still waiting
-        assert services.store.requests(RequestStatus.APPROVED) == []
+        assert approved_requests(services) == []
         later = match(DAY0 + timedelta(hours=2 * hours), approval="lead")
-    approved = services.store.requests(RequestStatus.APPROVED)
+    approved = approved_requests(services)
     assert len(approved) == held.proposed
     assert all(any(c.actor == "timeout" for c in r.timeline) for r in approved)
     assert later.awaiting_lead == 0
@@ -147,9 +164,10 @@ def test_a_deployed_match_run_suspends_frees_its_worker_and_resumes_with_the_lea
                              timeout=0)
         wait_for(lambda: state_of(run.id).is_paused(), "the run to suspend")
         assert state_of(run.id).name == "Suspended", "suspended (process gone), not paused (process held)"
-        [batch] = services.store.waiting_proposals()
+        with services.store.unit_of_work() as uow:
+            [batch] = uow.matches.waiting_proposals()
         assert batch.flow_run_id == str(run.id)
-        assert services.store.requests(RequestStatus.APPROVED) == []
+        assert approved_requests(services) == []
         turned_down = batch.result.matches[0].request_id
 
         resume_flow_run(run.id, run_input={"action": "approve_except", "except_requests": [turned_down],
@@ -160,11 +178,13 @@ def test_a_deployed_match_run_suspends_frees_its_worker_and_resumes_with_the_lea
         asyncio.run_coroutine_threadsafe(runner.astop(), loop).result(timeout=30)
         thread.join(timeout=30)
 
-    assert services.store.waiting_proposals() == []
-    approved = services.store.requests(RequestStatus.APPROVED)
+    with services.store.unit_of_work() as uow:
+        assert uow.matches.waiting_proposals() == []
+        turned_down_reason = uow.requests.get(turned_down).wait_reason
+    approved = approved_requests(services)
     assert len(approved) == len(batch.result.matches) - 1
     assert all(any(c.actor == "lead" for c in r.timeline) for r in approved)
-    assert services.store.request(turned_down).wait_reason.endswith("lead will call")
+    assert turned_down_reason.endswith("lead will call")
 
 
 @pytest.mark.usefixtures("prefect_server")
@@ -180,20 +200,24 @@ def test_an_ended_match_frees_the_mentor_and_the_mentee_is_matched_again_elsewhe
         intake(DAY0)
         match(DAY0, approval="auto")
     store = services.store
-    request = store.requests(RequestStatus.APPROVED)[0]
-    [match_id] = [m for m in store.matches_to_invite() if store.match(m).request_id == request.id]
-    first_mentor = str(store.match(match_id).mentor_email)
-    load_before = store.mentor_load().get(first_mentor, 0)
+    with store.unit_of_work() as uow:
+        request = uow.requests.all(RequestStatus.APPROVED)[0]
+        [match_id] = [m for m in uow.matches.to_invite() if uow.matches.get(m).request_id == request.id]
+        first_mentor = str(uow.matches.get(match_id).mentor_email)
+        load_before = uow.matches.mentor_load().get(first_mentor, 0)
 
     result = CliRunner().invoke(app, ["end-match", str(match_id), "--reason", "mentor moved abroad"],
                                 env={"MENTORFLOW_DATA_DIR": str(data_dir)})
     assert result.exit_code == 0 and "ended" in result.output
-    assert store.mentor_load().get(first_mentor, 0) == load_before - 1
-    again = store.request(request.id)
+    with store.unit_of_work() as uow:
+        assert uow.matches.mentor_load().get(first_mentor, 0) == load_before - 1
+        again = uow.requests.get(request.id)
     assert again.status is RequestStatus.PENDING and again.previous_mentors == [first_mentor]
     assert again.waiting_since == request.waiting_since, "keeps its place in the queue"
 
     with use_services(services):
         match(DAY0 + timedelta(days=1), approval="auto")
-    [rematched] = [store.match(m) for m in store.matches_to_invite() if store.match(m).request_id == request.id]
+    with store.unit_of_work() as uow:
+        invited = uow.matches.many(uow.matches.to_invite())
+    [rematched] = [m for m in invited.values() if m.request_id == request.id]
     assert str(rematched.mentor_email) != first_mentor

@@ -109,10 +109,10 @@ def run_first_week(services: Services) -> None:
 def test_intake_match_invite_end_to_end(data_dir: Path) -> None:
     services, mailer, calendar = make_services(data_dir)
     run_first_week(services)
-    store = services.store
-    report = store.status_report()
-
-    scheduled = store.requests(RequestStatus.SCHEDULED)
+    with services.store.unit_of_work() as uow:
+        report = uow.reporting.status_report()
+        scheduled = uow.requests.all(RequestStatus.SCHEDULED)
+        meetings = uow.matches.meetings_in_followup()
     assert len(scheduled) >= 25, report
     assert report.set_aside, "the sample's bad rows are set aside with reasons"
     assert all(s.reasons for s in report.set_aside)
@@ -130,7 +130,6 @@ def test_intake_match_invite_end_to_end(data_dir: Path) -> None:
     assert len(list((data_dir / "invites").glob("*.ics"))) == len(scheduled)
 
     # every meeting is at least 48 h ahead, never on Friday after the cutoff or on Saturday
-    meetings = store.meetings_in_followup()
     assert len(meetings) == len(scheduled)
     for meeting in meetings:
         start, end = meeting.start.astimezone(TZ), meeting.end.astimezone(TZ)
@@ -157,9 +156,10 @@ def test_transient_mail_failures_are_retried_and_sent_once(data_dir: Path) -> No
         # a match whose retries ran out stays approved; the next run (faults gone) finishes it
         mailer.transient_every = 0
         run_first_week(services)
-    scheduled = services.store.requests(RequestStatus.SCHEDULED)
-    assert len(scheduled) == len(services.store.meetings_in_followup()) >= 25
-    assert services.store.requests(RequestStatus.APPROVED) == []
+    with services.store.unit_of_work() as uow:
+        scheduled = uow.requests.all(RequestStatus.SCHEDULED)
+        assert len(scheduled) == len(uow.matches.meetings_in_followup()) >= 25
+        assert uow.requests.all(RequestStatus.APPROVED) == []
     assert set(mailer.sends.values()) == {1}
     assert len([k for k in mailer.sends if k.startswith("invite:")]) == 2 * len(scheduled)
 
@@ -170,13 +170,15 @@ def test_a_crash_right_after_a_send_is_not_repeated_on_rerun(data_dir: Path) -> 
         run_first_week(services)
     crashed = mailer.crashed_key
     assert crashed and mailer.sends[crashed] == 1
-    assert services.store.ledger(crashed).status == "pending"  # type: ignore[union-attr]
+    with services.store.unit_of_work() as uow:
+        assert uow.ledger.get(crashed).status == "pending"  # type: ignore[union-attr]
     mailer.die_after_send_on = 0
     run_first_week(services)
     assert mailer.sends[crashed] == 1, "the message sent just before the crash was found, not resent"
-    assert services.store.ledger(crashed).status == "done"  # type: ignore[union-attr]
+    with services.store.unit_of_work() as uow:
+        assert uow.ledger.get(crashed).status == "done"  # type: ignore[union-attr]
+        scheduled = uow.requests.all(RequestStatus.SCHEDULED)
     assert set(mailer.sends.values()) == {1}
-    scheduled = services.store.requests(RequestStatus.SCHEDULED)
     assert len([k for k in mailer.sends if k.startswith("invite:")]) == 2 * len(scheduled)
     assert set(calendar.creates.values()) == {1}
 
@@ -202,13 +204,13 @@ def test_follow_up_digest_and_report(data_dir: Path) -> None:
         assert published.published
         assert not digest(DAY0 + timedelta(days=15)).published, "the next period is not complete yet"
         assert report(DAY0 + timedelta(days=14)).outcome == "performed"
-    store = services.store
+    with services.store.unit_of_work() as uow:
+        answers, flags = uow.followup.survey_answers(), uow.followup.flags()
     reminded = {k.split(":", 1)[1] for k in mailer.sends if k.startswith("reminder:")}
-    answered = {f"{a.match_id}:{a.role.value}" for a in store.survey_answers()}
+    answered = {f"{a.match_id}:{a.role.value}" for a in answers}
     assert not reminded & answered, "nobody who answered was reminded"
     assert set(mailer.sends.values()) == {1}
     assert list((data_dir / "digests").glob("digest-*.html"))
-    flags = store.flags()
     assert any(f.kind in {"no_show", "low_score"} for f in flags)
 
 
@@ -235,17 +237,18 @@ def test_killed_pipeline_rerun_loses_and_duplicates_nothing(data_dir: Path, kill
     assert rerun.returncode == 0, rerun.stderr[-2000:]
 
     services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
-    store = services.store
-    scheduled = store.requests(RequestStatus.SCHEDULED)
+    with services.store.unit_of_work() as uow:
+        scheduled = uow.requests.all(RequestStatus.SCHEDULED)
+        report = uow.reporting.status_report()
+        invite_keys = uow.ledger.keys("invite:")
     assert len(scheduled) >= 25
     # nothing lost: every valid sample mentee has a request
-    report = store.status_report()
     assert sum(report.requests_by_status.values()) >= 40 - len([s for s in report.set_aside if s.kind == "mentee"])
     # nothing twice: exactly one event file and two invitation files per scheduled match, all recorded done
     invites = sorted(p.name for p in outbox.glob("invite*.eml"))
     assert len(invites) == 2 * len(scheduled) == len(set(invites))
     assert len(list((data_dir / "invites").glob("*.ics"))) == len(scheduled)
-    assert len(store.ledger_keys("invite:")) == 2 * len(scheduled)
+    assert len(invite_keys) == 2 * len(scheduled)
     assert report.uncertain_keys == []
     for path in outbox.glob("*.eml"):  # no half-written message counts as sent
         parsed = email.message_from_bytes(path.read_bytes())

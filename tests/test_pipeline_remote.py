@@ -101,8 +101,9 @@ def test_a_100_mentee_run_makes_exactly_the_calls_it_needs(
     seed(google_emulator, mentees=100, mentors=40)
     services = remote_services(tmp_path, google_emulator, sendgrid_emulator)
     run_stages(services)
-    store = services.store
-    scheduled = store.requests(RequestStatus.SCHEDULED)
+    with services.store.unit_of_work() as uow:
+        scheduled = uow.requests.all(RequestStatus.SCHEDULED)
+        meetings = uow.matches.meetings_in_followup()
     assert len(scheduled) >= 60
 
     counts = google_emulator.counts
@@ -112,11 +113,10 @@ def test_a_100_mentee_run_makes_exactly_the_calls_it_needs(
     assert set(keys.values()) == {1}
     assert len([k for k in keys if k.startswith("invite:")]) == 2 * len(scheduled)
     # Google made a Meet room for each event, and the invitations carry it
-    meetings = store.meetings_in_followup()
     assert meetings and all(m.video_link.startswith("https://meet.google.com/") for m in meetings)
     for body in sendgrid_emulator.accepted:
         if body["custom_args"]["mentorflow_key"].startswith("invite:"):
-            meeting = store.meeting(int(body["custom_args"]["match_id"]))
+            [meeting] = [m for m in meetings if m.match_id == int(body["custom_args"]["match_id"])]
             assert meeting is not None and all(meeting.video_link in part["value"] for part in body["content"])
 
     # a second poll with nothing new is one list call per form; nothing is inserted or sent again
@@ -180,15 +180,15 @@ def test_faults_and_a_crash_still_give_one_event_and_one_email_per_match_and_ste
         sendgrid_emulator.clear_faults()
         run_stages(services)  # and once more, for matches whose retries ran out
 
-    store = services.store
-    scheduled = store.requests(RequestStatus.SCHEDULED)
-    assert len(scheduled) >= 60 and store.requests(RequestStatus.APPROVED) == []
+    with services.store.unit_of_work() as uow:
+        scheduled = uow.requests.all(RequestStatus.SCHEDULED)
+        assert len(scheduled) >= 60 and uow.requests.all(RequestStatus.APPROVED) == []
+        uncertain = set(uow.reporting.status_report().uncertain_keys)
     events = google_emulator.events()
     assert len(events) == len(scheduled), "exactly one event per match, whatever failed"
     keys = sent_keys(sendgrid_emulator)
     invites = [k for k in keys if k.startswith("invite:")]
     # a message sent just before the crash is 'uncertain' (SendGrid cannot be asked), never resent
-    uncertain = set(store.status_report().uncertain_keys)
     assert set(keys.values()) == {1}, "no email twice"
     assert len(invites) == 2 * len(scheduled), "no email lost"
     assert uncertain <= set(invites)
@@ -202,22 +202,24 @@ def test_a_declined_meeting_is_moved_not_recreated_and_the_lead_is_told(
     seed(google_emulator, mentees=12, mentors=6)
     services = remote_services(tmp_path, google_emulator, sendgrid_emulator)
     run_stages(services)
-    store = services.store
-    meeting = store.meetings_in_followup()[0]
-    match = store.match(meeting.match_id)
+    with services.store.unit_of_work() as uow:
+        meeting = uow.matches.meetings_in_followup()[0]
+        match = uow.matches.get(meeting.match_id)
     google_emulator.respond(meeting.event_id, str(match.mentor_email), "declined")
     inserts = google_emulator.counts["events.insert"]
 
     with use_services(services):
         summary = invite(DAY0 + timedelta(hours=1))
     assert [m for m, _ in summary.rescheduled] == [meeting.match_id]
-    moved = store.meeting(meeting.match_id)
+    with services.store.unit_of_work() as uow:
+        moved = uow.matches.meeting(meeting.match_id)
+        flags = uow.followup.flags()
     assert moved is not None and moved.start != meeting.start and moved.start - DAY0 >= timedelta(hours=48)
     event = google_emulator.events()[meeting.event_id]
     assert datetime.fromisoformat(event["start"]["dateTime"]) == moved.start
     assert google_emulator.counts["events.patch"] == 1 and google_emulator.counts["events.insert"] == inserts
     assert all(a["responseStatus"] == "needsAction" for a in event["attendees"]), "everyone is asked again"
-    [flag] = [f for f in store.flags() if f.match_id == meeting.match_id]
+    [flag] = [f for f in flags if f.match_id == meeting.match_id]
     assert flag.kind == "declined" and "mentor declined" in flag.detail
 
     with use_services(services):  # nothing new declined: nothing moves again

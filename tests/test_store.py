@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event, update
 
 from connectors.base import MailError, OutcomeUnknown, Presence
 from domain.models import (
@@ -19,12 +22,12 @@ from domain.models import (
     ScoreBreakdown,
     SetAside,
     SurveyAnswer,
-    Unmatched,
     Weekday,
     WeeklyWindow,
 )
-from store.ledger import Outcome, do_once
-from store.repository import Store
+from store.ledger import LedgerEntry, Outcome, do_once
+from store.tables import RequestRow
+from store.uow import Store
 
 T0 = datetime(2026, 11, 22, 7, 0, tzinfo=UTC)
 TUE = WeeklyWindow(day=Weekday.TUE, start=time(18), end=time(20))
@@ -43,9 +46,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
 def _wipe(store: Store) -> None:
     from store.tables import Base
 
-    with store.session() as s:
+    with store.unit_of_work() as uow:
         for table in reversed(Base.metadata.sorted_tables):
-            s.execute(table.delete())
+            uow.session.execute(table.delete())
 
 
 def app(email: str = "dana@example.org", at: datetime = T0, goals: str = "", rid: str = "r1") -> MenteeApplication:
@@ -66,94 +69,144 @@ def proposal(request_id: int, mentor_email: str = "avi@example.org") -> Proposed
                          shared_windows=[TUE])
 
 
+def save(store: Store, *apps: MenteeApplication, now: datetime = T0) -> dict[str, int]:
+    """One intake batch in its own unit of work; the counts it reports."""
+    with store.unit_of_work() as uow:
+        return dict(uow.requests.save_applications(list(apps), now))
+
+
+def one(counts: dict[str, int]) -> str:
+    """The single outcome of a one-answer batch."""
+    [outcome] = [k for k, n in counts.items() if n]
+    return outcome
+
+
 def test_second_submission_updates_the_open_request(store: Store) -> None:
-    assert store.upsert_application(app(), T0) == "created"
-    assert store.upsert_application(app(), T0) == "unchanged"
+    assert one(save(store, app())) == "created"
+    assert one(save(store, app())) == "unchanged"
     later = app(at=T0 + timedelta(hours=1), goals="open source", rid="r2")
-    assert store.upsert_application(later, T0 + timedelta(hours=1)) == "updated"
+    assert one(save(store, later, now=T0 + timedelta(hours=1))) == "updated"
     older = app(at=T0 - timedelta(hours=1), goals="stale", rid="r0")
-    assert store.upsert_application(older, T0 + timedelta(hours=2)) == "unchanged"
-    [req] = store.requests()
+    assert one(save(store, older, now=T0 + timedelta(hours=2))) == "unchanged"
+    with store.unit_of_work() as uow:
+        [req] = uow.requests.all()
     assert req.application.goals == "open source"
     assert [c.note for c in req.timeline] == ["application received", "application updated by a later answer"]
 
 
+def test_answers_in_one_batch_count_as_they_would_one_by_one(store: Store) -> None:
+    later = app(at=T0 + timedelta(hours=1), goals="open source", rid="r2")
+    older = app(at=T0 - timedelta(hours=1), goals="stale", rid="r0")
+    other = app("noa@example.org", rid="r9")
+    # oldest first: the older answer opens the request, the first updates it, the later one again
+    assert save(store, later, app(), older, other, app()) == {"created": 2, "updated": 2, "unchanged": 1}
+    with store.unit_of_work() as uow:
+        dana, noa = uow.requests.all()
+    assert dana.application.goals == "open source" and dana.application.response_id == "r2"
+    assert [c.note for c in dana.timeline] == ["application received"] + ["application updated by a later answer"] * 2
+    assert noa.application.email == "noa@example.org"
+
+
 def test_email_is_matched_case_insensitively(store: Store) -> None:
-    store.upsert_application(app("Dana@Example.org"), T0)
-    store.upsert_application(app("dana@example.org", at=T0 + timedelta(minutes=5), goals="x"), T0)
-    assert len(store.requests()) == 1
+    save(store, app("Dana@Example.org"))
+    save(store, app("dana@example.org", at=T0 + timedelta(minutes=5), goals="x"))
+    with store.unit_of_work() as uow:
+        assert len(uow.requests.all()) == 1
 
 
 def test_lifecycle_is_enforced_and_recorded(store: Store) -> None:
-    store.upsert_application(app(), T0)
-    [req] = store.requests()
-    with pytest.raises(IllegalTransition):
-        store.transition(req.id, RequestStatus.MET, "test", "", T0)
-    store.transition(req.id, RequestStatus.CANCELED, "lead", "moved abroad", T0)
-    assert store.request(req.id).status is RequestStatus.CANCELED
+    save(store, app())
+    with store.unit_of_work() as uow:
+        [req] = uow.requests.all()
+        with pytest.raises(IllegalTransition):
+            uow.requests.transition(req.id, RequestStatus.MET, "test", "", T0)
+        uow.requests.transition(req.id, RequestStatus.CANCELED, "lead", "moved abroad", T0)
+        assert uow.requests.get(req.id).status is RequestStatus.CANCELED
     # a closed request does not block a new one for the same person
-    assert store.upsert_application(app(at=T0 + timedelta(days=30)), T0 + timedelta(days=30)) == "created"
+    assert one(save(store, app(at=T0 + timedelta(days=30)), now=T0 + timedelta(days=30))) == "created"
 
 
 def test_match_lifecycle_load_and_history(store: Store) -> None:
-    store.sync_roster([mentor()], T0)
-    store.upsert_application(app(), T0)
-    [req] = store.requests()
-    [match_id] = store.approve_matches([proposal(req.id)], "auto", T0)
-    assert store.approve_matches([proposal(req.id)], "auto", T0) == []  # already matched: left alone
-    assert store.mentor_load() == {"avi@example.org": 1}
-    assert store.matches_to_invite() == [match_id]
-    meeting = Meeting(match_id=match_id, start=T0 + timedelta(days=3), end=T0 + timedelta(days=3, hours=1),
-                      event_id="abcdef12345", video_link="https://meet.example.org/x")
-    assert store.plan_meeting(meeting) == meeting
-    moved = meeting.model_copy(update={"start": T0 + timedelta(days=9)})
-    assert store.plan_meeting(moved).start == meeting.start  # a rerun keeps the first plan
-    store.mark_scheduled(match_id, "file.ics", T0)
-    store.mark_scheduled(match_id, "file.ics", T0)
-    assert store.request(req.id).status is RequestStatus.SCHEDULED
-    assert store.matches_to_invite() == []
+    save(store, app())
+    with store.unit_of_work() as uow:
+        uow.roster.sync([mentor()], T0)
+        [req] = uow.requests.all()
+        [match_id] = uow.matches.approve([proposal(req.id)], "auto", T0)
+    with store.unit_of_work() as uow:
+        assert uow.matches.approve([proposal(req.id)], "auto", T0) == []  # already matched: left alone
+        assert uow.matches.mentor_load() == {"avi@example.org": 1}
+        assert uow.matches.to_invite() == [match_id]
+        meeting = Meeting(match_id=match_id, start=T0 + timedelta(days=3), end=T0 + timedelta(days=3, hours=1),
+                          event_id="abcdef12345", video_link="https://meet.example.org/x")
+        assert uow.matches.plan_meeting(meeting) == meeting
+    with store.unit_of_work() as uow:
+        moved = meeting.model_copy(update={"start": T0 + timedelta(days=9)})
+        assert uow.matches.plan_meeting(moved).start == meeting.start  # a rerun keeps the first plan
+        uow.matches.mark_scheduled(match_id, "file.ics", T0)
+        uow.matches.mark_scheduled(match_id, "file.ics", T0)
+        assert uow.requests.get(req.id).status is RequestStatus.SCHEDULED
+        assert uow.matches.to_invite() == []
     # a cancelled match frees the mentor and sends the mentee back, remembering the former mentor
-    store.end_match(match_id, "mentor declined", "invite", T0)
-    again = store.request(req.id)
-    assert again.status is RequestStatus.PENDING
-    assert again.previous_mentors == ["avi@example.org"]
-    assert store.mentor_load() == {}
+    with store.unit_of_work() as uow:
+        assert uow.matches.end(match_id, "mentor declined", "invite", T0)
+    with store.unit_of_work() as uow:
+        again = uow.requests.get(req.id)
+        assert again.status is RequestStatus.PENDING
+        assert again.previous_mentors == ["avi@example.org"]
+        assert uow.matches.mentor_load() == {}
 
 
 def test_waitlist_and_set_aside_are_kept_once(store: Store) -> None:
-    store.upsert_application(app(), T0)
-    [req] = store.requests()
-    store.record_waitlist([Unmatched(request_id=req.id, reason="no mentor shares a language")], T0)
+    save(store, app())
     bad = [SetAside(source="file:x.csv", ref="row 3", reasons=["email: not a valid address"])]
-    assert store.record_set_aside(bad, "mentee", T0) == 1
-    assert store.record_set_aside(bad, "mentee", T0 + timedelta(hours=1)) == 0
-    report = store.status_report()
+    with store.unit_of_work() as uow:
+        [req] = uow.requests.all()
+        uow.requests.note_waiting({req.id: "no mentor shares a language"}, T0)
+        assert uow.requests.record_set_aside(bad + bad, "mentee", T0) == 1
+    with store.unit_of_work() as uow:
+        assert uow.requests.record_set_aside(bad, "mentee", T0 + timedelta(hours=1)) == 0
+        report = uow.reporting.status_report()
     assert report.waiting == [(req.id, "no mentor shares a language")]
     assert [(s.ref, s.reasons) for s in report.set_aside] == [("row 3", ["email: not a valid address"])]
+    assert report.set_aside[0].last_seen_at == T0 + timedelta(hours=1)
     assert report.requests_by_status["pending"] == 1
 
 
 def test_survey_answers_keep_the_newest_per_match_and_role(store: Store) -> None:
-    store.sync_roster([mentor()], T0)
-    store.upsert_application(app(), T0)
-    [match_id] = store.approve_matches([proposal(store.requests()[0].id)], "auto", T0)
+    save(store, app())
+    with store.unit_of_work() as uow:
+        uow.roster.sync([mentor()], T0)
+        [match_id] = uow.matches.approve([proposal(uow.requests.all()[0].id)], "auto", T0)
     first = SurveyAnswer(match_id=match_id, role=Role.MENTEE, submitted_at=T0, satisfaction=3, met=True,
                          still_in_touch=True, adopted_idea=False)
-    assert store.add_survey_answers([first, first]) == 1
+    with store.unit_of_work() as uow:
+        assert uow.followup.add_survey_answers([first, first]) == 1
     newer = first.model_copy(update={"submitted_at": T0 + timedelta(hours=1), "satisfaction": 5})
-    assert store.add_survey_answers([newer, first]) == 1
-    [kept] = store.survey_answers()
-    assert kept.satisfaction == 5
-    unknown = first.model_copy(update={"match_id": 999})
-    assert store.add_survey_answers([unknown]) == 0
+    with store.unit_of_work() as uow:
+        assert uow.followup.add_survey_answers([newer, first]) == 1
+        [kept] = uow.followup.survey_answers()
+        assert kept.satisfaction == 5
+        unknown = first.model_copy(update={"match_id": 999})
+        assert uow.followup.add_survey_answers([unknown]) == 0
+
+
+def test_roster_sync_adds_updates_and_keeps(store: Store) -> None:
+    with store.unit_of_work() as uow:
+        assert uow.roster.sync([mentor(), mentor("noa@example.org")], T0) == (2, 0)
+    with store.unit_of_work() as uow:
+        assert uow.roster.sync([mentor(capacity=3)], T0) == (0, 1)  # noa absent: kept
+        assert [m.capacity for m in uow.roster.mentors()] == [3, 2]
 
 
 def test_datetimes_come_back_aware_in_utc(store: Store) -> None:
-    store.set_watermark("src", "w1", datetime(2026, 11, 22, 9, 0, tzinfo=UTC) + timedelta(hours=0))
-    store.upsert_application(app(), T0)
-    [req] = store.requests()
+    with store.unit_of_work() as uow:
+        uow.requests.set_watermark("src", "w0", T0)
+        uow.requests.set_watermark("src", "w1", datetime(2026, 11, 22, 9, 0, tzinfo=UTC))
+    save(store, app())
+    with store.unit_of_work() as uow:
+        [req] = uow.requests.all()
+        assert uow.requests.watermark("src") == "w1"
     assert req.created_at == T0 and req.created_at.tzinfo is not None
-    assert store.watermark("src") == "w1"
 
 
 # --- the ledger ---------------------------------------------------------------------------------------
@@ -179,12 +232,17 @@ class Effect:
         return Presence.DONE if self.performed else Presence.ABSENT
 
 
+def ledger(store: Store, key: str) -> LedgerEntry | None:
+    with store.unit_of_work() as uow:
+        return uow.ledger.get(key)
+
+
 def test_do_once_performs_once_and_skips_after(store: Store) -> None:
     e = Effect()
     assert do_once(store, "k", "mail", e.perform, e.lookup, T0) is Outcome.PERFORMED
     assert do_once(store, "k", "mail", e.perform, e.lookup, T0) is Outcome.ALREADY_DONE
     assert e.performed == 1
-    entry = store.ledger("k")
+    entry = ledger(store, "k")
     assert entry is not None and entry.status == "done" and entry.provider_ref == "ref-1"
 
 
@@ -193,7 +251,7 @@ def test_a_known_failure_is_retried_later(store: Store) -> None:
     e.fail_with = MailError("rejected")
     with pytest.raises(MailError):
         do_once(store, "k", "mail", e.perform, e.lookup, T0)
-    assert store.ledger("k").status == "failed"  # type: ignore[union-attr]
+    assert ledger(store, "k").status == "failed"  # type: ignore[union-attr]
     e.fail_with = None
     assert do_once(store, "k", "mail", e.perform, e.lookup, T0) is Outcome.PERFORMED
     assert e.performed == 1
@@ -208,7 +266,7 @@ def test_a_crash_after_the_effect_is_found_by_lookup_not_repeated(store: Store) 
 
     with pytest.raises(SystemExit):
         do_once(store, "k", "event", perform_then_die, e.lookup, T0)
-    assert store.ledger("k").status == "pending"  # type: ignore[union-attr]
+    assert ledger(store, "k").status == "pending"  # type: ignore[union-attr]
     assert do_once(store, "k", "event", e.perform, e.lookup, T0) is Outcome.FOUND_DONE
     assert e.performed == 1
 
@@ -234,8 +292,9 @@ def test_unknown_outcome_with_a_blind_provider_waits_for_the_lead(store: Store) 
     assert do_once(store, "k", "mail", e.perform, e.lookup, T0) is Outcome.UNCERTAIN
     assert do_once(store, "k", "mail", e.perform, e.lookup, T0) is Outcome.UNCERTAIN
     assert e.performed == 0
-    assert store.status_report().uncertain_keys == ["k"]
-    assert store.ledger_release("k", T0)
+    with store.unit_of_work() as uow:
+        assert uow.reporting.status_report().uncertain_keys == ["k"]
+        assert uow.ledger.release("k", T0)
     assert do_once(store, "k", "mail", e.perform, e.lookup, T0) is Outcome.PERFORMED
     assert e.performed == 1
 
@@ -248,16 +307,127 @@ def test_migrations_are_idempotent(tmp_path: Path) -> None:
 
 
 def test_meetings_held_count_by_meeting_date_once_confirmed(store: Store) -> None:
-    store.sync_roster([mentor()], T0)
-    store.upsert_application(app(), T0)
-    [req] = store.requests()
-    [match_id] = store.approve_matches([proposal(req.id)], "auto", T0)
+    save(store, app())
     start = T0 + timedelta(days=3)
-    store.plan_meeting(Meeting(match_id=match_id, start=start, end=start + timedelta(hours=1),
-                               event_id="abcdef12345", video_link=""))
-    store.mark_scheduled(match_id, "", T0)
     week = (T0, T0 + timedelta(days=7))
-    assert store.meetings_held(*week) == 0, "not held until a survey says so"
-    store.transition(req.id, RequestStatus.MET, "followup", "survey says they met", T0 + timedelta(days=20))
-    assert store.meetings_held(*week) == 1, "counted in the week it took place, not the week it was confirmed"
-    assert store.meetings_held(T0 + timedelta(days=14), T0 + timedelta(days=28)) == 0
+    with store.unit_of_work() as uow:
+        uow.roster.sync([mentor()], T0)
+        [req] = uow.requests.all()
+        [match_id] = uow.matches.approve([proposal(req.id)], "auto", T0)
+        uow.matches.plan_meeting(Meeting(match_id=match_id, start=start, end=start + timedelta(hours=1),
+                                         event_id="abcdef12345", video_link=""))
+        uow.matches.mark_scheduled(match_id, "", T0)
+        assert uow.matches.meetings_held(*week) == 0, "not held until a survey says so"
+        uow.requests.transition(req.id, RequestStatus.MET, "followup", "survey says they met", T0 + timedelta(days=20))
+        assert uow.matches.meetings_held(*week) == 1, "counted in the week it took place, not when confirmed"
+        assert uow.matches.meetings_held(T0 + timedelta(days=14), T0 + timedelta(days=28)) == 0
+
+
+# --- units of work: what belongs together commits together ---------------------------------------------
+
+
+def test_an_exception_inside_a_unit_of_work_leaves_nothing_of_it(store: Store) -> None:
+    bad = [SetAside(source="file:x.csv", ref="row 3", reasons=["email: not a valid address"])]
+    with pytest.raises(RuntimeError), store.unit_of_work() as uow:
+        uow.requests.save_applications([app(), app("noa@example.org")], T0)
+        uow.requests.record_set_aside(bad, "mentee", T0)
+        uow.requests.set_watermark("src", "w1", T0)
+        raise RuntimeError("the run dies before the batch is done")
+    with store.unit_of_work() as uow:
+        assert uow.requests.all() == []
+        assert uow.requests.watermark("src") is None
+        assert uow.reporting.status_report().set_aside == []
+
+
+def test_a_lead_decision_that_fails_halfway_leaves_the_proposal_waiting(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from domain.models import MatchResult
+    from store.requests import RequestRepository
+    from tasks.matching import save_decision
+
+    save(store, app(), app("noa@example.org"))
+    with store.unit_of_work() as uow:
+        uow.roster.sync([mentor()], T0)
+        dana, noa = uow.requests.all()
+        batch = MatchResult(matches=[proposal(dana.id), proposal(noa.id)], waitlist=[])
+        proposal_id = uow.matches.save_proposal(batch, "run-1", T0)
+
+    def fail(*_: object) -> None:
+        raise RuntimeError("the database went away mid-decision")
+
+    monkeypatch.setattr(RequestRepository, "note_waiting", fail)
+    decision = {"action": "approve_except", "except_requests": [noa.id], "note": ""}
+    with pytest.raises(RuntimeError), store.unit_of_work() as uow:
+        save_decision(uow, batch, [proposal(dana.id)], {noa.id: ""}, "lead", T0, (proposal_id, decision))
+    with store.unit_of_work() as uow:
+        assert [p.id for p in uow.matches.waiting_proposals()] == [proposal_id]
+        assert uow.requests.all(RequestStatus.APPROVED) == []
+        assert uow.matches.mentor_load() == {}
+    monkeypatch.undo()
+    with store.unit_of_work() as uow:  # the same decision, now whole
+        assert save_decision(uow, batch, [proposal(dana.id)], {noa.id: ""}, "lead", T0, (proposal_id, decision))
+    with store.unit_of_work() as uow:
+        assert uow.matches.waiting_proposals() == []
+        assert [r.id for r in uow.requests.all(RequestStatus.APPROVED)] == [dana.id]
+        assert uow.requests.get(noa.id).wait_reason == "proposal rejected by the lead"
+        # decided once: a second answer to the same batch records nothing
+        assert save_decision(uow, batch, [proposal(noa.id)], {}, "lead", T0, (proposal_id, decision)) is None
+
+
+# --- set-based reads and writes: the number of statements does not grow with the batch ---------------
+
+
+@contextmanager
+def statements(store: Store) -> Iterator[list[str]]:
+    """Every SQL statement sent to the database inside the block."""
+    seen: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *_: object) -> None:
+        seen.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+
+
+def batch(n: int, start: int = 0, at: datetime = T0) -> list[MenteeApplication]:
+    return [app(f"m{i}@example.org", at=at, rid=f"r{i}") for i in range(start, start + n)]
+
+
+def test_saving_applications_takes_the_same_statements_for_5_or_50(store: Store) -> None:
+    counts = []
+    for n, start in ((5, 0), (50, 100)):
+        fresh = batch(n, start)
+        with statements(store) as new_ones, store.unit_of_work() as uow:
+            uow.requests.save_applications(fresh, T0)
+        later = [a.model_copy(update={"goals": "new goals", "submitted_at": T0 + timedelta(hours=1)}) for a in fresh]
+        with statements(store) as updates, store.unit_of_work() as uow:
+            assert uow.requests.save_applications(later + fresh, T0)["updated"] == n
+        counts.append((len(new_ones), len(updates)))
+    assert counts[0] == counts[1], counts
+
+
+def test_listing_requests_and_approving_take_the_same_statements_for_5_or_50(store: Store) -> None:
+    with store.unit_of_work() as uow:
+        uow.roster.sync([mentor(capacity=20)], T0)
+    counts = []
+    for n, start in ((5, 0), (50, 100)):
+        with store.unit_of_work() as uow:
+            uow.requests.save_applications(batch(n, start), T0)
+            ids = [r.id for r in uow.requests.all(RequestStatus.PENDING)]
+        with statements(store) as approving, store.unit_of_work() as uow:
+            assert len(uow.matches.approve([proposal(i) for i in ids], "auto", T0)) == n
+        with statements(store) as listing, store.unit_of_work() as uow:
+            approved = uow.requests.all(RequestStatus.APPROVED)
+            assert len(approved) == n and all(len(r.timeline) == 2 for r in approved)
+        with store.unit_of_work() as uow:  # ended matches are remembered as earlier mentors
+            for m in uow.matches.many(uow.matches.to_invite()).values():
+                uow.matches.end(m.id, "test", "lead", T0)
+        with store.unit_of_work() as uow:
+            assert all(r.previous_mentors == ["avi@example.org"] for r in uow.requests.all(RequestStatus.PENDING))
+            uow.session.execute(update(RequestRow).values(status="canceled", is_open=False))
+        counts.append((len(approving), len(listing)))
+    assert counts[0] == counts[1], counts

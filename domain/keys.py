@@ -1,0 +1,110 @@
+"""Ledger keys: one typed model per kind of side effect, one way to write it and one to read it back.
+
+The strings are the ledger's primary keys, so their shape never changes (``invite:12:mentee``): existing
+ledgers must keep matching. ``str(key)`` writes one, :func:`parse_key` reads one.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from domain.models import Role
+
+
+class _Key(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class EventKey(_Key):
+    """The calendar event of a match's first meeting (by its deterministic event id)."""
+
+    event_id: str
+
+    def __str__(self) -> str:
+        return f"event:{self.event_id}"
+
+
+class InviteKey(_Key):
+    """The invitation email to one side of a match."""
+
+    match_id: int
+    role: Role
+
+    def __str__(self) -> str:
+        return f"invite:{self.match_id}:{self.role.value}"
+
+
+class SurveyKey(_Key):
+    """The follow-up survey (or its one reminder) to one side of a match."""
+
+    kind: Literal["survey", "reminder"]
+    match_id: int
+    role: Role
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.match_id}:{self.role.value}"
+
+    @staticmethod
+    def prefix(kind: Literal["survey", "reminder"]) -> str:
+        return f"{kind}:"
+
+
+class RescheduleKey(_Key):
+    """The ``n``-th move of a match's first meeting after a decline."""
+
+    match_id: int
+    n: int
+
+    def __str__(self) -> str:
+        return f"reschedule:{self.match_id}:{self.n}"
+
+    @staticmethod
+    def prefix(match_id: int) -> str:
+        return f"reschedule:{match_id}:"
+
+
+class DigestKey(_Key):
+    """The newsletter issue of one period."""
+
+    start: date
+    end: date
+
+    def __str__(self) -> str:
+        return f"digest:{self.start:%Y-%m-%d}:{self.end:%Y-%m-%d}"
+
+
+class ReportKey(_Key):
+    """The lead's report of one day."""
+
+    day: date
+
+    def __str__(self) -> str:
+        return f"report:{self.day:%Y-%m-%d}"
+
+
+LedgerKey = EventKey | InviteKey | SurveyKey | RescheduleKey | DigestKey | ReportKey
+
+
+def parse_key(key: str) -> LedgerKey:
+    """The typed key a ledger string stands for; ValueError for a string no builder makes."""
+    kind, _, rest = key.partition(":")
+    parts = rest.split(":")
+    try:
+        if kind == "event" and rest:
+            return EventKey(event_id=rest)
+        if kind == "invite" and len(parts) == 2:
+            return InviteKey(match_id=int(parts[0]), role=Role(parts[1]))
+        if kind in ("survey", "reminder") and len(parts) == 2:
+            return SurveyKey(kind=kind, match_id=int(parts[0]), role=Role(parts[1]))  # type: ignore[arg-type]
+        if kind == "reschedule" and len(parts) == 2:
+            return RescheduleKey(match_id=int(parts[0]), n=int(parts[1]))
+        if kind == "digest" and len(parts) == 2:
+            return DigestKey(start=date.fromisoformat(parts[0]), end=date.fromisoformat(parts[1]))
+        if kind == "report" and len(parts) == 1:
+            return ReportKey(day=date.fromisoformat(parts[0]))
+    except ValueError as exc:
+        raise ValueError(f"malformed ledger key of kind {kind!r}") from exc
+    raise ValueError(f"not a ledger key: kind {kind!r}")

@@ -1,0 +1,271 @@
+"""Mentees' requests: applications, the status lifecycle and its timeline, set-aside records, watermarks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, bindparam, select, true, update
+from sqlalchemy.orm import Session
+
+from domain.models import (
+    OPEN_STATUSES,
+    MenteeApplication,
+    MentoringRequest,
+    RequestStatus,
+    SetAside,
+    StatusChange,
+    check_transition,
+)
+from store.sql import chunks, insert
+from store.tables import MatchRow, RequestEventRow, RequestRow, SetAsideRow, WatermarkRow
+
+Upsert = Literal["created", "updated", "unchanged"]
+
+
+def event_row(
+    request_id: int, frm: str | None, to: str, actor: str, note: str, now: datetime
+) -> dict[str, Any]:
+    """One timeline entry, as a row for a bulk insert."""
+    return {"request_id": request_id, "at": now, "from_status": frm, "to_status": to, "actor": actor, "note": note}
+
+
+def apply_transition(row: RequestRow, new: RequestStatus, now: datetime) -> None:
+    """Check and apply a status change on a loaded row (the caller records the timeline entry)."""
+    check_transition(RequestStatus(row.status), new)
+    row.status, row.updated_at = new.value, now
+    row.is_open = new in OPEN_STATUSES
+
+
+class RequestRepository:
+    """Requests and everything that only concerns them. Never commits: the unit of work does."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # --- intake ----------------------------------------------------------------------------------
+
+    def watermark(self, source: str) -> str | None:
+        return self.session.scalar(select(WatermarkRow.value).where(WatermarkRow.source == source))
+
+    def set_watermark(self, source: str, value: str, now: datetime) -> None:
+        stmt = insert(self.session, WatermarkRow).values(source=source, value=value, updated_at=now)
+        self.session.execute(
+            stmt.on_conflict_do_update(index_elements=["source"], set_={"value": value, "updated_at": now})
+        )
+
+    def save_applications(self, apps: Sequence[MenteeApplication], now: datetime) -> Counter[Upsert]:
+        """A new mentee opens a request; a later answer by the same email updates the open one.
+
+        Set-based: one ``IN`` select of the open requests of these emails, then bulk writes. Answers are
+        applied oldest first, so the latest answer of a person who submitted twice is the one that stays.
+        """
+        counts: Counter[Upsert] = Counter({"created": 0, "updated": 0, "unchanged": 0})
+        ordered = sorted(apps, key=lambda a: a.submitted_at)
+        emails = sorted({str(a.email).lower() for a in ordered})
+        existing: dict[str, RequestRow] = {}
+        for part in chunks(emails):
+            for row in self.session.scalars(
+                select(RequestRow).where(RequestRow.mentee_email.in_(part), RequestRow.is_open.is_(True))
+            ):
+                existing[row.mentee_email] = row
+        current: dict[str, dict[str, Any]] = {e: r.application for e, r in existing.items()}
+        new: dict[str, MenteeApplication] = {}
+        updated_notes: dict[str, int] = Counter()
+        for app in ordered:
+            email, data = str(app.email).lower(), app.model_dump(mode="json")
+            if email not in current:
+                current[email], new[email] = data, app
+                counts["created"] += 1
+                continue
+            kept = MenteeApplication.model_validate(current[email])
+            if app.submitted_at < kept.submitted_at or data == current[email]:
+                counts["unchanged"] += 1  # an older copy of the answer, or the same one read again
+                continue
+            current[email] = data
+            if email in new:
+                new[email] = app
+            updated_notes[email] += 1
+            counts["updated"] += 1
+
+        ids: dict[str, int] = {e: r.id for e, r in existing.items()}
+        if new:
+            rows = [
+                {
+                    "mentee_email": email,
+                    "is_open": True,
+                    "status": RequestStatus.PENDING.value,
+                    "application": current[email],
+                    "response_id": app.response_id,
+                    "created_at": now,
+                    "updated_at": now,
+                    "waiting_since": now,
+                    "wait_reason": "",
+                }
+                for email, app in new.items()
+            ]
+            for rows_part in chunks(rows, 5_000):
+                returned = self.session.execute(
+                    insert(self.session, RequestRow).returning(RequestRow.id, RequestRow.mentee_email),
+                    list(rows_part),
+                )
+                ids.update({email: rid for rid, email in returned})
+        changed = [e for e in existing if updated_notes.get(e)]
+        if changed:
+            self.session.execute(
+                update(RequestRow),
+                [
+                    {
+                        "id": existing[e].id,
+                        "application": current[e],
+                        "response_id": current[e]["response_id"],
+                        "updated_at": now,
+                    }
+                    for e in changed
+                ],
+            )
+        pending = RequestStatus.PENDING.value
+        events = [event_row(ids[e], None, pending, "intake", "application received", now) for e in new]
+        for email, n in updated_notes.items():
+            status = existing[email].status if email in existing else pending
+            events += [
+                event_row(ids[email], status, status, "intake", "application updated by a later answer", now)
+            ] * n
+        if events:
+            self.session.execute(insert(self.session, RequestEventRow), events)
+        return counts
+
+    def record_set_aside(self, items: Sequence[SetAside], kind: str, now: datetime) -> int:
+        """Keep each distinct problem once (re-reading the same bad row only refreshes last_seen); returns the new."""
+        rows: dict[str, dict[str, Any]] = {}
+        for item in items:
+            fp = hashlib.sha256(
+                json.dumps([kind, item.source, item.ref, item.reasons], ensure_ascii=False).encode()
+            ).hexdigest()
+            rows[fp] = {
+                "fingerprint": fp,
+                "kind": kind,
+                "source": item.source,
+                "ref": item.ref,
+                "reasons": item.reasons,
+                "first_seen_at": now,
+                "last_seen_at": now,
+            }
+        if not rows:
+            return 0
+        known = 0
+        for part in chunks(list(rows)):
+            known += len(self.session.scalars(select(SetAsideRow.id).where(SetAsideRow.fingerprint.in_(part))).all())
+        stmt = insert(self.session, SetAsideRow)
+        self.session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["fingerprint"], set_={"last_seen_at": stmt.excluded.last_seen_at}
+            ),
+            list(rows.values()),
+        )
+        return len(rows) - known
+
+    # --- reads -----------------------------------------------------------------------------------
+
+    def get(self, request_id: int) -> MentoringRequest:
+        found = self._load(RequestRow.id == request_id)
+        if not found:
+            raise KeyError(f"no request {request_id}")
+        return found[0]
+
+    def of_match(self, match_id: int) -> MentoringRequest:
+        """The request a match belongs to."""
+        of = select(MatchRow.request_id).where(MatchRow.id == match_id).scalar_subquery()
+        found = self._load(RequestRow.id == of)
+        if not found:
+            raise KeyError(f"no match {match_id}")
+        return found[0]
+
+    def all(self, status: RequestStatus | None = None) -> list[MentoringRequest]:
+        """Requests (of one status, or all), with their timelines and earlier mentors: three queries in all."""
+        return self._load(RequestRow.status == status.value if status is not None else true())
+
+    def many(self, request_ids: Sequence[int]) -> dict[int, MentoringRequest]:
+        """The given requests by id, in a fixed number of queries."""
+        out: dict[int, MentoringRequest] = {}
+        for part in chunks(sorted(set(request_ids))):
+            out.update({r.id: r for r in self._load(RequestRow.id.in_(part))})
+        return out
+
+    def applications_received(self, since: datetime, until: datetime) -> list[MenteeApplication]:
+        rows = self.session.scalars(
+            select(RequestRow.application).where(RequestRow.created_at >= since, RequestRow.created_at < until)
+        )
+        return [MenteeApplication.model_validate(r) for r in rows.all()]
+
+    def _load(self, where: ColumnElement[bool]) -> list[MentoringRequest]:
+        s = self.session
+        rows = s.scalars(
+            select(RequestRow).where(where).order_by(RequestRow.id).execution_options(populate_existing=True)
+        ).all()
+        if not rows:
+            return []
+        chosen = select(RequestRow.id).where(where)
+        timeline: dict[int, list[StatusChange]] = {r.id: [] for r in rows}
+        for e in s.scalars(
+            select(RequestEventRow).where(RequestEventRow.request_id.in_(chosen)).order_by(RequestEventRow.id)
+        ):
+            timeline[e.request_id].append(
+                StatusChange(
+                    at=e.at,
+                    from_status=RequestStatus(e.from_status) if e.from_status else None,
+                    to_status=RequestStatus(e.to_status),
+                    actor=e.actor,
+                    note=e.note,
+                )
+            )
+        # Mentors each mentee already had, over all their requests (the current active match excluded).
+        history: dict[str, list[tuple[int, bool, str]]] = {}
+        for email, request_id, active, mentor in s.execute(
+            select(RequestRow.mentee_email, MatchRow.request_id, MatchRow.active, MatchRow.mentor_email)
+            .join(RequestRow, RequestRow.id == MatchRow.request_id)
+            .where(RequestRow.mentee_email.in_(select(RequestRow.mentee_email).where(where)))
+        ):
+            history.setdefault(email, []).append((request_id, active, mentor))
+        return [
+            MentoringRequest(
+                id=row.id,
+                application=MenteeApplication.model_validate(row.application),
+                status=RequestStatus(row.status),
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+                waiting_since=row.waiting_since,
+                wait_reason=row.wait_reason,
+                previous_mentors=sorted(
+                    {m for rid, active, m in history.get(row.mentee_email, []) if not (rid == row.id and active)}
+                ),
+                timeline=timeline[row.id],
+            )
+            for row in rows
+        ]
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def transition(self, request_id: int, new: RequestStatus, actor: str, note: str, now: datetime) -> None:
+        """Move a request along its lifecycle, recording who and why."""
+        row = self.session.get(RequestRow, request_id)
+        if row is None:
+            raise KeyError(f"no request {request_id}")
+        frm = row.status
+        apply_transition(row, new, now)
+        self.session.add(RequestEventRow(**event_row(row.id, frm, new.value, actor, note, now)))
+
+    def note_waiting(self, reasons: Mapping[int, str], now: datetime) -> None:
+        """Why each still-pending request waits (a request no longer pending is left alone); one statement."""
+        if not reasons:
+            return
+        self.session.execute(
+            update(RequestRow.__table__)  # type: ignore[arg-type]
+            .where(RequestRow.id == bindparam("rid"), RequestRow.status == RequestStatus.PENDING.value)
+            .values(wait_reason=bindparam("reason"), updated_at=now),
+            [{"rid": rid, "reason": reason} for rid, reason in reasons.items()],
+        )

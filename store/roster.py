@@ -1,0 +1,74 @@
+"""The mentor roster."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from domain.models import Mentor
+from store.sql import chunks, insert
+from store.tables import MentorRow
+
+
+class RosterRepository:
+    """Mentors by email. Never commits: the unit of work does."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def sync(self, mentors: Sequence[Mentor], now: datetime) -> tuple[int, int]:
+        """Insert new mentors and update changed ones, in bulk; returns (added, updated). Absent ones are kept."""
+        incoming = {str(m.email).lower(): m for m in mentors}  # the last record of an email wins
+        known: dict[str, object] = {}
+        for part in chunks(sorted(incoming)):
+            rows = self.session.execute(select(MentorRow.email, MentorRow.data).where(MentorRow.email.in_(part)))
+            known.update({email: data for email, data in rows})
+        added = [
+            {"email": e, "data": m.model_dump(mode="json"), "active": m.active, "first_seen_at": now, "updated_at": now}
+            for e, m in incoming.items()
+            if e not in known
+        ]
+        changed = [
+            {"email": e, "data": data, "active": m.active, "updated_at": now}
+            for e, m in incoming.items()
+            if e in known and known[e] != (data := m.model_dump(mode="json"))
+        ]
+        if added:
+            self.session.execute(
+                insert(self.session, MentorRow).on_conflict_do_nothing(index_elements=["email"]), added
+            )
+        if changed:
+            self.session.execute(update(MentorRow), changed)
+        return len(added), len(changed)
+
+    def mentors(self, active_only: bool = False) -> list[Mentor]:
+        q = select(MentorRow.data).order_by(MentorRow.email)
+        if active_only:
+            q = q.where(MentorRow.active.is_(True))
+        return [Mentor.model_validate(d) for d in self.session.scalars(q).all()]
+
+    def joined(self, since: datetime, until: datetime) -> list[Mentor]:
+        """Mentors first seen in the period."""
+        rows = self.session.scalars(
+            select(MentorRow.data).where(MentorRow.first_seen_at >= since, MentorRow.first_seen_at < until)
+        )
+        return [Mentor.model_validate(d) for d in rows.all()]
+
+    def get(self, email: str) -> Mentor:
+        data = self.session.scalar(select(MentorRow.data).where(MentorRow.email == email.lower()))
+        if data is None:
+            raise KeyError("no such mentor")
+        return Mentor.model_validate(data)
+
+    def many(self, emails: Sequence[str]) -> dict[str, Mentor]:
+        """The given mentors by (lower-case) email, in one query per 10,000."""
+        out: dict[str, Mentor] = {}
+        for part in chunks(sorted({e.lower() for e in emails})):
+            for email, data in self.session.execute(
+                select(MentorRow.email, MentorRow.data).where(MentorRow.email.in_(part))
+            ):
+                out[email] = Mentor.model_validate(data)
+        return out

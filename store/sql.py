@@ -1,0 +1,28 @@
+"""Small SQL helpers the repositories share: dialect-aware ``INSERT … ON CONFLICT`` and chunked ``IN`` lists."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+T = TypeVar("T")
+
+# Well under SQLite's and PostgreSQL's bound-parameter limits, so one IN list is one statement for
+# any batch a run sees in practice (a 50,000-answer export is five).
+IN_CHUNK = 10_000
+
+
+def insert(session: Session, table: Any) -> Any:
+    """``INSERT`` of the session's dialect, with ``on_conflict_do_nothing/_update`` (SQLite and PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
+    """``items`` in slices of at most ``size`` (for ``IN`` lists and multi-row inserts)."""
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
