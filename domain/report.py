@@ -212,22 +212,28 @@ def build_report(facts: ReportFacts) -> ReportDoc:
                      titles={k: w[k] for k in ("needs_you", "changed", "health", "this_week", "last_week")})
 
 
+RLM = "\u200f"
+
+
 def report_markdown(doc: ReportDoc) -> str:
     """The report's sections as markdown for the run's artifact (commands as code spans, links as links).
 
-    A Hebrew report is published inside ``<div dir="rtl">`` (``publish_report(..., rtl=True)``)."""
+    A Hebrew report is published inside ``<div dir="rtl">`` (``publish_report(..., rtl=True)``), which Prefect's
+    V2 UI honours; the V1 UI strips it, so every Hebrew line also starts with a right-to-left mark and reads in
+    the right order there too (left-aligned)."""
+    r = RLM if doc.language == "he" else ""
 
     def line(item: Line) -> str:
         if item.action is None:
-            return f"- {item.text}"
+            return f"- {r}{item.text}"
         if item.kind == "link" and item.action.startswith("http"):
-            return f"- {item.text}: [{item.action}]({item.action})"
-        return f"- {item.text}: `{item.action}`"
+            return f"- {r}{item.text}: [{item.action}]({item.action})"
+        return f"- {r}{item.text}: `{item.action}`"
 
     t = doc.titles
-    parts = [f"### {t['needs_you']}"]
-    parts += [line(i) for i in doc.needs_you] or [doc.all_clear or ""]
-    parts += ["", f"### {t['changed']}", *[line(i) for i in doc.changed], "", f"### {t['health']}", "",
-              f"| | {t['this_week']} | {t['last_week']} |", "|---|---:|---:|",
-              *[f"| {label} | {this} | {last} |" for label, this, last in doc.health]]
+    parts = [f"### {r}{t['needs_you']}"]
+    parts += [line(i) for i in doc.needs_you] or [f"{r}{doc.all_clear or ''}"]
+    parts += ["", f"### {r}{t['changed']}", *[line(i) for i in doc.changed], "", f"### {r}{t['health']}", "",
+              f"| | {r}{t['this_week']} | {r}{t['last_week']} |", "|---|---:|---:|",
+              *[f"| {r}{label} | {this} | {last} |" for label, this, last in doc.health]]
     return "\n".join(parts)

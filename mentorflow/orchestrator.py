@@ -16,7 +16,7 @@ class PrefectServerUnreachable(RuntimeError):
     """PREFECT_API_URL names a server that does not answer: runs must not silently go elsewhere."""
 
 
-def choose_server(timeout: float = 5.0) -> str:
+def choose_server(timeout: float = 30.0) -> str:
     """Point Prefect at the configured server if it answers, else at a temporary one; say which.
 
     Call before the first flow runs. Raises :class:`PrefectServerUnreachable` when a server is configured
@@ -38,7 +38,7 @@ def choose_server(timeout: float = 5.0) -> str:
     return f"Prefect: using the server at {api.url}"
 
 
-def health_problem(api_url: str, auth_string: str | None, timeout: float = 5.0) -> str | None:
+def health_problem(api_url: str, auth_string: str | None, timeout: float = 30.0) -> str | None:
     """None when the server answers an authenticated request with these credentials, else what went wrong.
 
     (``/health`` answers without credentials, so ``/admin/version`` is asked: it checks the auth string too.)

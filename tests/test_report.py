@@ -63,6 +63,9 @@ def test_a_hebrew_report_has_no_english_prose() -> None:
         this_week=Health(matched=3, satisfaction=4.5), last_week=Health(matched=1)))
     markdown = report_markdown(doc)
     assert LATIN_WORD.findall(prose(markdown)) == []
+    # Prefect's V1 UI strips <div dir="rtl">: every Hebrew line starts with a right-to-left mark
+    texts = [ln.lstrip("-#| ") for ln in markdown.splitlines() if ln.strip() and not ln.startswith("|---")]
+    assert all(t.startswith("\u200f") for t in texts), texts
 
 
 def test_an_english_report_stays_left_to_right() -> None:
