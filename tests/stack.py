@@ -118,7 +118,7 @@ class Stack:
         self.processes.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                                start_new_session=True))
 
-    def _wait_healthy(self, timeout: float = 150) -> None:
+    def _wait_healthy(self, timeout: float = 300) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.processes[0].poll() is not None:
