@@ -20,7 +20,6 @@ from domain.messages import (
     template_env,
 )
 from domain.models import (
-    FollowupFlag,
     Match,
     Meeting,
     MenteeApplication,
@@ -166,7 +165,8 @@ def test_lead_report_opens_with_what_needs_the_lead(env: Environment, rules: Pro
     subject, text, html = render_lead_report(env, build_report(facts), rules.program_name)
     assert "20.12.2026" in subject and '<html dir="rtl" lang="he">' in html
     lines = text.splitlines()
-    assert lines[0] == "\u200fדורש אותך:" and "אצווה 3" in lines[1] and "http://127.0.0.1:4200/runs/flow-run/abc" in lines[1]
+    assert lines[0] == "\u200fדורש אותך:" and "אצווה 3" in lines[1]
+    assert "http://127.0.0.1:4200/runs/flow-run/abc" in lines[1]
     assert all(line.startswith("\u200f") for line in lines if line), "every Hebrew plain-text line starts RTL"
     assert '<a dir="ltr" href="http://127.0.0.1:4200/runs/flow-run/abc">' in html
     assert '<code dir="ltr">mentorflow status</code>' in html
