@@ -12,7 +12,11 @@ from domain.rules import ProgramRules
 
 
 class RulesError(ValueError):
-    """The program rules file is missing or invalid; the message says where."""
+    """The program rules file is missing or invalid; the message says where, ``keys`` which rules."""
+
+    def __init__(self, message: str, keys: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.keys = keys or []
 
 
 def load_rules(path: Path) -> ProgramRules:
@@ -28,5 +32,6 @@ def load_rules(path: Path) -> ProgramRules:
     try:
         return ProgramRules.model_validate(raw)
     except ValidationError as exc:
+        keys = [".".join(str(p) for p in err["loc"]) or "(top)" for err in exc.errors()]
         problems = "; ".join(format_errors(exc))
-        raise RulesError(f"program rules at {path} are invalid: {problems}") from None  # the chain quotes values
+        raise RulesError(f"program rules at {path} are invalid: {problems}", keys) from None  # the chain quotes values

@@ -54,6 +54,13 @@ def load_secret_block(name: str) -> str:
     return value if isinstance(value, str) else str(value)
 
 
+def default_data_dir() -> Path:
+    """The user's data directory for mentorflow: independent of the current folder and out of any git clone."""
+    from platformdirs import user_data_path
+
+    return user_data_path("mentorflow", appauthor=False)
+
+
 class Settings(BaseSettings):
     """Where mentorflow keeps its state and which connectors it talks to."""
 
@@ -64,7 +71,9 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(
-        Path("mentorflow-data"), description="local state: database, inbox, outbox, invites, digests"
+        default_factory=lambda: default_data_dir(),
+        description="local state: database, inbox, roster, outbox, invites, digests; default: the user's data "
+        "directory (~/.local/share/mentorflow on Linux), the same whatever the current folder",
     )
     database_url: str | None = Field(
         None,

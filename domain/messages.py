@@ -9,16 +9,16 @@ text). Rendering is pure: every date and link comes in as an argument.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from pydantic import BaseModel, ConfigDict, Field
 
 from domain.matching.explain import match_reasons
-from domain.models import HE_WEEKDAYS, DigestIssue, FollowupFlag, Match, Meeting, MenteeApplication, Mentor, Role
+from domain.models import HE_WEEKDAYS, DigestIssue, Match, Meeting, MenteeApplication, Mentor, Role
+from domain.report import ReportDoc
 from domain.rules import ProgramRules
 
 LANGUAGES = ("he", "en")
@@ -193,33 +193,6 @@ def render_digest(env: Environment, issue: DigestIssue, rules: ProgramRules, uns
 # --- the lead's weekly report --------------------------------------------------------------------------------
 
 
-class ReportSetAside(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    kind: str = ""
-    source: str
-    ref: str
-    reasons: list[str]
-
-
-class LeadReport(BaseModel):
-    """What the lead's weekly report says. Field names follow the store's ``StatusReport``, so
-    ``LeadReport.model_validate({**status.model_dump(), "as_of": day})`` builds one."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    as_of: date
-    requests_by_status: dict[str, int]
-    mentors_active: int = 0
-    mentors_paused: int = 0
-    set_aside: list[ReportSetAside] = Field(default_factory=list)
-    waiting: list[tuple[int, str]] = Field(default_factory=list, description="(request id, reason)")
-    flags: list[FollowupFlag] = Field(default_factory=list)
-    uncertain_keys: list[str] = Field(default_factory=list, description="side effects whose outcome is unknown")
-    failed_keys: list[tuple[str, str]] = Field(default_factory=list)
-
-
-def render_lead_report(env: Environment, report: LeadReport, rules: ProgramRules, language: str = "he") -> Rendered:
-    """The lead's weekly report: counts by status, set-aside records, waitlist, flags, uncertain side effects."""
-    return _render(env, "report", language, {"program": rules.program_name, "r": report,
-                                             "as_of": report.as_of.strftime("%d.%m.%Y")})
+def render_lead_report(env: Environment, doc: ReportDoc, program: str) -> Rendered:
+    """The lead's weekly report (built by :func:`domain.report.build_report`) as email, in its language."""
+    return _render(env, "report", doc.language, {"program": program, "doc": doc})

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from domain.markdown import md_code_block
 from domain.newsletter import Preview
+from flows.naming import run_name
 from mentorflow.bootstrap import current_services
 from tasks.common import resolve_now
 from tasks.digest import digest_period
@@ -48,7 +49,7 @@ def _numbers(preview: Preview, readers: dict[str, int]) -> str:
     )
 
 
-@flow(name="digest")
+@flow(name="digest", flow_run_name=run_name("digest"))
 def digest(as_of: datetime | None = None) -> DigestSummary:
     """Preview, then (once approved) send the issue covering the period since the last one."""
     svc = current_services()

@@ -6,6 +6,7 @@ from prefect import flow
 from pydantic import BaseModel
 
 from domain.keys import SurveyKey
+from flows.naming import run_name
 from mentorflow.bootstrap import current_services
 from store.ledger import Outcome
 from tasks.common import resolve_now
@@ -26,7 +27,7 @@ class FollowupSummary(BaseModel):
     failed: list[tuple[str, str]]
 
 
-@flow(name="followup")
+@flow(name="followup", flow_run_name=run_name("followup"))
 def followup(as_of: datetime | None = None) -> FollowupSummary:
     """Collect answers first (so nobody who answered gets a reminder), then send what is due, then assess."""
     now = resolve_now(as_of, current_services().settings.timezone)

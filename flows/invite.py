@@ -5,6 +5,7 @@ from datetime import datetime
 from prefect import flow
 from pydantic import BaseModel
 
+from flows.naming import run_name
 from mentorflow.bootstrap import current_services
 from tasks.common import resolve_now
 from tasks.invites import (
@@ -28,7 +29,7 @@ class InviteSummary(BaseModel):
     rescheduled: list[tuple[int, str]] = []
 
 
-@flow(name="invite")
+@flow(name="invite", flow_run_name=run_name("invite"))
 def invite(as_of: datetime | None = None) -> InviteSummary:
     """Invite every approved match (one match's failure never stops the others); move declined meetings."""
     now = resolve_now(as_of, current_services().settings.timezone)

@@ -9,10 +9,12 @@ from pydantic import BaseModel
 
 from domain.approval import TIMED_OUT, LeadDecision, apply_decision, plan_approval, resumed_batch, timed_out
 from domain.models import MatchResult, ProposedMatch
+from flows.naming import run_name
 from mentorflow.bootstrap import current_services
+from mentorflow.lead import close_suspended_run
 from tasks.common import log, resolve_now
+from tasks.events import MATCHES_APPROVED, announce
 from tasks.matching import (
-    close_suspended_run,
     describe_proposals,
     keep_proposal,
     load_waiting_proposals,
@@ -46,7 +48,7 @@ def _ask_lead(timeout_hours: int) -> LeadDecision | None:
     return suspend_flow_run(wait_for_input=LeadDecision, timeout=None, key="match-approval")
 
 
-@flow(name="match")
+@flow(name="match", flow_run_name=run_name("match"))
 def match(
     as_of: datetime | None = None,
     objective: Literal["fit", "participation", "stable"] | None = None,
@@ -59,7 +61,7 @@ def match(
     run_id = str(get_run_context().flow_run.id)  # type: ignore[union-attr]
     approved: list[ProposedMatch] = []
     rejected: dict[int, str] = {}
-    awaiting = 0
+    awaiting = approved_on_timeout = 0
 
     waiting = load_waiting_proposals()
     mine = resumed_batch(waiting, run_id)
@@ -81,6 +83,7 @@ def match(
             closing = (stale.id, TIMED_OUT.model_dump())
             if record_decision(stale.result, stale.result.matches, {}, "timeout", now, closing) is not None:
                 log("unanswered proposal approved after timeout", proposal=stale.id)
+                approved_on_timeout += len(stale.result.matches)
                 close_suspended_run(stale.flow_run_id, "completed", "approval timed out: proposals approved")
         result = propose(now, objective)
         plan = plan_approval(result, approval or rules.approval, rules.auto_approve_min_score)
@@ -105,6 +108,8 @@ def match(
                 if record_decision(ask, more, turned_down, "lead", now, closing) is not None:
                     approved, rejected, awaiting = approved + more, turned_down, 0
 
+    if approved or approved_on_timeout:
+        announce(MATCHES_APPROVED, "match", len(approved) + approved_on_timeout)
     publish_report(
         "match-report",
         f"Matching as of {now:%Y-%m-%d %H:%M}",

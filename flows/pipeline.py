@@ -12,10 +12,11 @@ from flows.followup import followup
 from flows.intake import intake
 from flows.invite import invite
 from flows.match import match
+from flows.naming import run_name
 from flows.report import report
 
 
-@flow(name="pipeline")
+@flow(name="pipeline", flow_run_name=run_name("pipeline"))
 def pipeline(
     as_of: datetime | None = None, objective: str | None = None, approval: str | None = None
 ) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The lead's command line: run stages, see status, approve matches, match spreadsheets, check a roster, run the demo.
 
-Prefect and the flows are imported inside the commands, so ``mentorflow match`` and ``--help`` stay fast.
+Only ``run``, ``demo`` and ``setup-prefect`` import Prefect (inside the command); ``status``, ``approve``,
+``end-match``, ``ledger`` and ``match`` never do, so they answer at once (tests/test_cli.py checks the modules).
 """
 
 from __future__ import annotations
@@ -48,21 +49,76 @@ def run(
     objective: Annotated[str | None, typer.Option(help="matching objective: fit, participation or stable")] = None,
     approval: Annotated[str | None, typer.Option(help="who approves matches: auto or lead")] = None,
 ) -> None:
-    """Run one stage of the program (or the whole pipeline) now, as Prefect flow runs."""
-    from flows import pipeline
+    """Run one stage of the program (or the whole pipeline) now, as Prefect flow runs.
 
-    result = pipeline.run_stage(stage.value, as_of=as_of, objective=objective, approval=approval)
+    The runs go to the configured Prefect server (PREFECT_API_URL) when it answers, else to a temporary one.
+    """
+    from mentorflow.orchestrator import PrefectServerUnreachable, choose_server
+
+    try:
+        typer.echo(choose_server())
+    except PrefectServerUnreachable as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    from prefect import tags
+
+    from flows import pipeline
+    from mentorflow.prefect_setup import TAG
+
+    with tags(TAG, stage.value):
+        result = pipeline.run_stage(stage.value, as_of=as_of, objective=objective, approval=approval)
     typer.echo(result)
+
+
+@app.command("setup-prefect")
+def setup_prefect(
+    approval_reminder_hours: Annotated[
+        float | None,
+        typer.Option(help="tell the lead when the approval form has waited this long (default: half the timeout)"),
+    ] = None,
+    prompt: Annotated[bool, typer.Option(help="ask for secrets missing from the environment (input hidden)")] = True,
+    deploy: Annotated[bool, typer.Option(help="also run `prefect deploy --all` from this clone")] = True,
+) -> None:
+    """Prepare the configured Prefect server: work pool, deployments, secret blocks, the lead's email automations.
+
+    Idempotent: a second run changes nothing. Secret values come from MENTORFLOW_* or are asked for; never printed.
+    """
+    from config.rules import load_rules
+    from config.settings import Settings
+    from mentorflow.orchestrator import PrefectServerUnreachable, choose_server
+    from mentorflow.prefect_setup import secret_values
+    from mentorflow.prefect_setup import setup_prefect as run_setup
+
+    try:
+        where = choose_server()
+    except PrefectServerUnreachable as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    if "temporary" in where:
+        typer.echo("Set PREFECT_API_URL to the server to prepare (a temporary server would forget it all).", err=True)
+        raise typer.Exit(2)
+    typer.echo(where)
+    settings = Settings()
+
+    def ask(name: str) -> str:
+        return str(typer.prompt(f"{name} (empty to skip)", default="", hide_input=True, show_default=False))
+
+    secrets = secret_values(settings, ask if prompt else None)
+    report = run_setup(settings, load_rules(settings.rules_path), secrets=secrets,
+                       approval_reminder_hours=approval_reminder_hours, deploy=deploy)
+    typer.echo(str(report))
 
 
 @app.command()
 def status() -> None:
     """What stands where: requests by status, set-aside records, waitlist, flags, side effects."""
     from mentorflow.bootstrap import build_services
-    from mentorflow.views import render_status
+    from mentorflow.views import render_status, render_where
 
-    with build_services().store.unit_of_work() as uow:
+    services = build_services()
+    with services.store.unit_of_work() as uow:
         report = uow.reporting.status_report()
+    typer.echo(render_where(services.settings))
     typer.echo(render_status(report))
 
 
@@ -74,9 +130,9 @@ def approve(
 ) -> None:
     """Answer the batch of proposed matches waiting for the lead (the same as the form in the Prefect UI)."""
     from domain.approval import LeadDecision
+    from domain.clock import resolve_now
     from mentorflow.bootstrap import build_services
-    from tasks.common import resolve_now
-    from tasks.matching import decide_waiting
+    from mentorflow.lead import decide_waiting
 
     ids = [int(x) for x in except_requests.split(",") if x.strip()]
     action = "reject_all" if reject else ("approve_except" if ids else "approve_all")
@@ -94,8 +150,8 @@ def end_match(
 ) -> None:
     """End a match (declined, cancelled): the mentor's place is freed and the mentee is matched again next run,
     never with the same mentor unless they ask to continue."""
+    from domain.clock import resolve_now
     from mentorflow.bootstrap import build_services
-    from tasks.common import resolve_now
     from tasks.lifecycle import end_relationship
 
     services = build_services()
@@ -108,8 +164,8 @@ def end_match(
 @ledger_app.command("release")
 def ledger_release(key: Annotated[str, typer.Argument(help="the ledger key shown by `mentorflow status`")]) -> None:
     """After checking that an uncertain side effect did NOT happen, allow one more attempt."""
+    from domain.clock import resolve_now
     from mentorflow.bootstrap import build_services
-    from tasks.common import resolve_now
 
     services = build_services()
     with services.store.unit_of_work() as uow:

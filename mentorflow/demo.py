@@ -120,8 +120,10 @@ def run_demo(directory: Path, start: str, fresh: bool = False) -> str:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
     _seed(directory)
-    settings = Settings() if os.environ.get("MENTORFLOW_DATA_DIR") else Settings(data_dir=directory)
+    # The demo's state is always its own folder, never the program's real data folder or store.
+    settings = Settings(data_dir=directory, database_url=None)
     services = build_services(settings)
 
     from prefect.settings import (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from config.settings import Settings
 from domain.models import Match, Meeting, MentoringRequest, SurveyAnswer
 from store.reporting import StatusReport
 
@@ -25,6 +26,19 @@ def render_request(request: MentoringRequest, matches: list[Match], meetings: di
     lines.append("Survey answers:")
     lines += [f"  match {a.match_id} {a.role.value}: satisfaction {a.satisfaction}/5, met {a.met}, "
               f"in touch {a.still_in_touch}" for a in answers] or ["  none"]
+    return "\n".join(lines)
+
+
+def render_where(settings: Settings) -> str:
+    """Where this program's state and inputs are (the same from any folder; no password shown)."""
+    from sqlalchemy.engine import make_url
+
+    lines = [f"Data folder: {settings.data_dir.resolve()}  (MENTORFLOW_DATA_DIR)"]
+    lines.append(f"Store: {make_url(settings.store_url()).render_as_string(hide_password=True)}")
+    if settings.roster == "local":
+        lines.append(f"Mentor roster: {settings.roster_file().resolve()}")
+    if settings.intake == "local":
+        lines.append(f"Mentee form exports: {settings.inbox().resolve()}")
     return "\n".join(lines)
 
 

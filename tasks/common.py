@@ -7,9 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 from prefect import Task
 from prefect.client.schemas.objects import TaskRun
@@ -18,6 +16,7 @@ from prefect.logging import get_run_logger
 from prefect.states import State
 
 from connectors.base import TransientError
+from domain.clock import resolve_now as resolve_now  # re-exported: flows take the clock from here
 
 # Side effects run a few at a time: enough to overlap HTTP latency on 2 cores, few enough to stay
 # under the providers' rate limits (Prefect's own default pool is unbounded).
@@ -29,14 +28,6 @@ TRANSIENT_RETRY_DELAYS: tuple[float, ...] = (5, 30, 120)
 
 H = TypeVar("H", bound=Hashable)
 R = TypeVar("R")
-
-
-def resolve_now(as_of: datetime | None, tz: str) -> datetime:
-    """The instant a run acts "as of": given (naive = program time zone) or the wall clock."""
-    zone = ZoneInfo(tz)
-    if as_of is None:
-        return datetime.now(zone)
-    return as_of.replace(tzinfo=zone) if as_of.tzinfo is None else as_of.astimezone(zone)
 
 
 def retry_if_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:

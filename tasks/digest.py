@@ -13,8 +13,9 @@ from connectors.base import Address
 from connectors.local.files import write_private
 from domain.digest import build_digest
 from domain.keys import DigestKey, ReportKey
-from domain.messages import LeadReport, Rendered, render_digest, render_lead_report
+from domain.messages import Rendered, render_digest, render_lead_report
 from domain.models import DigestIssue, RequestStatus
+from domain.report import Changes, Health, ReportDoc, ReportFacts, WaitingApproval
 from mentorflow.bootstrap import current_services
 from store.ledger import Outcome, send_once
 from tasks.common import log, retry_if_transient
@@ -93,6 +94,56 @@ def publish_digest(issue: DigestIssue, start: datetime, end: datetime, now: date
     return outcome
 
 
+@task(name="gather-report-facts", cache_policy=NO_CACHE)
+def gather_report_facts(now: datetime, broken_rules: list[str]) -> ReportFacts:
+    """This week's and last week's facts from the store, for :func:`domain.report.build_report`."""
+    from prefect.utilities.urls import url_for
+
+    svc = current_services()
+    week, last = (now - timedelta(days=7), now), (now - timedelta(days=14), now - timedelta(days=7))
+    with svc.store.unit_of_work() as uow:
+        status = uow.reporting.status_report()
+        pending = uow.requests.all(RequestStatus.PENDING)
+
+        def health(since: datetime, until: datetime, current: bool) -> Health:
+            answers = uow.followup.survey_answers(since, until)
+            return Health(
+                matched=len(uow.matches.made(since, until)),
+                waiting=len(pending) if current else None,
+                longest_wait_days=max(((now - r.waiting_since).days for r in pending), default=0) if current else None,
+                meetings_held=uow.matches.meetings_held(since, until),
+                satisfaction=sum(a.satisfaction for a in answers) / len(answers) if answers else None,
+                no_shows=sum(not a.met for a in answers),
+            )
+
+        approvals = [
+            WaitingApproval(batch_id=p.id, proposals=len(p.result.matches), since=p.created_at,
+                            link=url_for("flow-run", obj_id=p.flow_run_id))
+            for p in uow.matches.waiting_proposals()
+        ]
+        changes = Changes(
+            applications=len(uow.requests.applications_received(*week)),
+            mentors_joined=len(uow.roster.joined(*week)),
+            matches_made=len(uow.matches.made(*week)),
+            # two invitations (mentee and mentor) per match
+            invitations=sum(e.updated_at >= week[0] for e in uow.ledger.entries("invite:")) // 2,
+        )
+        this_week, last_week = health(*week, current=True), health(*last, current=False)
+    return ReportFacts(
+        as_of=now.date(),
+        language=svc.rules.digest.language,
+        approvals=approvals,
+        broken_rules=broken_rules,
+        uncertain_keys=status.uncertain_keys,
+        failed_keys=[key for key, _ in status.failed_keys],
+        # set aside this week (seen again = still unresolved); older ones the lead has seen already
+        new_set_aside=sum(s.last_seen_at >= week[0] for s in status.set_aside),
+        changes=changes,
+        this_week=this_week,
+        last_week=last_week,
+    )
+
+
 @task(
     name="send-lead-report",
     cache_policy=NO_CACHE,
@@ -100,18 +151,15 @@ def publish_digest(issue: DigestIssue, start: datetime, end: datetime, now: date
     retry_delay_seconds=[10, 60, 300],
     retry_condition_fn=retry_if_transient,
 )
-def send_lead_report(day: date, now: datetime) -> tuple[Rendered, Outcome]:
+def send_lead_report(doc: ReportDoc, day: date, now: datetime) -> tuple[Rendered, Outcome]:
     """The lead's weekly report by email (once per day it is made for)."""
     svc = current_services()
-    with svc.store.unit_of_work() as uow:
-        status = uow.reporting.status_report()
-    report = LeadReport.model_validate({**status.model_dump(), "as_of": day})
-    rendered = render_lead_report(svc.templates, report, svc.rules, svc.rules.digest.language)
+    rendered = render_lead_report(svc.templates, doc, svc.rules.program_name)
     message = bulk_email(
         str(ReportKey(day=day)),
         [Address(email=svc.rules.lead_email, name="lead")],
         rendered,
-        svc.rules.digest.language,
+        doc.language,
         "lead-report",
         svc.rules,
     )

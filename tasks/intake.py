@@ -162,3 +162,17 @@ def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
         unchanged=counts["unchanged"],
         set_aside=bad,
     )
+
+
+def count_new_answers() -> tuple[int, str | None]:
+    """How many answers (and unreadable ones) arrived after the stored watermark, and the watermark they reach.
+
+    Only reads (one list request for Google Forms), and is no task: the watch looks every minute, and a look
+    that finds nothing should leave no trace. The intake run that follows stores them and moves the watermark.
+    """
+    svc = current_services()
+    source = svc.connectors.intake
+    with svc.store.unit_of_work() as uow:
+        since = uow.requests.watermark(source.name)
+    batch = source.fetch(since)
+    return len(batch.responses) + len(batch.problems), batch.watermark

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
@@ -10,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from domain.markdown import md_code_block, md_escape, md_table
 from domain.models import SetAside
+from domain.report import RunProblem
 
 __all__ = ["md_code_block", "md_escape", "md_table", "publish_report", "set_aside_section"]
 
@@ -23,8 +26,52 @@ def set_aside_section(items: Sequence[SetAside], title: str = "Set aside (needs 
 
 
 @task(name="publish-report", cache_policy=NO_CACHE)
-def publish_report(key: str, title: str, sections: list[str]) -> str:
-    """Attach the run's report to the flow run (and to ``key``, so the UI shows its history)."""
+def publish_report(key: str, title: str, sections: list[str], rtl: bool = False) -> str:
+    """Attach the run's report to the flow run (and to ``key``, so the UI shows its history).
+
+    ``rtl``: the whole report in ``<div dir="rtl">`` (Hebrew), which the Prefect UI lays out right to left.
+    """
     markdown = f"## {md_escape(title)}\n\n" + "\n\n".join(sections)
+    if rtl:
+        markdown = f'<div dir="rtl">\n\n{markdown}\n\n</div>'
     create_markdown_artifact(key=key, markdown=markdown, description=title)
     return markdown
+
+
+@task(name="read-failed-runs", cache_policy=NO_CACHE)
+def read_failed_runs(since: datetime, until: datetime, tz: str) -> list[RunProblem] | None:
+    """The mentorflow flow runs due in [since, until) that ended Failed or Crashed, read from the Prefect API.
+
+    None when the API cannot be read: the report then says so instead of "nothing failed".
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterExpectedStartTime,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        FlowRunFilterTags,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.utilities.urls import url_for
+
+    wanted = FlowRunFilter(
+        tags=FlowRunFilterTags(all_=["mentorflow"]),
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.FAILED, StateType.CRASHED])),
+        expected_start_time=FlowRunFilterExpectedStartTime(after_=since, before_=until),
+    )
+    try:
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(flow_run_filter=wanted, limit=200)
+    except Exception:  # an unreadable API must not silence the report; it is named in it instead
+        return None
+    zone = ZoneInfo(tz)
+    problems = []
+    for run in runs:
+        stages = sorted(set(run.tags) - {"mentorflow"})
+        at = run.expected_start_time or run.start_time or until
+        crashed = run.state is not None and run.state.type == StateType.CRASHED
+        problems.append(RunProblem(stage=stages[0] if stages else run.name.split()[0], run_name=run.name,
+                                   state="Crashed" if crashed else "Failed", at=at.astimezone(zone),
+                                   link=url_for("flow-run", obj_id=run.id)))
+    return sorted(problems, key=lambda p: p.at)

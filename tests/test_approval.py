@@ -98,7 +98,7 @@ def test_a_resumed_run_decides_its_own_batch_and_stale_ones_time_out() -> None:
 def test_lead_mode_holds_the_batch_until_the_lead_answers(data_dir: Path) -> None:
     from flows.intake import intake
     from flows.match import match
-    from tasks.matching import decide_waiting
+    from mentorflow.lead import decide_waiting
 
     services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
     with use_services(services):

@@ -52,6 +52,12 @@ def test_schedules_are_in_jerusalem_time_with_explicit_offsets(deployment: dict)
     assert deployment.get("concurrency_limit") == 1
 
 
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=[d["name"] for d in DEPLOYMENTS])
+def test_every_run_is_tagged_for_the_leads_automations(deployment: dict) -> None:
+    """The automations of `mentorflow setup-prefect` watch runs tagged `mentorflow`; the stage tag filters."""
+    assert deployment["tags"][0] == "mentorflow" and len(deployment["tags"]) == 2
+
+
 def test_no_secret_in_prefect_yaml() -> None:
     text = (ROOT / "prefect.yaml").read_text(encoding="utf-8").lower()
     for word in ("api_key:", "sg.", "password", "private_key"):
@@ -68,7 +74,8 @@ def test_prefect_deploy_registers_every_deployment_with_its_schedules(tmp_path: 
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL
 
-    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "MENTORFLOW_HOME": str(ROOT)}
+    env = {k: v for k, v in os.environ.items() if k != "MENTORFLOW_HOME"}  # the README needs no such variable
+    env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
     prefect = [sys.executable, "-m", "prefect"]
     subprocess.run([*prefect, "work-pool", "create", "mentorflow", "--type", "process", "--overwrite"], env=env,
                    cwd=ROOT, check=True, capture_output=True, timeout=120)
@@ -85,3 +92,6 @@ def test_prefect_deploy_registers_every_deployment_with_its_schedules(tmp_path: 
         assert len(got.schedules) == len(expected.get("schedules", []))
         for schedule in got.schedules:
             assert schedule.schedule.timezone == "Asia/Jerusalem"
+        # the worker runs the flows from the clone that was deployed (no environment variable to know)
+        assert got.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}]
+        assert {"mentorflow", *expected.get("tags", [])} <= set(got.tags)

@@ -149,7 +149,8 @@ def test_a_relationship_the_follow_up_says_is_over_frees_the_place(svc: Services
 def test_a_pair_the_lead_turned_down_is_never_proposed_or_approved_again(svc: Services) -> None:
     from domain.approval import LeadDecision, apply_decision
     from domain.models import MatchResult
-    from tasks.matching import propose, save_decision
+    from mentorflow.lead import save_decision
+    from tasks.matching import propose
 
     with svc.store.unit_of_work() as uow:
         uow.roster.sync([mentor("avi@example.org"), mentor("ben@example.org")], NOW)

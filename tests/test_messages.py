@@ -13,7 +13,6 @@ from config.rules import load_rules
 from domain.digest import build_digest
 from domain.followup import survey_token
 from domain.messages import (
-    LeadReport,
     render_digest,
     render_invitation,
     render_lead_report,
@@ -21,7 +20,6 @@ from domain.messages import (
     template_env,
 )
 from domain.models import (
-    FollowupFlag,
     Match,
     Meeting,
     MenteeApplication,
@@ -157,22 +155,22 @@ def test_digest_has_key_points_up_top_and_quotes_only_with_consent(env: Environm
     assert "22.11.2026" in subject and "Ruth" in text and "Almog" not in text
 
 
-def test_lead_report_lists_what_needs_the_lead(env: Environment, rules: ProgramRules) -> None:
-    status = {
-        "requests_by_status": {"pending": 3, "scheduled": 20, "met": 5},
-        "mentors_active": 14, "mentors_paused": 1,
-        "set_aside": [{"kind": "mentee", "source": "file:mentees-he.csv", "ref": "row 5",
-                       "reasons": ["email: not a valid address"], "last_seen_at": "2026-11-22T09:00:00+02:00"}],
-        "waiting": [(31, "no mentor covers their topics")],
-        "flags": [FollowupFlag(match_id=4, kind="no_show", detail="mentee said they did not meet")],
-        "uncertain_keys": ["invite:9:mentor"], "failed_keys": [], "digests": 1,
-    }
-    report = LeadReport.model_validate({**status, "as_of": date(2026, 12, 20)})
-    subject, text, html = render_lead_report(env, report, rules)
+def test_lead_report_opens_with_what_needs_the_lead(env: Environment, rules: ProgramRules) -> None:
+    from domain.report import ReportFacts, WaitingApproval, build_report
+
+    since = datetime(2026, 12, 17, 9, 0, tzinfo=ZoneInfo("Asia/Jerusalem"))
+    facts = ReportFacts(as_of=date(2026, 12, 20), approvals=[
+        WaitingApproval(batch_id=3, proposals=2, since=since, link="http://127.0.0.1:4200/runs/flow-run/abc")],
+        uncertain_keys=["invite:9:mentor"])
+    subject, text, html = render_lead_report(env, build_report(facts), rules.program_name)
     assert "20.12.2026" in subject and '<html dir="rtl" lang="he">' in html
-    for needle in ("row 5", "email: not a valid address", "no mentor covers their topics", "לא נפגשו",
-                   "invite:9:mentor", "נקבעה פגישה: 20"):
-        assert needle in text
-    english = render_lead_report(env, report, rules, "en")
-    assert "- scheduled: 20" in english.text and "uncertain: invite:9:mentor" in english.text
-    assert "Set aside (1)" in english.text and "Waitlist (1)" in english.text
+    lines = text.splitlines()
+    assert lines[0] == "\u200fדורש אותך:" and "אצווה 3" in lines[1]
+    assert "http://127.0.0.1:4200/runs/flow-run/abc" in lines[1]
+    assert all(line.startswith("\u200f") for line in lines if line), "every Hebrew plain-text line starts RTL"
+    assert '<a dir="ltr" href="http://127.0.0.1:4200/runs/flow-run/abc">' in html
+    assert '<code dir="ltr">mentorflow status</code>' in html
+    english = render_lead_report(env, build_report(facts.model_copy(update={"language": "en"})), rules.program_name)
+    assert english.text.startswith("Needs you:") and "mentorflow status" in english.text
+
+

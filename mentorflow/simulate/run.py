@@ -411,7 +411,7 @@ class Simulation:
 
     def lead(self, now: datetime) -> None:
         """The lead's evening: answer the waiting batch, end matches that stopped, look at flags."""
-        from tasks.matching import decide_waiting
+        from mentorflow.lead import decide_waiting
 
         store, b, world = self.services.store, self.cfg.behaviour, self.people.world
         with store.unit_of_work() as uow:
