@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextvars
-import logging
 import time
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -11,12 +10,11 @@ from typing import Any, TypeVar
 
 from prefect import Task
 from prefect.client.schemas.objects import TaskRun
-from prefect.exceptions import MissingContextError
-from prefect.logging import get_run_logger
 from prefect.states import State
 
 from connectors.base import TransientError
 from domain.clock import resolve_now as resolve_now  # re-exported: flows take the clock from here
+from tasks.logs import log as log  # re-exported: tasks import it from here
 
 # Side effects run a few at a time: enough to overlap HTTP latency on 2 cores, few enough to stay
 # under the providers' rate limits (Prefect's own default pool is unbounded).
@@ -42,14 +40,6 @@ def retry_if_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any
     return False
 
 
-def log(message: str, **counts: object) -> None:
-    """Log counts and ids only: never names, emails or answers."""
-    details = ", ".join(f"{k}={v}" for k, v in counts.items())
-    try:
-        logger: logging.Logger | logging.LoggerAdapter[logging.Logger] = get_run_logger()
-    except MissingContextError:  # called outside a run (the CLI, unit tests)
-        logger = logging.getLogger("mentorflow")
-    logger.info(f"{message}{': ' if details else ''}{details}")
 
 
 def each(items: Sequence[H], work: Callable[[H], R]) -> tuple[dict[H, R], list[tuple[H, str]]]:

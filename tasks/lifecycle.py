@@ -10,8 +10,8 @@ from domain.messages import render_ended
 from domain.models import Role
 from mentorflow.bootstrap import Services
 from store.ledger import Outcome, do_once, send_once
-from tasks.common import log
 from tasks.compose import _email, _side
+from tasks.logs import log
 
 
 def end_relationship(svc: Services, match_id: int, reason: str, actor: str, now: datetime) -> list[Outcome] | None:
