@@ -49,18 +49,49 @@ from sqlalchemy import create_engine, text  # noqa: E402
 
 TZ = ZoneInfo("Asia/Jerusalem")
 DAY0 = datetime(2026, 11, 22, 9, 0, tzinfo=TZ)
-TOPICS = ["Python", "JavaScript", "Backend", "Frontend", "DevOps", "Data engineering", "Open source",
-          "Career growth", "Job interviews", "Testing"]
+TOPICS = [
+    "Python",
+    "JavaScript",
+    "Backend",
+    "Frontend",
+    "DevOps",
+    "Data engineering",
+    "Open source",
+    "Career growth",
+    "Job interviews",
+    "Testing",
+]
 DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu"]
-MENTEE_QUESTIONS = ["Full name", "Preferred languages", "Topics (most important first)", "Career stage", "Goals",
-                    "Weekly availability", "Accessibility needs", "May we contact you?", "May we quote your feedback?"]
+MENTEE_QUESTIONS = [
+    "Full name",
+    "Preferred languages",
+    "Topics (most important first)",
+    "Career stage",
+    "Goals",
+    "Weekly availability",
+    "Accessibility needs",
+    "May we contact you?",
+    "May we quote your feedback?",
+]
 MENTOR_QUESTIONS = ["name", "email", "expertise", "years", "career_stage", "languages", "capacity", "availability"]
-FAULT_KINDS = ("429", "5xx", "5xx after accepting", "drop", "drop after accepting", "timeout",
-               "timeout after accepting")
+FAULT_KINDS = (
+    "429",
+    "5xx",
+    "5xx after accepting",
+    "drop",
+    "drop after accepting",
+    "timeout",
+    "timeout after accepting",
+)
 CLIENT_TIMEOUT = 0.25  # seconds; a "timeout" fault answers after 0.4 s
 EMAIL_KINDS = ("invite:", "survey:", "reminder:", "digest:")
-SAFETY_OPERATIONS = ("batch.create", "scheduled_sends.create", "scheduled_sends.list", "scheduled_sends.get",
-                     "scheduled_sends.delete")
+SAFETY_OPERATIONS = (
+    "batch.create",
+    "scheduled_sends.create",
+    "scheduled_sends.list",
+    "scheduled_sends.get",
+    "scheduled_sends.delete",
+)
 
 
 @dataclass
@@ -91,18 +122,42 @@ def _windows(rng: random.Random) -> str:
 def seed(google: Any, mentees: int, mentors: int) -> None:
     """Mentee and mentor forms (everyone may be contacted) and an empty survey form."""
     rng = random.Random(7)
-    google.seed("mentee-form", MENTEE_QUESTIONS, [{
-        "Email address": f"mentee{i}@example.org", "Full name": f"Mentee {i}",
-        "Preferred languages": rng.choice(["Hebrew", "English", "Hebrew, English"]),
-        "Topics (most important first)": ", ".join(rng.sample(TOPICS, rng.randint(1, 3))),
-        "Career stage": str(rng.randint(0, 3)), "Goals": "grow", "Weekly availability": _windows(rng),
-        "Accessibility needs": "", "May we contact you?": "Yes", "May we quote your feedback?": "No",
-    } for i in range(mentees)])
-    google.seed("mentor-form", MENTOR_QUESTIONS, [{
-        "name": f"Mentor {j}", "email": f"mentor{j}@example.org", "expertise": ", ".join(rng.sample(TOPICS, 4)),
-        "years": str(rng.randint(4, 20)), "career_stage": str(rng.randint(2, 4)), "languages": "Hebrew, English",
-        "capacity": str(rng.randint(2, 3)), "availability": _windows(rng) + "; " + _windows(rng),
-    } for j in range(mentors)])
+    google.seed(
+        "mentee-form",
+        MENTEE_QUESTIONS,
+        [
+            {
+                "Email address": f"mentee{i}@example.org",
+                "Full name": f"Mentee {i}",
+                "Preferred languages": rng.choice(["Hebrew", "English", "Hebrew, English"]),
+                "Topics (most important first)": ", ".join(rng.sample(TOPICS, rng.randint(1, 3))),
+                "Career stage": str(rng.randint(0, 3)),
+                "Goals": "grow",
+                "Weekly availability": _windows(rng),
+                "Accessibility needs": "",
+                "May we contact you?": "Yes",
+                "May we quote your feedback?": "No",
+            }
+            for i in range(mentees)
+        ],
+    )
+    google.seed(
+        "mentor-form",
+        MENTOR_QUESTIONS,
+        [
+            {
+                "name": f"Mentor {j}",
+                "email": f"mentor{j}@example.org",
+                "expertise": ", ".join(rng.sample(TOPICS, 4)),
+                "years": str(rng.randint(4, 20)),
+                "career_stage": str(rng.randint(2, 4)),
+                "languages": "Hebrew, English",
+                "capacity": str(rng.randint(2, 3)),
+                "availability": _windows(rng) + "; " + _windows(rng),
+            }
+            for j in range(mentors)
+        ],
+    )
     google.seed("survey-form", ["token", "satisfaction", "met", "still_in_touch", "adopted_idea"], [])
 
 
@@ -125,11 +180,21 @@ def _settings(tmp: Path, google: Any, sendgrid: Any) -> Any:
     rules["scheduling"]["video_link_template"] = None
     (tmp / "program.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
     return Settings(
-        _env_file=None, data_dir=tmp, rules_path=tmp / "program.yaml",
-        intake="google", roster="google", calendar="google", surveys="google",
-        mailer="sendgrid", google_api_endpoint=google.url, google_mentee_form_id="mentee-form",
-        google_mentor_form_id="mentor-form", google_survey_form_id="survey-form",
-        sendgrid_api_key=sendgrid.api_key, sendgrid_host=sendgrid.url, survey_token_secret="a-real-test-secret",
+        _env_file=None,
+        data_dir=tmp,
+        rules_path=tmp / "program.yaml",
+        intake="google",
+        roster="google",
+        calendar="google",
+        surveys="google",
+        mailer="sendgrid",
+        google_api_endpoint=google.url,
+        google_mentee_form_id="mentee-form",
+        google_mentor_form_id="mentor-form",
+        google_survey_form_id="survey-form",
+        sendgrid_api_key=sendgrid.api_key,
+        sendgrid_host=sendgrid.url,
+        survey_token_secret="a-real-test-secret",
         http_timeout_seconds=5,
     )  # type: ignore[call-arg]
 
@@ -160,6 +225,7 @@ class Killer:
                 result = method(*args, **kwargs)
                 alive()
                 return result
+
             return guarded
 
         real_send = mailer.send
@@ -212,10 +278,14 @@ def _stages() -> list[tuple[str, Any]]:
     from flows.invite import invite
     from flows.match import match
 
-    return [("intake", lambda: intake(DAY0)), ("match", lambda: match(DAY0, approval="auto")),
-            ("invite", lambda: invite(DAY0)), ("surveys", lambda: followup(DAY0 + timedelta(days=12))),
-            ("reminders", lambda: followup(DAY0 + timedelta(days=17))),
-            ("newsletter", lambda: digest(DAY0 + timedelta(days=14)))]
+    return [
+        ("intake", lambda: intake(DAY0)),
+        ("match", lambda: match(DAY0, approval="auto")),
+        ("invite", lambda: invite(DAY0)),
+        ("surveys", lambda: followup(DAY0 + timedelta(days=12))),
+        ("reminders", lambda: followup(DAY0 + timedelta(days=17))),
+        ("newsletter", lambda: digest(DAY0 + timedelta(days=14))),
+    ]
 
 
 def _ledger(url: str) -> dict[str, str]:
@@ -227,8 +297,18 @@ def _ledger(url: str) -> dict[str, str]:
         engine.dispose()
 
 
-def campaign(tmp: Path, google: Any, sendgrid: Any, *, mentees: int, mentors: int, fault_share: float,
-             kill_at: list[int], max_passes: int = 6, seed_faults: int = 11) -> Figures:
+def campaign(
+    tmp: Path,
+    google: Any,
+    sendgrid: Any,
+    *,
+    mentees: int,
+    mentors: int,
+    fault_share: float,
+    kill_at: list[int],
+    max_passes: int = 6,
+    seed_faults: int = 11,
+) -> Figures:
     """Run the campaign (see the module docstring) and measure it."""
     from mentorflow.bootstrap import build_services, use_services
     from tests.emulators.sendgrid import VirtualClock
@@ -271,10 +351,21 @@ def campaign(tmp: Path, google: Any, sendgrid: Any, *, mentees: int, mentors: in
                 break
     sendgrid.wait_idle()
     print("seconds per stage (completed runs):", {k: round(v, 1) for k, v in timings.items()}, file=sys.stderr)
-    return measure(sendgrid, google, settings.store_url(), mentees + mentors,
-                   Figures(mentees=mentees, newsletter_recipients=mentees + mentors, fault_share=fault_share,
-                           kills=killer.kills, passes=passes, virtual_hours=round((clock() - start) / 3600, 2),
-                           seconds=round(time.perf_counter() - started, 1)))
+    return measure(
+        sendgrid,
+        google,
+        settings.store_url(),
+        mentees + mentors,
+        Figures(
+            mentees=mentees,
+            newsletter_recipients=mentees + mentors,
+            fault_share=fault_share,
+            kills=killer.kills,
+            passes=passes,
+            virtual_hours=round((clock() - start) / 3600, 2),
+            seconds=round(time.perf_counter() - started, 1),
+        ),
+    )
 
 
 def measure(sendgrid: Any, google: Any, store_url: str, newsletter: int, figures: Figures) -> Figures:
@@ -289,8 +380,11 @@ def measure(sendgrid: Any, google: Any, store_url: str, newsletter: int, figures
     invites = sum(1 for key, _ in deliveries if key.startswith("invite:"))
     digest = sum(1 for key, _ in deliveries if key.startswith("digest:"))
     one_copy = [k for k in ledger if k.startswith(("survey:", "reminder:"))]
-    figures.missing = (max(0, 2 * len(google.events()) - invites) + max(0, newsletter - digest)
-                       + sum(1 for k in one_copy if k not in reached))
+    figures.missing = (
+        max(0, 2 * len(google.events()) - invites)
+        + max(0, newsletter - digest)
+        + sum(1 for k in one_copy if k not in reached)
+    )
     figures.uncertain = sum(1 for k, s in ledger.items() if k.startswith(EMAIL_KINDS) and s == "uncertain")
     figures.left = sorted(f"{k} {s}" for k, s in ledger.items() if k.startswith(EMAIL_KINDS) and s != "done")
     figures.left += sorted(f"{k} not delivered" for k in one_copy if k not in reached)
@@ -308,8 +402,13 @@ def main() -> None:
     parser.add_argument("--mentees", type=int, default=1000)
     parser.add_argument("--mentors", type=int, default=400)
     parser.add_argument("--faults", type=float, default=0.2)
-    parser.add_argument("--kills", type=int, nargs="*", default=None,
-                        help="accepted sends after which the run dies (default: three, spread over the run)")
+    parser.add_argument(
+        "--kills",
+        type=int,
+        nargs="*",
+        default=None,
+        help="accepted sends after which the run dies (default: three, spread over the run)",
+    )
     parser.add_argument("--code", default=None, help="another checkout to measure (its flows, mailer and store)")
     parser.add_argument("--label", default="this branch")
     parser.add_argument("--out", type=Path, default=None, help="append the figures as a JSON line")
@@ -331,10 +430,21 @@ def main() -> None:
         from prefect.testing.utilities import prefect_test_harness
 
         quiet = {PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS: 4, PREFECT_SERVER_ANALYTICS_ENABLED: False}
-        with (temporary_settings(quiet), prefect_test_harness(server_startup_timeout=600),
-              GoogleEmulator() as google, SendGridEmulator() as sendgrid):
-            figures = campaign(Path(tmp), google, sendgrid, mentees=args.mentees, mentors=args.mentors,
-                               fault_share=args.faults, kill_at=kills)
+        with (
+            temporary_settings(quiet),
+            prefect_test_harness(server_startup_timeout=600),
+            GoogleEmulator() as google,
+            SendGridEmulator() as sendgrid,
+        ):
+            figures = campaign(
+                Path(tmp),
+                google,
+                sendgrid,
+                mentees=args.mentees,
+                mentors=args.mentors,
+                fault_share=args.faults,
+                kill_at=kills,
+            )
     row = {"code": args.label, **asdict(figures)}
     print(json.dumps(row, indent=2))
     if args.out:

@@ -30,14 +30,40 @@ sys.path.insert(0, str(ROOT))
 
 TZ = ZoneInfo("Asia/Jerusalem")
 DAY0 = datetime(2026, 11, 22, 9, 0, tzinfo=TZ)
-TOPICS = ["Python", "JavaScript", "Backend", "Frontend", "DevOps", "Data engineering", "Open source",
-          "Career growth", "Job interviews", "Testing"]
+TOPICS = [
+    "Python",
+    "JavaScript",
+    "Backend",
+    "Frontend",
+    "DevOps",
+    "Data engineering",
+    "Open source",
+    "Career growth",
+    "Job interviews",
+    "Testing",
+]
 DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu"]
-MENTEE_QUESTIONS = ["Full name", "Preferred languages", "Topics (most important first)", "Career stage", "Goals",
-                    "Weekly availability", "Accessibility needs", "May we contact you?", "May we quote your feedback?"]
+MENTEE_QUESTIONS = [
+    "Full name",
+    "Preferred languages",
+    "Topics (most important first)",
+    "Career stage",
+    "Goals",
+    "Weekly availability",
+    "Accessibility needs",
+    "May we contact you?",
+    "May we quote your feedback?",
+]
 MENTOR_QUESTIONS = ["name", "email", "expertise", "years", "career_stage", "languages", "capacity", "availability"]
-ENDPOINTS = ["freebusy.query", "events.insert", "events.get", "events.list", "events.patch", "forms.get",
-             "responses.list"]
+ENDPOINTS = [
+    "freebusy.query",
+    "events.insert",
+    "events.get",
+    "events.list",
+    "events.patch",
+    "forms.get",
+    "responses.list",
+]
 
 
 def _windows(rng: random.Random) -> str:
@@ -46,18 +72,42 @@ def _windows(rng: random.Random) -> str:
 
 def seed(google: Any, mentees: int, mentors: int) -> None:
     rng = random.Random(7)
-    google.seed("mentee-form", MENTEE_QUESTIONS, [{
-        "Email address": f"mentee{i}@example.org", "Full name": f"Mentee {i}",
-        "Preferred languages": rng.choice(["Hebrew", "English", "Hebrew, English"]),
-        "Topics (most important first)": ", ".join(rng.sample(TOPICS, rng.randint(1, 3))),
-        "Career stage": str(rng.randint(0, 3)), "Goals": "grow", "Weekly availability": _windows(rng),
-        "Accessibility needs": "", "May we contact you?": "Yes", "May we quote your feedback?": "No",
-    } for i in range(mentees)])
-    google.seed("mentor-form", MENTOR_QUESTIONS, [{
-        "name": f"Mentor {j}", "email": f"mentor{j}@example.org", "expertise": ", ".join(rng.sample(TOPICS, 5)),
-        "years": str(rng.randint(4, 20)), "career_stage": str(rng.randint(2, 4)), "languages": "Hebrew, English",
-        "capacity": "3", "availability": _windows(rng) + "; " + _windows(rng),
-    } for j in range(mentors)])
+    google.seed(
+        "mentee-form",
+        MENTEE_QUESTIONS,
+        [
+            {
+                "Email address": f"mentee{i}@example.org",
+                "Full name": f"Mentee {i}",
+                "Preferred languages": rng.choice(["Hebrew", "English", "Hebrew, English"]),
+                "Topics (most important first)": ", ".join(rng.sample(TOPICS, rng.randint(1, 3))),
+                "Career stage": str(rng.randint(0, 3)),
+                "Goals": "grow",
+                "Weekly availability": _windows(rng),
+                "Accessibility needs": "",
+                "May we contact you?": "Yes",
+                "May we quote your feedback?": "No",
+            }
+            for i in range(mentees)
+        ],
+    )
+    google.seed(
+        "mentor-form",
+        MENTOR_QUESTIONS,
+        [
+            {
+                "name": f"Mentor {j}",
+                "email": f"mentor{j}@example.org",
+                "expertise": ", ".join(rng.sample(TOPICS, 5)),
+                "years": str(rng.randint(4, 20)),
+                "career_stage": str(rng.randint(2, 4)),
+                "languages": "Hebrew, English",
+                "capacity": "3",
+                "availability": _windows(rng) + "; " + _windows(rng),
+            }
+            for j in range(mentors)
+        ],
+    )
 
 
 def count_scheduled(store: Any) -> int:
@@ -88,9 +138,17 @@ def run(mentees: int, mentors: int, workdir: Path) -> dict[str, Any]:
     rules["scheduling"]["video_link_template"] = None
     (workdir / "program.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
     settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, data_dir=workdir, rules_path=workdir / "program.yaml", intake="google", roster="google",
-        calendar="google", google_api_endpoint=google.url, google_mentee_form_id="mentee-form",
-        google_mentor_form_id="mentor-form", http_timeout_seconds=30)
+        _env_file=None,
+        data_dir=workdir,
+        rules_path=workdir / "program.yaml",
+        intake="google",
+        roster="google",
+        calendar="google",
+        google_api_endpoint=google.url,
+        google_mentee_form_id="mentee-form",
+        google_mentor_form_id="mentor-form",
+        http_timeout_seconds=30,
+    )
     services = build_services(settings)
     stages: dict[str, Any] = {}
     with use_services(services):
@@ -109,24 +167,40 @@ def run(mentees: int, mentors: int, workdir: Path) -> dict[str, Any]:
         match(later, approval="auto")
         invite(later)
         stages["poll"] = {"counts": dict(google.counts), "seconds": round(time.perf_counter() - started, 1)}
-    return {"mentees": mentees, "mentors": mentors, "matches": scheduled, "calendars": len(people),
-            "stages": stages}
+    return {"mentees": mentees, "mentors": mentors, "matches": scheduled, "calendars": len(people), "stages": stages}
 
 
 def floors(result: dict[str, Any]) -> dict[str, dict[str, int]]:
     """The fewest calls each endpoint needs: one insert per match, free/busy for up to 50 calendars a query."""
     return {
-        "invite": {"freebusy.query": math.ceil(result["calendars"] / 50), "events.insert": result["matches"],
-                   "events.get": 0, "events.list": 1, "events.patch": 0, "forms.get": 0, "responses.list": 0},
-        "poll": {"freebusy.query": 0, "events.insert": 0, "events.get": 0, "events.list": 1, "events.patch": 0,
-                 "forms.get": 2, "responses.list": 2},
+        "invite": {
+            "freebusy.query": math.ceil(result["calendars"] / 50),
+            "events.insert": result["matches"],
+            "events.get": 0,
+            "events.list": 1,
+            "events.patch": 0,
+            "forms.get": 0,
+            "responses.list": 0,
+        },
+        "poll": {
+            "freebusy.query": 0,
+            "events.insert": 0,
+            "events.get": 0,
+            "events.list": 1,
+            "events.patch": 0,
+            "forms.get": 2,
+            "responses.list": 2,
+        },
     }
 
 
 def table(result: dict[str, Any], baseline: dict[str, Any] | None) -> str:
     floor = floors(result)
-    lines = [f"{result['matches']} matches ({result['mentees']} mentees, {result['mentors']} mentors, "
-             f"{result['calendars']} calendars)", ""]
+    lines = [
+        f"{result['matches']} matches ({result['mentees']} mentees, {result['mentors']} mentors, "
+        f"{result['calendars']} calendars)",
+        "",
+    ]
     head = "| stage | endpoint | floor | now |" + (" main |" if baseline else "")
     lines += [head, "|---|---|---:|---:|" + ("---:|" if baseline else "")]
     for stage in ("invite", "poll"):
@@ -137,8 +211,11 @@ def table(result: dict[str, Any], baseline: dict[str, Any] | None) -> str:
             lines.append(row + (f" {base[endpoint]} |" if base is not None else ""))
         seconds = f"| {stage} | (wall seconds; a shared machine, noisy) | – | {result['stages'][stage]['seconds']} |"
         lines.append(seconds + (f" {baseline['stages'][stage]['seconds']} |" if baseline else ""))
-    lines += ["", "The invite stage's floor for freebusy.query leaves out the one credential check before the first "
-              "side effect (a freebusy.query of the organizer's calendar)."]
+    lines += [
+        "",
+        "The invite stage's floor for freebusy.query leaves out the one credential check before the first "
+        "side effect (a freebusy.query of the organizer's calendar).",
+    ]
     return "\n".join(lines)
 
 
@@ -165,8 +242,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["PREFECT_HOME"] = tmp
-        quiet = {PREFECT_HOME: tmp, PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS: 4,
-                 PREFECT_SERVER_ANALYTICS_ENABLED: False}
+        quiet = {
+            PREFECT_HOME: tmp,
+            PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS: 4,
+            PREFECT_SERVER_ANALYTICS_ENABLED: False,
+        }
         with temporary_settings(quiet), prefect_test_harness(server_startup_timeout=120):
             result = run(args.mentees, args.mentors, Path(tmp))
     args.out.parent.mkdir(parents=True, exist_ok=True)

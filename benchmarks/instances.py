@@ -60,24 +60,52 @@ def generate(n_mentees: int, n_mentors: int, seed: int = 7) -> Batch:
     popularity /= popularity.sum()
     mentors = []
     for j in range(n_mentors):
-        mentors.append(Mentor.model_construct(
-            email=f"mentor{j}@example.org", name=f"Mentor {j}", role="", company="",
-            expertise=_topics(rng, popularity), years=int(rng.integers(2, 30)),
-            career_stage=int(rng.integers(1, 5)), languages=LANGS[int(rng.choice(3, p=[0.45, 0.15, 0.40]))],
-            capacity=int(rng.choice([1, 2, 3], p=[0.40, 0.35, 0.25])), availability=_blocks(rng), active=True,
-            linkedin="", booking_url="",
-        ))
+        mentors.append(
+            Mentor.model_construct(
+                email=f"mentor{j}@example.org",
+                name=f"Mentor {j}",
+                role="",
+                company="",
+                expertise=_topics(rng, popularity),
+                years=int(rng.integers(2, 30)),
+                career_stage=int(rng.integers(1, 5)),
+                languages=LANGS[int(rng.choice(3, p=[0.45, 0.15, 0.40]))],
+                capacity=int(rng.choice([1, 2, 3], p=[0.40, 0.35, 0.25])),
+                availability=_blocks(rng),
+                active=True,
+                linkedin="",
+                booking_url="",
+            )
+        )
     requests = []
     for i in range(n_mentees):
         waited = timedelta(days=float(rng.uniform(0, 70)))
         app = MenteeApplication.model_construct(
-            response_id=f"r{i}", submitted_at=NOW - waited, name=f"Mentee {i}", email=f"mentee{i}@example.org",
-            languages=LANGS[int(rng.choice(3, p=[0.45, 0.15, 0.40]))], topics=_topics(rng, popularity),
-            career_stage=int(rng.integers(0, 4)), goals="", availability=_blocks(rng), accessibility_needs="",
-            consent_contact=True, consent_quote=False, continue_with=None,
+            response_id=f"r{i}",
+            submitted_at=NOW - waited,
+            name=f"Mentee {i}",
+            email=f"mentee{i}@example.org",
+            languages=LANGS[int(rng.choice(3, p=[0.45, 0.15, 0.40]))],
+            topics=_topics(rng, popularity),
+            career_stage=int(rng.integers(0, 4)),
+            goals="",
+            availability=_blocks(rng),
+            accessibility_needs="",
+            consent_contact=True,
+            consent_quote=False,
+            continue_with=None,
         )
-        requests.append(MentoringRequest.model_construct(
-            id=i + 1, application=app, status=RequestStatus.PENDING, created_at=NOW - waited, updated_at=NOW - waited,
-            waiting_since=NOW - waited, wait_reason="", previous_mentors=[], timeline=[],
-        ))
+        requests.append(
+            MentoringRequest.model_construct(
+                id=i + 1,
+                application=app,
+                status=RequestStatus.PENDING,
+                created_at=NOW - waited,
+                updated_at=NOW - waited,
+                waiting_since=NOW - waited,
+                wait_reason="",
+                previous_mentors=[],
+                timeline=[],
+            )
+        )
     return Batch(requests=requests, mentors=mentors, rules=bench_rules(), now=NOW)

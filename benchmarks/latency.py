@@ -85,8 +85,10 @@ def main() -> None:
     print("| measure | seconds | target | before (schedules only) |")
     print("|---|---:|---:|---|")
     if results:
-        print(f"| median submission → invitation accepted | {statistics.median(results):.0f} | "
-              f"{TARGET_SECONDS:.0f} | up to 15 min + the next 09:00/09:30 (Thursday evening → Sunday) |")
+        print(
+            f"| median submission → invitation accepted | {statistics.median(results):.0f} | "
+            f"{TARGET_SECONDS:.0f} | up to 15 min + the next 09:00/09:30 (Thursday evening → Sunday) |"
+        )
         print(f"| worst of {len(results)} | {max(results):.0f} | {TARGET_SECONDS:.0f} | |")
     print(f"| answers never invited | {args.answers - len(results)} | 0 | |")
     print()

@@ -46,8 +46,9 @@ def peer_python(peer: str) -> Path:
     wanted = " ".join(PEERS[peer])
     if not marker.exists() or marker.read_text() != wanted:
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *PEERS[peer]],
-                       check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *PEERS[peer]], check=True
+        )
         marker.write_text(wanted)
     return python
 
@@ -103,11 +104,19 @@ def evaluate(size: tuple[int, int], methods: list[str], cap: float, skip: set[st
     with tempfile.TemporaryDirectory() as tmp:
         edges_file = Path(tmp) / "edges.json"
         if any(p in methods and p not in skip for p in PEERS):
-            edges_file.write_text(json.dumps({
-                "mentees": n, "mentors": m, "capacity": inst.remaining.tolist(),
-                "edges": [[int(i), int(j), float(s)] for i, j, s in zip(edges.rows, edges.cols, edges.score,
-                                                                          strict=True)],
-            }))
+            edges_file.write_text(
+                json.dumps(
+                    {
+                        "mentees": n,
+                        "mentors": m,
+                        "capacity": inst.remaining.tolist(),
+                        "edges": [
+                            [int(i), int(j), float(s)]
+                            for i, j, s in zip(edges.rows, edges.cols, edges.score, strict=True)
+                        ],
+                    }
+                )
+            )
         for method in methods:
             out = Path(tmp) / f"{method}.json"
             if method in skip:
@@ -160,32 +169,38 @@ def evaluate(size: tuple[int, int], methods: list[str], cap: float, skip: set[st
 
 
 def markdown(records: list[dict]) -> str:
-    lines = ["| method | size | finished | seconds end to end | scoring + assignment s | assignment s | peak MB "
-             "| score % of optimum | matched % (of max) | blocking pairs |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| method | size | finished | seconds end to end | scoring + assignment s | assignment s | peak MB "
+        "| score % of optimum | matched % (of max) | blocking pairs |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in records:
         size = f"{r['mentees']:,}×{r['mentors']:,}"
         if not r["finished"]:
             lines.append(f"| {r['method']} | {size} | no (cap) | — | — | — | — | — | — | — |")
             continue
-        lines.append(f"| {r['method']} | {size} | yes | {r['seconds']:.3f} | {r['solve_seconds']:.3f} | "
-                     f"{r['assign_seconds']:.4f} | {r['peak_mb']:.0f} | "
-                     f"{r['score_pct_of_optimum']:.1f} | {r['matched_pct']:.1f} ({r['matched_pct_of_max']:.1f}) | "
-                     f"{r['blocking_pairs']:,} |")
+        lines.append(
+            f"| {r['method']} | {size} | yes | {r['seconds']:.3f} | {r['solve_seconds']:.3f} | "
+            f"{r['assign_seconds']:.4f} | {r['peak_mb']:.0f} | "
+            f"{r['score_pct_of_optimum']:.1f} | {r['matched_pct']:.1f} ({r['matched_pct_of_max']:.1f}) | "
+            f"{r['blocking_pairs']:,} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="only the two small sizes")
-    parser.add_argument("--cap", type=float, default=120.0, help="seconds a run may take before it counts as not "
-                        "finished (default 120)")
+    parser.add_argument(
+        "--cap", type=float, default=120.0, help="seconds a run may take before it counts as not finished (default 120)"
+    )
     parser.add_argument("--sizes", default="", help="comma-separated NxM sizes instead of the defaults")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated methods")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write matching.json / matching.md")
     args = parser.parse_args()
-    sizes = [tuple(int(x) for x in s.split("x")) for s in args.sizes.split(",") if s] or \
-        list(SIZES[:2] if args.quick else SIZES)
+    sizes = [tuple(int(x) for x in s.split("x")) for s in args.sizes.split(",") if s] or list(
+        SIZES[:2] if args.quick else SIZES
+    )
     methods = [x for x in args.methods.split(",") if x]
     records: list[dict] = []
     gave_up: set[str] = set()

@@ -36,8 +36,18 @@ sys.path.insert(0, os.getcwd())
 
 TZ = ZoneInfo("Asia/Jerusalem")
 DAY0 = datetime(2026, 11, 22, 9, 0, tzinfo=TZ)
-TOPICS = ["Python", "JavaScript", "Backend", "Frontend", "DevOps", "Data engineering", "Open source",
-          "Career growth", "Job interviews", "Testing"]
+TOPICS = [
+    "Python",
+    "JavaScript",
+    "Backend",
+    "Frontend",
+    "DevOps",
+    "Data engineering",
+    "Open source",
+    "Career growth",
+    "Job interviews",
+    "Testing",
+]
 DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu"]
 TARGETS = {"all_stages_1000": 20.0, "nothing_new": 2.0, "intake_extra_50000": 10.0}
 
@@ -183,8 +193,12 @@ def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
 
     sizes = {"pipeline": 1000, "mentors": 400, "small": 100, "large": 50_000}
     results: dict[str, Any] = {"label": args.label, "sizes": sizes, "databases": {}}
-    quiet = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None, PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS: 4,
-             PREFECT_SERVER_ANALYTICS_ENABLED: False, PREFECT_LOGGING_LEVEL: "WARNING"}
+    quiet = {
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+        PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS: 4,
+        PREFECT_SERVER_ANALYTICS_ENABLED: False,
+        PREFECT_LOGGING_LEVEL: "WARNING",
+    }
     startup = int(os.environ.get("MENTORFLOW_BENCH_SERVER_STARTUP_TIMEOUT", "600"))
     with (
         tempfile.TemporaryDirectory(prefix="mentorflow-bench-") as tmp,
@@ -209,12 +223,14 @@ def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
 
 def table(base: dict[str, Any] | None, new: dict[str, Any]) -> str:
     """Markdown: each measure on each database, today's figure (base) beside the new one and the target."""
-    rows = [("all_stages_1000", "1,000 new answers, every stage (s)"),
-            ("task_runs", "task runs recorded for it"),
-            ("nothing_new", "a run with nothing new (s)"),
-            ("intake_100", "intake, 100-answer export (s)"),
-            ("intake_50000", "intake, 50,000-answer export (s)"),
-            ("intake_extra_50000", "50,000 minus 100 (s)")]
+    rows = [
+        ("all_stages_1000", "1,000 new answers, every stage (s)"),
+        ("task_runs", "task runs recorded for it"),
+        ("nothing_new", "a run with nothing new (s)"),
+        ("intake_100", "intake, 100-answer export (s)"),
+        ("intake_50000", "intake, 50,000-answer export (s)"),
+        ("intake_extra_50000", "50,000 minus 100 (s)"),
+    ]
     lines = ["| database | measure | main (before) | this branch | target | met |", "|---|---|---:|---:|---:|---|"]
     for kind, figures in new["databases"].items():
         before = (base or {}).get("databases", {}).get(kind, {})
@@ -227,16 +243,22 @@ def table(base: dict[str, Any] | None, new: dict[str, Any]) -> str:
                 return "–" if v is None else (f"{v:,}" if isinstance(v, int) else f"{v:.1f}")
 
             met = "" if target is None or value is None else ("yes" if value <= target else "no")
-            lines.append(f"| {kind} | {label} | {fmt(was)} | {fmt(value)} | "
-                         f"{'' if target is None else f'≤ {target:g}'} | {met} |")
+            lines.append(
+                f"| {kind} | {label} | {fmt(was)} | {fmt(value)} | "
+                f"{'' if target is None else f'≤ {target:g}'} | {met} |"
+            )
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
-    parser.add_argument("--postgres-url", default=os.environ.get(
-        "MENTORFLOW_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get(
+            "MENTORFLOW_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
     parser.add_argument("--label", default="new")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--compare", type=Path, help="a base run's JSON: print it beside this run's figures")

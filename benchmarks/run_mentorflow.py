@@ -47,8 +47,9 @@ def run_once(method: str, batch: Batch, mentor_col: dict[str, int]) -> dict:
     """The steps of propose_matches, timed apart: scoring, assignment, then reasons and result objects."""
     n = len(batch.requests)
     started = time.perf_counter()
-    inst = build_instance(batch.requests, batch.mentors, {}, batch.rules.matching, batch.now,
-                          [t.key for t in batch.rules.topics])
+    inst = build_instance(
+        batch.requests, batch.mentors, {}, batch.rules.matching, batch.now, [t.key for t in batch.rules.topics]
+    )
     edges = candidate_edges(inst)
     scored = time.perf_counter()
     if method == "greedy":
@@ -61,8 +62,12 @@ def run_once(method: str, batch: Batch, mentor_col: dict[str, int]) -> dict:
         result = explain(inst, chosen, batch.rules, edges)
         pairs = [[p.request_id - 1, mentor_col[str(p.mentor_email)]] for p in result.matches]
     finished = time.perf_counter()
-    return {"seconds": finished - started, "solve_seconds": solved - started, "assign_seconds": solved - scored,
-            "pairs": pairs}
+    return {
+        "seconds": finished - started,
+        "solve_seconds": solved - started,
+        "assign_seconds": solved - scored,
+        "pairs": pairs,
+    }
 
 
 def main() -> None:

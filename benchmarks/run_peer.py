@@ -95,8 +95,12 @@ def main() -> None:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):  # peak since exec (ru_maxrss carries the parent's over exec)
             peak_mb = int(line.split()[1]) / 1024
-    out.write_text(json.dumps({key: box[key] for key in ("seconds", "solve_seconds", "assign_seconds", "runs", "pairs")}
-                              | {"peak_mb": peak_mb}))
+    out.write_text(
+        json.dumps(
+            {key: box[key] for key in ("seconds", "solve_seconds", "assign_seconds", "runs", "pairs")}
+            | {"peak_mb": peak_mb}
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -36,9 +36,11 @@ def page(lines: list[str]) -> str:
         f'<td><a href="https://calendly.com/example-mentor-{n}">לקביעת פגישה</a></td><td></td></tr>'
         for n, line in enumerate(lines, start=1)
     )
-    return (f"---\ntitle: מנטורים\n---\n\nבחרו מנטור/ית וקבעו שיחה.\n\n<table dir=\"rtl\">\n  <thead><tr>"
-            f"<th>שם מלא</th><th>במה אני יכול לעזור</th><th>קישור ליצירת קשר</th><th>לינקדאין</th></tr></thead>\n"
-            f"  <tbody>\n{rows}\n  </tbody>\n</table>\n")
+    return (
+        f'---\ntitle: מנטורים\n---\n\nבחרו מנטור/ית וקבעו שיחה.\n\n<table dir="rtl">\n  <thead><tr>'
+        f"<th>שם מלא</th><th>במה אני יכול לעזור</th><th>קישור ליצירת קשר</th><th>לינקדאין</th></tr></thead>\n"
+        f"  <tbody>\n{rows}\n  </tbody>\n</table>\n"
+    )
 
 
 def main() -> None:
@@ -77,10 +79,14 @@ def measure(name: str, labelled: list[dict[str, object]], show_misses: bool) -> 
 
     print(f"Topic mapping, {name}: {len(labelled)} lines ({with_expected} with expected topics)")
     print(f"{'figure':<44}{'measured':>10}{'target':>10}")
-    print(f"{'lines with >= 1 correct topic':<44}{hit_share:>10.1%}{TARGET_HIT:>10.0%}"
-          f"  {'met' if hit_share >= TARGET_HIT else 'NOT met'}")
-    print(f"{'precision of assigned topics':<44}{precision:>10.1%}{TARGET_PRECISION:>10.0%}"
-          f"  {'met' if precision >= TARGET_PRECISION else 'NOT met'}")
+    print(
+        f"{'lines with >= 1 correct topic':<44}{hit_share:>10.1%}{TARGET_HIT:>10.0%}"
+        f"  {'met' if hit_share >= TARGET_HIT else 'NOT met'}"
+    )
+    print(
+        f"{'precision of assigned topics':<44}{precision:>10.1%}{TARGET_PRECISION:>10.0%}"
+        f"  {'met' if precision >= TARGET_PRECISION else 'NOT met'}"
+    )
     print(f"{'recall of expected topics (for information)':<44}{recall:>10.1%}{'-':>10}")
     print(f"{'lines mapped exactly as labelled':<44}{len(labelled) - len(misses):>10}{'-':>10}")
     if show_misses:

@@ -19,8 +19,22 @@ from config import CONFIG_DIR
 LOCAL_SURVEY_SECRET = "local-only-survey-secret"
 # Values people copy from docs and examples, including this project's own (README, docs/connect-google-sendgrid.md).
 PLACEHOLDERS = {
-    "", "changeme", "change-me", "xxx", "todo", "your-key", "your_api_key", "sg.xxx", "placeholder", "secret",
-    "password", "sg.…", "sg...", "<a long random string>", "a long random string", LOCAL_SURVEY_SECRET,
+    "",
+    "changeme",
+    "change-me",
+    "xxx",
+    "todo",
+    "your-key",
+    "your_api_key",
+    "sg.xxx",
+    "placeholder",
+    "secret",
+    "password",
+    "sg.…",
+    "sg...",
+    "<a long random string>",
+    "a long random string",
+    LOCAL_SURVEY_SECRET,
 }
 PLACEHOLDER_MARKS = ("…", "<", ">", "changeme", "change-me", "your-key", "your_api_key", "placeholder", "example")
 MIN_SECRET_LENGTH = 16
@@ -65,7 +79,10 @@ class Settings(BaseSettings):
     """Where mentorflow keeps its state and which connectors it talks to."""
 
     model_config = SettingsConfigDict(
-        env_prefix="MENTORFLOW_", env_file=".env", env_file_encoding="utf-8", extra="ignore",
+        env_prefix="MENTORFLOW_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
         # A validation error must never print what was given (a key, a secret, a path with a name in it).
         hide_input_in_errors=True,
     )
@@ -114,9 +131,12 @@ class Settings(BaseSettings):
     sendgrid_sandbox: bool = Field(False, description="validate messages at SendGrid without delivering them")
     sendgrid_unsubscribe_group: int | None = Field(None, description="ASM group id honoured by the digest")
     sendgrid_send_delay_seconds: int = Field(
-        900, ge=720, le=72 * 3600,
+        900,
+        ge=720,
+        le=72 * 3600,
         description="every SendGrid message is scheduled this far ahead, so an unknown outcome can be cancelled "
-        "(SendGrid allows that until 10 minutes before the send time)")
+        "(SendGrid allows that until 10 minutes before the send time)",
+    )
     survey_token_secret: SecretStr = Field(
         SecretStr(LOCAL_SURVEY_SECRET),
         description="HMAC key of survey and self-service links; a real secret (16+ random characters) whenever "
@@ -130,8 +150,10 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _secrets_from_blocks(self) -> Settings:
         """Secrets named by a ``*_block`` setting come from that Prefect Secret block, else from the environment."""
-        for field, block_field in (("sendgrid_api_key", "sendgrid_api_key_block"),
-                                   ("survey_token_secret", "survey_token_secret_block")):
+        for field, block_field in (
+            ("sendgrid_api_key", "sendgrid_api_key_block"),
+            ("survey_token_secret", "survey_token_secret_block"),
+        ):
             block = getattr(self, block_field)
             if not block:
                 continue
@@ -140,8 +162,10 @@ class Settings(BaseSettings):
             except Exception as exc:
                 if field in self.model_fields_set:
                     continue  # the block is unreachable: the environment's value stands
-                raise ValueError(f"MENTORFLOW_{block_field.upper()} names a Secret block that could not be read "
-                                 f"({type(exc).__name__}), and MENTORFLOW_{field.upper()} is not set") from None
+                raise ValueError(
+                    f"MENTORFLOW_{block_field.upper()} names a Secret block that could not be read "
+                    f"({type(exc).__name__}), and MENTORFLOW_{field.upper()} is not set"
+                ) from None
             setattr(self, field, SecretStr(value))
         return self
 
@@ -158,8 +182,10 @@ class Settings(BaseSettings):
         if leaves_machine or secret != LOCAL_SURVEY_SECRET:
             reason = weak_secret_reason(secret)
             if reason:
-                raise ValueError(f"MENTORFLOW_SURVEY_TOKEN_SECRET {reason}"
-                                 + (", and survey links leave this machine" if leaves_machine else ""))
+                raise ValueError(
+                    f"MENTORFLOW_SURVEY_TOKEN_SECRET {reason}"
+                    + (", and survey links leave this machine" if leaves_machine else "")
+                )
         uses_google = "google" in {self.intake, self.roster, self.calendar, self.surveys}
         if uses_google and self.google_credentials_file is None and self.google_api_endpoint is None:
             raise ValueError("MENTORFLOW_GOOGLE_CREDENTIALS_FILE is missing, and a connector is set to google")

@@ -19,8 +19,9 @@ from connectors.sendgrid import SendGridMailer
 def _form_reader(settings: Settings, form_id: str | None, setting: str, **kinds: Any) -> FormReader:
     if not form_id or not form_id.strip():
         raise ConfigurationError(f"{setting} is not set; it names the Google Form to read")
-    return FormReader(GoogleClient(settings, "forms", "v1", "", FORMS_SCOPES), form_id.strip(), setting=setting,
-                      **kinds)
+    return FormReader(
+        GoogleClient(settings, "forms", "v1", "", FORMS_SCOPES), form_id.strip(), setting=setting, **kinds
+    )
 
 
 def build_google_intake(settings: Settings) -> GoogleFormsIntake:
@@ -35,8 +36,13 @@ def build_google_roster(settings: Settings) -> GoogleFormsRoster:
 
 def build_google_surveys(settings: Settings) -> GoogleFormsSurveys:
     """Survey answers from the form ``MENTORFLOW_GOOGLE_SURVEY_FORM_ID``."""
-    reader = _form_reader(settings, settings.google_survey_form_id, "MENTORFLOW_GOOGLE_SURVEY_FORM_ID",
-                          error=SurveyError, unavailable=SurveyUnavailable)
+    reader = _form_reader(
+        settings,
+        settings.google_survey_form_id,
+        "MENTORFLOW_GOOGLE_SURVEY_FORM_ID",
+        error=SurveyError,
+        unavailable=SurveyUnavailable,
+    )
     return GoogleFormsSurveys(reader)
 
 
@@ -56,7 +62,11 @@ def build_sendgrid_mailer(settings: Settings) -> SendGridMailer:
     except RulesError as exc:
         raise ConfigurationError(f"the sender address comes from the program rules, which failed: {exc}") from exc
     return SendGridMailer(
-        key, Address(email=rules.from_email, name=rules.program_name), host=settings.sendgrid_host,
-        sandbox=settings.sendgrid_sandbox, unsubscribe_group=settings.sendgrid_unsubscribe_group,
-        timeout_seconds=settings.http_timeout_seconds, send_delay_seconds=settings.sendgrid_send_delay_seconds,
+        key,
+        Address(email=rules.from_email, name=rules.program_name),
+        host=settings.sendgrid_host,
+        sandbox=settings.sendgrid_sandbox,
+        unsubscribe_group=settings.sendgrid_unsubscribe_group,
+        timeout_seconds=settings.http_timeout_seconds,
+        send_delay_seconds=settings.sendgrid_send_delay_seconds,
     )

@@ -111,15 +111,28 @@ class _Failed(Exception):
 class SendGridMailer:
     """A :class:`~connectors.base.Mailer` over SendGrid's v3 API (via the ``sendgrid`` client)."""
 
-    def __init__(self, api_key: str, sender: Address, *, host: str = "https://api.sendgrid.com",
-                 sandbox: bool = False, unsubscribe_group: int | None = None,
-                 unsubscribe_categories: frozenset[str] = frozenset({"digest"}), timeout_seconds: float = 20.0,
-                 attempts: int = 4, max_wait_seconds: float = 60.0, backoff_seconds: float = 2.0,
-                 send_delay_seconds: int = 900, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        sender: Address,
+        *,
+        host: str = "https://api.sendgrid.com",
+        sandbox: bool = False,
+        unsubscribe_group: int | None = None,
+        unsubscribe_categories: frozenset[str] = frozenset({"digest"}),
+        timeout_seconds: float = 20.0,
+        attempts: int = 4,
+        max_wait_seconds: float = 60.0,
+        backoff_seconds: float = 2.0,
+        send_delay_seconds: int = 900,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if send_delay_seconds <= CANCEL_LEAD_SECONDS + 60:
-            raise ConfigurationError("the SendGrid send delay must leave more than a minute to cancel in: "
-                                     f"more than {CANCEL_LEAD_SECONDS + 60} seconds")
+            raise ConfigurationError(
+                "the SendGrid send delay must leave more than a minute to cancel in: "
+                f"more than {CANCEL_LEAD_SECONDS + 60} seconds"
+            )
         self.client = SendGridAPIClient(api_key=api_key, host=host.rstrip("/"))
         self.sender = sender
         self.sandbox = sandbox
@@ -172,8 +185,9 @@ class SendGridMailer:
                 if number == 0:
                     self._release(batch_id)
                     raise
-                raise MailOutcomeUnknown(f"message {message.key}: {number} of {len(bodies)} requests were "
-                                         f"accepted, then: {exc}") from exc
+                raise MailOutcomeUnknown(
+                    f"message {message.key}: {number} of {len(bodies)} requests were accepted, then: {exc}"
+                ) from exc
         self._release(batch_id)
         return SentRef(key=message.key, provider_id=",".join(ids))
 
@@ -192,8 +206,12 @@ class SendGridMailer:
         deadline = send_at - CANCEL_LEAD_SECONDS
         while self.clock() < deadline:
             try:
-                self._call("scheduled_sends.create", "POST", ("user", "scheduled_sends"),
-                           {"batch_id": batch_id, "status": "cancel"})
+                self._call(
+                    "scheduled_sends.create",
+                    "POST",
+                    ("user", "scheduled_sends"),
+                    {"batch_id": batch_id, "status": "cancel"},
+                )
             except (MailConfigurationError, MailUnavailable):
                 raise  # a wrong key; or SendGrid kept failing: the entry stays pending, settled on the next try
             except MailError:
@@ -220,7 +238,8 @@ class SendGridMailer:
             if status in (401, 403):
                 raise MailConfigurationError(
                     f"SendGrid refused MENTORFLOW_SENDGRID_API_KEY ({status}): check the key is current and "
-                    "may send mail") from exc
+                    "may send mail"
+                ) from exc
             raise MailUnavailable(f"SendGrid could not check the API key ({status})") from exc
         except (urllib.error.URLError, OSError) as exc:
             raise MailUnavailable(f"could not reach SendGrid to check the API key ({type(exc).__name__})") from exc
@@ -233,8 +252,9 @@ class SendGridMailer:
                 "MENTORFLOW_SENDGRID_API_KEY may not send mail: give the key the Mail Send scope"
             )
 
-    def bodies(self, message: OutgoingEmail, batch_id: str | None = None,
-               send_at: int | None = None) -> list[dict[str, Any]]:
+    def bodies(
+        self, message: OutgoingEmail, batch_id: str | None = None, send_at: int | None = None
+    ) -> list[dict[str, Any]]:
         """The Mail Send request bodies for ``message``: one per 1000 distinct recipients."""
         content = [{"type": t, "value": v} for t, v in (("text/plain", message.text), ("text/html", message.html)) if v]
         if not content:
@@ -253,16 +273,24 @@ class SendGridMailer:
         if message.categories:
             common["categories"] = list(dict.fromkeys(message.categories))[:MAX_CATEGORIES]
         if message.attachments:
-            common["attachments"] = [{"content": base64.b64encode(a.content).decode("ascii"), "type": a.content_type,
-                                      "filename": a.filename, "disposition": "attachment"}
-                                     for a in message.attachments]
+            common["attachments"] = [
+                {
+                    "content": base64.b64encode(a.content).decode("ascii"),
+                    "type": a.content_type,
+                    "filename": a.filename,
+                    "disposition": "attachment",
+                }
+                for a in message.attachments
+            ]
         if self.unsubscribe_group is not None and self.unsubscribe_categories & set(message.categories):
             common["asm"] = {"group_id": self.unsubscribe_group}
         if self.sandbox:
             common["mail_settings"] = {"sandbox_mode": {"enable": True}}
         unique = list({r.email.strip().casefold(): r for r in message.recipients}.values())
-        return [{**common, "personalizations": [{"to": [_address(r)]} for r in unique[i:i + MAX_PERSONALIZATIONS]]}
-                for i in range(0, len(unique), MAX_PERSONALIZATIONS)]
+        return [
+            {**common, "personalizations": [{"to": [_address(r)]} for r in unique[i : i + MAX_PERSONALIZATIONS]]}
+            for i in range(0, len(unique), MAX_PERSONALIZATIONS)
+        ]
 
     # --- cancellations under SendGrid's limit --------------------------------------------------------
 
@@ -330,8 +358,16 @@ class SendGridMailer:
         headers = self._call("mail.send", "POST", ("mail", "send"), body, what=f"message {key}", headers=True)
         return str(headers.get("x-message-id") or ("sandbox" if self.sandbox else "accepted"))
 
-    def _call(self, operation: str, method: str, path: tuple[str, ...], body: Any = None, *,
-              what: str = "", headers: bool = False) -> Any:
+    def _call(
+        self,
+        operation: str,
+        method: str,
+        path: tuple[str, ...],
+        body: Any = None,
+        *,
+        what: str = "",
+        headers: bool = False,
+    ) -> Any:
         """One API call under the retry policy: what was not accepted is tried again; for idempotent calls
         (every one but Mail Send) an unknown outcome too. Returns the JSON answer (or the headers)."""
         retryable = {Kind.NOT_ACCEPTED} if operation == "mail.send" else {Kind.NOT_ACCEPTED, Kind.UNKNOWN}

@@ -33,8 +33,14 @@ def is_booking_meeting(meeting: Meeting) -> bool:
 def booking_meeting(match_id: int, sent_at: datetime, rules: FollowupRules, accessibility_needs: str = "") -> Meeting:
     """The placeholder first meeting of a booking-link match whose email went out at ``sent_at``."""
     expected = sent_at + timedelta(days=rules.booking_nudge_after_days)
-    return Meeting(match_id=match_id, start=expected, end=expected, event_id=booking_event_id(match_id),
-                   video_link="", accessibility_needs=accessibility_needs)
+    return Meeting(
+        match_id=match_id,
+        start=expected,
+        end=expected,
+        event_id=booking_event_id(match_id),
+        video_link="",
+        accessibility_needs=accessibility_needs,
+    )
 
 
 class BookingPlan(Frozen):
@@ -44,8 +50,13 @@ class BookingPlan(Frozen):
     flags: list[FollowupFlag] = Field(default_factory=list)
 
 
-def booking_actions(meetings: Iterable[Meeting], answers: Iterable[SurveyAnswer], nudged: Mapping[int, datetime],
-                    now: datetime, rules: FollowupRules) -> BookingPlan:
+def booking_actions(
+    meetings: Iterable[Meeting],
+    answers: Iterable[SurveyAnswer],
+    nudged: Mapping[int, datetime],
+    now: datetime,
+    rules: FollowupRules,
+) -> BookingPlan:
     """Per booking-link match with no answer saying they met: the nudge once it is due, then the flag.
 
     ``nudged`` maps match id → when its nudge was sent (from the ledger). Any side's answer that they met
@@ -62,7 +73,11 @@ def booking_actions(meetings: Iterable[Meeting], answers: Iterable[SurveyAnswer]
             if mid not in answered:
                 plan.nudges.append(mid)
         elif now >= nudged[mid] + timedelta(days=rules.booking_flag_after_days):
-            plan.flags.append(FollowupFlag(
-                match_id=mid, kind="no_booking",
-                detail=f"no meeting reported {rules.booking_flag_after_days} days after the nudge to book"))
+            plan.flags.append(
+                FollowupFlag(
+                    match_id=mid,
+                    kind="no_booking",
+                    detail=f"no meeting reported {rules.booking_flag_after_days} days after the nudge to book",
+                )
+            )
     return plan

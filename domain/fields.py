@@ -57,8 +57,10 @@ def text_problem(value: str, limit: int, *, name: bool = False) -> str | None:
         return f"too long ({len(value)} characters, at most {limit})"
     if _CONTROL.search(value):
         return "contains control characters"
-    if name and value.strip() and not any(
-        not c.isspace() and unicodedata.category(c) not in ("Cf", "Mn", "Me") for c in value
+    if (
+        name
+        and value.strip()
+        and not any(not c.isspace() and unicodedata.category(c) not in ("Cf", "Mn", "Me") for c in value)
     ):
         return "has no visible characters"
     return None
@@ -74,10 +76,48 @@ def spreadsheet_cell(value: str) -> str:
 
 # --- yes/no, email, numbers, links ------------------------------------------------------------------------------
 
-_TRUE = {"yes", "y", "true", "1", "on", "checked", "x", "✓", "כן", "agree", "i agree", "מאשר", "מאשרת", "מאשר/ת",
-         "מסכים", "מסכימה", "מסכים/ה", "active", "available", "פעיל", "פעילה", "זמין", "זמינה"}
-_FALSE = {"no", "n", "false", "0", "off", "unchecked", "לא", "don't", "do not", "paused", "unavailable",
-          "inactive", "מושהה", "לא זמין", "לא זמינה"}
+_TRUE = {
+    "yes",
+    "y",
+    "true",
+    "1",
+    "on",
+    "checked",
+    "x",
+    "✓",
+    "כן",
+    "agree",
+    "i agree",
+    "מאשר",
+    "מאשרת",
+    "מאשר/ת",
+    "מסכים",
+    "מסכימה",
+    "מסכים/ה",
+    "active",
+    "available",
+    "פעיל",
+    "פעילה",
+    "זמין",
+    "זמינה",
+}
+_FALSE = {
+    "no",
+    "n",
+    "false",
+    "0",
+    "off",
+    "unchecked",
+    "לא",
+    "don't",
+    "do not",
+    "paused",
+    "unavailable",
+    "inactive",
+    "מושהה",
+    "לא זמין",
+    "לא זמינה",
+}
 _AGREE_WORDS = ("agree", "consent", "allow", "yes", "מאשר", "מסכים", "מסכימה", "כן")
 
 
@@ -131,8 +171,14 @@ def parse_url(text: str) -> str:
 # --- dates ------------------------------------------------------------------------------------------------------
 
 _GMT = re.compile(r"\s*(?:GMT|UTC)\s*([+-])(\d{1,2})(?::?(\d{2}))?\s*$", re.IGNORECASE)
-_YEAR_FIRST = ("%Y/%m/%d %I:%M:%S %p", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %I:%M %p", "%Y/%m/%d %H:%M",
-               "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
+_YEAR_FIRST = (
+    "%Y/%m/%d %I:%M:%S %p",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %I:%M %p",
+    "%Y/%m/%d %H:%M",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+)
 _MONTH_FIRST = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M")
 _DAY_FIRST = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M")
 FUTURE_TOLERANCE = timedelta(minutes=10)  # clocks of form services and this machine may differ a little
@@ -220,8 +266,9 @@ def parse_languages(items: list[str], rules: ProgramRules) -> list[str]:
         raise ValueError("missing")
     bad = [n for n, i in enumerate(items, start=1) if i.strip().casefold() not in index]
     if bad:
-        raise ValueError(f"{_which(bad, len(items))}: not a language this program knows "
-                         f"(e.g. {', '.join(rules.languages)})")
+        raise ValueError(
+            f"{_which(bad, len(items))}: not a language this program knows (e.g. {', '.join(rules.languages)})"
+        )
     return list(dict.fromkeys(index[i.strip().casefold()] for i in items))
 
 
@@ -309,8 +356,23 @@ _HOUR = r"(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm)?"
 _TIME_RANGE = re.compile(rf"{_HOUR}\s*(?:-|to|until|till|and|עד|ל-?)\s*{_HOUR}")
 _BEFORE = re.compile(rf"(?:before|until|till|by|לפני|עד)\s*-?\s*{_HOUR}")
 _AFTER = re.compile(rf"(?:after|from|since|אחרי|החל מ-?|מ-?)\s*-?\s*{_HOUR}")
-_TIME_WORDS = {"before", "until", "till", "by", "after", "from", "since", "between", "at", "לפני", "עד", "אחרי",
-               "בין", "מ", "החל"}
+_TIME_WORDS = {
+    "before",
+    "until",
+    "till",
+    "by",
+    "after",
+    "from",
+    "since",
+    "between",
+    "at",
+    "לפני",
+    "עד",
+    "אחרי",
+    "בין",
+    "מ",
+    "החל",
+}
 _UNKNOWN_DAY = re.compile(r"^([^\W\d_]+)\.?\s*:?\s*\d")
 
 
@@ -334,7 +396,7 @@ def _free_days(s: str, words: list[str], rules: AvailabilityRules) -> list[Weekd
         if lo is not None and hi is not None:
             order = [Weekday.SUN, *(Weekday(d) for d in range(1, 7))]  # the Israeli week starts on Sunday
             a, b = order.index(lo), order.index(hi)
-            return order[a: b + 1] if a <= b else order[a:] + order[: b + 1]
+            return order[a : b + 1] if a <= b else order[a:] + order[: b + 1]
     named = [d for w in words if len(w.rstrip("'")) > 1 and (d := _day(w)) is not None]
     if named:
         return list(dict.fromkeys(named))
@@ -348,9 +410,14 @@ def _free_chunk(chunk: str, rules: AvailabilityRules) -> list[WeeklyWindow] | No
     s = normalize(chunk)
     words = re.findall(r"[a-zא-ת\"']+", s)
     forms = {v for w in words for v in hebrew_forms(w)}
-    part = next((p for p in rules.parts_of_day.values()  # one-word names by form, longer ones as written
-                 if any(hebrew_forms(normalize(n))[0] in forms or (" " in n and normalize(n) in s)
-                        for n in p.names)), None)
+    part = next(
+        (
+            p
+            for p in rules.parts_of_day.values()  # one-word names by form, longer ones as written
+            if any(hebrew_forms(normalize(n))[0] in forms or (" " in n and normalize(n) in s) for n in p.names)
+        ),
+        None,
+    )
     pm_hint = part is not None and part.bounds[0].hour >= 12
     span = rules.open_hours * 60
     lo: time | None = None
@@ -418,8 +485,9 @@ def parse_availability(text: str, rules: AvailabilityRules | None = None) -> lis
         if free is None:
             if not no_day:
                 raise structured
-            raise ValueError(f"{where} names no day, part of day or time (e.g. 'Tue 18:00-20:00' or "
-                             "'weekday evenings')")
+            raise ValueError(
+                f"{where} names no day, part of day or time (e.g. 'Tue 18:00-20:00' or 'weekday evenings')"
+            )
         windows += free
     if not windows:
         raise ValueError("no time window given")

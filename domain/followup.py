@@ -50,8 +50,9 @@ class LinkedAnswer(Frozen):
     ref: str
 
 
-def screen_survey_answers(items: Iterable[LinkedAnswer], stored: Iterable[SurveyAnswer],
-                          ended: Iterable[int]) -> tuple[list[SurveyAnswer], list[SetAside]]:
+def screen_survey_answers(
+    items: Iterable[LinkedAnswer], stored: Iterable[SurveyAnswer], ended: Iterable[int]
+) -> tuple[list[SurveyAnswer], list[SetAside]]:
     """Which answers may change the store: a link acts once, before it expires, and only for a live match.
 
     An answer is set aside when it was given after its link expired, when its match has ended (or does not
@@ -111,8 +112,13 @@ class FollowupPlan(Frozen):
     closed: list[int] = Field(default_factory=list, description="matches whose follow-up is over (answered or expired)")
 
 
-def followup_actions(meetings: Iterable[Meeting], answers: Iterable[SurveyAnswer], sent: Iterable[SurveySent],
-                     now: datetime, rules: FollowupRules) -> FollowupPlan:
+def followup_actions(
+    meetings: Iterable[Meeting],
+    answers: Iterable[SurveyAnswer],
+    sent: Iterable[SurveySent],
+    now: datetime,
+    rules: FollowupRules,
+) -> FollowupPlan:
     """Per match and side: the survey is due ``survey_after_days`` after the meeting ends; one reminder is due
     ``reminder_after_days`` after an unanswered survey; a side is settled once it answered or
     ``close_after_days`` passed since its survey, and a match closes when both sides are settled.
@@ -143,8 +149,9 @@ def followup_actions(meetings: Iterable[Meeting], answers: Iterable[SurveyAnswer
 # --- assessment ----------------------------------------------------------------------------------------------
 
 
-def assess(match_id: int, answers: list[SurveyAnswer], rules: FollowupRules, *,
-           closed: bool = False) -> tuple[bool | None, list[FollowupFlag]]:
+def assess(
+    match_id: int, answers: list[SurveyAnswer], rules: FollowupRules, *, closed: bool = False
+) -> tuple[bool | None, list[FollowupFlag]]:
     """Did the pair meet (None when nobody said), and what the lead should look at.
 
     Flags: ``no_show`` when either side says they did not meet, ``low_score`` at or below ``rules.low_score``,
@@ -154,17 +161,24 @@ def assess(match_id: int, answers: list[SurveyAnswer], rules: FollowupRules, *,
     flags: list[FollowupFlag] = []
     missed = sorted(a.role.value for a in mine if not a.met)
     if missed:
-        flags.append(FollowupFlag(match_id=match_id, kind="no_show",
-                                  detail=f"{' and '.join(missed)} said they did not meet"))
+        flags.append(
+            FollowupFlag(match_id=match_id, kind="no_show", detail=f"{' and '.join(missed)} said they did not meet")
+        )
     low = sorted((a.role.value, a.satisfaction) for a in mine if a.satisfaction <= rules.low_score)
     if low:
-        flags.append(FollowupFlag(match_id=match_id, kind="low_score",
-                                  detail=", ".join(f"{role} rated {score}/5" for role, score in low)))
+        flags.append(
+            FollowupFlag(
+                match_id=match_id, kind="low_score", detail=", ".join(f"{role} rated {score}/5" for role, score in low)
+            )
+        )
     if closed:
         silent = [r.value for r in (Role.MENTEE, Role.MENTOR) if r not in {a.role for a in mine}]
         if silent:
-            flags.append(FollowupFlag(match_id=match_id, kind="no_answer",
-                                      detail=f"no survey answer from the {' and '.join(silent)}"))
+            flags.append(
+                FollowupFlag(
+                    match_id=match_id, kind="no_answer", detail=f"no survey answer from the {' and '.join(silent)}"
+                )
+            )
     met = None if not mine else not missed
     return met, flags
 

@@ -47,6 +47,7 @@ from domain.topics import PhraseTopics, TopicMapper
 
 T = TypeVar("T")
 
+
 def _norm(title: str) -> str:
     return " ".join(title.split()).casefold()
 
@@ -105,8 +106,15 @@ class _Fields:
                 return False
         return True
 
-    def text(self, field: str, *, required: bool = False, limit: int | None = None, collapse: bool = False,
-             name: bool = False) -> str:
+    def text(
+        self,
+        field: str,
+        *,
+        required: bool = False,
+        limit: int | None = None,
+        collapse: bool = False,
+        name: bool = False,
+    ) -> str:
         """A free-text field, checked for length and control characters; ``collapse`` folds inner whitespace.
 
         ``name``: the text must also have something visible in it (not only zero-width or format characters).
@@ -122,8 +130,16 @@ class _Fields:
             return ""
         return " ".join(value.split()) if collapse else value.strip()
 
-    def parsed(self, field: str, parse: Callable[[Any], Any], default: Any, *, required: bool = True,
-               items: bool = False, sep: str = ", ") -> Any:
+    def parsed(
+        self,
+        field: str,
+        parse: Callable[[Any], Any],
+        default: Any,
+        *,
+        required: bool = True,
+        items: bool = False,
+        sep: str = ", ",
+    ) -> Any:
         """Run ``parse`` over the field's text (or list of items); record 'field: message' on failure.
 
         A list answer is joined with ``sep`` when the parser wants text.
@@ -163,8 +179,13 @@ def _availability(text: str, rules: ProgramRules) -> list[Any]:
     return windows
 
 
-def parse_mentee(raw: RawResponse, rules: ProgramRules, tz: str = "Asia/Jerusalem", now: datetime | None = None,
-                 columns: Mapping[str, str] | None = None) -> MenteeApplication | SetAside:
+def parse_mentee(
+    raw: RawResponse,
+    rules: ProgramRules,
+    tz: str = "Asia/Jerusalem",
+    now: datetime | None = None,
+    columns: Mapping[str, str] | None = None,
+) -> MenteeApplication | SetAside:
     """Validate one intake-form answer; every problem found goes into the SetAside's reasons.
 
     A Hebrew form's timestamp is read day-first; one later than ``now`` (default: the clock) is set aside.
@@ -224,8 +245,9 @@ def parse_withdrawal(raw: RawResponse, rules: ProgramRules, tz: str = "Asia/Jeru
     f = _Fields(raw.answers, rules.intake.columns, rules.intake.max_text_length)
     if f.parsed("consent_contact", parse_bool, None, required=False) is not False:
         return None
-    submitted_at = f.parsed("timestamp", lambda s: parse_timestamp(s, tz), None) if f.has("timestamp") else (
-        raw.submitted_at)
+    submitted_at = (
+        f.parsed("timestamp", lambda s: parse_timestamp(s, tz), None) if f.has("timestamp") else (raw.submitted_at)
+    )
     email = f.parsed("email", parse_email, "")
     if f.reasons or submitted_at is None or not email:
         return None
@@ -236,17 +258,54 @@ def parse_withdrawal(raw: RawResponse, rules: ProgramRules, tz: str = "Asia/Jeru
 # Roster records use field names as keys; these are the other titles a mentor form, sheet or the community's
 # mentors page (שם מלא / במה אני יכול לעזור / קישור ליצירת קשר / לינקדאין) may use.
 MENTOR_COLUMNS: dict[str, str] = {
-    **{k: k for k in ("name", "email", "role", "company", "expertise", "years", "career_stage", "languages",
-                      "capacity", "availability", "active", "linkedin", "booking_url", "contact", "scheduling")},
-    "full name": "name", "שם מלא": "name", "email address": "email", "אימייל": "email",
-    "current role": "role", "תפקיד": "role", "חברה": "company", "topics": "expertise", "תחומי מומחיות": "expertise",
-    "במה אני יכול לעזור": "expertise", "במה אני יכולה לעזור": "expertise", "במה אני יכול/ה לעזור": "expertise",
+    **{
+        k: k
+        for k in (
+            "name",
+            "email",
+            "role",
+            "company",
+            "expertise",
+            "years",
+            "career_stage",
+            "languages",
+            "capacity",
+            "availability",
+            "active",
+            "linkedin",
+            "booking_url",
+            "contact",
+            "scheduling",
+        )
+    },
+    "full name": "name",
+    "שם מלא": "name",
+    "email address": "email",
+    "אימייל": "email",
+    "current role": "role",
+    "תפקיד": "role",
+    "חברה": "company",
+    "topics": "expertise",
+    "תחומי מומחיות": "expertise",
+    "במה אני יכול לעזור": "expertise",
+    "במה אני יכולה לעזור": "expertise",
+    "במה אני יכול/ה לעזור": "expertise",
     "how i can help": "expertise",
-    "years of experience": "years", "שנות ניסיון": "years", "career stage": "career_stage",
-    "preferred languages": "languages", "שפות": "languages", "mentees at once": "capacity",
-    "weekly availability": "availability", "זמינות שבועית": "availability", "status": "active",
-    "booking link": "booking_url", "booking url": "booking_url", "linkedin_url": "linkedin", "לינקדאין": "linkedin",
-    "קישור ליצירת קשר": "contact", "contact": "contact",
+    "years of experience": "years",
+    "שנות ניסיון": "years",
+    "career stage": "career_stage",
+    "preferred languages": "languages",
+    "שפות": "languages",
+    "mentees at once": "capacity",
+    "weekly availability": "availability",
+    "זמינות שבועית": "availability",
+    "status": "active",
+    "booking link": "booking_url",
+    "booking url": "booking_url",
+    "linkedin_url": "linkedin",
+    "לינקדאין": "linkedin",
+    "קישור ליצירת קשר": "contact",
+    "contact": "contact",
 }
 NO_EMAIL = "no email; a mentor without one must take bookings by link (scheduling: booking_link)"
 SENIOR = 3  # the career stage taken for a mentor who gives neither years nor a stage
@@ -312,9 +371,16 @@ def check_mentor(raw: RawResponse, rules: ProgramRules) -> MentorCheck:
         except ValueError:
             kind = "none"
         scheduling, reasons = None, parsed.reasons
-    return MentorCheck(ref=raw.ref, name=" ".join(_as_text(f.values.get("name")).split()), topics=mapping.topics,
-                       mapped=mapping.mapped, unmapped=mapping.unmapped, contact_kind=kind, scheduling=scheduling,
-                       set_aside=reasons)
+    return MentorCheck(
+        ref=raw.ref,
+        name=" ".join(_as_text(f.values.get("name")).split()),
+        topics=mapping.topics,
+        mapped=mapping.mapped,
+        unmapped=mapping.unmapped,
+        contact_kind=kind,
+        scheduling=scheduling,
+        set_aside=reasons,
+    )
 
 
 def parse_mentor(raw: RawResponse, rules: ProgramRules) -> Mentor | SetAside:
@@ -343,8 +409,13 @@ def parse_mentor(raw: RawResponse, rules: ProgramRules) -> Mentor | SetAside:
     if kind == "none":
         kind = "booking_link" if booking_url else "email" if email else "none"
     # A mentor known only by a booking link (the mentors page) cannot be sent invitations: they take bookings.
-    scheduling = ("invite" if not booking_url else
-                  "booking_link" if not f.has("availability") else rules.roster.default_scheduling)
+    scheduling = (
+        "invite"
+        if not booking_url
+        else "booking_link"
+        if not f.has("availability")
+        else rules.roster.default_scheduling
+    )
     if f.has("scheduling"):
         scheduling = f.parsed("scheduling", _scheduling, scheduling)
     if email is None and booking_url and scheduling != "booking_link":
@@ -354,8 +425,11 @@ def parse_mentor(raw: RawResponse, rules: ProgramRules) -> Mentor | SetAside:
     if expertise is not None and not expertise.topics and not expertise.unmapped:
         f.reasons.append("expertise: missing")
     years = f.parsed("years", lambda s: parse_int(s, 0, 70), None, required=False)
-    languages = (f.parsed("languages", lambda xs: parse_languages(xs, rules), [], items=True) if f.has("languages")
-                 else _languages_of([_as_text(f.values.get("expertise")), name]))
+    languages = (
+        f.parsed("languages", lambda xs: parse_languages(xs, rules), [], items=True)
+        if f.has("languages")
+        else _languages_of([_as_text(f.values.get("expertise")), name])
+    )
     if not languages and not f.has("languages"):
         f.reasons.append("languages: missing")
     data: dict[str, Any] = {
@@ -366,12 +440,20 @@ def parse_mentor(raw: RawResponse, rules: ProgramRules) -> Mentor | SetAside:
         "expertise": expertise.topics if expertise else [],
         "expertise_text": expertise.unmapped if expertise else [],
         "years": years,
-        "career_stage": (f.parsed("career_stage", lambda s: parse_stage(s, rules), 0) if f.has("career_stage")
-                         else _default_stage(years)),
+        "career_stage": (
+            f.parsed("career_stage", lambda s: parse_stage(s, rules), 0)
+            if f.has("career_stage")
+            else _default_stage(years)
+        ),
         "languages": languages,
         "capacity": f.parsed("capacity", lambda s: parse_int(s, 0, 20), 1, required=False),
-        "availability": f.parsed("availability", lambda s: parse_availability(s, rules.availability), [],
-                                 sep="; ", required=scheduling == "invite"),
+        "availability": f.parsed(
+            "availability",
+            lambda s: parse_availability(s, rules.availability),
+            [],
+            sep="; ",
+            required=scheduling == "invite",
+        ),
         "active": f.parsed("active", _active, True, required=False),
         "linkedin": f.parsed("linkedin", parse_url, "", required=False),
         "booking_url": booking_url,
@@ -394,10 +476,25 @@ def _scheduling(text: str) -> str:
 
 
 SURVEY_COLUMNS: dict[str, str] = {
-    **{k: k for k in ("token", "timestamp", "satisfaction", "met", "still_in_touch", "adopted_idea", "free_text",
-                      "consent_quote")},
-    "חותמת זמן": "timestamp", "still in touch": "still_in_touch", "adopted an idea": "adopted_idea",
-    "anything else?": "free_text", "comments": "free_text", "may we quote you?": "consent_quote",
+    **{
+        k: k
+        for k in (
+            "token",
+            "timestamp",
+            "satisfaction",
+            "met",
+            "still_in_touch",
+            "adopted_idea",
+            "free_text",
+            "consent_quote",
+        )
+    },
+    "חותמת זמן": "timestamp",
+    "still in touch": "still_in_touch",
+    "adopted an idea": "adopted_idea",
+    "anything else?": "free_text",
+    "comments": "free_text",
+    "may we quote you?": "consent_quote",
 }
 
 

@@ -138,8 +138,19 @@ class EndedKey(_Key):
         return f"ended:{self.match_id}:{self.role.value}"
 
 
-LedgerKey = (EventKey | InviteKey | SurveyKey | RescheduleKey | DigestKey | ReportKey | DigestPreviewKey
-             | NewsletterKey | NudgeKey | CancelKey | EndedKey)
+LedgerKey = (
+    EventKey
+    | InviteKey
+    | SurveyKey
+    | RescheduleKey
+    | DigestKey
+    | ReportKey
+    | DigestPreviewKey
+    | NewsletterKey
+    | NudgeKey
+    | CancelKey
+    | EndedKey
+)
 
 
 def parse_key(key: str) -> LedgerKey:

@@ -83,8 +83,7 @@ def verify_link(token: str, secret: str, purpose: str, now: datetime | None = No
     expires = datetime.fromtimestamp(int(expiry, 36), UTC)
     if now is not None and now > expires:
         raise LinkRefused("the link has expired")
-    return LinkClaims(purpose=purpose, subject=subject, match_id=None if match == "-" else int(match),
-                      expires=expires)
+    return LinkClaims(purpose=purpose, subject=subject, match_id=None if match == "-" else int(match), expires=expires)
 
 
 def person_key(email: str, secret: str) -> str:

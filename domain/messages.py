@@ -92,9 +92,19 @@ def _render(env: Environment, kind: str, language: str, context: dict[str, Any])
 # --- invitations ---------------------------------------------------------------------------------------------
 
 
-def render_invitation(env: Environment, *, role: Role, meeting: Meeting, match: Match, application: MenteeApplication,
-                      mentor: Mentor, rules: ProgramRules, tz: str, language: str | None = None,
-                      nudge: bool = False) -> Rendered:
+def render_invitation(
+    env: Environment,
+    *,
+    role: Role,
+    meeting: Meeting,
+    match: Match,
+    application: MenteeApplication,
+    mentor: Mentor,
+    rules: ProgramRules,
+    tz: str,
+    language: str | None = None,
+    nudge: bool = False,
+) -> Rendered:
     """The first-meeting invitation to one side (``role``): who, when (local time), video link, accessibility
     needs, why this match, and the mentor's booking link. Language: the recipient's first supported one.
 
@@ -108,15 +118,21 @@ def render_invitation(env: Environment, *, role: Role, meeting: Meeting, match: 
         "program": rules.program_name,
         "role": role.value,
         "mentee": {
-            "name": application.name, "email": str(application.email),
+            "name": application.name,
+            "email": str(application.email),
             "topics": [rules.topic_label(t, language) for t in application.topics],
             "stage": rules.career_stages[application.career_stage]
-            if application.career_stage < len(rules.career_stages) else str(application.career_stage),
+            if application.career_stage < len(rules.career_stages)
+            else str(application.career_stage),
             "goals": application.goals,
         },
         "mentor": {
-            "name": mentor.name, "email": str(mentor.email or ""), "role": mentor.role, "company": mentor.company,
-            "linkedin": safe_url(mentor.linkedin), "booking_url": safe_url(mentor.booking_url),
+            "name": mentor.name,
+            "email": str(mentor.email or ""),
+            "role": mentor.role,
+            "company": mentor.company,
+            "linkedin": safe_url(mentor.linkedin),
+            "booking_url": safe_url(mentor.booking_url),
         },
         "booking": mentor.scheduling == "booking_link",
         "when": when(meeting.start, meeting.end, tz, language),
@@ -129,8 +145,9 @@ def render_invitation(env: Environment, *, role: Role, meeting: Meeting, match: 
     return _render(env, "booking" if context["booking"] else "invitation", language, context)
 
 
-def invitation_reasons(match: Match, application: MenteeApplication, mentor: Mentor, rules: ProgramRules,
-                       language: str) -> list[str]:
+def invitation_reasons(
+    match: Match, application: MenteeApplication, mentor: Mentor, rules: ProgramRules, language: str
+) -> list[str]:
     """Why this match, in the mail's language (the stored reasons are the lead's English ones)."""
     wanted = application.continue_with
     continuity = wanted is not None and str(wanted).casefold() == mentor.key
@@ -145,8 +162,19 @@ def survey_url(rules: ProgramRules, token: str) -> str:
     return rules.followup.survey_url_template.format(token=token)
 
 
-def render_survey(env: Environment, *, kind: Literal["survey", "reminder"], role: Role, name: str, other_name: str,
-                  meeting_start: datetime, token: str, rules: ProgramRules, tz: str, language: str = "he") -> Rendered:
+def render_survey(
+    env: Environment,
+    *,
+    kind: Literal["survey", "reminder"],
+    role: Role,
+    name: str,
+    other_name: str,
+    meeting_start: datetime,
+    token: str,
+    rules: ProgramRules,
+    tz: str,
+    language: str = "he",
+) -> Rendered:
     """The short follow-up survey invitation (or its one reminder) to one side of a match."""
     context = {
         "program": rules.program_name,
@@ -160,8 +188,17 @@ def render_survey(env: Environment, *, kind: Literal["survey", "reminder"], role
     return _render(env, "survey", language, context)
 
 
-def render_ended(env: Environment, *, role: Role, name: str, other_name: str, meeting_start: datetime | None,
-                 rules: ProgramRules, tz: str, language: str = "he") -> Rendered:
+def render_ended(
+    env: Environment,
+    *,
+    role: Role,
+    name: str,
+    other_name: str,
+    meeting_start: datetime | None,
+    rules: ProgramRules,
+    tz: str,
+    language: str = "he",
+) -> Rendered:
     """To one side of a match that ended: the meeting is cancelled; the mentee will be matched again."""
     context = {
         "program": rules.program_name,
@@ -184,10 +221,18 @@ def _day(instant: datetime, tz: str, language: str) -> str:
 def render_digest(env: Environment, issue: DigestIssue, rules: ProgramRules, unsubscribe_url: str = "") -> Rendered:
     """The newsletter issue, key points first, in ``issue.language``; with the reader's one-click unsubscribe
     link at the end when given."""
-    return _render(env, "digest", issue.language, {"program": rules.program_name, "issue": issue,
-                                                   "start": issue.period_start.strftime("%d.%m.%Y"),
-                                                   "end": issue.period_end.strftime("%d.%m.%Y"),
-                                                   "unsubscribe_url": unsubscribe_url})
+    return _render(
+        env,
+        "digest",
+        issue.language,
+        {
+            "program": rules.program_name,
+            "issue": issue,
+            "start": issue.period_start.strftime("%d.%m.%Y"),
+            "end": issue.period_end.strftime("%d.%m.%Y"),
+            "unsubscribe_url": unsubscribe_url,
+        },
+    )
 
 
 # --- the lead's weekly report --------------------------------------------------------------------------------

@@ -83,8 +83,9 @@ class WeeklyWindow(Frozen):
         if self.overlap_minutes(other) == 0:
             return None
         # Both sides are valid windows and they overlap, so the result is valid without validating it again.
-        return WeeklyWindow.model_construct(day=self.day, start=max(self.start, other.start),
-                                            end=min(self.end, other.end))
+        return WeeklyWindow.model_construct(
+            day=self.day, start=max(self.start, other.start), end=min(self.end, other.end)
+        )
 
     def label(self, language: str = "en") -> str:
         """``Tue 18:00-20:00``, or in Hebrew ``יום שלישי 18:00–20:00``."""
@@ -309,7 +310,13 @@ class ScoreBreakdown(Frozen):
     @property
     def total(self) -> float:
         return round(
-            self.topics + self.stage + self.availability + self.language + self.continuity + self.priority + self.load
+            self.topics
+            + self.stage
+            + self.availability
+            + self.language
+            + self.continuity
+            + self.priority
+            + self.load
             + self.free_text,
             6,
         )

@@ -40,8 +40,14 @@ class Reader(_Frozen):
     person: str = Field(description="person_key of the address: what unsubscribe links and records carry")
 
 
-def newsletter_audience(candidates: Iterable[Candidate], unsubscribed: Iterable[str], *, secret: str,
-                        languages: Iterable[str], default_language: str) -> list[Reader]:
+def newsletter_audience(
+    candidates: Iterable[Candidate],
+    unsubscribed: Iterable[str],
+    *,
+    secret: str,
+    languages: Iterable[str],
+    default_language: str,
+) -> list[Reader]:
     """The opted-in who have not unsubscribed, once each (by address), each in the first of their languages the
     newsletter is written in. Someone known twice (mentor and mentee) is in when either record opted in;
     an unsubscribe always wins."""
@@ -67,8 +73,9 @@ def newsletter_audience(candidates: Iterable[Candidate], unsubscribed: Iterable[
 
 def unsubscribe_token(reader: Reader, secret: str, now: datetime, valid_days: int) -> str:
     """The signed self-service token that unsubscribes ``reader`` (works for ``valid_days``)."""
-    claims = LinkClaims(purpose=UNSUBSCRIBE, subject=reader.person, match_id=None,
-                        expires=now + timedelta(days=valid_days))
+    claims = LinkClaims(
+        purpose=UNSUBSCRIBE, subject=reader.person, match_id=None, expires=now + timedelta(days=valid_days)
+    )
     return sign_link(claims, secret)
 
 
@@ -171,15 +178,27 @@ class Preview(_Frozen):
 
 def has_news(issue: DigestIssue) -> bool:
     """Whether an issue says anything: something happened, someone joined, or mentors are needed."""
-    return bool(issue.matches_made or issue.meetings_held or issue.new_mentors or issue.topics_in_demand
-                or issue.answers or issue.quotes)
+    return bool(
+        issue.matches_made
+        or issue.meetings_held
+        or issue.new_mentors
+        or issue.topics_in_demand
+        or issue.answers
+        or issue.quotes
+    )
 
 
 Release = Literal["send", "wait", "skip"]
 
 
-def release(issue: DigestIssue, composed_at: datetime, approved: bool, now: datetime,
-            approval: Literal["lead", "quiet_period"], quiet_period_hours: int) -> Release:
+def release(
+    issue: DigestIssue,
+    composed_at: datetime,
+    approved: bool,
+    now: datetime,
+    approval: Literal["lead", "quiet_period"],
+    quiet_period_hours: int,
+) -> Release:
     """What to do with a composed issue now: ``skip`` one with nothing to say; ``send`` once the lead approved
     it, or (with ``quiet_period``) once that many hours passed since the preview without a stop; else ``wait``."""
     if not has_news(issue):

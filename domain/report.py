@@ -173,24 +173,38 @@ def build_report(facts: ReportFacts) -> ReportDoc:
     for rule in facts.broken_rules:
         needs.append(Line(text=w["broken_rule"].format(rule=rule), action="config/program.yaml", kind="command"))
     for a in facts.approvals:
-        needs.append(Line(text=w["approval"].format(n=a.proposals, since=_when(a.since), batch=a.batch_id),
-                          action=a.link or "mentorflow approve", kind="link" if a.link else "command"))
+        needs.append(
+            Line(
+                text=w["approval"].format(n=a.proposals, since=_when(a.since), batch=a.batch_id),
+                action=a.link or "mentorflow approve",
+                kind="link" if a.link else "command",
+            )
+        )
     if facts.failed_runs is None:
         needs.append(Line(text=w["runs_unknown"], action=facts.runs_link, kind="link" if facts.runs_link else None))
     else:
         for run in facts.failed_runs:
-            needs.append(Line(text=w["failed_run"].format(stage=w.get(run.stage, run.stage), at=_when(run.at),
-                                                          state=w[run.state]),
-                              action=run.link or f"mentorflow run {run.stage}", kind="link" if run.link else "command"))
+            needs.append(
+                Line(
+                    text=w["failed_run"].format(
+                        stage=w.get(run.stage, run.stage), at=_when(run.at), state=w[run.state]
+                    ),
+                    action=run.link or f"mentorflow run {run.stage}",
+                    kind="link" if run.link else "command",
+                )
+            )
     if facts.uncertain_keys:
-        needs.append(Line(text=w["uncertain"].format(n=len(facts.uncertain_keys)),
-                          action="mentorflow status", kind="command"))
+        needs.append(
+            Line(text=w["uncertain"].format(n=len(facts.uncertain_keys)), action="mentorflow status", kind="command")
+        )
     if facts.failed_keys:
-        needs.append(Line(text=w["failed_keys"].format(n=len(facts.failed_keys)), action="mentorflow status",
-                          kind="command"))
+        needs.append(
+            Line(text=w["failed_keys"].format(n=len(facts.failed_keys)), action="mentorflow status", kind="command")
+        )
     if facts.new_set_aside:
-        needs.append(Line(text=w["set_aside"].format(n=facts.new_set_aside), action="mentorflow status",
-                          kind="command"))
+        needs.append(
+            Line(text=w["set_aside"].format(n=facts.new_set_aside), action="mentorflow status", kind="command")
+        )
     if facts.new_flags:
         needs.append(Line(text=w["flags"].format(n=facts.new_flags), action="mentorflow status", kind="command"))
 
@@ -204,12 +218,24 @@ def build_report(facts: ReportFacts) -> ReportDoc:
         return f"{value:.1f}" if isinstance(value, float) else str(value)
 
     this, last = facts.this_week, facts.last_week
-    health = [(w["longest_wait" if name == "longest_wait_days" else name], number(getattr(this, name)),
-               number(getattr(last, name))) for name in Health.model_fields]
+    health = [
+        (
+            w["longest_wait" if name == "longest_wait_days" else name],
+            number(getattr(this, name)),
+            number(getattr(last, name)),
+        )
+        for name in Health.model_fields
+    ]
     all_clear = w["all_clear"] if not needs else None
-    return ReportDoc(language=facts.language, subject_date=f"{facts.as_of:%d.%m.%Y}", needs_you=needs,
-                     all_clear=all_clear, changed=changed, health=health,
-                     titles={k: w[k] for k in ("needs_you", "changed", "health", "this_week", "last_week")})
+    return ReportDoc(
+        language=facts.language,
+        subject_date=f"{facts.as_of:%d.%m.%Y}",
+        needs_you=needs,
+        all_clear=all_clear,
+        changed=changed,
+        health=health,
+        titles={k: w[k] for k in ("needs_you", "changed", "health", "this_week", "last_week")},
+    )
 
 
 RLM = "\u200f"
@@ -233,7 +259,15 @@ def report_markdown(doc: ReportDoc) -> str:
     t = doc.titles
     parts = [f"### {r}{t['needs_you']}"]
     parts += [line(i) for i in doc.needs_you] or [f"{r}{doc.all_clear or ''}"]
-    parts += ["", f"### {r}{t['changed']}", *[line(i) for i in doc.changed], "", f"### {r}{t['health']}", "",
-              f"| | {r}{t['this_week']} | {r}{t['last_week']} |", "|---|---:|---:|",
-              *[f"| {r}{label} | {this} | {last} |" for label, this, last in doc.health]]
+    parts += [
+        "",
+        f"### {r}{t['changed']}",
+        *[line(i) for i in doc.changed],
+        "",
+        f"### {r}{t['health']}",
+        "",
+        f"| | {r}{t['this_week']} | {r}{t['last_week']} |",
+        "|---|---:|---:|",
+        *[f"| {r}{label} | {this} | {last} |" for label, this, last in doc.health],
+    ]
     return "\n".join(parts)

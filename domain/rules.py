@@ -81,10 +81,14 @@ class FollowupRules(Strict):
     )
     low_score: int = Field(2, ge=1, le=5, description="satisfaction at or below this is flagged for the lead")
     booking_nudge_after_days: int = Field(
-        7, ge=1, description="booking-link matches: one nudge to the mentee this many days after the match email "
-        "when no meeting is reported; the survey goes out as after an invited meeting held on that day")
+        7,
+        ge=1,
+        description="booking-link matches: one nudge to the mentee this many days after the match email "
+        "when no meeting is reported; the survey goes out as after an invited meeting held on that day",
+    )
     booking_flag_after_days: int = Field(
-        7, ge=1, description="booking-link matches: flag for the lead this many days after the nudge, still no meeting")
+        7, ge=1, description="booking-link matches: flag for the lead this many days after the nudge, still no meeting"
+    )
     survey_url_template: str = Field(
         "https://forms.example.org/mentorflow-survey?token={token}",
         description="where the survey is answered; {token} identifies match and role, no personal data",
@@ -97,11 +101,14 @@ class DigestRules(Strict):
     call_for_mentors_min_waiting: int = Field(1, ge=1, description="a topic with this many waiting mentees is named")
     top_topics: int = Field(5, ge=1, le=20)
     languages: list[Literal["he", "en"]] = Field(
-        ["he", "en"], min_length=1, description="the newsletter is written in these; each reader gets the first "
+        ["he", "en"],
+        min_length=1,
+        description="the newsletter is written in these; each reader gets the first "
         "of their languages on this list, else `language`",
     )
     approval: Literal["lead", "quiet_period"] = Field(
-        "lead", description="an issue goes out when the lead approves its preview (`mentorflow digest approve`), "
+        "lead",
+        description="an issue goes out when the lead approves its preview (`mentorflow digest approve`), "
         "or by itself `quiet_period_hours` after the preview unless the lead stops it",
     )
     quiet_period_hours: int = Field(48, ge=1, le=24 * 30)
@@ -143,7 +150,8 @@ class AvailabilityRules(Strict):
 
     parts_of_day: dict[str, PartOfDay] = Field(min_length=1)
     weekdays: list[Weekday] = Field(
-        [Weekday.SUN, Weekday.MON, Weekday.TUE, Weekday.WED, Weekday.THU], min_length=1,
+        [Weekday.SUN, Weekday.MON, Weekday.TUE, Weekday.WED, Weekday.THU],
+        min_length=1,
         description="what 'weekdays', 'every evening' and an answer without a day mean (ISO numbers, Sun = 7)",
     )
     open_hours: int = Field(2, ge=1, le=6, description="'before 9' / 'after 20' without a part of day: this many hours")
@@ -210,12 +218,17 @@ class ProgramRules(Strict):
     scheduling: SchedulingRules = SchedulingRules()
     followup: FollowupRules = FollowupRules()
     digest: DigestRules = DigestRules()
-    availability: AvailabilityRules = AvailabilityRules(parts_of_day={
-        "morning": PartOfDay(window="08:00-12:00", names=["morning", "mornings", "בוקר", "בקרים"]),
-        "afternoon": PartOfDay(window="12:00-17:00", names=["afternoon", "afternoons", "noon", "צהריים",
-                                                             "אחר הצהריים", 'אחה"צ']),
-        "evening": PartOfDay(window="18:00-22:00", names=["evening", "evenings", "ערב", "ערבים", "night", "nights"]),
-    })
+    availability: AvailabilityRules = AvailabilityRules(
+        parts_of_day={
+            "morning": PartOfDay(window="08:00-12:00", names=["morning", "mornings", "בוקר", "בקרים"]),
+            "afternoon": PartOfDay(
+                window="12:00-17:00", names=["afternoon", "afternoons", "noon", "צהריים", "אחר הצהריים", 'אחה"צ']
+            ),
+            "evening": PartOfDay(
+                window="18:00-22:00", names=["evening", "evenings", "ערב", "ערבים", "night", "nights"]
+            ),
+        }
+    )
     roster: RosterRules = RosterRules()
 
     @model_validator(mode="after")

@@ -33,8 +33,22 @@ MAX_PHRASE = 200
 MEMO_SIZE = 20_000  # an unmapped phrase is kept up to this many characters
 
 _NIQQUD = re.compile("[\u0591-\u05bd\u05bf-\u05c7]")  # cantillation and vowel points; not maqaf (05BE)
-_APOSTROPHES = str.maketrans({"׳": "'", "’": "'", "‘": "'", "`": "'", "´": "'", "״": '"', "“": '"', "”": '"',
-                              "„": '"', "\u05be": "-", "–": "-", "—": "-"})
+_APOSTROPHES = str.maketrans(
+    {
+        "׳": "'",
+        "’": "'",
+        "‘": "'",
+        "`": "'",
+        "´": "'",
+        "״": '"',
+        "“": '"',
+        "”": '"',
+        "„": '"',
+        "\u05be": "-",
+        "–": "-",
+        "—": "-",
+    }
+)
 _PHRASE_SPLIT = re.compile(r"[,;|()\[\]\n•·]+|\s[-–—/]+\s|\s(?:and|or|&|או|\+)\s|\sו-", re.IGNORECASE)
 _TOKEN = re.compile(r"\.?[a-z0-9א-ת][a-z0-9א-ת+#.'\"]*")
 
@@ -81,8 +95,11 @@ def _forms(token: str) -> list[tuple[str, bool]]:
             else:
                 break
     # Hebrew construct state: "אבטחת מידע" is the form of "אבטחה" before another noun.
-    out += [(form[:-1] + "ה", stripped) for form, stripped in out if len(form) >= 4 and form.endswith("ת")
-            and "\u05d0" <= form[0] <= "\u05ea"]
+    out += [
+        (form[:-1] + "ה", stripped)
+        for form, stripped in out
+        if len(form) >= 4 and form.endswith("ת") and "\u05d0" <= form[0] <= "\u05ea"
+    ]
     return out
 
 
@@ -132,8 +149,9 @@ class TopicMapper:
             if len(query) < FUZZY_MIN_LENGTH or not re.search(r"[a-zא-ת]", query):
                 continue
             edits = 2 if len(query) >= FUZZY_TWO_EDITS_LENGTH else 1
-            hit = process.extractOne(query, self.fuzzy_choices.keys(), scorer=DamerauLevenshtein.distance,
-                                     score_cutoff=edits)
+            hit = process.extractOne(
+                query, self.fuzzy_choices.keys(), scorer=DamerauLevenshtein.distance, score_cutoff=edits
+            )
             if hit is None or len(self.fuzzy_choices[hit[0]]) != len(run):
                 continue
             if len(query) < FUZZY_ONE_EDIT_LENGTH and sorted(query) != sorted(hit[0]):
@@ -156,9 +174,9 @@ class TopicMapper:
         i = 0
         while i < len(toks):
             for size in range(min(MAX_RUN, len(toks) - i), 0, -1):
-                keys = self._exact(toks[i: i + size])
+                keys = self._exact(toks[i : i + size])
                 if keys is None and size <= 2:
-                    keys = self._fuzzy(toks[i: i + size])
+                    keys = self._fuzzy(toks[i : i + size])
                 if keys is not None:
                     found |= keys
                     i += size
@@ -184,12 +202,64 @@ class TopicMapper:
 
 
 # Words too common to say two people share an interest (a tiny list: only words of three letters or more count).
-STOPWORDS = frozenset({
-    "and", "the", "for", "with", "from", "into", "about", "that", "this", "you", "your", "can", "help", "want",
-    "learn", "learning", "more", "how", "what", "who", "all", "any", "some", "also", "get", "work", "working",
-    "would", "like", "need", "our", "new", "את", "עם", "על", "כל", "גם", "אני", "אוכל", "לעזור", "רוצה", "רוצים",
-    "ללמוד", "איך", "כמו", "יותר", "שלי", "בין", "אצל", "עוד", "לא", "כן", "אם", "כי",
-})
+STOPWORDS = frozenset(
+    {
+        "and",
+        "the",
+        "for",
+        "with",
+        "from",
+        "into",
+        "about",
+        "that",
+        "this",
+        "you",
+        "your",
+        "can",
+        "help",
+        "want",
+        "learn",
+        "learning",
+        "more",
+        "how",
+        "what",
+        "who",
+        "all",
+        "any",
+        "some",
+        "also",
+        "get",
+        "work",
+        "working",
+        "would",
+        "like",
+        "need",
+        "our",
+        "new",
+        "את",
+        "עם",
+        "על",
+        "כל",
+        "גם",
+        "אני",
+        "אוכל",
+        "לעזור",
+        "רוצה",
+        "רוצים",
+        "ללמוד",
+        "איך",
+        "כמו",
+        "יותר",
+        "שלי",
+        "בין",
+        "אצל",
+        "עוד",
+        "לא",
+        "כן",
+        "אם",
+        "כי",
+    }
+)
 
 
 def content_words(text: str) -> set[str]:

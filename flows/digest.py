@@ -37,15 +37,17 @@ def _numbers(preview: Preview, readers: dict[str, int]) -> str:
     issue = next(iter(preview.issues.values()))
     return md_table(
         ["new mentors", "matches made", "meetings held", "answers", "satisfied", "topics needing mentors", "readers"],
-        [(
-            len(issue.new_mentors),
-            issue.matches_made,
-            issue.meetings_held,
-            issue.answers,
-            "–" if issue.satisfied_pct is None else f"{issue.satisfied_pct:.0f}%",
-            ", ".join(t for t, _ in issue.topics_in_demand) or "none",
-            ", ".join(f"{n} in {lang}" for lang, n in readers.items()) or "nobody opted in",
-        )],
+        [
+            (
+                len(issue.new_mentors),
+                issue.matches_made,
+                issue.meetings_held,
+                issue.answers,
+                "–" if issue.satisfied_pct is None else f"{issue.satisfied_pct:.0f}%",
+                ", ".join(t for t, _ in issue.topics_in_demand) or "none",
+                ", ".join(f"{n} in {lang}" for lang, n in readers.items()) or "nobody opted in",
+            )
+        ],
     )
 
 
@@ -67,26 +69,46 @@ def digest(as_of: datetime | None = None) -> DigestSummary:
     readers = reader_counts(svc)
     if decision == "skip":
         skip_newsletter(preview, now)
-        publish_report("digest-report", f"Digest {label}: not sent", ["Nothing happened in the period worth an "
-                                                                        "issue; the next one covers what comes."])
+        publish_report(
+            "digest-report",
+            f"Digest {label}: not sent",
+            ["Nothing happened in the period worth an issue; the next one covers what comes."],
+        )
         return DigestSummary(published=False, period=label, skipped=True)
     if decision == "wait":
         send_preview(preview, now)
-        when = ("after you approve it: `mentorflow digest approve` (add `--quotes ID,ID` for the quotes to include)"
-                if rules.approval == "lead" else
-                f"by itself {rules.quiet_period_hours} h after this preview, unless you stop it; "
-                "`mentorflow digest approve` sends it at the next run")
-        quotes = (md_table(["id", "quote (consented, scrubbed)"], [(q.id, q.text) for q in preview.quotes])
-                  if preview.quotes else "No quotes this time.")
+        when = (
+            "after you approve it: `mentorflow digest approve` (add `--quotes ID,ID` for the quotes to include)"
+            if rules.approval == "lead"
+            else f"by itself {rules.quiet_period_hours} h after this preview, unless you stop it; "
+            "`mentorflow digest approve` sends it at the next run"
+        )
+        quotes = (
+            md_table(["id", "quote (consented, scrubbed)"], [(q.id, q.text) for q in preview.quotes])
+            if preview.quotes
+            else "No quotes this time."
+        )
         pages = [f"#### {lang}\n" + md_code_block(page.html) for lang, page in render_preview(preview).items()]
-        publish_report("digest-preview", f"Digest {label}: preview", [
-            _numbers(preview, readers), f"It goes out {when}.", "### Quotes you may approve\n" + quotes,
-            "### The issue (HTML as readers get it, without their unsubscribe link)", *pages])
+        publish_report(
+            "digest-preview",
+            f"Digest {label}: preview",
+            [
+                _numbers(preview, readers),
+                f"It goes out {when}.",
+                "### Quotes you may approve\n" + quotes,
+                "### The issue (HTML as readers get it, without their unsubscribe link)",
+                *pages,
+            ],
+        )
         return DigestSummary(published=False, period=label, awaiting_approval=True)
     check_credentials(mailer=True)
     report = send_newsletter(preview, now)
-    publish_report("digest-report", f"Digest {label}", [
-        _numbers(preview, report.readers),
-        md_table(["sent", "already sent", "uncertain"], [(report.sent, report.already_sent, report.uncertain)]),
-    ])
+    publish_report(
+        "digest-report",
+        f"Digest {label}",
+        [
+            _numbers(preview, report.readers),
+            md_table(["sent", "already sent", "uncertain"], [(report.sent, report.already_sent, report.uncertain)]),
+        ],
+    )
     return DigestSummary(published=True, period=label, outcome="sent", sent=report.sent)

@@ -71,8 +71,10 @@ def followup(as_of: datetime | None = None) -> FollowupSummary:
             ),
             "### New flags for the lead\n"
             + (
-                md_table(["match", "flag", "detail"], [(f.match_id, f.kind, f.detail)
-                                                        for f in [*assessed.new_flags, *bookings.new_flags]])
+                md_table(
+                    ["match", "flag", "detail"],
+                    [(f.match_id, f.kind, f.detail) for f in [*assessed.new_flags, *bookings.new_flags]],
+                )
                 if assessed.new_flags or bookings.new_flags
                 else "None."
             ),

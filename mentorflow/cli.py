@@ -104,8 +104,13 @@ def setup_prefect(
         return str(typer.prompt(f"{name} (empty to skip)", default="", hide_input=True, show_default=False))
 
     secrets = secret_values(settings, ask if prompt else None)
-    report = run_setup(settings, load_rules(settings.rules_path), secrets=secrets,
-                       approval_reminder_hours=approval_reminder_hours, deploy=deploy)
+    report = run_setup(
+        settings,
+        load_rules(settings.rules_path),
+        secrets=secrets,
+        approval_reminder_hours=approval_reminder_hours,
+        deploy=deploy,
+    )
     typer.echo(str(report))
 
 
@@ -157,8 +162,11 @@ def end_match(
     services = build_services()
     now = resolve_now(as_of, services.settings.timezone)
     ended = end_relationship(services, match_id, reason, by, now)
-    typer.echo("ended; the meeting is cancelled, both sides are told, and the mentee waits for the next match run"
-               if ended is not None else "no active match with that id")
+    typer.echo(
+        "ended; the meeting is cancelled, both sides are told, and the mentee waits for the next match run"
+        if ended is not None
+        else "no active match with that id"
+    )
 
 
 @ledger_app.command("release")
@@ -188,8 +196,10 @@ def digest_approve(
     if approved is None:
         typer.echo("no issue is waiting for approval")
     else:
-        typer.echo(f"approved the issue of {approved.period_start:%Y-%m-%d}, with {len(approved.approved_quotes)} "
-                   "quote(s); the next digest run sends it")
+        typer.echo(
+            f"approved the issue of {approved.period_start:%Y-%m-%d}, with {len(approved.approved_quotes)} "
+            "quote(s); the next digest run sends it"
+        )
 
 
 @app.command()
@@ -216,8 +226,9 @@ def reject(
     services = build_services()
     try:
         with services.store.unit_of_work() as uow:
-            uow.requests.transition(request_id, RequestStatus.REJECTED, "lead", note,
-                                    resolve_now(None, services.settings.timezone))
+            uow.requests.transition(
+                request_id, RequestStatus.REJECTED, "lead", note, resolve_now(None, services.settings.timezone)
+            )
     except (KeyError, IllegalTransition) as exc:
         raise typer.BadParameter(str(exc).strip("'")) from None
     typer.echo("rejected")
@@ -236,8 +247,12 @@ def show(request_id: Annotated[int, typer.Argument(help="the request id")]) -> N
             raise typer.BadParameter(f"no request {request_id}") from None
         matches = uow.matches.of_request(request_id)
         meetings = {m.id: uow.matches.meeting(m.id) for m in matches}
-        sent = sorted(k for m in matches for kind in ("invite", "survey", "reminder", "end")
-                      for k in uow.ledger.keys(f"{kind}:{m.id}:"))
+        sent = sorted(
+            k
+            for m in matches
+            for kind in ("invite", "survey", "reminder", "end")
+            for k in uow.ledger.keys(f"{kind}:{m.id}:")
+        )
         ids = {m.id for m in matches}
         answers = [a for a in uow.followup.survey_answers() if a.match_id in ids]
     typer.echo(render_request(request, matches, meetings, sent, answers))
@@ -290,8 +305,9 @@ def simulate(
     from mentorflow.simulate.run import SimConfig, prefect_quiet
     from mentorflow.simulate.run import simulate as run_simulation
 
-    config = SimConfig(weeks=weeks, mentees=mentees, mentors=mentors, seed=seed, faults=faults,
-                       keep_going=keep_going, pending=pending)
+    config = SimConfig(
+        weeks=weeks, mentees=mentees, mentors=mentors, seed=seed, faults=faults, keep_going=keep_going, pending=pending
+    )
     with prefect_quiet():
         result = run_simulation(config, directory)
     print_result(result)

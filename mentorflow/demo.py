@@ -168,8 +168,11 @@ def _simulate_opt_ins(services: Services, now: datetime) -> None:
     """Demo only: some mentors ticked "send me the newsletter" in the roster (seeded, the same every run)."""
     with services.store.unit_of_work() as uow:
         mentors = uow.roster.mentors(active_only=True)
-        chosen = [m.model_copy(update={"newsletter": True})
-                  for m in mentors if m.email is not None and random.Random(m.key).random() < 0.6]
+        chosen = [
+            m.model_copy(update={"newsletter": True})
+            for m in mentors
+            if m.email is not None and random.Random(m.key).random() < 0.6
+        ]
         uow.roster.sync(chosen, now)
 
 
@@ -182,8 +185,10 @@ def _newsletter_issue(services: Services, digest_flow: Any, at: datetime) -> str
         return f"issue {first.period or 'of this period'}: {'skipped (nothing to say)' if first.skipped else 'done'}"
     approve_newsletter(services, [], at + timedelta(hours=1))
     sent = digest_flow(at + timedelta(hours=2))
-    return (f"issue {first.period}: preview to the lead (see the 'digest-preview' artifact and the outbox), "
-            f"approved, then sent to {sent.sent} opted-in readers")
+    return (
+        f"issue {first.period}: preview to the lead (see the 'digest-preview' artifact and the outbox), "
+        f"approved, then sent to {sent.sent} opted-in readers"
+    )
 
 
 def _simulate_unsubscribe(services: Services, at: datetime) -> str:
@@ -194,8 +199,12 @@ def _simulate_unsubscribe(services: Services, at: datetime) -> str:
     audience = readers(services)
     if not audience:
         return "nobody to unsubscribe"
-    token = unsubscribe_token(audience[0], services.settings.survey_token_secret.get_secret_value(), at,
-                              services.rules.digest.unsubscribe_link_valid_days)
+    token = unsubscribe_token(
+        audience[0],
+        services.settings.survey_token_secret.get_secret_value(),
+        at,
+        services.rules.digest.unsubscribe_link_valid_days,
+    )
     outcome = unsubscribe(services, token, at)
     return f"one reader clicked their unsubscribe link: {outcome}; the next issue leaves them out"
 
@@ -230,7 +239,7 @@ def summarize(services: Services, taken_in: IntakeSummary, done_before: int) -> 
         f"  surveys sent     {done['survey:']} (+{done['reminder:']} reminders); {len(answers)} answers in",
         f"  booking links    {len(by_link)} mentors from the mentors page (no email, own booking link): "
         f"{len(matches)} mentees got the link in their match email (no calendar event), {nudges} nudged once, "
-        f"{said_met} answered \"we met\", {link_met} now met",
+        f'{said_met} answered "we met", {link_met} now met',
         f"  digests written  {report.digests}",
         f"  side effects this run: {new_effects} new (a second `make demo` makes 0)",
         "",

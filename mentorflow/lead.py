@@ -46,6 +46,7 @@ def save_decision(
     uow.requests.note_waiting({w.request_id: w.reason for w in result.waitlist}, now)
     return ids
 
+
 def decide_waiting(store: Store, decision: LeadDecision, now: datetime) -> str:
     """Apply the lead's decision to every batch waiting for it, outside any flow run (``mentorflow approve``).
 

@@ -29,8 +29,20 @@ AUTOMATION_FAILED = "mentorflow: a run failed or crashed"
 AUTOMATION_WAITING = "mentorflow: the approval form is waiting"
 
 # A run leaves Suspended for one of these; no such event within the threshold means the form still waits.
-LEFT_SUSPENDED = {f"prefect.flow-run.{s}" for s in (
-    "Resuming", "Scheduled", "Pending", "Running", "Completed", "Failed", "Crashed", "Cancelling", "Cancelled")}
+LEFT_SUSPENDED = {
+    f"prefect.flow-run.{s}"
+    for s in (
+        "Resuming",
+        "Scheduled",
+        "Pending",
+        "Running",
+        "Completed",
+        "Failed",
+        "Crashed",
+        "Cancelling",
+        "Cancelled",
+    )
+}
 
 TEXT = {
     "he": {
@@ -131,8 +143,13 @@ def _ensure_work_pool(client: Any, report: SetupReport) -> None:
 
 def _deploy_all(report: SetupReport) -> None:
     """``prefect deploy --all`` from this clone: the workers run the flows from here (no pull step)."""
-    done = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if done.returncode != 0:
         raise RuntimeError("prefect deploy --all failed:\n" + (done.stdout + done.stderr)[-3000:])
     report.add("deployments (prefect.yaml)", f"deployed from {ROOT}")
@@ -175,8 +192,10 @@ def _ensure_notification_block(
     from prefect.blocks.notifications import CustomWebhookNotificationBlock
 
     if not api_key:
-        report.add(f"notification block {NOTIFY_BLOCK}",
-                   "skipped: no SendGrid key (MENTORFLOW_SENDGRID_API_KEY), so no automations can email the lead")
+        report.add(
+            f"notification block {NOTIFY_BLOCK}",
+            "skipped: no SendGrid key (MENTORFLOW_SENDGRID_API_KEY), so no automations can email the lead",
+        )
         return None
     wanted = notification_block_fields(settings, rules)
     current: Any
@@ -205,24 +224,38 @@ def desired_automations(block_id: Any, approval_reminder_hours: float, language:
         name=AUTOMATION_FAILED,
         description="Emails the lead as soon as any mentorflow flow run ends Failed or Crashed.",
         trigger=EventTrigger(
-            match={"prefect.resource.id": "prefect.flow-run.*"}, match_related=ours,  # type: ignore[arg-type]
+            match={"prefect.resource.id": "prefect.flow-run.*"},
+            match_related=ours,  # type: ignore[arg-type]
             expect={"prefect.flow-run.Failed", "prefect.flow-run.Crashed"},
-            posture=Posture.Reactive, threshold=1, within=timedelta(0),
+            posture=Posture.Reactive,
+            threshold=1,
+            within=timedelta(0),
         ),
-        actions=[SendNotification(block_document_id=block_id, subject=text["failed_subject"],
-                                  body=text["failed_body"])],
+        actions=[
+            SendNotification(block_document_id=block_id, subject=text["failed_subject"], body=text["failed_body"])
+        ],
     )
     hours = f"{approval_reminder_hours:g}"
     waiting = AutomationCore(
         name=AUTOMATION_WAITING,
         description=f"Emails the lead when a mentorflow run has waited for approval (Suspended) over {hours} h.",
         trigger=EventTrigger(
-            match={"prefect.resource.id": "prefect.flow-run.*"}, match_related=ours,  # type: ignore[arg-type]
-            after={"prefect.flow-run.Suspended"}, expect=LEFT_SUSPENDED, for_each={"prefect.resource.id"},
-            posture=Posture.Proactive, threshold=1, within=timedelta(hours=approval_reminder_hours),
+            match={"prefect.resource.id": "prefect.flow-run.*"},
+            match_related=ours,  # type: ignore[arg-type]
+            after={"prefect.flow-run.Suspended"},
+            expect=LEFT_SUSPENDED,
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(hours=approval_reminder_hours),
         ),
-        actions=[SendNotification(block_document_id=block_id, subject=text["waiting_subject"],
-                                  body=text["waiting_body"].replace("{hours}", hours))],
+        actions=[
+            SendNotification(
+                block_document_id=block_id,
+                subject=text["waiting_subject"],
+                body=text["waiting_body"].replace("{hours}", hours),
+            )
+        ],
     )
     return [failed, waiting]
 
@@ -237,8 +270,11 @@ def _comparable(automation: Any) -> Any:
             return sorted(value)
         return [normal(v) for v in value] if isinstance(value, list) else value
 
-    return normal(automation.model_dump(mode="json", include={"name", "description", "enabled", "trigger", "actions"},
-                                        exclude={"trigger": {"id"}}))
+    return normal(
+        automation.model_dump(
+            mode="json", include={"name", "description", "enabled", "trigger", "actions"}, exclude={"trigger": {"id"}}
+        )
+    )
 
 
 def _ensure_automation(client: Any, wanted: Any, report: SetupReport) -> None:

@@ -35,15 +35,18 @@ def render_checks(checks: list[MentorCheck]) -> str:
         lines += [f"    ! {r}" for r in c.set_aside]
     unmapped = sorted({p for c in checks for p in c.unmapped})
     ready = sum(1 for c in checks if not c.set_aside)
-    lines.append(f"{len(checks)} mentor rows: {ready} importable, {len(checks) - ready} set aside; "
-                 f"{len(unmapped)} distinct phrases mapped to no topic (add aliases in config/program.yaml).")
+    lines.append(
+        f"{len(checks)} mentor rows: {ready} importable, {len(checks) - ready} set aside; "
+        f"{len(unmapped)} distinct phrases mapped to no topic (add aliases in config/program.yaml)."
+    )
     return "\n".join(lines)
 
 
 @roster_app.command("check")
 def roster_check_command(
-    path: Annotated[Path, typer.Argument(help="the roster: mentors page (.md), YAML, JSON or CSV",
-                                         exists=True, dir_okay=False)],
+    path: Annotated[
+        Path, typer.Argument(help="the roster: mentors page (.md), YAML, JSON or CSV", exists=True, dir_okay=False)
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per mentor row, in table order")] = False,
     rules: Annotated[Path | None, typer.Option(help="program rules YAML (default: config/program.yaml)")] = None,
 ) -> None:

@@ -47,8 +47,19 @@ MENTOR_COLUMNS = (
     "active",
 )
 # The mentee CSV's columns are field names; the form's consent is implied by the lead having the sheet.
-MENTEE_FIELDS = {c: c for c in ("name", "email", "languages", "topics", "career_stage", "availability",
-                                "continue_with", "consent_contact")}
+MENTEE_FIELDS = {
+    c: c
+    for c in (
+        "name",
+        "email",
+        "languages",
+        "topics",
+        "career_stage",
+        "availability",
+        "continue_with",
+        "consent_contact",
+    )
+}
 OUT_COLUMNS = ("mentee_id", "mentor_email", "score", "reasons", "unmatched_reason")
 T = TypeVar("T")
 
@@ -155,10 +166,13 @@ def run_standalone_match(
     with out.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(OUT_COLUMNS)
-        rows = [[key_of[m.request_id], str(m.mentor_email), f"{m.score:.2f}", "; ".join(m.reasons), ""]
-                for m in sorted(result.matches, key=lambda m: m.request_id)]
-        rows += [[key_of[w.request_id], "", "", "", w.reason]
-                 for w in sorted(result.waitlist, key=lambda w: w.request_id)]
+        rows = [
+            [key_of[m.request_id], str(m.mentor_email), f"{m.score:.2f}", "; ".join(m.reasons), ""]
+            for m in sorted(result.matches, key=lambda m: m.request_id)
+        ]
+        rows += [
+            [key_of[w.request_id], "", "", "", w.reason] for w in sorted(result.waitlist, key=lambda w: w.request_id)
+        ]
         # Ids and reasons come from the people's sheets: a spreadsheet must show them as text, never run them.
         writer.writerows([spreadsheet_cell(cell) for cell in row] for row in rows)
     return _summary(result.matches, result.waitlist, key_of, mentors, problems, objective, out)

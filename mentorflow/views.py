@@ -7,14 +7,23 @@ from domain.models import Match, Meeting, MentoringRequest, SurveyAnswer
 from store.reporting import StatusReport
 
 
-def render_request(request: MentoringRequest, matches: list[Match], meetings: dict[int, Meeting | None],
-                   sent: list[str], answers: list[SurveyAnswer]) -> str:
+def render_request(
+    request: MentoringRequest,
+    matches: list[Match],
+    meetings: dict[int, Meeting | None],
+    sent: list[str],
+    answers: list[SurveyAnswer],
+) -> str:
     """One request for the lead: status, timeline with who and why, matches, meetings, emails, survey answers."""
-    lines = [f"Request {request.id}: {request.status.value}" + (f" ({request.wait_reason})" if request.wait_reason
-                                                                else "")]
+    lines = [
+        f"Request {request.id}: {request.status.value}" + (f" ({request.wait_reason})" if request.wait_reason else "")
+    ]
     lines.append("Timeline:")
-    lines += [f"  {c.at:%Y-%m-%d %H:%M} {c.from_status.value if c.from_status else '-'} -> {c.to_status.value}"
-              f" by {c.actor}" + (f": {c.note}" if c.note else "") for c in request.timeline]
+    lines += [
+        f"  {c.at:%Y-%m-%d %H:%M} {c.from_status.value if c.from_status else '-'} -> {c.to_status.value}"
+        f" by {c.actor}" + (f": {c.note}" if c.note else "")
+        for c in request.timeline
+    ]
     lines.append("Matches:")
     for m in matches:
         meeting = meetings.get(m.id)
@@ -24,8 +33,11 @@ def render_request(request: MentoringRequest, matches: list[Match], meetings: di
         lines.append("  none")
     lines.append("Emails sent (ledger keys): " + (", ".join(sent) or "none"))
     lines.append("Survey answers:")
-    lines += [f"  match {a.match_id} {a.role.value}: satisfaction {a.satisfaction}/5, met {a.met}, "
-              f"in touch {a.still_in_touch}" for a in answers] or ["  none"]
+    lines += [
+        f"  match {a.match_id} {a.role.value}: satisfaction {a.satisfaction}/5, met {a.met}, "
+        f"in touch {a.still_in_touch}"
+        for a in answers
+    ] or ["  none"]
     return "\n".join(lines)
 
 

@@ -24,9 +24,7 @@ def engine_for(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             _private_database_file(Path(path))
-        engine = create_engine(
-            url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True
-        )
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]

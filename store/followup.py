@@ -64,9 +64,7 @@ class FollowupRepository:
         """Keep that these surveys or reminders went out (the first time each is recorded wins)."""
         if sent:
             self.session.execute(
-                insert(self.session, SurveySentRow).on_conflict_do_nothing(
-                    index_elements=["match_id", "role", "kind"]
-                ),
+                insert(self.session, SurveySentRow).on_conflict_do_nothing(index_elements=["match_id", "role", "kind"]),
                 [{"match_id": x.match_id, "role": x.role.value, "kind": x.kind, "sent_at": x.at} for x in sent],
             )
 

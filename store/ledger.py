@@ -72,8 +72,16 @@ class LedgerRepository:
         s, key = self.session, str(key)
         created = s.scalar(
             insert(s, LedgerRow)
-            .values(key=key, kind=kind, status="pending", attempts=1, created_at=now, updated_at=now,
-                    provider_ref="", error="")
+            .values(
+                key=key,
+                kind=kind,
+                status="pending",
+                attempts=1,
+                created_at=now,
+                updated_at=now,
+                provider_ref="",
+                error="",
+            )
             .on_conflict_do_nothing(index_elements=["key"])
             .returning(LedgerRow.key)
         )
@@ -255,8 +263,9 @@ def _settle(store: Store, mailer: Mailer, key: str, token: str, now: datetime) -
             uow.ledger.finish(key, "done", now, provider_ref=token)
             return Outcome.FOUND_DONE
         if presence is Presence.UNKNOWN:
-            uow.ledger.finish(key, "uncertain", now,
-                              error="may have gone out and can no longer be called off; check, then release")
+            uow.ledger.finish(
+                key, "uncertain", now, error="may have gone out and can no longer be called off; check, then release"
+            )
             return Outcome.UNCERTAIN
         uow.ledger.finish(key, "failed", now, error="called off")
     return None

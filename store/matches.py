@@ -344,9 +344,7 @@ class MatchRepository:
         return row.id
 
     def waiting_proposals(self) -> list[WaitingProposal]:
-        rows = self.session.scalars(
-            select(ProposalRow).where(ProposalRow.status == "waiting").order_by(ProposalRow.id)
-        )
+        rows = self.session.scalars(select(ProposalRow).where(ProposalRow.status == "waiting").order_by(ProposalRow.id))
         return [
             WaitingProposal(
                 id=r.id, flow_run_id=r.flow_run_id, created_at=r.created_at, result=MatchResult.model_validate(r.data)

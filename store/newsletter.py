@@ -44,15 +44,22 @@ class NewsletterRepository:
         row = self._row(preview.period_start, preview.period_end)
         if row is not None:
             return Preview.model_validate(row.data)
-        self.session.add(NewsletterPreviewRow(period_start=preview.period_start, period_end=preview.period_end,
-                                              status=preview.status, data=preview.model_dump(mode="json")))
+        self.session.add(
+            NewsletterPreviewRow(
+                period_start=preview.period_start,
+                period_end=preview.period_end,
+                status=preview.status,
+                data=preview.model_dump(mode="json"),
+            )
+        )
         self.session.flush()
         return preview
 
     def waiting(self) -> Preview | None:
         """The oldest preview still waiting for the lead."""
         row = self.session.scalars(
-            select(NewsletterPreviewRow).where(NewsletterPreviewRow.status == "waiting")
+            select(NewsletterPreviewRow)
+            .where(NewsletterPreviewRow.status == "waiting")
             .order_by(NewsletterPreviewRow.period_start)
         ).first()
         return None if row is None else Preview.model_validate(row.data)

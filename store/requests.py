@@ -27,9 +27,7 @@ from store.tables import AnswerTakenRow, MatchRow, RefusalRow, RequestEventRow, 
 Upsert = Literal["created", "updated", "unchanged"]
 
 
-def event_row(
-    request_id: int, frm: str | None, to: str, actor: str, note: str, now: datetime
-) -> dict[str, Any]:
+def event_row(request_id: int, frm: str | None, to: str, actor: str, note: str, now: datetime) -> dict[str, Any]:
     """One timeline entry, as a row for a bulk insert."""
     return {"request_id": request_id, "at": now, "from_status": frm, "to_status": to, "actor": actor, "note": note}
 

@@ -81,9 +81,7 @@ class Store:
         """A random id made once per database; salts deterministic external ids (calendar events)."""
         with self.unit_of_work() as uow:
             s = uow.session
-            s.execute(
-                insert(s, Meta).values(key="install_id", value=secrets.token_hex(8)).on_conflict_do_nothing()
-            )
+            s.execute(insert(s, Meta).values(key="install_id", value=secrets.token_hex(8)).on_conflict_do_nothing())
             value = s.scalar(select(Meta.value).where(Meta.key == "install_id"))
         assert value is not None
         return value

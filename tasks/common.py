@@ -40,8 +40,6 @@ def retry_if_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any
     return False
 
 
-
-
 def each(items: Sequence[H], work: Callable[[H], R]) -> tuple[dict[H, R], list[tuple[H, str]]]:
     """Run ``work`` on every item, ``SIDE_EFFECT_WORKERS`` at a time, inside one task run.
 

@@ -117,8 +117,12 @@ def gather_report_facts(now: datetime, broken_rules: list[str]) -> ReportFacts:
             )
 
         approvals = [
-            WaitingApproval(batch_id=p.id, proposals=len(p.result.matches), since=p.created_at,
-                            link=url_for("flow-run", obj_id=p.flow_run_id))
+            WaitingApproval(
+                batch_id=p.id,
+                proposals=len(p.result.matches),
+                since=p.created_at,
+                link=url_for("flow-run", obj_id=p.flow_run_id),
+            )
             for p in uow.matches.waiting_proposals()
         ]
         changes = Changes(

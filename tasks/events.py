@@ -17,6 +17,9 @@ MATCHES_APPROVED = "mentorflow.matches.approved"  # matches were approved: invit
 @task(name="announce", cache_policy=NO_CACHE)
 def announce(event: str, stage: str, count: int) -> bool:
     """Emit ``event`` from the stage's resource (``mentorflow.<stage>``) with a count; False if no API to tell."""
-    sent = emit_event(event=event, resource={"prefect.resource.id": f"mentorflow.{stage}",
-                                             "prefect.resource.name": stage}, payload={"count": count})
+    sent = emit_event(
+        event=event,
+        resource={"prefect.resource.id": f"mentorflow.{stage}", "prefect.resource.name": stage},
+        payload={"count": count},
+    )
     return sent is not None

@@ -102,8 +102,13 @@ class BookingReport(BaseModel):
     new_flags: list[FollowupFlag]
 
 
-@task(name="nudge-bookings", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[5, 30, 120],
-      retry_condition_fn=retry_if_transient)
+@task(
+    name="nudge-bookings",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=[5, 30, 120],
+    retry_condition_fn=retry_if_transient,
+)
 def nudge_bookings(now: datetime) -> BookingReport:
     """Booking-link matches with no meeting reported: one nudge to the mentee (``nudge:<match>``), then a flag."""
     svc = current_services()
@@ -121,8 +126,18 @@ def nudge_bookings(now: datetime) -> BookingReport:
         with svc.store.unit_of_work() as uow:
             match = uow.matches.get(match_id)
             request, mentor = uow.requests.get(match.request_id), uow.roster.get(match.mentor_email)
-        message = invitation_email(svc.templates, Role.MENTEE, by_id[match_id], match, request, mentor, svc.rules,
-                                   svc.settings.timezone, None, nudge=True)
+        message = invitation_email(
+            svc.templates,
+            Role.MENTEE,
+            by_id[match_id],
+            match,
+            request,
+            mentor,
+            svc.rules,
+            svc.settings.timezone,
+            None,
+            nudge=True,
+        )
         send_once(svc.store, svc.connectors.mailer, message, "nudge", now)
     with svc.store.unit_of_work() as uow:
         new = uow.followup.record_flags(plan.flags, now)

@@ -55,8 +55,10 @@ def sync_roster(now: datetime) -> RosterReport:
         gone = uow.roster.deactivate_absent(present, now) if raws else []
         left = uow.matches.active_of_mentors(gone)
         uow.followup.record_flags(
-            [FollowupFlag(match_id=m, kind="mentor_left", detail="the mentor is no longer in the roster")
-             for m in left],
+            [
+                FollowupFlag(match_id=m, kind="mentor_left", detail="the mentor is no longer in the roster")
+                for m in left
+            ],
             now,
         )
     log("roster synced", read=len(raws), added=added, updated=updated, set_aside=len(bad), left=len(gone))
@@ -145,8 +147,16 @@ def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
         counts = uow.requests.save_applications(good, now)
         withdrawn = withdraw_requests(uow, withdrawals, now)
         uow.requests.record_set_aside(bad, "mentee", now, people)
-        ask_for_info(uow, good, [(a, p) for raw, p in parsed if isinstance(p, SetAside)
-                                 and (a := answer_of(raw, svc.rules, tz)) is not None], now)
+        ask_for_info(
+            uow,
+            good,
+            [
+                (a, p)
+                for raw, p in parsed
+                if isinstance(p, SetAside) and (a := answer_of(raw, svc.rules, tz)) is not None
+            ],
+            now,
+        )
         # a later valid answer (or withdrawal) of the same person or response resolves what was set aside
         answered: list[MenteeApplication | Withdrawal] = [*good, *withdrawals]
         uow.requests.resolve_set_aside(

@@ -178,18 +178,26 @@ def _invite(
     return InviteOutcome(match_id=match_id, status=status, event=event_outcome, emails=outcomes)
 
 
-def _invite_by_link(svc: Services, match: Match, request: MentoringRequest, mentor: Mentor,
-                    now: datetime) -> InviteOutcome:
+def _invite_by_link(
+    svc: Services, match: Match, request: MentoringRequest, mentor: Mentor, now: datetime
+) -> InviteOutcome:
     """A mentor who takes bookings by link: no calendar event; the mentee's email carries the link and the
     reasons, the mentor (when they have an email) is told who will book. Each email at most once."""
     with svc.store.unit_of_work() as uow:  # a rerun keeps the first placeholder (and so the nudge's day)
         meeting = uow.matches.plan_meeting(
-            booking_meeting(match.id, now, svc.rules.followup, request.application.accessibility_needs))
+            booking_meeting(match.id, now, svc.rules.followup, request.application.accessibility_needs)
+        )
     roles = [Role.MENTEE, Role.MENTOR] if mentor.email else [Role.MENTEE]
     outcomes = [
-        send_once(svc.store, svc.connectors.mailer, invitation_email(
-            svc.templates, role, meeting, match, request, mentor, svc.rules, svc.settings.timezone, None),
-            "invite", now)
+        send_once(
+            svc.store,
+            svc.connectors.mailer,
+            invitation_email(
+                svc.templates, role, meeting, match, request, mentor, svc.rules, svc.settings.timezone, None
+            ),
+            "invite",
+            now,
+        )
         for role in roles
     ]
     with svc.store.unit_of_work() as uow:
@@ -206,8 +214,13 @@ class Reschedule(BaseModel):
     start: datetime | None = None
 
 
-@task(name="reschedule-declined", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60],
-      retry_condition_fn=retry_if_transient)
+@task(
+    name="reschedule-declined",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=[10, 60],
+    retry_condition_fn=retry_if_transient,
+)
 def reschedule_declined(now: datetime) -> list[Reschedule]:
     """When someone declines an upcoming first meeting, move it to the next slot and tell the lead.
 
@@ -224,15 +237,19 @@ def reschedule_declined(now: datetime) -> list[Reschedule]:
         upcoming = [m for m in uow.matches.upcoming_meetings(now) if not is_booking_meeting(m)]
     changes = calendar.changes(position, now)
     changed = {c.event_id: c.responses for c in changes.changes if not c.cancelled}
-    moves = [_reschedule(svc, calendar, meeting, changed[meeting.event_id], now)
-             for meeting in upcoming if meeting.event_id in changed]
+    moves = [
+        _reschedule(svc, calendar, meeting, changed[meeting.event_id], now)
+        for meeting in upcoming
+        if meeting.event_id in changed
+    ]
     with store.unit_of_work() as uow:  # only once every change was handled: a failed move is read again
         uow.requests.set_watermark(CALENDAR_CHANGES, changes.position, now)
     return [m for m in moves if m is not None]
 
 
-def _reschedule(svc: Services, calendar: RespondingCalendar, meeting: Meeting, responses: dict[str, str],
-                now: datetime) -> Reschedule | None:
+def _reschedule(
+    svc: Services, calendar: RespondingCalendar, meeting: Meeting, responses: dict[str, str], now: datetime
+) -> Reschedule | None:
     store, rules, tz = svc.store, svc.rules.scheduling, svc.settings.timezone
     with store.unit_of_work() as uow:
         match = uow.matches.get(meeting.match_id)
@@ -245,8 +262,9 @@ def _reschedule(svc: Services, calendar: RespondingCalendar, meeting: Meeting, r
         return None
     who = " and ".join(declined)
 
-    def tell_lead(detail: str, outcome: Literal["moved", "no_slot", "lead_decides"],
-                  start: datetime | None = None) -> Reschedule:
+    def tell_lead(
+        detail: str, outcome: Literal["moved", "no_slot", "lead_decides"], start: datetime | None = None
+    ) -> Reschedule:
         with store.unit_of_work() as uow:
             uow.followup.record_flags([FollowupFlag(match_id=meeting.match_id, kind="declined", detail=detail)], now)
         return Reschedule(match_id=meeting.match_id, declined_by=declined, outcome=outcome, start=start)
@@ -262,9 +280,14 @@ def _reschedule(svc: Services, calendar: RespondingCalendar, meeting: Meeting, r
         return tell_lead(f"{who} declined and no other shared slot is free", "no_slot")
     start, end = slot
     # Moving to the same time twice is harmless, so after a crash the move is simply made again.
-    do_once(store, RescheduleKey(match_id=meeting.match_id, n=moves + 1), "reschedule",
-            perform=lambda: calendar.move(meeting.event_id, start, end, tz).link,
-            lookup=lambda: Presence.ABSENT, now=now)
+    do_once(
+        store,
+        RescheduleKey(match_id=meeting.match_id, n=moves + 1),
+        "reschedule",
+        perform=lambda: calendar.move(meeting.event_id, start, end, tz).link,
+        lookup=lambda: Presence.ABSENT,
+        now=now,
+    )
     with store.unit_of_work() as uow:
         uow.matches.move_meeting(meeting.match_id, start, end)
     log("declined meeting moved", match=meeting.match_id)

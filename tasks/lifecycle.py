@@ -40,15 +40,30 @@ def end_relationship(svc: Services, match_id: int, reason: str, actor: str, now:
             calendar.cancel(event_id)
             return event_id
 
-        outcomes.append(do_once(svc.store, CancelKey(event_id=event_id), "cancel", perform=cancel, lookup=gone,
-                                now=now))
+        outcomes.append(
+            do_once(svc.store, CancelKey(event_id=event_id), "cancel", perform=cancel, lookup=gone, now=now)
+        )
     for role in (Role.MENTEE, Role.MENTOR):
         to, language, other = _side(role, request, mentor, svc.rules)
-        rendered = render_ended(svc.templates, role=role, name=to.name, other_name=other,
-                                meeting_start=upcoming.start if upcoming else None, rules=svc.rules,
-                                tz=svc.settings.timezone, language=language)
-        message = _email(str(EndedKey(match_id=match_id, role=role)), to, rendered, language, ["ended"],
-                         {"match_id": str(match_id), "role": role.value}, svc.rules)
+        rendered = render_ended(
+            svc.templates,
+            role=role,
+            name=to.name,
+            other_name=other,
+            meeting_start=upcoming.start if upcoming else None,
+            rules=svc.rules,
+            tz=svc.settings.timezone,
+            language=language,
+        )
+        message = _email(
+            str(EndedKey(match_id=match_id, role=role)),
+            to,
+            rendered,
+            language,
+            ["ended"],
+            {"match_id": str(match_id), "role": role.value},
+            svc.rules,
+        )
         outcomes.append(send_once(svc.store, svc.connectors.mailer, message, "ended", now))
     log("match ended", match=match_id, outcomes=",".join(o.value for o in outcomes))
     return outcomes

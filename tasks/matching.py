@@ -86,11 +86,8 @@ def describe_proposals(result: MatchResult) -> str:
     return f"### Proposed matches\n{table}\n\n### Waitlist\n{waitlist}"
 
 
-
-
 @task(name="proposal-status-of-run", cache_policy=NO_CACHE)
 def proposal_status_of_run(run_id: str) -> str | None:
     """The status of the batch this flow run proposed (waiting, decided, superseded), or None when it has none."""
     with current_services().store.unit_of_work() as uow:
         return uow.matches.proposal_status_of_run(run_id)
-

@@ -42,15 +42,29 @@ class NewsletterReport(BaseModel):
 def readers(svc: Services) -> list[Reader]:
     """Who gets the newsletter now: opted in (roster field or form question) and not unsubscribed."""
     with svc.store.unit_of_work() as uow:
-        candidates = [Candidate(email=m.email, name=m.name, languages=m.languages, opted_in=m.newsletter)
-                      for m in uow.roster.mentors(active_only=True) if m.email is not None]
-        candidates += [Candidate(email=r.application.email, name=r.application.name,
-                                 languages=r.application.languages, opted_in=r.application.newsletter)
-                       for r in uow.requests.all()]
+        candidates = [
+            Candidate(email=m.email, name=m.name, languages=m.languages, opted_in=m.newsletter)
+            for m in uow.roster.mentors(active_only=True)
+            if m.email is not None
+        ]
+        candidates += [
+            Candidate(
+                email=r.application.email,
+                name=r.application.name,
+                languages=r.application.languages,
+                opted_in=r.application.newsletter,
+            )
+            for r in uow.requests.all()
+        ]
         gone = uow.newsletter.unsubscribed()
     digest = svc.rules.digest
-    return newsletter_audience(candidates, gone, secret=svc.settings.survey_token_secret.get_secret_value(),
-                               languages=digest.languages, default_language=digest.language)
+    return newsletter_audience(
+        candidates,
+        gone,
+        secret=svc.settings.survey_token_secret.get_secret_value(),
+        languages=digest.languages,
+        default_language=digest.language,
+    )
 
 
 @task(name="preview-newsletter", cache_policy=NO_CACHE)
@@ -83,8 +97,13 @@ def preview_newsletter(start: datetime, end: datetime, now: datetime) -> Preview
         }
         names = [m.name for m in uow.roster.mentors()] + [r.application.name for r in uow.requests.all()]
         consented = [a.free_text for a in sorted(answers, key=lambda a: a.submitted_at) if a.consent_quote]
-        preview = Preview(period_start=start, period_end=end, composed_at=now, issues=issues,
-                          quotes=quote_candidates(consented, names))
+        preview = Preview(
+            period_start=start,
+            period_end=end,
+            composed_at=now,
+            issues=issues,
+            quotes=quote_candidates(consented, names),
+        )
         return uow.newsletter.save_preview(preview)
 
 
@@ -94,18 +113,25 @@ def render_preview(preview: Preview) -> dict[str, Rendered]:
     return {lang: render_digest(svc.templates, preview.final_issue(lang), svc.rules) for lang in preview.issues}
 
 
-@task(name="send-preview", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[10, 60, 300],
-      retry_condition_fn=retry_if_transient)
+@task(
+    name="send-preview",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=[10, 60, 300],
+    retry_condition_fn=retry_if_transient,
+)
 def send_preview(preview: Preview, now: datetime) -> Outcome:
     """Mail the preview to the lead once (ledger key ``digest-preview:<start>:<end>``)."""
     svc = current_services()
     rules = svc.rules
-    rendered = render_preview(preview)[rules.digest.language if rules.digest.language in preview.issues
-                                       else next(iter(preview.issues))]
+    rendered = render_preview(preview)[
+        rules.digest.language if rules.digest.language in preview.issues else next(iter(preview.issues))
+    ]
     rendered = Rendered(subject=f"[preview] {rendered.subject}", text=rendered.text, html=rendered.html)
     key = str(DigestPreviewKey(start=preview.period_start.date(), end=preview.period_end.date()))
-    message = bulk_email(key, [Address(email=rules.lead_email, name="lead")], rendered, rules.digest.language,
-                         "digest-preview", rules)
+    message = bulk_email(
+        key, [Address(email=rules.lead_email, name="lead")], rendered, rules.digest.language, "digest-preview", rules
+    )
     return send_once(svc.store, svc.connectors.mailer, message, "digest-preview", now)
 
 
@@ -113,8 +139,13 @@ def reader_counts(svc: Services) -> dict[str, int]:
     return dict(sorted(Counter(r.language for r in readers(svc)).items()))
 
 
-@task(name="send-newsletter", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[10, 60, 300],
-      retry_condition_fn=retry_if_transient)
+@task(
+    name="send-newsletter",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=[10, 60, 300],
+    retry_condition_fn=retry_if_transient,
+)
 def send_newsletter(preview: Preview, now: datetime) -> NewsletterReport:
     """Send the approved issue to each reader as they stand now (an unsubscribe up to this moment counts), in
     their language, with their own one-click unsubscribe link and headers; each copy once (ledger key
@@ -140,13 +171,17 @@ def send_newsletter(preview: Preview, now: datetime) -> NewsletterReport:
     first = preview.final_issue(rules.digest.language)
     with svc.store.unit_of_work() as uow:
         uow.newsletter.update(preview.model_copy(update={"status": "sent"}))
-        uow.digests.record(preview.period_start, preview.period_end, first.language, first.model_dump(mode="json"),
-                           str(stem), now)
+        uow.digests.record(
+            preview.period_start, preview.period_end, first.language, first.model_dump(mode="json"), str(stem), now
+        )
     counts = dict(sorted(Counter(r.language for r in audience).items()))
     log("newsletter sent", readers=len(audience), **outcomes)
-    return NewsletterReport(readers=counts, sent=outcomes[Outcome.PERFORMED.value],
-                            already_sent=outcomes[Outcome.ALREADY_DONE.value] + outcomes[Outcome.FOUND_DONE.value],
-                            uncertain=outcomes[Outcome.UNCERTAIN.value])
+    return NewsletterReport(
+        readers=counts,
+        sent=outcomes[Outcome.PERFORMED.value],
+        already_sent=outcomes[Outcome.ALREADY_DONE.value] + outcomes[Outcome.FOUND_DONE.value],
+        uncertain=outcomes[Outcome.UNCERTAIN.value],
+    )
 
 
 @task(name="skip-newsletter", cache_policy=NO_CACHE)
@@ -156,8 +191,14 @@ def skip_newsletter(preview: Preview, now: datetime) -> None:
     issue = preview.final_issue(svc.rules.digest.language)
     with svc.store.unit_of_work() as uow:
         uow.newsletter.update(preview.model_copy(update={"status": "skipped"}))
-        uow.digests.record(preview.period_start, preview.period_end, issue.language,
-                           issue.model_dump(mode="json") | {"skipped": True}, "", now)
+        uow.digests.record(
+            preview.period_start,
+            preview.period_end,
+            issue.language,
+            issue.model_dump(mode="json") | {"skipped": True},
+            "",
+            now,
+        )
     log("newsletter skipped: nothing to say")
 
 
@@ -171,8 +212,9 @@ def approve_newsletter(svc: Services, quote_ids: list[str], now: datetime) -> Pr
         if waiting is None:
             return None
         shown = {q.id for q in waiting.quotes}
-        approved = waiting.model_copy(update={"approved_at": now,
-                                              "approved_quotes": [q for q in quote_ids if q in shown]})
+        approved = waiting.model_copy(
+            update={"approved_at": now, "approved_quotes": [q for q in quote_ids if q in shown]}
+        )
         uow.newsletter.update(approved)
         return approved
 

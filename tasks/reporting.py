@@ -71,7 +71,13 @@ def read_failed_runs(since: datetime, until: datetime, tz: str) -> list[RunProbl
         stages = sorted(set(run.tags) - {"mentorflow"})
         at = run.expected_start_time or run.start_time or until
         crashed = run.state is not None and run.state.type == StateType.CRASHED
-        problems.append(RunProblem(stage=stages[0] if stages else run.name.split()[0], run_name=run.name,
-                                   state="Crashed" if crashed else "Failed", at=at.astimezone(zone),
-                                   link=url_for("flow-run", obj_id=run.id)))
+        problems.append(
+            RunProblem(
+                stage=stages[0] if stages else run.name.split()[0],
+                run_name=run.name,
+                state="Crashed" if crashed else "Failed",
+                at=at.astimezone(zone),
+                link=url_for("flow-run", obj_id=run.id),
+            )
+        )
     return sorted(problems, key=lambda p: p.at)

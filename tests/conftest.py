@@ -28,6 +28,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.prefect)
         if "postgres_url" in fixtures or any(v == "postgres" for v in params.values() if isinstance(v, str)):
             item.add_marker(pytest.mark.postgres)
+
+
 SAMPLES = ROOT / "config" / "samples"
 
 
@@ -49,8 +51,12 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     )
     from prefect.testing.utilities import prefect_test_harness
 
-    quiet = {PREFECT_HOME: home, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
-             PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS: 4, PREFECT_SERVER_ANALYTICS_ENABLED: False}
+    quiet = {
+        PREFECT_HOME: home,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+        PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS: 4,
+        PREFECT_SERVER_ANALYTICS_ENABLED: False,
+    }
     with temporary_settings(quiet), prefect_test_harness(server_startup_timeout=STARTUP_SECONDS):
         yield
 

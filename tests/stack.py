@@ -60,24 +60,59 @@ class Stack:
         server_env = self.env(PREFECT_SERVER_API_AUTH_STRING=self.auth)
         if self.prefect_database_url:
             server_env["PREFECT_API_DATABASE_CONNECTION_URL"] = self.prefect_database_url
-        self._spawn("server", [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                               "--port", str(self.port), "--no-ui"], server_env)
+        self._spawn(
+            "server",
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--no-ui",
+            ],
+            server_env,
+        )
         self._wait_healthy()
-        setup = subprocess.run([sys.executable, "-m", "mentorflow", "setup-prefect", "--no-prompt", *setup_args],
-                               cwd=ROOT, env=self.env(), capture_output=True, text=True, timeout=600)
+        setup = subprocess.run(
+            [sys.executable, "-m", "mentorflow", "setup-prefect", "--no-prompt", *setup_args],
+            cwd=ROOT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if setup.returncode != 0:
             raise RuntimeError(f"setup-prefect failed:\n{setup.stdout[-3000:]}\n{setup.stderr[-3000:]}")
         self.setup_output = setup.stdout
         for i in range(self.workers):
-            self._spawn(f"worker-{i}", [sys.executable, "-m", "prefect", "worker", "start", "--pool", "mentorflow",
-                                        "--name", f"worker-{i}", "--type", "process"],
-                        self.worker_env())
+            self._spawn(
+                f"worker-{i}",
+                [
+                    sys.executable,
+                    "-m",
+                    "prefect",
+                    "worker",
+                    "start",
+                    "--pool",
+                    "mentorflow",
+                    "--name",
+                    f"worker-{i}",
+                    "--type",
+                    "process",
+                ],
+                self.worker_env(),
+            )
         return self
 
     # The REST API as the lead's tools use it (basic auth), for what the tests and the benchmark need.
     def api(self, method: str, path: str, body: object = None) -> object:
-        response = httpx.request(method, self.api_url + path, json=body, auth=tuple(self.auth.split(":", 1)),
-                                 timeout=30)  # type: ignore[arg-type]
+        response = httpx.request(
+            method, self.api_url + path, json=body, auth=tuple(self.auth.split(":", 1)), timeout=30
+        )  # type: ignore[arg-type]
         response.raise_for_status()
         return response.json() if response.content else None
 
@@ -115,8 +150,9 @@ class Stack:
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
         log = (self.home / "logs" / f"{name}.log").open("wb")
         # own session: stopping the group also stops the flow-run processes a worker started
-        self.processes.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                               start_new_session=True))
+        self.processes.append(
+            subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        )
 
     def _wait_healthy(self, timeout: float = 300) -> None:
         deadline = time.monotonic() + timeout

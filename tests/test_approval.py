@@ -41,12 +41,20 @@ def approved_requests(services: Services) -> list[MentoringRequest]:
 
 
 def proposal(request_id: int, score: float) -> ProposedMatch:
-    return ProposedMatch(request_id=request_id, mentor_email=f"m{request_id}@example.org", score=score,
-                         breakdown=ScoreBreakdown(topics=score), reasons=["shared: Python"], shared_windows=[WINDOW])
+    return ProposedMatch(
+        request_id=request_id,
+        mentor_email=f"m{request_id}@example.org",
+        score=score,
+        breakdown=ScoreBreakdown(topics=score),
+        reasons=["shared: Python"],
+        shared_windows=[WINDOW],
+    )
 
 
-BATCH = MatchResult(matches=[proposal(1, 9.0), proposal(2, 4.0), proposal(3, 6.5)],
-                    waitlist=[Unmatched(request_id=4, reason="no mentor shares a language")])
+BATCH = MatchResult(
+    matches=[proposal(1, 9.0), proposal(2, 4.0), proposal(3, 6.5)],
+    waitlist=[Unmatched(request_id=4, reason="no mentor shares a language")],
+)
 
 
 def test_threshold_approves_high_scores_and_leaves_the_rest_for_the_lead() -> None:
@@ -73,8 +81,10 @@ def test_decisions(decision: LeadDecision, approved: list[int], rejected: list[i
 
 
 def test_auto_mode_approves_all_and_lead_mode_asks_below_the_threshold() -> None:
-    result = MatchResult(matches=[proposal(1, 4.0), proposal(2, 2.0)],
-                         waitlist=[Unmatched(request_id=3, reason="no mentor shares a language")])
+    result = MatchResult(
+        matches=[proposal(1, 4.0), proposal(2, 2.0)],
+        waitlist=[Unmatched(request_id=3, reason="no mentor shares a language")],
+    )
     auto = plan_approval(result, "auto", 3.0)
     assert auto.actor == "auto" and auto.approve_now == result and auto.ask_lead.matches == []
     lead = plan_approval(result, "lead", 3.0)
@@ -117,8 +127,11 @@ def test_lead_mode_holds_the_batch_until_the_lead_answers(data_dir: Path) -> Non
         with store.unit_of_work() as uow:
             [batch] = uow.matches.waiting_proposals()
 
-        answer = decide_waiting(store, LeadDecision(action="approve_except", except_requests=[turned_down],
-                                             note="needs a mentor in Haifa"), DAY0 + timedelta(hours=2))
+        answer = decide_waiting(
+            store,
+            LeadDecision(action="approve_except", except_requests=[turned_down], note="needs a mentor in Haifa"),
+            DAY0 + timedelta(hours=2),
+        )
         assert "approved" in answer
         assert decide_waiting(store, LeadDecision(), DAY0 + timedelta(hours=3)) == "No batch is waiting for approval."
     with store.unit_of_work() as uow:
@@ -191,8 +204,9 @@ def test_a_deployed_match_run_suspends_frees_its_worker_and_resumes_with_the_lea
         raise AssertionError(f"timed out waiting for {what}")
 
     try:
-        run = run_deployment("match/approval-test", parameters={"as_of": DAY0.isoformat(), "approval": "lead"},
-                             timeout=0)
+        run = run_deployment(
+            "match/approval-test", parameters={"as_of": DAY0.isoformat(), "approval": "lead"}, timeout=0
+        )
         wait_for(lambda: state_of(run.id).is_paused(), "the run to suspend")
         assert state_of(run.id).name == "Suspended", "suspended (process gone), not paused (process held)"
         with services.store.unit_of_work() as uow:
@@ -201,8 +215,9 @@ def test_a_deployed_match_run_suspends_frees_its_worker_and_resumes_with_the_lea
         assert approved_requests(services) == []
         turned_down = batch.result.matches[0].request_id
 
-        resume_flow_run(run.id, run_input={"action": "approve_except", "except_requests": [turned_down],
-                                           "note": "lead will call"})
+        resume_flow_run(
+            run.id, run_input={"action": "approve_except", "except_requests": [turned_down], "note": "lead will call"}
+        )
         wait_for(lambda: state_of(run.id).is_final(), "the resumed run to finish")
         assert state_of(run.id).is_completed()
     finally:
@@ -237,8 +252,9 @@ def test_an_ended_match_frees_the_mentor_and_the_mentee_is_matched_again_elsewhe
         first_mentor = str(uow.matches.get(match_id).mentor_email)
         load_before = uow.matches.mentor_load().get(first_mentor, 0)
 
-    result = CliRunner().invoke(app, ["end-match", str(match_id), "--reason", "mentor moved abroad"],
-                                env={"MENTORFLOW_DATA_DIR": str(data_dir)})
+    result = CliRunner().invoke(
+        app, ["end-match", str(match_id), "--reason", "mentor moved abroad"], env={"MENTORFLOW_DATA_DIR": str(data_dir)}
+    )
     assert result.exit_code == 0 and "ended" in result.output
     with store.unit_of_work() as uow:
         assert uow.matches.mentor_load().get(first_mentor, 0) == load_before - 1

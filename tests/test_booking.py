@@ -23,8 +23,9 @@ def day(n: float) -> datetime:
 
 
 def answer(met: bool, role: Role = Role.MENTEE) -> SurveyAnswer:
-    return SurveyAnswer(match_id=5, role=role, submitted_at=day(9), satisfaction=4, met=met, still_in_touch=met,
-                        adopted_idea=False)
+    return SurveyAnswer(
+        match_id=5, role=role, submitted_at=day(9), satisfaction=4, met=met, still_in_touch=met, adopted_idea=False
+    )
 
 
 def test_the_placeholder_meeting_is_due_when_the_nudge_is_and_never_a_calendar_id() -> None:
@@ -56,13 +57,36 @@ def test_nudge_key_round_trips() -> None:
 
 
 def _pair() -> tuple[Match, MenteeApplication, Mentor]:
-    mentor = Mentor(name="נועה", booking_url="https://calendly.com/noa/30min", expertise=["python"], career_stage=3,
-                    languages=["he"], capacity=1, scheduling="booking_link", contact_kind="booking_link")
-    app = MenteeApplication(response_id="r1", submitted_at=SENT, name="דנה", email="dana@example.org",
-                            languages=["he"], topics=["python"], career_stage=1, consent_contact=True,
-                            availability=[WeeklyWindow(day=Weekday.TUE, start="18:00", end="20:00")])
-    match = Match(id=5, request_id=1, mentor_email=mentor.key, score=3.0, reasons=["shared: Python"],
-                  shared_windows=[], created_at=SENT)
+    mentor = Mentor(
+        name="נועה",
+        booking_url="https://calendly.com/noa/30min",
+        expertise=["python"],
+        career_stage=3,
+        languages=["he"],
+        capacity=1,
+        scheduling="booking_link",
+        contact_kind="booking_link",
+    )
+    app = MenteeApplication(
+        response_id="r1",
+        submitted_at=SENT,
+        name="דנה",
+        email="dana@example.org",
+        languages=["he"],
+        topics=["python"],
+        career_stage=1,
+        consent_contact=True,
+        availability=[WeeklyWindow(day=Weekday.TUE, start="18:00", end="20:00")],
+    )
+    match = Match(
+        id=5,
+        request_id=1,
+        mentor_email=mentor.key,
+        score=3.0,
+        reasons=["shared: Python"],
+        shared_windows=[],
+        created_at=SENT,
+    )
     return match, app, mentor
 
 
@@ -70,16 +94,41 @@ def test_the_mentee_gets_the_link_and_the_reasons_in_hebrew_and_the_nudge_differ
     rules = load_rules(ROOT / "config" / "program.yaml")
     env = template_env()
     match, app, mentor = _pair()
-    first = render_invitation(env, role=Role.MENTEE, meeting=MEETING, match=match, application=app, mentor=mentor,
-                              rules=rules, tz="Asia/Jerusalem")
+    first = render_invitation(
+        env,
+        role=Role.MENTEE,
+        meeting=MEETING,
+        match=match,
+        application=app,
+        mentor=mentor,
+        rules=rules,
+        tz="Asia/Jerusalem",
+    )
     assert "https://calendly.com/noa/30min" in first.text and 'href="https://calendly.com/noa/30min"' in first.html
     assert "נושאים משותפים: פייתון" in first.text  # the reasons, in the mentee's language
     assert "מתי:" not in first.text and 'dir="rtl"' in first.html and "מנטור/ית" in first.text
-    nudge = render_invitation(env, role=Role.MENTEE, meeting=MEETING, match=match, application=app, mentor=mentor,
-                              rules=rules, tz="Asia/Jerusalem", nudge=True)
+    nudge = render_invitation(
+        env,
+        role=Role.MENTEE,
+        meeting=MEETING,
+        match=match,
+        application=app,
+        mentor=mentor,
+        rules=rules,
+        tz="Asia/Jerusalem",
+        nudge=True,
+    )
     assert nudge.subject != first.subject and "תזכורת" in nudge.subject
     assert "https://calendly.com/noa/30min" in nudge.text
-    told = render_invitation(env, role=Role.MENTOR, meeting=MEETING, match=match, application=app,
-                             mentor=mentor.model_copy(update={"email": "noa@example.org"}), rules=rules,
-                             tz="Asia/Jerusalem", language="en")
+    told = render_invitation(
+        env,
+        role=Role.MENTOR,
+        meeting=MEETING,
+        match=match,
+        application=app,
+        mentor=mentor.model_copy(update={"email": "noa@example.org"}),
+        rules=rules,
+        tz="Asia/Jerusalem",
+        language="en",
+    )
     assert "will book a first meeting with you" in told.text and "dana@example.org" in told.text

@@ -32,14 +32,33 @@ def program(tmp_path: Path) -> Path:
     (tmp_path / "inbox").mkdir()
     (tmp_path / "mentors.md").write_text(PAGE_ROW, encoding="utf-8")
     with (tmp_path / "inbox" / "mentees.csv").open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, ["Timestamp", "Full name", "Email address", "Preferred languages",
-                                "Topics (most important first)", "Career stage", "Weekly availability",
-                                "May we contact you?"])
+        w = csv.DictWriter(
+            fh,
+            [
+                "Timestamp",
+                "Full name",
+                "Email address",
+                "Preferred languages",
+                "Topics (most important first)",
+                "Career stage",
+                "Weekly availability",
+                "May we contact you?",
+            ],
+        )
         w.writeheader()
         for n, (name, address) in enumerate(MENTEES):
-            w.writerow({"Timestamp": f"2026-11-20T10:0{n}:00+02:00", "Full name": name, "Email address": address,
-                        "Preferred languages": "he", "Topics (most important first)": "Python",
-                        "Career stage": "1", "Weekly availability": "Wed 07:00-08:00", "May we contact you?": "yes"})
+            w.writerow(
+                {
+                    "Timestamp": f"2026-11-20T10:0{n}:00+02:00",
+                    "Full name": name,
+                    "Email address": address,
+                    "Preferred languages": "he",
+                    "Topics (most important first)": "Python",
+                    "Career stage": "1",
+                    "Weekly availability": "Wed 07:00-08:00",
+                    "May we contact you?": "yes",
+                }
+            )
     return tmp_path
 
 
@@ -99,9 +118,16 @@ def test_booking_link_lifecycle(program: Path) -> None:
         with (folder / "answers.csv").open("w", newline="", encoding="utf-8") as fh:
             w = csv.DictWriter(fh, ["token", "timestamp", "satisfaction", "met", "still_in_touch", "adopted_idea"])
             w.writeheader()
-            w.writerow({"token": survey_token(dana.id, Role.MENTEE, secret),
-                        "timestamp": (DAY0 + timedelta(days=9)).isoformat(), "satisfaction": "5", "met": "yes",
-                        "still_in_touch": "yes", "adopted_idea": "yes"})
+            w.writerow(
+                {
+                    "token": survey_token(dana.id, Role.MENTEE, secret),
+                    "timestamp": (DAY0 + timedelta(days=9)).isoformat(),
+                    "satisfaction": "5",
+                    "met": "yes",
+                    "still_in_touch": "yes",
+                    "adopted_idea": "yes",
+                }
+            )
         followup(DAY0 + timedelta(days=15))
         with services.store.unit_of_work() as uow:
             dana_req = uow.requests.get(dana.request_id)

@@ -25,14 +25,16 @@ print(json.dumps({"exit": result.exit_code, "output": result.output,
 
 def cli(args: list[str], cwd: Path, env: dict[str, str]) -> dict:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("MENTORFLOW_", "PREFECT_"))}
-    done = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=cwd, env={**clean, **env},
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], cwd=cwd, env={**clean, **env}, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("args", [["status"], ["approve"], ["ledger", "release", "no-such-key"],
-                                  ["end-match", "999"], ["--help"]])
+@pytest.mark.parametrize(
+    "args", [["status"], ["approve"], ["ledger", "release", "no-such-key"], ["end-match", "999"], ["--help"]]
+)
 def test_everyday_commands_never_import_prefect(args: list[str], data_dir: Path, tmp_path: Path) -> None:
     answer = cli(args, tmp_path, {"MENTORFLOW_DATA_DIR": str(data_dir)})
     assert answer["exit"] == 0, answer["output"]
@@ -56,8 +58,11 @@ def test_status_never_shows_the_database_password(tmp_path: Path) -> None:
     from config.settings import Settings
     from mentorflow.views import render_where
 
-    settings = Settings(_env_file=None, data_dir=tmp_path,  # type: ignore[call-arg]
-                        database_url="postgresql+psycopg://lead:s3cret-pw@db.example/mentorflow")
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp_path,  # type: ignore[call-arg]
+        database_url="postgresql+psycopg://lead:s3cret-pw@db.example/mentorflow",
+    )
     where = render_where(settings)
     assert "s3cret-pw" not in where and "db.example/mentorflow" in where
 
@@ -67,13 +72,14 @@ def test_run_refuses_a_configured_server_that_does_not_answer(monkeypatch: pytes
 
     from mentorflow.orchestrator import PrefectServerUnreachable, choose_server
 
-    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}), pytest.raises(PrefectServerUnreachable,
-                                                                                        match="127.0.0.1:9"):
+    with (
+        temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}),
+        pytest.raises(PrefectServerUnreachable, match="127.0.0.1:9"),
+    ):
         choose_server(timeout=2)
 
 
-def test_run_without_a_server_says_it_starts_a_temporary_one_and_stays_offline(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_without_a_server_says_it_starts_a_temporary_one_and_stays_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from mentorflow.orchestrator import choose_server

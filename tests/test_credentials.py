@@ -17,8 +17,14 @@ pytest_plugins = ["tests.emulators.fixtures"]
 
 
 def sendgrid(emulator: SendGridEmulator, key: str) -> Mailer:
-    settings = Settings(_env_file=None, mailer="sendgrid", sendgrid_api_key=key,  # type: ignore[call-arg]
-                        sendgrid_host=emulator.url, http_timeout_seconds=5, survey_token_secret="a-real-test-secret-8Kp3Zw6N")
+    settings = Settings(
+        _env_file=None,
+        mailer="sendgrid",
+        sendgrid_api_key=key,  # type: ignore[call-arg]
+        sendgrid_host=emulator.url,
+        http_timeout_seconds=5,
+        survey_token_secret="a-real-test-secret-8Kp3Zw6N",
+    )
     return build_sendgrid_mailer(settings)
 
 

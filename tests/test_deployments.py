@@ -77,10 +77,17 @@ def test_prefect_deploy_registers_every_deployment_with_its_schedules(tmp_path: 
     env = {k: v for k, v in os.environ.items() if k != "MENTORFLOW_HOME"}  # the README needs no such variable
     env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
     prefect = [sys.executable, "-m", "prefect"]
-    subprocess.run([*prefect, "work-pool", "create", "mentorflow", "--type", "process", "--overwrite"], env=env,
-                   cwd=ROOT, check=True, capture_output=True, timeout=120)
-    deploy = subprocess.run([*prefect, "--no-prompt", "deploy", "--all"], env=env, cwd=ROOT, capture_output=True,
-                            text=True, timeout=300)
+    subprocess.run(
+        [*prefect, "work-pool", "create", "mentorflow", "--type", "process", "--overwrite"],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    deploy = subprocess.run(
+        [*prefect, "--no-prompt", "deploy", "--all"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert deploy.returncode == 0, deploy.stdout[-2000:] + deploy.stderr[-2000:]
     with get_client(sync_client=True) as client:
         deployments = {d.name: d for d in client.read_deployments()}

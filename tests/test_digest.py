@@ -19,17 +19,33 @@ def rules() -> ProgramRules:
 
 
 def answer(match_id: int, text: str, consent: bool, satisfaction: int = 5, day: int = 0) -> SurveyAnswer:
-    return SurveyAnswer(match_id=match_id, role=Role.MENTEE, satisfaction=satisfaction, met=True,
-                        still_in_touch=satisfaction >= 4, adopted_idea=True, free_text=text, consent_quote=consent,
-                        submitted_at=datetime(2026, 12, 1, tzinfo=UTC) + timedelta(days=day))
+    return SurveyAnswer(
+        match_id=match_id,
+        role=Role.MENTEE,
+        satisfaction=satisfaction,
+        met=True,
+        still_in_touch=satisfaction >= 4,
+        adopted_idea=True,
+        free_text=text,
+        consent_quote=consent,
+        submitted_at=datetime(2026, 12, 1, tzinfo=UTC) + timedelta(days=day),
+    )
 
 
 def digest(rules: ProgramRules, language: str = "he", **overrides: object) -> DigestIssue:
     args: dict[str, object] = dict(
-        period_start=date(2026, 11, 22), period_end=date(2026, 12, 6), language=language,
-        new_mentor_names=["רות אלמוג", "Sarah Goldberg"], matches_made=12, meetings_held=9,
-        answers=[answer(1, "שיחה מצוינת", True, day=2), answer(2, "Secret thoughts", False, 2, day=1),
-                 answer(3, "Very practical advice", True, 4, day=0), answer(4, "  ", True)],
+        period_start=date(2026, 11, 22),
+        period_end=date(2026, 12, 6),
+        language=language,
+        new_mentor_names=["רות אלמוג", "Sarah Goldberg"],
+        matches_made=12,
+        meetings_held=9,
+        answers=[
+            answer(1, "שיחה מצוינת", True, day=2),
+            answer(2, "Secret thoughts", False, 2, day=1),
+            answer(3, "Very practical advice", True, 4, day=0),
+            answer(4, "  ", True),
+        ],
         requested_topics=[["python", "career"], ["python"], ["security"], ["mobile", "python"]],
         waiting_topics=[["security"], ["security", "python"], ["mobile"]],
         mentor_expertise=[["python"], ["mobile", "javascript"]],
@@ -50,8 +66,7 @@ def test_topics_in_demand_are_those_waiting_mentees_outnumber_mentors(rules: Pro
     # security: 2 waiting, no mentor; python: 1 waiting, 1 mentor; mobile: 1 waiting, 1 mentor.
     assert issue.topics_in_demand == [("אבטחת מידע", 2)]
     assert digest(rules, "en").topics_in_demand == [("Security", 2)]
-    assert digest(rules, "en", mentor_expertise=[]).topics_in_demand == [("Security", 2), ("Mobile", 1),
-                                                                       ("Python", 1)]
+    assert digest(rules, "en", mentor_expertise=[]).topics_in_demand == [("Security", 2), ("Mobile", 1), ("Python", 1)]
 
 
 def test_top_topics_counts_and_indicators(rules: ProgramRules) -> None:

@@ -22,8 +22,9 @@ pytest_plugins = ["tests.emulators.fixtures"]
 def test_every_email_exactly_once_through_faults_and_kills(
     tmp_path: Path, google_emulator: GoogleEmulator, sendgrid_emulator: SendGridEmulator
 ) -> None:
-    figures = campaign(tmp_path, google_emulator, sendgrid_emulator, mentees=60, mentors=90, fault_share=0.2,
-                       kill_at=[18, 90, 180])
+    figures = campaign(
+        tmp_path, google_emulator, sendgrid_emulator, mentees=60, mentors=90, fault_share=0.2, kill_at=[18, 90, 180]
+    )
     assert figures.kills == 3 and figures.faults_served > 20
     assert figures.requests["scheduled_sends.create"] > 0, "unknown outcomes were settled by cancelling"
     assert figures.delivered_copies >= 150 + 3 * 60

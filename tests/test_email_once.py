@@ -34,8 +34,14 @@ def clock(sendgrid_emulator: SendGridEmulator) -> VirtualClock:
 
 
 def sendgrid(emulator: SendGridEmulator, clock: VirtualClock) -> SendGridMailer:
-    return SendGridMailer(emulator.api_key, Address(email="program@example.org"), host=emulator.url,
-                          timeout_seconds=5, sleep=clock.sleep, clock=clock)
+    return SendGridMailer(
+        emulator.api_key,
+        Address(email="program@example.org"),
+        host=emulator.url,
+        timeout_seconds=5,
+        sleep=clock.sleep,
+        clock=clock,
+    )
 
 
 def message(key: str = "invite:7:mentee", to: str = "noa@example.com") -> OutgoingEmail:
@@ -58,10 +64,14 @@ def copies(emulator: SendGridEmulator) -> list[int]:
     return sorted(emulator.deliveries(at=math.inf).values())
 
 
-@pytest.mark.parametrize("fault", [Fault(status=500, after=True), Fault(status=503), Fault(drop=True, after=True)],
-                         ids=["accept-then-5xx", "5xx", "accept-then-drop"])
-def test_an_unknown_outcome_is_called_off_and_sent_again(store: Store, sendgrid_emulator: SendGridEmulator,
-                                                         clock: VirtualClock, fault: Fault) -> None:
+@pytest.mark.parametrize(
+    "fault",
+    [Fault(status=500, after=True), Fault(status=503), Fault(drop=True, after=True)],
+    ids=["accept-then-5xx", "5xx", "accept-then-drop"],
+)
+def test_an_unknown_outcome_is_called_off_and_sent_again(
+    store: Store, sendgrid_emulator: SendGridEmulator, clock: VirtualClock, fault: Fault
+) -> None:
     mailer = sendgrid(sendgrid_emulator, clock)
     fault.operation = "mail.send"
     sendgrid_emulator.queue(fault)
@@ -71,8 +81,9 @@ def test_an_unknown_outcome_is_called_off_and_sent_again(store: Store, sendgrid_
     assert send_once(store, mailer, message(), "invite", T0) is Outcome.ALREADY_DONE
 
 
-def test_a_run_killed_after_the_send_is_settled_by_the_rerun(store: Store, sendgrid_emulator: SendGridEmulator,
-                                                             clock: VirtualClock) -> None:
+def test_a_run_killed_after_the_send_is_settled_by_the_rerun(
+    store: Store, sendgrid_emulator: SendGridEmulator, clock: VirtualClock
+) -> None:
     mailer = sendgrid(sendgrid_emulator, clock)
     real_send = mailer.send
 
@@ -90,8 +101,9 @@ def test_a_run_killed_after_the_send_is_settled_by_the_rerun(store: Store, sendg
     assert copies(sendgrid_emulator) == [1] and len(sendgrid_emulator.accepted) == 2
 
 
-def test_too_late_to_call_off_is_left_to_the_lead(store: Store, sendgrid_emulator: SendGridEmulator,
-                                                  clock: VirtualClock) -> None:
+def test_too_late_to_call_off_is_left_to_the_lead(
+    store: Store, sendgrid_emulator: SendGridEmulator, clock: VirtualClock
+) -> None:
     mailer = sendgrid(sendgrid_emulator, clock)
     real_send = mailer.send
 
@@ -108,8 +120,9 @@ def test_too_late_to_call_off_is_left_to_the_lead(store: Store, sendgrid_emulato
     assert copies(sendgrid_emulator) == [1], "it did go out once; nothing was guessed"
 
 
-def test_a_run_killed_before_the_send_sends_on_rerun(store: Store, sendgrid_emulator: SendGridEmulator,
-                                                     clock: VirtualClock) -> None:
+def test_a_run_killed_before_the_send_sends_on_rerun(
+    store: Store, sendgrid_emulator: SendGridEmulator, clock: VirtualClock
+) -> None:
     mailer = sendgrid(sendgrid_emulator, clock)
 
     def die(msg: OutgoingEmail, token: str = "") -> object:
@@ -122,8 +135,9 @@ def test_a_run_killed_before_the_send_sends_on_rerun(store: Store, sendgrid_emul
     assert copies(sendgrid_emulator) == [1]
 
 
-def test_unknown_every_time_is_known_not_sent_and_tried_later(store: Store, sendgrid_emulator: SendGridEmulator,
-                                                              clock: VirtualClock) -> None:
+def test_unknown_every_time_is_known_not_sent_and_tried_later(
+    store: Store, sendgrid_emulator: SendGridEmulator, clock: VirtualClock
+) -> None:
     mailer = sendgrid(sendgrid_emulator, clock)
     sendgrid_emulator.fail_share(1.0, lambda rng: Fault(status=502, after=True), operation="mail.send")
     with pytest.raises(OutcomeCalledOff):
@@ -136,10 +150,17 @@ def test_unknown_every_time_is_known_not_sent_and_tried_later(store: Store, send
 
 
 def test_a_newsletter_request_that_fails_halfway_reaches_everyone_once(
-        store: Store, sendgrid_emulator: SendGridEmulator, clock: VirtualClock) -> None:
+    store: Store, sendgrid_emulator: SendGridEmulator, clock: VirtualClock
+) -> None:
     recipients = [Address(email=f"reader{i}@example.org") for i in range(1400)]
-    issue = OutgoingEmail(key="digest:2026-11-08:2026-11-21", subject="עדכון", text="t", html="<p>h</p>",
-                          recipients=recipients, categories=["digest"])
+    issue = OutgoingEmail(
+        key="digest:2026-11-08:2026-11-21",
+        subject="עדכון",
+        text="t",
+        html="<p>h</p>",
+        recipients=recipients,
+        categories=["digest"],
+    )
     sendgrid_emulator.pass_next(operation="mail.send")  # the first 1,000 are accepted
     sendgrid_emulator.queue(Fault(status=503, operation="mail.send"))  # the other 400 fail
     assert send_once(store, sendgrid(sendgrid_emulator, clock), issue, "digest", T0) is Outcome.PERFORMED

@@ -17,11 +17,13 @@ from tests.emulators.forms import rfc3339
 pytest_plugins = ["tests.emulators.fixtures"]
 
 
-def call(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
-         ) -> tuple[int, dict[str, str], Any]:
+def call(
+    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], Any]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json",
-                                                                                 **(headers or {})})
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             raw = response.read()
@@ -35,8 +37,11 @@ def call(method: str, url: str, body: Any = None, headers: dict[str, str] | None
 
 
 def test_forms_get_maps_question_ids_and_list_answers_by_them(forms_emulator: FormsEmulator) -> None:
-    forms_emulator.seed("F", ["Full name", Question("Topics", "checkbox", ("a", "b"))],
-              [{"Full name": "Noa", "Topics": ["a", "b"], "Email address": "noa@example.com"}])
+    forms_emulator.seed(
+        "F",
+        ["Full name", Question("Topics", "checkbox", ("a", "b"))],
+        [{"Full name": "Noa", "Topics": ["a", "b"], "Email address": "noa@example.com"}],
+    )
     _, _, form = call("GET", f"{forms_emulator.url}/v1/forms/F")
     ids = {item["title"]: item["questionItem"]["question"]["questionId"] for item in form["items"]}
     assert form["items"][1]["questionItem"]["question"]["choiceQuestion"]["type"] == "CHECKBOX"
@@ -63,8 +68,15 @@ def test_forms_filter_is_strict_or_inclusive_on_last_submitted_time(forms_emulat
     assert edited["responseId"] == ids[0] and edited["createTime"] == rfc3339(times[0])
 
 
-@pytest.mark.parametrize("bad", ["timestamp > yesterday", "createTime > 2025-01-01T00:00:00Z",
-                                 "timestamp > 2025-01-01T00:00:00+02:00", "timestamp = 2025-01-01T00:00:00Z"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "timestamp > yesterday",
+        "createTime > 2025-01-01T00:00:00Z",
+        "timestamp > 2025-01-01T00:00:00+02:00",
+        "timestamp = 2025-01-01T00:00:00Z",
+    ],
+)
 def test_forms_rejects_a_malformed_filter_like_the_service(forms_emulator: FormsEmulator, bad: str) -> None:
     forms_emulator.create_form("F", ["Q"])
     status, _, body = call("GET", f"{forms_emulator.url}/v1/forms/F/responses?filter={quote(bad)}")
@@ -107,9 +119,14 @@ EVENTS = "/calendar/v3/calendars/primary/events"
 
 
 def event_body(event_id: str = "abc123def", **extra: Any) -> dict[str, Any]:
-    return {"id": event_id, "summary": "s", "start": {"dateTime": "2025-03-04T18:00:00+02:00"},
-            "end": {"dateTime": "2025-03-04T19:00:00+02:00"},
-            "attendees": [{"email": "a@example.com"}, {"email": "b@example.com"}], **extra}
+    return {
+        "id": event_id,
+        "summary": "s",
+        "start": {"dateTime": "2025-03-04T18:00:00+02:00"},
+        "end": {"dateTime": "2025-03-04T19:00:00+02:00"},
+        "attendees": [{"email": "a@example.com"}, {"email": "b@example.com"}],
+        **extra,
+    }
 
 
 def test_calendar_insert_then_duplicate_is_409(calendar_emulator: CalendarEmulator) -> None:
@@ -138,8 +155,9 @@ def test_calendar_creates_meet_only_with_conference_data_version_1(calendar_emul
     solution = {"type": "hangoutsMeet"}
     request = {"conferenceData": {"createRequest": {"requestId": "r1", "conferenceSolutionKey": solution}}}
     _, _, without = call("POST", calendar_emulator.url + EVENTS, event_body("aaaaa1", **request))
-    _, _, with_meet = call("POST", calendar_emulator.url + EVENTS + "?conferenceDataVersion=1",
-                           event_body("aaaaa2", **request))
+    _, _, with_meet = call(
+        "POST", calendar_emulator.url + EVENTS + "?conferenceDataVersion=1", event_body("aaaaa2", **request)
+    )
     assert "conferenceData" not in without
     assert with_meet["conferenceData"]["entryPoints"][0]["uri"].startswith("https://meet.google.com/")
     assert with_meet["hangoutLink"] == with_meet["conferenceData"]["entryPoints"][0]["uri"]
@@ -156,9 +174,11 @@ def test_calendar_get_patch_delete(calendar_emulator: CalendarEmulator) -> None:
     url = calendar_emulator.url + EVENTS
     assert call("GET", f"{url}/abc123def")[0] == 404
     call("POST", url, event_body())
-    status, _, patched = call("PATCH", f"{url}/abc123def?sendUpdates=all",
-                              {"start": {"dateTime": "2025-03-05T18:00:00+02:00"},
-                               "end": {"dateTime": "2025-03-05T19:00:00+02:00"}})
+    status, _, patched = call(
+        "PATCH",
+        f"{url}/abc123def?sendUpdates=all",
+        {"start": {"dateTime": "2025-03-05T18:00:00+02:00"}, "end": {"dateTime": "2025-03-05T19:00:00+02:00"}},
+    )
     assert status == 200 and patched["sequence"] == 1 and patched["summary"] == "s"
     assert call("DELETE", f"{url}/abc123def")[0] == 204
     status, _, body = call("GET", f"{url}/abc123def")
@@ -169,32 +189,44 @@ def test_calendar_get_patch_delete(calendar_emulator: CalendarEmulator) -> None:
     assert status == 200 and restored["status"] == "confirmed" and restored["sequence"] == 2
 
 
-@pytest.mark.parametrize(("change", "reason"), [
-    ({"colour": "red"}, "invalid"),  # not a field of the event resource
-    ({"start": {"dateTime": "2025-03-04T18:00:00"}}, "invalid"),  # no offset and no timeZone
-    ({"start": {"dateTime": "2025-03-04T18:00:00", "timeZone": "Mars/Olympus"}}, "invalid"),
-    ({"start": {"dateTime": "tomorrow 6pm", "timeZone": "Asia/Jerusalem"}}, "invalid"),
-    ({"status": "done"}, "invalid"),
-    ({"visibility": "secret"}, "invalid"),
-    ({"transparency": "busy"}, "invalid"),
-    ({"attendees": [{"email": "Noa <noa@example.com>"}]}, "invalid"),
-    ({"attendees": [{"email": "noa@example"}]}, "invalid"),
-    ({"attendees": [{"email": "noa@example.com", "responseStatus": "maybe"}]}, "invalid"),
-    ({"reminders": {"useDefault": False, "overrides": [{"method": "sms", "minutes": 10}]}}, "invalid"),
-    ({"reminders": {"useDefault": False, "overrides": [{"method": "popup", "minutes": n} for n in range(6)]}},
-     "cannotUseMoreThan5Reminders"),
-    ({"conferenceData": {"createRequest": {"requestId": "r", "conferenceSolutionKey": {"type": "zoom"}}}}, "invalid"),
-])
-def test_calendar_refuses_what_the_service_refuses(calendar_emulator: CalendarEmulator, change: dict[str, Any],
-                                                   reason: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"colour": "red"}, "invalid"),  # not a field of the event resource
+        ({"start": {"dateTime": "2025-03-04T18:00:00"}}, "invalid"),  # no offset and no timeZone
+        ({"start": {"dateTime": "2025-03-04T18:00:00", "timeZone": "Mars/Olympus"}}, "invalid"),
+        ({"start": {"dateTime": "tomorrow 6pm", "timeZone": "Asia/Jerusalem"}}, "invalid"),
+        ({"status": "done"}, "invalid"),
+        ({"visibility": "secret"}, "invalid"),
+        ({"transparency": "busy"}, "invalid"),
+        ({"attendees": [{"email": "Noa <noa@example.com>"}]}, "invalid"),
+        ({"attendees": [{"email": "noa@example"}]}, "invalid"),
+        ({"attendees": [{"email": "noa@example.com", "responseStatus": "maybe"}]}, "invalid"),
+        ({"reminders": {"useDefault": False, "overrides": [{"method": "sms", "minutes": 10}]}}, "invalid"),
+        (
+            {"reminders": {"useDefault": False, "overrides": [{"method": "popup", "minutes": n} for n in range(6)]}},
+            "cannotUseMoreThan5Reminders",
+        ),
+        (
+            {"conferenceData": {"createRequest": {"requestId": "r", "conferenceSolutionKey": {"type": "zoom"}}}},
+            "invalid",
+        ),
+    ],
+)
+def test_calendar_refuses_what_the_service_refuses(
+    calendar_emulator: CalendarEmulator, change: dict[str, Any], reason: str
+) -> None:
     status, _, body = call("POST", calendar_emulator.url + EVENTS, {**event_body(), **change})
     assert status == 400 and body["error"]["errors"][0]["reason"] == reason
     assert calendar_emulator.events() == {}
 
 
 def test_calendar_accepts_a_local_time_with_its_zone(calendar_emulator: CalendarEmulator) -> None:
-    body = {**event_body(), "start": {"dateTime": "2025-03-04T18:00:00", "timeZone": "Asia/Jerusalem"},
-            "end": {"dateTime": "2025-03-04T19:00:00", "timeZone": "Asia/Jerusalem"}}
+    body = {
+        **event_body(),
+        "start": {"dateTime": "2025-03-04T18:00:00", "timeZone": "Asia/Jerusalem"},
+        "end": {"dateTime": "2025-03-04T19:00:00", "timeZone": "Asia/Jerusalem"},
+    }
     assert call("POST", calendar_emulator.url + EVENTS, body)[0] == 200
 
 
@@ -235,18 +267,29 @@ def test_calendar_list_syncs_changes_with_a_token(calendar_emulator: CalendarEmu
 
 def test_calendar_freebusy_from_events_and_seeded_blocks(calendar_emulator: CalendarEmulator) -> None:
     call("POST", calendar_emulator.url + EVENTS, event_body())
-    calendar_emulator.add_busy("c@example.com", datetime(2025, 3, 4, 8, tzinfo=UTC),
-                               datetime(2025, 3, 4, 9, tzinfo=UTC))
-    _, _, answer = call("POST", calendar_emulator.url + "/calendar/v3/freeBusy", {
-        "timeMin": "2025-03-04T00:00:00Z", "timeMax": "2025-03-05T00:00:00Z",
-        "items": [{"id": "a@example.com"}, {"id": "c@example.com"}, {"id": "x@example.com"}]})
+    calendar_emulator.add_busy(
+        "c@example.com", datetime(2025, 3, 4, 8, tzinfo=UTC), datetime(2025, 3, 4, 9, tzinfo=UTC)
+    )
+    _, _, answer = call(
+        "POST",
+        calendar_emulator.url + "/calendar/v3/freeBusy",
+        {
+            "timeMin": "2025-03-04T00:00:00Z",
+            "timeMax": "2025-03-05T00:00:00Z",
+            "items": [{"id": "a@example.com"}, {"id": "c@example.com"}, {"id": "x@example.com"}],
+        },
+    )
     calendars = answer["calendars"]
     assert [datetime.fromisoformat(b["start"]) for b in calendars["a@example.com"]["busy"]] == [
-        datetime(2025, 3, 4, 16, tzinfo=UTC)]
+        datetime(2025, 3, 4, 16, tzinfo=UTC)
+    ]
     assert len(calendars["c@example.com"]["busy"]) == 1
     assert calendars["x@example.com"]["errors"][0]["reason"] == "notFound"
-    too_many = {"timeMin": "2025-03-04T00:00:00Z", "timeMax": "2025-03-05T00:00:00Z",
-                "items": [{"id": f"p{n}@example.com"} for n in range(51)]}
+    too_many = {
+        "timeMin": "2025-03-04T00:00:00Z",
+        "timeMax": "2025-03-05T00:00:00Z",
+        "items": [{"id": f"p{n}@example.com"} for n in range(51)],
+    }
     assert call("POST", calendar_emulator.url + "/calendar/v3/freeBusy", too_many)[0] == 400
     naive = {**too_many, "timeMin": "2025-03-04T00:00:00", "items": []}
     assert call("POST", calendar_emulator.url + "/calendar/v3/freeBusy", naive)[0] == 400
@@ -256,13 +299,17 @@ def test_calendar_freebusy_from_events_and_seeded_blocks(calendar_emulator: Cale
 
 
 def mail(**extra: Any) -> dict[str, Any]:
-    return {"personalizations": [{"to": [{"email": "a@example.com"}]}], "from": {"email": "p@example.org"},
-            "subject": "hi", "content": [{"type": "text/plain", "value": "x"}], **extra}
+    return {
+        "personalizations": [{"to": [{"email": "a@example.com"}]}],
+        "from": {"email": "p@example.org"},
+        "subject": "hi",
+        "content": [{"type": "text/plain", "value": "x"}],
+        **extra,
+    }
 
 
 def send(emulator: SendGridEmulator, body: Any, key: str | None = None) -> tuple[int, dict[str, str], Any]:
-    return call("POST", emulator.url + "/v3/mail/send", body,
-                {"Authorization": f"Bearer {key or emulator.api_key}"})
+    return call("POST", emulator.url + "/v3/mail/send", body, {"Authorization": f"Bearer {key or emulator.api_key}"})
 
 
 def test_sendgrid_accepts_a_valid_message_with_202_and_message_id(sendgrid_emulator: SendGridEmulator) -> None:
@@ -277,19 +324,25 @@ def test_sendgrid_requires_the_api_key(sendgrid_emulator: SendGridEmulator) -> N
     assert sendgrid_emulator.accepted == []
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"from": None}, "from.email"),
-    ({"personalizations": []}, "personalizations"),
-    ({"personalizations": [{"to": []}]}, "personalizations.0.to"),
-    ({"personalizations": [{"to": [{"email": f"p{i}@example.com"}]} for i in range(1001)]}, "personalizations"),
-    ({"personalizations": [{"to": [{"email": "a@example.com"}]}, {"to": [{"email": "A@example.com"}]}]},
-     "personalizations.1"),
-    ({"subject": ""}, "personalizations.0.subject"),
-    ({"content": [{"type": "text/html", "value": ""}]}, "content.0.value"),
-    ({"attachments": [{"filename": "x.ics", "content": "not base64!"}]}, "attachments.0.content"),
-])
-def test_sendgrid_validates_like_the_service(sendgrid_emulator: SendGridEmulator, change: dict[str, Any],
-                                             field: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"from": None}, "from.email"),
+        ({"personalizations": []}, "personalizations"),
+        ({"personalizations": [{"to": []}]}, "personalizations.0.to"),
+        ({"personalizations": [{"to": [{"email": f"p{i}@example.com"}]} for i in range(1001)]}, "personalizations"),
+        (
+            {"personalizations": [{"to": [{"email": "a@example.com"}]}, {"to": [{"email": "A@example.com"}]}]},
+            "personalizations.1",
+        ),
+        ({"subject": ""}, "personalizations.0.subject"),
+        ({"content": [{"type": "text/html", "value": ""}]}, "content.0.value"),
+        ({"attachments": [{"filename": "x.ics", "content": "not base64!"}]}, "attachments.0.content"),
+    ],
+)
+def test_sendgrid_validates_like_the_service(
+    sendgrid_emulator: SendGridEmulator, change: dict[str, Any], field: str
+) -> None:
     body = {k: v for k, v in {**mail(), **change}.items() if v is not None}
     status, _, answer = send(sendgrid_emulator, body)
     assert status == 400
@@ -316,8 +369,10 @@ def test_fault_share_is_reproducible_and_counted(sendgrid_emulator: SendGridEmul
     def outcomes() -> list[int]:
         sendgrid_emulator.reset()
         sendgrid_emulator.fail_share(0.5, lambda rng: Fault(status=rng.choice([500, 503])), seed=7)
-        return [send(sendgrid_emulator, mail(personalizations=[{"to": [{"email": f"{i}@example.com"}]}]))[0]
-                for i in range(20)]
+        return [
+            send(sendgrid_emulator, mail(personalizations=[{"to": [{"email": f"{i}@example.com"}]}]))[0]
+            for i in range(20)
+        ]
 
     first, second = outcomes(), outcomes()
     assert first == second

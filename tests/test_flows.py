@@ -99,8 +99,9 @@ def make_services(data_dir: Path, **mailer_faults: int) -> tuple[Services, Count
     real = build_connectors(settings)
     mailer = CountingMailer(real.mailer, **mailer_faults)
     calendar = CountingCalendar(real.calendar)
-    connectors = Connectors(intake=real.intake, roster=real.roster, calendar=calendar, mailer=mailer,
-                            surveys=real.surveys)
+    connectors = Connectors(
+        intake=real.intake, roster=real.roster, calendar=calendar, mailer=mailer, surveys=real.surveys
+    )
     return build_services(settings, connectors), mailer, calendar
 
 
@@ -232,8 +233,12 @@ def test_killed_pipeline_rerun_loses_and_duplicates_nothing(data_dir: Path, kill
     """A real process running the pipeline is SIGKILLed mid-way; a rerun completes it exactly once."""
     from prefect.settings import PREFECT_API_URL
 
-    env = {**os.environ, "MENTORFLOW_DATA_DIR": str(data_dir), "PREFECT_API_URL": str(PREFECT_API_URL.value()),
-           "PREFECT_LOGGING_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "MENTORFLOW_DATA_DIR": str(data_dir),
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+    }
     cmd = [sys.executable, "-m", "mentorflow", "run", "all", "--as-of", DAY0.strftime("%Y-%m-%dT%H:%M")]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     outbox = data_dir / "outbox"

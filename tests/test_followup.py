@@ -24,14 +24,27 @@ MEETING_END = datetime(2026, 11, 24, 19, 0, tzinfo=UTC)
 
 
 def meeting(match_id: int = 7) -> Meeting:
-    return Meeting(match_id=match_id, start=MEETING_END - timedelta(hours=1), end=MEETING_END, event_id="abcde7",
-                   video_link="https://meet.example.org/7")
+    return Meeting(
+        match_id=match_id,
+        start=MEETING_END - timedelta(hours=1),
+        end=MEETING_END,
+        event_id="abcde7",
+        video_link="https://meet.example.org/7",
+    )
 
 
-def answer(role: Role, match_id: int = 7, satisfaction: int = 5, met: bool = True, in_touch: bool = True,
-           adopted: bool = True) -> SurveyAnswer:
-    return SurveyAnswer(match_id=match_id, role=role, submitted_at=MEETING_END + timedelta(days=4),
-                        satisfaction=satisfaction, met=met, still_in_touch=in_touch, adopted_idea=adopted)
+def answer(
+    role: Role, match_id: int = 7, satisfaction: int = 5, met: bool = True, in_touch: bool = True, adopted: bool = True
+) -> SurveyAnswer:
+    return SurveyAnswer(
+        match_id=match_id,
+        role=role,
+        submitted_at=MEETING_END + timedelta(days=4),
+        satisfaction=satisfaction,
+        met=met,
+        still_in_touch=in_touch,
+        adopted_idea=adopted,
+    )
 
 
 def sent(role: Role, kind: str, days_after_meeting: float, match_id: int = 7) -> SurveySent:
@@ -72,8 +85,10 @@ def test_tokens_do_not_verify_when_tampered_or_signed_with_another_secret() -> N
 def test_survey_is_due_only_after_the_waiting_days() -> None:
     assert followup_actions([meeting()], [], [], at(2.9), RULES).due == []
     plan = followup_actions([meeting()], [], [], at(3), RULES)
-    assert plan.due == [SurveyDue(match_id=7, role=Role.MENTEE, kind="survey"),
-                        SurveyDue(match_id=7, role=Role.MENTOR, kind="survey")]
+    assert plan.due == [
+        SurveyDue(match_id=7, role=Role.MENTEE, kind="survey"),
+        SurveyDue(match_id=7, role=Role.MENTOR, kind="survey"),
+    ]
     assert plan.closed == []
 
 
@@ -82,7 +97,8 @@ def test_one_reminder_to_the_side_that_did_not_answer_and_never_a_second() -> No
     answers = [answer(Role.MENTOR)]
     assert followup_actions([meeting()], answers, out, at(6.9), RULES).due == []
     assert followup_actions([meeting()], answers, out, at(7), RULES).due == [
-        SurveyDue(match_id=7, role=Role.MENTEE, kind="reminder")]
+        SurveyDue(match_id=7, role=Role.MENTEE, kind="reminder")
+    ]
     reminded = [*out, sent(Role.MENTEE, "reminder", 7)]
     for day in (7, 8, 12, 16.9):
         assert followup_actions([meeting()], answers, reminded, at(day), RULES).due == []
@@ -101,8 +117,13 @@ def test_follow_up_closes_when_both_answered_or_waiting_expired() -> None:
 
 
 def test_each_match_is_planned_on_its_own() -> None:
-    plan = followup_actions([meeting(2), meeting(1)], [answer(Role.MENTEE, 1), answer(Role.MENTOR, 1)],
-                            [sent(Role.MENTEE, "survey", 3, 1), sent(Role.MENTOR, "survey", 3, 1)], at(3), RULES)
+    plan = followup_actions(
+        [meeting(2), meeting(1)],
+        [answer(Role.MENTEE, 1), answer(Role.MENTOR, 1)],
+        [sent(Role.MENTEE, "survey", 3, 1), sent(Role.MENTOR, "survey", 3, 1)],
+        at(3),
+        RULES,
+    )
     assert plan.closed == [1]
     assert {(d.match_id, d.kind) for d in plan.due} == {(2, "survey")}
 
@@ -111,8 +132,7 @@ def test_each_match_is_planned_on_its_own() -> None:
 
 
 def test_assess_flags_no_shows_low_scores_and_silence() -> None:
-    met, flags = assess(7, [answer(Role.MENTEE, met=False, satisfaction=1), answer(Role.MENTOR, satisfaction=2)],
-                        RULES)
+    met, flags = assess(7, [answer(Role.MENTEE, met=False, satisfaction=1), answer(Role.MENTOR, satisfaction=2)], RULES)
     assert met is False
     assert [(f.kind, f.detail) for f in flags] == [
         ("no_show", "mentee said they did not meet"),
@@ -123,15 +143,23 @@ def test_assess_flags_no_shows_low_scores_and_silence() -> None:
     assert [(f.kind, f.detail) for f in flags] == [("no_answer", "no survey answer from the mentee")]
     assert assess(7, [], RULES) == (None, [])
     assert assess(7, [answer(Role.MENTEE, match_id=8)], RULES, closed=True)[1][0].detail == (
-        "no survey answer from the mentee and mentor")
+        "no survey answer from the mentee and mentor"
+    )
 
 
 def test_survey_summary_indicators() -> None:
-    answers = [answer(Role.MENTEE, satisfaction=5), answer(Role.MENTOR, satisfaction=4, adopted=False),
-               answer(Role.MENTEE, 8, satisfaction=2, met=False, in_touch=False, adopted=False),
-               answer(Role.MENTOR, 8, satisfaction=4)]
+    answers = [
+        answer(Role.MENTEE, satisfaction=5),
+        answer(Role.MENTOR, satisfaction=4, adopted=False),
+        answer(Role.MENTEE, 8, satisfaction=2, met=False, in_touch=False, adopted=False),
+        answer(Role.MENTOR, 8, satisfaction=4),
+    ]
     assert survey_summary(answers) == {
-        "answers": 4, "satisfaction_avg": 3.75, "satisfied_pct": 75.0, "met_pct": 75.0, "in_touch_pct": 75.0,
+        "answers": 4,
+        "satisfaction_avg": 3.75,
+        "satisfied_pct": 75.0,
+        "met_pct": 75.0,
+        "in_touch_pct": 75.0,
         "adopted_pct": 50.0,
     }
     assert survey_summary([])["satisfaction_avg"] is None

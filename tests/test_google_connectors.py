@@ -44,23 +44,40 @@ from tests.emulators import CalendarEmulator, Fault, FormsEmulator, GoogleEmulat
 pytest_plugins = ["tests.emulators.fixtures"]
 TZ = ZoneInfo("Asia/Jerusalem")
 MENTEE_QUESTIONS: list[Question | str] = [
-    "Full name", Question("Preferred languages", "checkbox", ("עברית", "English")),
+    "Full name",
+    Question("Preferred languages", "checkbox", ("עברית", "English")),
     Question("Topics (most important first)", "checkbox", ("Python", "Open source")),
-    Question("Career stage", "radio", ("Junior", "Senior")), "Weekly availability",
-    Question("Goals", "paragraph"), Question("May we contact you?", "radio", ("Yes", "No")),
+    Question("Career stage", "radio", ("Junior", "Senior")),
+    "Weekly availability",
+    Question("Goals", "paragraph"),
+    Question("May we contact you?", "radio", ("Yes", "No")),
 ]
 
 
 def answers(name: str, email: str) -> dict[str, str | list[str]]:
-    return {"Full name": name, "Email address": email, "Preferred languages": ["English"],
-            "Topics (most important first)": ["Python"], "Career stage": "Junior",
-            "Weekly availability": "Tue 18:00-20:00", "May we contact you?": "Yes"}
+    return {
+        "Full name": name,
+        "Email address": email,
+        "Preferred languages": ["English"],
+        "Topics (most important first)": ["Python"],
+        "Career stage": "Junior",
+        "Weekly availability": "Tue 18:00-20:00",
+        "May we contact you?": "Yes",
+    }
 
 
 def settings_for(url: str, **extra: Any) -> Settings:
-    return Settings(intake="google", roster="google", calendar="google", google_api_endpoint=url,
-                    google_mentee_form_id="mentees", google_mentor_form_id="mentors",
-                    google_survey_form_id="survey", http_timeout_seconds=5, **extra)
+    return Settings(
+        intake="google",
+        roster="google",
+        calendar="google",
+        google_api_endpoint=url,
+        google_mentee_form_id="mentees",
+        google_mentor_form_id="mentors",
+        google_survey_form_id="survey",
+        http_timeout_seconds=5,
+        **extra,
+    )
 
 
 def sleeps() -> tuple[list[float], Any]:
@@ -92,8 +109,9 @@ def test_intake_maps_answers_by_question_title(forms_emulator: FormsEmulator) ->
 
 
 def test_intake_is_incremental_and_brings_edits_again(forms_emulator: FormsEmulator) -> None:
-    first, second = forms_emulator.seed("mentees", MENTEE_QUESTIONS,
-                              [answers("Noa", "noa@example.com"), answers("Eli", "eli@example.com")])
+    first, second = forms_emulator.seed(
+        "mentees", MENTEE_QUESTIONS, [answers("Noa", "noa@example.com"), answers("Eli", "eli@example.com")]
+    )
     intake = build_google_intake(settings_for(forms_emulator.url))
     batch = intake.fetch(None)
     assert [r.ref for r in batch.responses] == [first, second]
@@ -125,8 +143,9 @@ def test_intake_pages_with_at_most_one_list_call_per_5000(forms_emulator: FormsE
 def test_intake_pages_follow_the_page_token(forms_emulator: FormsEmulator) -> None:
     forms_emulator.create_form("mentees", ["Full name"])
     refs = [forms_emulator.add_response("mentees", {"Full name": str(i)}) for i in range(7)]
-    reader = FormReader(GoogleClient(settings_for(forms_emulator.url), "forms", "v1", "", FORMS_SCOPES),
-                        "mentees", page_size=3)
+    reader = FormReader(
+        GoogleClient(settings_for(forms_emulator.url), "forms", "v1", "", FORMS_SCOPES), "mentees", page_size=3
+    )
     batch = GoogleFormsIntake(reader).fetch("2000-01-01T00:00:00Z")
     assert [r.ref for r in batch.responses] == refs
     assert forms_emulator.counts["responses.list"] == 3
@@ -166,11 +185,20 @@ def quick(source: Any) -> Any:
     return source
 
 
-@pytest.mark.parametrize(("status", "kind"), [(503, IntakeUnavailable), (429, IntakeUnavailable),
-                                              (500, IntakeUnavailable), (403, ConfigurationError),
-                                              (401, ConfigurationError), (400, IntakeError)])
-def test_intake_errors_are_mapped_by_what_the_caller_does(forms_emulator: FormsEmulator, status: int,
-                                                          kind: type[Exception]) -> None:
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (503, IntakeUnavailable),
+        (429, IntakeUnavailable),
+        (500, IntakeUnavailable),
+        (403, ConfigurationError),
+        (401, ConfigurationError),
+        (400, IntakeError),
+    ],
+)
+def test_intake_errors_are_mapped_by_what_the_caller_does(
+    forms_emulator: FormsEmulator, status: int, kind: type[Exception]
+) -> None:
     forms_emulator.create_form("mentees", ["Full name"])
     forms_emulator.fail_next(status, times=4, operation="responses.list")  # outlasts the connector's 3 retries
     with pytest.raises(ConnectorError) as caught:
@@ -209,8 +237,9 @@ def test_intake_unknown_form_names_the_setting(forms_emulator: FormsEmulator) ->
 def test_intake_timeout_is_transient(forms_emulator: FormsEmulator) -> None:
     forms_emulator.create_form("mentees", ["Full name"])
     forms_emulator.slow_next(0.6, times=4, operation="forms.get")
-    intake = quick(build_google_intake(settings_for(forms_emulator.url).model_copy(
-        update={"http_timeout_seconds": 0.2})))
+    intake = quick(
+        build_google_intake(settings_for(forms_emulator.url).model_copy(update={"http_timeout_seconds": 0.2}))
+    )
     with pytest.raises(IntakeUnavailable, match="timeout"):
         intake.fetch(None)
     assert forms_emulator.counts["forms.get"] == 4
@@ -229,10 +258,16 @@ def test_intake_rejects_a_watermark_that_is_not_an_instant(forms_emulator: Forms
 
 
 def test_roster_and_surveys_read_every_answer(forms_emulator: FormsEmulator) -> None:
-    forms_emulator.seed("mentors", ["Full name", Question("Topics", "checkbox", ("python", "ml"))],
-              [{"Full name": "Dana", "Topics": ["python", "ml"], "Email address": "dana@example.com"}])
-    forms_emulator.seed("survey", ["token", Question("satisfaction", "scale")],
-              [{"token": "t1", "satisfaction": "5"}, {"token": "t2", "satisfaction": "2"}])
+    forms_emulator.seed(
+        "mentors",
+        ["Full name", Question("Topics", "checkbox", ("python", "ml"))],
+        [{"Full name": "Dana", "Topics": ["python", "ml"], "Email address": "dana@example.com"}],
+    )
+    forms_emulator.seed(
+        "survey",
+        ["token", Question("satisfaction", "scale")],
+        [{"token": "t1", "satisfaction": "5"}, {"token": "t2", "satisfaction": "2"}],
+    )
     settings = settings_for(forms_emulator.url, surveys="google", survey_token_secret="a-real-secret-value-1234")
     roster, surveys = build_google_roster(settings), build_google_surveys(settings)
     assert isinstance(roster, RosterSource) and isinstance(surveys, SurveySource)
@@ -243,8 +278,11 @@ def test_roster_and_surveys_read_every_answer(forms_emulator: FormsEmulator) -> 
 
 def test_survey_errors_are_survey_errors(forms_emulator: FormsEmulator) -> None:
     forms_emulator.create_form("survey", ["token"])
-    surveys = quick(build_google_surveys(settings_for(forms_emulator.url, surveys="google",
-                                                      survey_token_secret="a-real-secret-value-1234")))
+    surveys = quick(
+        build_google_surveys(
+            settings_for(forms_emulator.url, surveys="google", survey_token_secret="a-real-secret-value-1234")
+        )
+    )
     forms_emulator.fail_next(503, times=4)
     with pytest.raises(SurveyError) as caught:
         surveys.fetch()
@@ -263,12 +301,23 @@ def service_account_file(tmp_path: Path, token_uri: str = "https://oauth2.google
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     path = tmp_path / "sa.json"
-    path.write_text(json.dumps({"type": "service_account", "project_id": "p", "private_key_id": "k",
-                                "private_key": pem, "client_email": "mentorflow@p.iam.gserviceaccount.com",
-                                "client_id": "1", "token_uri": token_uri}))
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "p",
+                "private_key_id": "k",
+                "private_key": pem,
+                "client_email": "mentorflow@p.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": token_uri,
+            }
+        )
+    )
     return path
 
 
@@ -281,21 +330,24 @@ def test_service_account_acts_as_the_subject_with_narrow_scopes(tmp_path: Path) 
 
 def test_oauth_user_token_file(tmp_path: Path) -> None:
     path = tmp_path / "token.json"
-    path.write_text(json.dumps({"type": "authorized_user", "client_id": "c", "client_secret": "s",
-                                "refresh_token": "r"}))
+    path.write_text(
+        json.dumps({"type": "authorized_user", "client_id": "c", "client_secret": "s", "refresh_token": "r"})
+    )
     credentials = load_credentials(Settings(google_credentials_file=path), FORMS_SCOPES)
     assert tuple(credentials.scopes) == FORMS_SCOPES  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("content", "subject", "names"), [
-    (None, None, "MENTORFLOW_GOOGLE_CREDENTIALS_FILE"),
-    ("not json", None, "MENTORFLOW_GOOGLE_CREDENTIALS_FILE"),
-    ('{"type": "external_account"}', None, "MENTORFLOW_GOOGLE_CREDENTIALS_FILE"),
-    ('{"type": "authorized_user", "client_id": "c"}', None, "MENTORFLOW_GOOGLE_CREDENTIALS_FILE"),
-    ("service-account", None, "MENTORFLOW_GOOGLE_SUBJECT"),
-])
-def test_bad_credentials_name_the_setting(tmp_path: Path, content: str | None, subject: str | None,
-                                          names: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "subject", "names"),
+    [
+        (None, None, "MENTORFLOW_GOOGLE_CREDENTIALS_FILE"),
+        ("not json", None, "MENTORFLOW_GOOGLE_CREDENTIALS_FILE"),
+        ('{"type": "external_account"}', None, "MENTORFLOW_GOOGLE_CREDENTIALS_FILE"),
+        ('{"type": "authorized_user", "client_id": "c"}', None, "MENTORFLOW_GOOGLE_CREDENTIALS_FILE"),
+        ("service-account", None, "MENTORFLOW_GOOGLE_SUBJECT"),
+    ],
+)
+def test_bad_credentials_name_the_setting(tmp_path: Path, content: str | None, subject: str | None, names: str) -> None:
     path = tmp_path / "creds.json"
     if content == "service-account":
         path = service_account_file(tmp_path)
@@ -306,14 +358,18 @@ def test_bad_credentials_name_the_setting(tmp_path: Path, content: str | None, s
     assert "BEGIN PRIVATE KEY" not in str(caught.value)
 
 
-def test_a_key_refused_by_the_token_endpoint_is_a_configuration_error(tmp_path: Path,
-                                                                     google_emulator: GoogleEmulator) -> None:
+def test_a_key_refused_by_the_token_endpoint_is_a_configuration_error(
+    tmp_path: Path, google_emulator: GoogleEmulator
+) -> None:
     google_emulator.create_form("mentees", ["Full name"])
     path = service_account_file(tmp_path, token_uri=google_emulator.url + "/token")
     settings = settings_for(google_emulator.url, google_credentials_file=path, google_subject="lead@example.org")
     google_emulator.refuse_tokens = "invalid_grant"
-    for check in (build_google_calendar(settings).check_credentials, build_google_intake(settings).check_credentials,
-                  lambda: build_google_intake(settings).fetch(None)):
+    for check in (
+        build_google_calendar(settings).check_credentials,
+        build_google_intake(settings).check_credentials,
+        lambda: build_google_intake(settings).fetch(None),
+    ):
         with pytest.raises(ConfigurationError) as caught:
             check()
         message = str(caught.value)
@@ -324,8 +380,11 @@ def test_a_key_refused_by_the_token_endpoint_is_a_configuration_error(tmp_path: 
     build_google_calendar(settings).check_credentials()
     build_google_intake(settings).check_credentials()
     assert google_emulator.counts["freebusy.query"] == 1 and google_emulator.counts["forms.get"] == 1
-    assert all({k.lower(): v for k, v in r.headers.items()}.get("authorization") == "Bearer ya29.emulator"
-               for op, r in google_emulator.requests if op in ("freebusy.query", "forms.get"))
+    assert all(
+        {k.lower(): v for k, v in r.headers.items()}.get("authorization") == "Bearer ya29.emulator"
+        for op, r in google_emulator.requests
+        if op in ("freebusy.query", "forms.get")
+    )
 
 
 def test_no_credentials_without_an_emulator_endpoint() -> None:
@@ -346,11 +405,16 @@ def test_builders_name_a_missing_form_id(forms_emulator: FormsEmulator) -> None:
 
 def meeting(event_id: str = "c0ffee0123456789", hours: int = 50) -> CalendarEvent:
     start = datetime(2025, 3, 4, 18, 0, tzinfo=TZ) + timedelta(hours=hours)
-    return CalendarEvent(event_id=event_id, summary="First meeting", description="Why this match: python",
-                         start=start, end=start + timedelta(hours=1), timezone="Asia/Jerusalem",
-                         organizer=Address(email="program@example.org", name="Program"),
-                         attendees=[Address(email="noa@example.com", name="Noa"),
-                                    Address(email="dana@example.com", name="Dana")])
+    return CalendarEvent(
+        event_id=event_id,
+        summary="First meeting",
+        description="Why this match: python",
+        start=start,
+        end=start + timedelta(hours=1),
+        timezone="Asia/Jerusalem",
+        organizer=Address(email="program@example.org", name="Program"),
+        attendees=[Address(email="noa@example.com", name="Noa"), Address(email="dana@example.com", name="Dana")],
+    )
 
 
 def calendar(emulator: CalendarEmulator, sleep: Any = None, **options: Any) -> GoogleCalendar:
@@ -518,8 +582,9 @@ def test_move_patches_the_same_event(calendar_emulator: CalendarEmulator) -> Non
 
 def test_calendar_faults_on_a_share_of_requests_leave_one_event_per_id(calendar_emulator: CalendarEmulator) -> None:
     cal = calendar(calendar_emulator)
-    calendar_emulator.fail_share(0.4, lambda rng: Fault(status=rng.choice([500, 503, 429]), after=rng.random() < 0.5),
-                                 seed=11)
+    calendar_emulator.fail_share(
+        0.4, lambda rng: Fault(status=rng.choice([500, 503, 429]), after=rng.random() < 0.5), seed=11
+    )
     ids = [f"{n:05d}abcdef" for n in range(30)]
     for event_id in ids:
         for _ in range(10):  # what the ledger and task retries do: look up, create only when absent

@@ -46,8 +46,9 @@ def good_answers(**overrides: str | list[str]) -> dict[str, str | list[str]]:
     return answers
 
 
-def mentee(rules: ProgramRules, submitted_at: datetime | None = None, **overrides: str | list[str]
-           ) -> MenteeApplication | SetAside:
+def mentee(
+    rules: ProgramRules, submitted_at: datetime | None = None, **overrides: str | list[str]
+) -> MenteeApplication | SetAside:
     raw = RawResponse(source="test", ref="row 2", submitted_at=submitted_at, answers=good_answers(**overrides))
     return parse_mentee(raw, rules, TZ)
 
@@ -74,15 +75,18 @@ def test_a_good_answer_becomes_an_application(rules: ProgramRules) -> None:
 
 
 def test_every_problem_is_reported_at_once_without_personal_data(rules: ProgramRules) -> None:
-    result = mentee(rules, **{
-        "Full name": "Dana\x00Example",
-        "Email address": "secret.person(at)example.org",
-        "Topics (most important first)": "Python, Cobol",
-        "Preferred languages": "Klingon",
-        "Weekly availability": "Funday 9-10",
-        "Career stage": "wizard",
-        "May we contact you?": "no",
-    })
+    result = mentee(
+        rules,
+        **{
+            "Full name": "Dana\x00Example",
+            "Email address": "secret.person(at)example.org",
+            "Topics (most important first)": "Python, Cobol",
+            "Preferred languages": "Klingon",
+            "Weekly availability": "Funday 9-10",
+            "Career stage": "wizard",
+            "May we contact you?": "no",
+        },
+    )
     assert reasons(result) == [
         "consent_contact: the form must allow contact",
         "name: contains control characters",
@@ -97,38 +101,57 @@ def test_every_problem_is_reported_at_once_without_personal_data(rules: ProgramR
         assert not any(personal in r for r in reasons(result))
 
 
-@pytest.mark.parametrize(("field", "value", "reason"), [
-    ("Full name", "", "name: missing"),
-    ("Full name", "x" * 121, "name: too long (121 characters, at most 120)"),
-    ("Goals", "y" * 2001, "goals: too long (2001 characters, at most 2000)"),
-    ("Full name", "\u200b\u200f \u2060", "name: has no visible characters"),
-    ("Full name", "Dana\x1bExample", "name: contains control characters"),
-    ("Goals", "learn\x07 testing", "goals: contains control characters"),
-    ("Weekly availability", "Saturday 10-14", "availability: only on Shabbat (Friday evening or Saturday), when no "
-                                               "meetings are held"),
-    ("Weekly availability", "Fri 18-22; Sat 20-22", "availability: only on Shabbat (Friday evening or Saturday), "
-                                                     "when no meetings are held"),
-    ("Weekly availability", "Tue 18:00-18:30", "availability: no window is long enough for a 60-minute meeting"),
-    ("Timestamp", "2099-01-01T10:00:00+02:00", "timestamp: in the future (a wrong clock or a mistyped date)"),
-    ("Email address", "", "email: missing"),
-    ("Email address", "dana@", "email: not a valid address"),
-    ("Topics (most important first)", "", "topics: missing"),
-    ("Preferred languages", [], "languages: missing"),
-    ("Career stage", "7", "career_stage: must be 0-4"),
-    ("May we contact you?", "", "consent_contact: the form must allow contact"),
-    ("May we contact you?", "maybe later", "consent_contact: not a yes/no answer"),
-    ("May we quote your feedback?", "perhaps", "consent_quote: not a yes/no answer"),
-    ("Continue with a former mentor (email)", "not-an-email", "continue_with: not a valid address"),
-    ("Timestamp", "yesterday-ish", "timestamp: not a date and time this program can read"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("Full name", "", "name: missing"),
+        ("Full name", "x" * 121, "name: too long (121 characters, at most 120)"),
+        ("Goals", "y" * 2001, "goals: too long (2001 characters, at most 2000)"),
+        ("Full name", "\u200b\u200f \u2060", "name: has no visible characters"),
+        ("Full name", "Dana\x1bExample", "name: contains control characters"),
+        ("Goals", "learn\x07 testing", "goals: contains control characters"),
+        (
+            "Weekly availability",
+            "Saturday 10-14",
+            "availability: only on Shabbat (Friday evening or Saturday), when no meetings are held",
+        ),
+        (
+            "Weekly availability",
+            "Fri 18-22; Sat 20-22",
+            "availability: only on Shabbat (Friday evening or Saturday), when no meetings are held",
+        ),
+        ("Weekly availability", "Tue 18:00-18:30", "availability: no window is long enough for a 60-minute meeting"),
+        ("Timestamp", "2099-01-01T10:00:00+02:00", "timestamp: in the future (a wrong clock or a mistyped date)"),
+        ("Email address", "", "email: missing"),
+        ("Email address", "dana@", "email: not a valid address"),
+        ("Topics (most important first)", "", "topics: missing"),
+        ("Preferred languages", [], "languages: missing"),
+        ("Career stage", "7", "career_stage: must be 0-4"),
+        ("May we contact you?", "", "consent_contact: the form must allow contact"),
+        ("May we contact you?", "maybe later", "consent_contact: not a yes/no answer"),
+        ("May we quote your feedback?", "perhaps", "consent_quote: not a yes/no answer"),
+        ("Continue with a former mentor (email)", "not-an-email", "continue_with: not a valid address"),
+        ("Timestamp", "yesterday-ish", "timestamp: not a date and time this program can read"),
+    ],
+)
 def test_one_bad_field_gives_one_specific_reason(rules: ProgramRules, field: str, value: str, reason: str) -> None:
     assert reasons(mentee(rules, **{field: value})) == [reason]
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("Yes", True), ("כן", True), ("true", True), ("I agree to be contacted", True), ("מאשר/ת", True),
-    ("No", False), ("לא", False), ("false", False), ("I do not agree", False),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Yes", True),
+        ("כן", True),
+        ("true", True),
+        ("I agree to be contacted", True),
+        ("מאשר/ת", True),
+        ("No", False),
+        ("לא", False),
+        ("false", False),
+        ("I do not agree", False),
+    ],
+)
 def test_consent_answers(rules: ProgramRules, text: str, expected: bool) -> None:
     result = mentee(rules, **{"May we quote your feedback?": text})
     assert isinstance(result, MenteeApplication)
@@ -136,8 +159,13 @@ def test_consent_answers(rules: ProgramRules, text: str, expected: bool) -> None
 
 
 def test_languages_and_topics_accept_codes_labels_aliases_and_lists(rules: ProgramRules) -> None:
-    app = mentee(rules, **{"Preferred languages": ["Hebrew", "he", "English"],
-                           "Topics (most important first)": ["קוד פתוח", "Python", "py", "ci/cd"]})
+    app = mentee(
+        rules,
+        **{
+            "Preferred languages": ["Hebrew", "he", "English"],
+            "Topics (most important first)": ["קוד פתוח", "Python", "py", "ci/cd"],
+        },
+    )
     assert isinstance(app, MenteeApplication)
     assert app.languages == ["he", "en"]
     assert app.topics == ["open-source", "python", "devops"]  # ranked order kept, duplicates dropped
@@ -159,18 +187,22 @@ def test_response_id_column_wins_and_timestamp_falls_back_to_the_source(rules: P
     assert (app.response_id, app.submitted_at) == ("ACYDB-1", at)
     answers.pop("Response ID")
     assert reasons(parse_mentee(RawResponse(source="s", ref="r", answers=answers), rules, TZ)) == [
-        "timestamp: missing (neither the form nor the source gives one)"]
+        "timestamp: missing (neither the form nor the source gives one)"
+    ]
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("2026/11/20 10:15:32 AM GMT+2", datetime(2026, 11, 20, 8, 15, 32, tzinfo=UTC)),
-    ("2026/11/20 10:15:32 PM GMT+02:00", datetime(2026, 11, 20, 20, 15, 32, tzinfo=UTC)),
-    ("11/20/2026 10:15:32", datetime(2026, 11, 20, 10, 15, 32, tzinfo=JERUSALEM)),
-    ("20/11/2026 10:15:32", datetime(2026, 11, 20, 10, 15, 32, tzinfo=JERUSALEM)),
-    ("2026-11-20T10:15:32Z", datetime(2026, 11, 20, 10, 15, 32, tzinfo=UTC)),
-    ("2026-11-20 10:15:32", datetime(2026, 11, 20, 10, 15, 32, tzinfo=JERUSALEM)),
-    ("2026-07-20T10:15:32", datetime(2026, 7, 20, 7, 15, 32, tzinfo=UTC)),  # summer time: UTC+3
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026/11/20 10:15:32 AM GMT+2", datetime(2026, 11, 20, 8, 15, 32, tzinfo=UTC)),
+        ("2026/11/20 10:15:32 PM GMT+02:00", datetime(2026, 11, 20, 20, 15, 32, tzinfo=UTC)),
+        ("11/20/2026 10:15:32", datetime(2026, 11, 20, 10, 15, 32, tzinfo=JERUSALEM)),
+        ("20/11/2026 10:15:32", datetime(2026, 11, 20, 10, 15, 32, tzinfo=JERUSALEM)),
+        ("2026-11-20T10:15:32Z", datetime(2026, 11, 20, 10, 15, 32, tzinfo=UTC)),
+        ("2026-11-20 10:15:32", datetime(2026, 11, 20, 10, 15, 32, tzinfo=JERUSALEM)),
+        ("2026-07-20T10:15:32", datetime(2026, 7, 20, 7, 15, 32, tzinfo=UTC)),  # summer time: UTC+3
+    ],
+)
 def test_timestamps(text: str, expected: datetime) -> None:
     parsed = parse_timestamp(text, TZ)
     assert parsed == expected and parsed.tzinfo is not None
@@ -183,27 +215,33 @@ def w(day: Weekday, start: str, end: str) -> WeeklyWindow:
     return WeeklyWindow(day=day, start=time.fromisoformat(start), end=time.fromisoformat(end))
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("Tue 18:00-20:00; Thu 19:00-21:00", [w(Weekday.TUE, "18:00", "20:00"), w(Weekday.THU, "19:00", "21:00")]),
-    ("Tuesday 18-20", [w(Weekday.TUE, "18:00", "20:00")]),
-    ("יום שלישי 18:00–20:00\nחמישי 9-11", [w(Weekday.TUE, "18:00", "20:00"), w(Weekday.THU, "09:00", "11:00")]),
-    ("ראשון 9-11, 20:30-22", [w(Weekday.SUN, "09:00", "11:00"), w(Weekday.SUN, "20:30", "22:00")]),
-    ("sun: 20-24", [w(Weekday.SUN, "20:00", "23:59")]),
-    ("Mon 18.30-20.00; mon 18:30-20:00", [w(Weekday.MON, "18:30", "20:00")]),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Tue 18:00-20:00; Thu 19:00-21:00", [w(Weekday.TUE, "18:00", "20:00"), w(Weekday.THU, "19:00", "21:00")]),
+        ("Tuesday 18-20", [w(Weekday.TUE, "18:00", "20:00")]),
+        ("יום שלישי 18:00–20:00\nחמישי 9-11", [w(Weekday.TUE, "18:00", "20:00"), w(Weekday.THU, "09:00", "11:00")]),
+        ("ראשון 9-11, 20:30-22", [w(Weekday.SUN, "09:00", "11:00"), w(Weekday.SUN, "20:30", "22:00")]),
+        ("sun: 20-24", [w(Weekday.SUN, "20:00", "23:59")]),
+        ("Mon 18.30-20.00; mon 18:30-20:00", [w(Weekday.MON, "18:30", "20:00")]),
+    ],
+)
 def test_availability_formats(text: str, expected: list[WeeklyWindow]) -> None:
     assert parse_availability(text) == expected
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("whenever", "the answer names no day, part of day or time"),
-    ("Tue", "the answer has no time range after the day"),
-    ("Tue 18:00-20:00; Funday 9-10", "piece 2 of 2 does not start with a day of the week"),
-    ("Tue soon", "the answer has a time range that is not like 18:00-20:00"),
-    ("Tue 20-18", "the answer has a time range that ends before it starts"),
-    ("Tue 18-25", "the answer has an hour outside 00:00-24:00"),
-    ("  ;  ", "no time window given"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("whenever", "the answer names no day, part of day or time"),
+        ("Tue", "the answer has no time range after the day"),
+        ("Tue 18:00-20:00; Funday 9-10", "piece 2 of 2 does not start with a day of the week"),
+        ("Tue soon", "the answer has a time range that is not like 18:00-20:00"),
+        ("Tue 20-18", "the answer has a time range that ends before it starts"),
+        ("Tue 18-25", "the answer has an hour outside 00:00-24:00"),
+        ("  ;  ", "no time window given"),
+    ],
+)
 def test_availability_errors_say_where(text: str, message: str) -> None:
     with pytest.raises(ValueError, match="^" + message):
         parse_availability(text)
@@ -212,8 +250,9 @@ def test_availability_errors_say_where(text: str, message: str) -> None:
 @given(st.lists(st.tuples(st.sampled_from(list(Weekday)), st.integers(0, 22), st.integers(1, 4)), min_size=1))
 def test_availability_reads_back_what_label_writes(items: list[tuple[Weekday, int, int]]) -> None:
     windows = {WeeklyWindow(day=d, start=time(h), end=time(min(h + n, 23))) for d, h, n in items}
-    assert parse_availability("; ".join(x.label() for x in windows)) == sorted(windows, key=lambda x: (x.day, x.start,
-                                                                                                    x.end))
+    assert parse_availability("; ".join(x.label() for x in windows)) == sorted(
+        windows, key=lambda x: (x.day, x.start, x.end)
+    )
 
 
 # --- mentors ---------------------------------------------------------------------------------------------------
@@ -221,8 +260,13 @@ def test_availability_reads_back_what_label_writes(items: list[tuple[Weekday, in
 
 def roster_record(**overrides: str | list[str]) -> RawResponse:
     answers: dict[str, str | list[str]] = {
-        "name": "Avi Example", "email": "avi@example.com", "expertise": ["python", "DevOps"], "years": "12",
-        "languages": ["he"], "availability": ["Sun 18:00-20:00"], "booking_url": "https://cal.example.com/avi",
+        "name": "Avi Example",
+        "email": "avi@example.com",
+        "expertise": ["python", "DevOps"],
+        "years": "12",
+        "languages": ["he"],
+        "availability": ["Sun 18:00-20:00"],
+        "booking_url": "https://cal.example.com/avi",
     }
     answers.update(overrides)
     return RawResponse(source="roster:test", ref="mentor 1", answers=answers)
@@ -235,15 +279,30 @@ def test_mentor_defaults_and_status_words(rules: ProgramRules) -> None:
     assert mentor.expertise == ["python", "devops"]
     available = parse_mentor(roster_record(active="available", capacity="3", career_stage="3"), rules)
     assert isinstance(available, Mentor) and (available.active, available.capacity, available.career_stage) == (
-        True, 3, 3)
+        True,
+        3,
+        3,
+    )
 
 
 def test_mentor_problems_are_collected(rules: ProgramRules) -> None:
-    result = parse_mentor(roster_record(email="nope", expertise="Cobol", capacity="lots", years="200",
-                                        booking_url="javascript:alert(1)", active="sometimes"), rules)
+    result = parse_mentor(
+        roster_record(
+            email="nope",
+            expertise="Cobol",
+            capacity="lots",
+            years="200",
+            booking_url="javascript:alert(1)",
+            active="sometimes",
+        ),
+        rules,
+    )
     assert reasons(result) == [
-        "booking_url: not an http(s) link", "email: not a valid address", "years: must be 0-70",
-        "capacity: not a whole number", "active: not a yes/no answer",
+        "booking_url: not an http(s) link",
+        "email: not a valid address",
+        "years: must be 0-70",
+        "capacity: not a whole number",
+        "active: not a yes/no answer",
     ]  # an expertise phrase that maps to no topic ("Cobol") is never a reason
 
 
@@ -251,23 +310,51 @@ def test_mentor_problems_are_collected(rules: ProgramRules) -> None:
 
 
 def test_survey_answer_is_identified_by_its_token() -> None:
-    raw = RawResponse(source="surveys", ref="row 2", answers={
-        "token": survey_token(42, Role.MENTOR, "s3cret", datetime(2026, 12, 14, tzinfo=UTC)), "timestamp": "2026-11-30T10:00:00+02:00",
-        "satisfaction": "4", "met": "yes", "still_in_touch": "כן", "adopted_idea": "no",
-        "free_text": "Great talk", "consent_quote": "yes"})
+    raw = RawResponse(
+        source="surveys",
+        ref="row 2",
+        answers={
+            "token": survey_token(42, Role.MENTOR, "s3cret", datetime(2026, 12, 14, tzinfo=UTC)),
+            "timestamp": "2026-11-30T10:00:00+02:00",
+            "satisfaction": "4",
+            "met": "yes",
+            "still_in_touch": "כן",
+            "adopted_idea": "no",
+            "free_text": "Great talk",
+            "consent_quote": "yes",
+        },
+    )
     answer = parse_survey_answer(raw, "s3cret", TZ)
     assert isinstance(answer, SurveyAnswer)
     assert (answer.match_id, answer.role, answer.satisfaction, answer.met, answer.adopted_idea) == (
-        42, Role.MENTOR, 4, True, False)
+        42,
+        Role.MENTOR,
+        4,
+        True,
+        False,
+    )
     assert answer.submitted_at == datetime(2026, 11, 30, 10, tzinfo=JERUSALEM) + timedelta(0)
 
 
 def test_survey_answer_with_a_forged_token_or_bad_score_is_set_aside() -> None:
-    raw = RawResponse(source="surveys", ref="row 3", answers={
-        "token": survey_token(42, Role.MENTOR, "other-secret", datetime(2026, 12, 14, tzinfo=UTC)), "timestamp": "2026-11-30T10:00:00+02:00",
-        "satisfaction": "7", "met": "yes", "still_in_touch": "yes", "adopted_idea": "", "free_text": ""})
+    raw = RawResponse(
+        source="surveys",
+        ref="row 3",
+        answers={
+            "token": survey_token(42, Role.MENTOR, "other-secret", datetime(2026, 12, 14, tzinfo=UTC)),
+            "timestamp": "2026-11-30T10:00:00+02:00",
+            "satisfaction": "7",
+            "met": "yes",
+            "still_in_touch": "yes",
+            "adopted_idea": "",
+            "free_text": "",
+        },
+    )
     assert reasons(parse_survey_answer(raw, "s3cret", TZ)) == [
-        "token: not a valid survey link", "satisfaction: must be 1-5", "adopted_idea: missing"]
+        "token: not a valid survey link",
+        "satisfaction: must be 1-5",
+        "adopted_idea: missing",
+    ]
 
 
 # --- the sample data -------------------------------------------------------------------------------------------
@@ -280,8 +367,9 @@ def sample_mentee_responses() -> list[RawResponse]:
         for n, row in enumerate(csv.DictReader(fh), start=2):
             out.append(RawResponse(source="mentees-he.csv", ref=f"row {n}", answers=row))
     for item in json.loads((SAMPLES_DIR / "mentees-en.json").read_text(encoding="utf-8")):
-        answers = {k: v if isinstance(v, list) else str(v).lower() if isinstance(v, bool) else str(v)
-                   for k, v in item.items()}
+        answers = {
+            k: v if isinstance(v, list) else str(v).lower() if isinstance(v, bool) else str(v) for k, v in item.items()
+        }
         out.append(RawResponse(source="mentees-en.json", ref=item["Response ID"], answers=answers))
     return out
 
@@ -292,8 +380,9 @@ INTENDED_SET_ASIDE = {
     ("mentees-he.csv", "row 14"): ["name: has no visible characters"],
     ("mentees-en.json", "ACYDBNj-en-03"): ["name: missing"],
     ("mentees-en.json", "ACYDBNj-en-06"): ["name: too long (400 characters, at most 120)"],
-    ("mentees-en.json", "ACYDBNj-en-08"): ["availability: only on Shabbat (Friday evening or Saturday), when no "
-                                           "meetings are held"],
+    ("mentees-en.json", "ACYDBNj-en-08"): [
+        "availability: only on Shabbat (Friday evening or Saturday), when no meetings are held"
+    ],
     ("mentees-en.json", "ACYDBNj-en-10"): ["consent_contact: the form must allow contact"],
 }
 
@@ -321,9 +410,14 @@ def first_bytes(path: Path) -> bytes:
 
 def test_sample_roster_parses_and_covers_the_program(rules: ProgramRules) -> None:
     entries = yaml.safe_load((SAMPLES_DIR / "mentors.yaml").read_text(encoding="utf-8"))
-    raws = [RawResponse(source="roster", ref=f"mentor {n}", answers={
-        k: [str(x) for x in v] if isinstance(v, list) else str(v) for k, v in e.items()})
-        for n, e in enumerate(entries, start=1)]
+    raws = [
+        RawResponse(
+            source="roster",
+            ref=f"mentor {n}",
+            answers={k: [str(x) for x in v] if isinstance(v, list) else str(v) for k, v in e.items()},
+        )
+        for n, e in enumerate(entries, start=1)
+    ]
     mentors = [parse_mentor(r, rules) for r in raws]
     assert all(isinstance(m, Mentor) for m in mentors), [m for m in mentors if isinstance(m, SetAside)]
     good = [m for m in mentors if isinstance(m, Mentor)]

@@ -29,8 +29,10 @@ KEYS: list[tuple[LedgerKey, str]] = [
     (DigestKey(start=date(2026, 11, 22), end=date(2026, 12, 5)), "digest:2026-11-22:2026-12-05"),
     (ReportKey(day=date(2026, 12, 20)), "report:2026-12-20"),
     (DigestPreviewKey(start=date(2026, 11, 22), end=date(2026, 12, 6)), "digest-preview:2026-11-22:2026-12-06"),
-    (NewsletterKey(start=date(2026, 11, 22), end=date(2026, 12, 6), person="Ab-_9"),
-     "newsletter:2026-11-22:2026-12-06:Ab-_9"),
+    (
+        NewsletterKey(start=date(2026, 11, 22), end=date(2026, 12, 6), person="Ab-_9"),
+        "newsletter:2026-11-22:2026-12-06:Ab-_9",
+    ),
 ]
 
 

@@ -42,20 +42,40 @@ def svc(data_dir: Path) -> Iterator[Services]:
 
 def application(email: str, rid: str = "", at: datetime = NOW, consent: bool = True) -> MenteeApplication:
     return MenteeApplication(
-        response_id=rid or f"r-{email}", submitted_at=at, name="Dana", email=email, languages=["he"],
-        topics=["python"], career_stage=1, availability=[TUE], consent_contact=consent,
+        response_id=rid or f"r-{email}",
+        submitted_at=at,
+        name="Dana",
+        email=email,
+        languages=["he"],
+        topics=["python"],
+        career_stage=1,
+        availability=[TUE],
+        consent_contact=consent,
     )
 
 
 def mentor(email: str = "avi@example.org", capacity: int = 3) -> Mentor:
-    return Mentor(email=email, name="Avi", expertise=["python"], years=10, career_stage=3, languages=["he"],
-                  capacity=capacity, availability=[TUE])
+    return Mentor(
+        email=email,
+        name="Avi",
+        expertise=["python"],
+        years=10,
+        career_stage=3,
+        languages=["he"],
+        capacity=capacity,
+        availability=[TUE],
+    )
 
 
 def proposal(request_id: int, mentor_email: str = "avi@example.org") -> ProposedMatch:
-    return ProposedMatch(request_id=request_id, mentor_email=mentor_email, score=4.0,
-                         breakdown=ScoreBreakdown(topics=3, availability=1), reasons=["shared: Python"],
-                         shared_windows=[TUE])
+    return ProposedMatch(
+        request_id=request_id,
+        mentor_email=mentor_email,
+        score=4.0,
+        breakdown=ScoreBreakdown(topics=3, availability=1),
+        reasons=["shared: Python"],
+        shared_windows=[TUE],
+    )
 
 
 def request_ids(svc: Services, *emails: str, at: datetime = NOW) -> list[int]:
@@ -130,13 +150,23 @@ def test_a_relationship_the_follow_up_says_is_over_frees_the_place(svc: Services
         start = NOW + timedelta(days=2)
         from domain.models import Meeting
 
-        uow.matches.plan_meeting(Meeting(match_id=m, start=start, end=start + timedelta(hours=1),
-                                         event_id="abcdef12345", video_link=""))
-        uow.followup.add_survey_answers([
-            SurveyAnswer(match_id=m, role=role, submitted_at=NOW + timedelta(days=6), satisfaction=4, met=True,
-                         still_in_touch=False, adopted_idea=True)
-            for role in (Role.MENTEE, Role.MENTOR)
-        ])
+        uow.matches.plan_meeting(
+            Meeting(match_id=m, start=start, end=start + timedelta(hours=1), event_id="abcdef12345", video_link="")
+        )
+        uow.followup.add_survey_answers(
+            [
+                SurveyAnswer(
+                    match_id=m,
+                    role=role,
+                    submitted_at=NOW + timedelta(days=6),
+                    satisfaction=4,
+                    met=True,
+                    still_in_touch=False,
+                    adopted_idea=True,
+                )
+                for role in (Role.MENTEE, Role.MENTOR)
+            ]
+        )
     assess_meetings.fn(FollowupPlan(closed=[m]), NOW + timedelta(days=7))
     with svc.store.unit_of_work() as uow:
         assert uow.requests.get(a).status is RequestStatus.COMPLETED
@@ -182,8 +212,10 @@ def test_request_ids_typed_under_except_are_not_approved_while_the_action_says_a
 def test_re_reading_an_answer_whose_request_completed_never_opens_a_request_again(svc: Services) -> None:
     with svc.store.unit_of_work() as uow:
         uow.roster.sync([mentor()], NOW)
-    first, second = application("dana@example.org", rid="r1"), application("dana@example.org", rid="r2",
-                                                                           at=NOW + timedelta(hours=1))
+    first, second = (
+        application("dana@example.org", rid="r1"),
+        application("dana@example.org", rid="r2", at=NOW + timedelta(hours=1)),
+    )
     with svc.store.unit_of_work() as uow:
         uow.requests.save_applications([first, second], NOW)
         [req] = uow.requests.all()
@@ -204,11 +236,21 @@ def test_re_reading_an_answer_whose_request_completed_never_opens_a_request_agai
 
 
 def raw_answer(rid: str, at: str, consent: str) -> RawResponse:
-    return RawResponse(source="json:mentees.json", ref=rid, answers={
-        "Response ID": rid, "Timestamp": at, "Full name": "Dana Levi", "Email address": "dana@example.org",
-        "Preferred languages": ["Hebrew"], "Topics (most important first)": ["Python"], "Career stage": "Junior",
-        "Weekly availability": "Tue 18:00-20:00", "May we contact you?": consent,
-    })
+    return RawResponse(
+        source="json:mentees.json",
+        ref=rid,
+        answers={
+            "Response ID": rid,
+            "Timestamp": at,
+            "Full name": "Dana Levi",
+            "Email address": "dana@example.org",
+            "Preferred languages": ["Hebrew"],
+            "Topics (most important first)": ["Python"],
+            "Career stage": "Junior",
+            "Weekly availability": "Tue 18:00-20:00",
+            "May we contact you?": consent,
+        },
+    )
 
 
 def test_a_later_answer_withdrawing_consent_cancels_the_request_and_its_match(svc: Services) -> None:
@@ -218,13 +260,16 @@ def test_a_later_answer_withdrawing_consent_cancels_the_request_and_its_match(sv
 
     with svc.store.unit_of_work() as uow:
         uow.roster.sync([mentor()], NOW)
-    save_applications.fn(IntakeBatch(responses=[raw_answer("r1", "2026-11-20T10:00:00+02:00", "Yes")],
-                                     watermark=None), NOW)
+    save_applications.fn(
+        IntakeBatch(responses=[raw_answer("r1", "2026-11-20T10:00:00+02:00", "Yes")], watermark=None), NOW
+    )
     with svc.store.unit_of_work() as uow:
         [req] = uow.requests.all()
     [m] = approved(svc, (req.id, "avi@example.org"))
-    report = save_applications.fn(IntakeBatch(responses=[raw_answer("r2", "2026-11-23T10:00:00+02:00", "No")],
-                                              watermark=None), NOW + timedelta(days=1))
+    report = save_applications.fn(
+        IntakeBatch(responses=[raw_answer("r2", "2026-11-23T10:00:00+02:00", "No")], watermark=None),
+        NOW + timedelta(days=1),
+    )
     assert report.set_aside == [], "a withdrawal is an answer, not a mistake for the lead to fix"
     with svc.store.unit_of_work() as uow:
         after = uow.requests.get(req.id)
@@ -334,9 +379,11 @@ def test_ending_a_match_cancels_the_meeting_tells_both_sides_and_requeues_the_me
     assert meeting is not None and svc.connectors.calendar.lookup(meeting.event_id) is Presence.DONE
 
     env = {"MENTORFLOW_DATA_DIR": str(data_dir)}
-    result = CliRunner().invoke(app, ["end-match", str(m), "--reason", "mentor moved abroad", "--by", "mentor",
-                                      "--as-of", "2026-11-22T10:00"],
-                                env=env)
+    result = CliRunner().invoke(
+        app,
+        ["end-match", str(m), "--reason", "mentor moved abroad", "--by", "mentor", "--as-of", "2026-11-22T10:00"],
+        env=env,
+    )
     assert result.exit_code == 0 and "cancelled" in result.output, result.output
     assert svc.connectors.calendar.lookup(meeting.event_id) is Presence.ABSENT
     with svc.store.unit_of_work() as uow:

@@ -16,8 +16,12 @@ UNTIL = SENT + timedelta(days=14)
 
 
 def claims(**over: object) -> LinkClaims:
-    base: dict[str, object] = {"purpose": "unsubscribe", "subject": person_key("dana@example.org", SECRET),
-                               "match_id": None, "expires": UNTIL}
+    base: dict[str, object] = {
+        "purpose": "unsubscribe",
+        "subject": person_key("dana@example.org", SECRET),
+        "match_id": None,
+        "expires": UNTIL,
+    }
     return LinkClaims.model_validate(base | over)
 
 
@@ -62,11 +66,23 @@ def test_person_keys_are_stable_opaque_and_secret_bound() -> None:
 # --- survey answers through their links ----------------------------------------------------------------------
 
 
-def answer(hours_after_sending: float, satisfaction: int = 5, consent: bool = False, match_id: int = 7,
-           role: Role = Role.MENTEE) -> SurveyAnswer:
-    return SurveyAnswer(match_id=match_id, role=role, submitted_at=SENT + timedelta(hours=hours_after_sending),
-                        satisfaction=satisfaction, met=True, still_in_touch=True, adopted_idea=True,
-                        consent_quote=consent)
+def answer(
+    hours_after_sending: float,
+    satisfaction: int = 5,
+    consent: bool = False,
+    match_id: int = 7,
+    role: Role = Role.MENTEE,
+) -> SurveyAnswer:
+    return SurveyAnswer(
+        match_id=match_id,
+        role=role,
+        submitted_at=SENT + timedelta(hours=hours_after_sending),
+        satisfaction=satisfaction,
+        met=True,
+        still_in_touch=True,
+        adopted_idea=True,
+        consent_quote=consent,
+    )
 
 
 def linked(a: SurveyAnswer, ref: str = "row 2", until: datetime = UNTIL) -> LinkedAnswer:
@@ -88,7 +104,8 @@ def test_a_replayed_link_does_not_rewrite_the_answer_or_the_consent() -> None:
     kept, refused = screen_survey_answers([linked(first, "row 2"), linked(replay, "row 3")], [], ended=[])
     assert kept == [first]
     assert [(r.ref, r.reasons) for r in refused] == [
-        ("row 3", ["token: this survey link was already used; the first answer stands"])]
+        ("row 3", ["token: this survey link was already used; the first answer stands"])
+    ]
     kept, refused = screen_survey_answers([linked(replay, "row 3")], [first], ended=[])
     assert kept == [] and len(refused) == 1, "a later run refuses the replay against the stored answer too"
 
@@ -108,5 +125,6 @@ def test_a_forged_survey_token_does_not_read() -> None:
     token = survey_token(7, Role.MENTEE, SECRET, UNTIL)
     assert read_survey_link(token, "another-secret-of-enough-length") is None
     assert read_survey_link(token.replace(".mentee.", ".mentor.", 1), SECRET) is None
-    assert read_survey_link(sign_link(claims(match_id=7, subject="mentee"), SECRET), SECRET) is None, \
+    assert read_survey_link(sign_link(claims(match_id=7, subject="mentee"), SECRET), SECRET) is None, (
         "an unsubscribe link is not a survey link"
+    )

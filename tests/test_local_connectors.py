@@ -38,20 +38,26 @@ TZ = ZoneInfo("Asia/Jerusalem")
 
 HE_CSV = (
     "חותמת זמן,שם מלא,כתובת אימייל,נושאים (החשוב ביותר קודם),זמינות שבועית,מטרות\r\n"
-    "2026/05/01 10:15:00 GMT+3,דנה כהן,dana@example.org,\"פייתון, בקאנד\",\"Tue 18:00-20:00\","
-    "\"שורה אחת\nשורה שתיים\"\r\n"
+    '2026/05/01 10:15:00 GMT+3,דנה כהן,dana@example.org,"פייתון, בקאנד","Tue 18:00-20:00",'
+    '"שורה אחת\nשורה שתיים"\r\n'
     ",,,,,\r\n"
     "2026/05/02 11:00:00 GMT+3,יוסי לוי,yossi@example.org,קוד פתוח;קריירה,Wed 19:00-21:00,\r\n"
 )
 EN_CSV = (
     "Timestamp,Response ID,Full name,Email address,Topics (most important first)\n"
-    "5/1/2026 10:15:00,ACYDBNj1,Ann Lee,ann@example.org,\"Python, DevOps\"\n"
+    '5/1/2026 10:15:00,ACYDBNj1,Ann Lee,ann@example.org,"Python, DevOps"\n'
     "5/2/2026 09:00:00,,Bob Ray,bob@example.org,Security\n"
 )
 JSON_ROWS = [
-    {"Timestamp": "2026-05-03T08:00:00+03:00", "Full name": "Carla Diaz", "Email": "carla@example.org",
-     "Topics (most important first)": ["Python", "Data"], "Career stage": 2, "May we contact you?": True,
-     "Goals": None},
+    {
+        "Timestamp": "2026-05-03T08:00:00+03:00",
+        "Full name": "Carla Diaz",
+        "Email": "carla@example.org",
+        "Topics (most important first)": ["Python", "Data"],
+        "Career stage": 2,
+        "May we contact you?": True,
+        "Goals": None,
+    },
 ]
 
 
@@ -78,8 +84,10 @@ def test_intake_reads_hebrew_csv_with_bom_english_csv_and_json(tmp_path: Path) -
     assert batch.problems == []
     by_key = {(r.source, r.ref): r for r in batch.responses}
     assert sorted(by_key) == [
-        ("file:mentees-en.csv", "ACYDBNj1"), ("file:mentees-en.csv", "row 3"),
-        ("file:mentees-he.csv", "row 2"), ("file:mentees-he.csv", "row 4"),  # the blank row 3 is skipped
+        ("file:mentees-en.csv", "ACYDBNj1"),
+        ("file:mentees-en.csv", "row 3"),
+        ("file:mentees-he.csv", "row 2"),
+        ("file:mentees-he.csv", "row 4"),  # the blank row 3 is skipped
         ("file:more.json", "row 1"),
     ]
     dana = by_key[("file:mentees-he.csv", "row 2")]
@@ -109,8 +117,10 @@ def test_intake_watermark_is_empty_batch_until_something_changes(tmp_path: Path)
 
     (tmp_path / "b.json").rename(tmp_path / "c.json")
     renamed = source.fetch(grown.watermark)
-    assert renamed.watermark != grown.watermark and {r.source for r in renamed.responses} == {"file:a.csv",
-                                                                                              "file:c.json"}
+    assert renamed.watermark != grown.watermark and {r.source for r in renamed.responses} == {
+        "file:a.csv",
+        "file:c.json",
+    }
     assert source.fetch(renamed.watermark).responses == []
 
 
@@ -119,19 +129,30 @@ def test_intake_bad_files_are_reported_and_never_hide_good_ones(tmp_path: Path) 
     write(tmp_path, "cp1255.csv", "שם מלא\r\nדנה סודית\r\n".encode("cp1255"))
     write(tmp_path, "broken.json", '[{"Full name": "Secret Person", ')
     write(tmp_path, "object.json", '{"Full name": "Secret Person"}')
-    write(tmp_path, "rows.json", json.dumps([{"Full name": "Ok Person"}, "Secret Person",
-                                             {"Full name": {"nested": "Secret Person"}}]))
+    write(
+        tmp_path,
+        "rows.json",
+        json.dumps([{"Full name": "Ok Person"}, "Secret Person", {"Full name": {"nested": "Secret Person"}}]),
+    )
     write(tmp_path, "export.xlsx", b"PK\x03\x04 Secret Person")
     write(tmp_path, ".hidden.csv", "x\n1\n")
 
     batch = FileIntake(tmp_path).fetch(None)
 
     assert {(r.source, r.ref) for r in batch.responses} == {
-        ("file:good.csv", "ACYDBNj1"), ("file:good.csv", "row 3"), ("file:rows.json", "row 1")}
+        ("file:good.csv", "ACYDBNj1"),
+        ("file:good.csv", "row 3"),
+        ("file:rows.json", "row 1"),
+    }
     problems = {(p.source, p.ref): " ".join(p.reasons) for p in batch.problems}
     assert set(problems) == {
-        ("file:cp1255.csv", "whole file"), ("file:broken.json", "whole file"), ("file:object.json", "whole file"),
-        ("file:export.xlsx", "whole file"), ("file:rows.json", "row 2"), ("file:rows.json", "row 3")}
+        ("file:cp1255.csv", "whole file"),
+        ("file:broken.json", "whole file"),
+        ("file:object.json", "whole file"),
+        ("file:export.xlsx", "whole file"),
+        ("file:rows.json", "row 2"),
+        ("file:rows.json", "row 3"),
+    }
     assert "UTF-8" in problems[("file:cp1255.csv", "whole file")]
     assert "not valid JSON" in problems[("file:broken.json", "whole file")]
     assert "list" in problems[("file:object.json", "whole file")]
@@ -194,8 +215,10 @@ def test_roster_yaml_round_trip(tmp_path: Path) -> None:
     records = roster.fetch()
 
     assert [r.ref for r in records] == [
-        "mentor 1", "mentor 2 (unreadable: not a mapping of field → value)",
-        "mentor 3 (unreadable: the field 'expertise' holds a dict where text or a list of texts was expected)"]
+        "mentor 1",
+        "mentor 2 (unreadable: not a mapping of field → value)",
+        "mentor 3 (unreadable: the field 'expertise' holds a dict where text or a list of texts was expected)",
+    ]
     assert {r.source for r in records} == {"roster:mentors.yaml"}
     noa = records[0].answers
     assert noa["availability"] == ["Tue 18:00-20:00", "Thu 09:00-11:00"]  # unquoted YAML 18:00 is not 1080
@@ -207,8 +230,12 @@ def test_roster_yaml_round_trip(tmp_path: Path) -> None:
 def test_roster_accepts_mentors_key_and_csv(tmp_path: Path) -> None:
     nested = write(tmp_path, "m.yaml", "mentors:\n  - {name: Ann, email: ann@example.org, years: 3}\n")
     assert FileRoster(nested).fetch()[0].answers == {"name": "Ann", "email": "ann@example.org", "years": "3"}
-    csv_path = write(tmp_path, "m.csv", "name,email,expertise,availability\nAnn,ann@example.org,\"python, data\","
-                                        "Tue 18:00-20:00\n", bom=True)
+    csv_path = write(
+        tmp_path,
+        "m.csv",
+        'name,email,expertise,availability\nAnn,ann@example.org,"python, data",Tue 18:00-20:00\n',
+        bom=True,
+    )
     records = FileRoster(csv_path).fetch()
     assert [(r.source, r.ref) for r in records] == [("roster:m.csv", "mentor 1")]
     assert records[0].answers["expertise"] == "python, data"
@@ -229,8 +256,13 @@ def test_roster_unreadable_file_is_an_intake_error_without_content(tmp_path: Pat
 
 
 def test_surveys_read_csv_and_json_and_report_bad_files(tmp_path: Path) -> None:
-    write(tmp_path, "a.csv", "token,timestamp,satisfaction,met,still_in_touch,adopted_idea,free_text,consent_quote\n"
-                             "t1,2026-06-01T10:00:00+03:00,5,yes,yes,no,\"שיחה מצוינת, תודה\",yes\n", bom=True)
+    write(
+        tmp_path,
+        "a.csv",
+        "token,timestamp,satisfaction,met,still_in_touch,adopted_idea,free_text,consent_quote\n"
+        't1,2026-06-01T10:00:00+03:00,5,yes,yes,no,"שיחה מצוינת, תודה",yes\n',
+        bom=True,
+    )
     write(tmp_path, "b.json", json.dumps([{"token": "t2", "satisfaction": 4, "met": True}]))
     write(tmp_path, "c.json", "{oops")
     surveys = FileSurveys(tmp_path)
@@ -251,12 +283,16 @@ def test_surveys_read_csv_and_json_and_report_bad_files(tmp_path: Path) -> None:
 
 def event(**changes: object) -> CalendarEvent:
     fields: dict[str, object] = dict(
-        event_id="a1b2c3d4e5f6", summary="פגישה ראשונה: דנה & נועה", description="Video: https://meet.example.org/m-7\n"
-        "Why this match: shared Python", start=datetime(2026, 6, 3, 18, 0, tzinfo=TZ),
-        end=datetime(2026, 6, 3, 19, 0, tzinfo=TZ), timezone="Asia/Jerusalem",
+        event_id="a1b2c3d4e5f6",
+        summary="פגישה ראשונה: דנה & נועה",
+        description="Video: https://meet.example.org/m-7\nWhy this match: shared Python",
+        start=datetime(2026, 6, 3, 18, 0, tzinfo=TZ),
+        end=datetime(2026, 6, 3, 19, 0, tzinfo=TZ),
+        timezone="Asia/Jerusalem",
         organizer=Address(email="mentoring@example.org", name="Mentoring program"),
         attendees=[Address(email="dana@example.org", name="דנה כהן"), Address(email="noa@example.org", name="Noa")],
-        location="https://meet.example.org/m-7", video_link="https://meet.example.org/m-7",
+        location="https://meet.example.org/m-7",
+        video_link="https://meet.example.org/m-7",
     )
     fields.update(changes)
     return CalendarEvent.model_validate(fields)
@@ -289,7 +325,10 @@ def test_ics_has_everything_calendar_clients_need(tmp_path: Path) -> None:
     for attendee, who in zip(attendees, ev.attendees, strict=True):
         assert attendee.params["CN"] == who.name
         assert (attendee.params["ROLE"], attendee.params["PARTSTAT"], attendee.params["RSVP"]) == (
-            "REQ-PARTICIPANT", "NEEDS-ACTION", "TRUE")
+            "REQ-PARTICIPANT",
+            "NEEDS-ACTION",
+            "TRUE",
+        )
     (alarm,) = vevent.walk("VALARM")
     assert str(alarm["ACTION"]) == "DISPLAY" and alarm.decoded("TRIGGER") == -timedelta(minutes=30)
     assert cal.lookup(ev.event_id) is Presence.DONE
@@ -331,12 +370,16 @@ def test_calendar_refuses_unknown_time_zone(tmp_path: Path) -> None:
 
 def email_message(**changes: object) -> OutgoingEmail:
     fields: dict[str, object] = dict(
-        key="invite:7:mentee", subject="בקשת חונכות חדשה מאת דנה",
+        key="invite:7:mentee",
+        subject="בקשת חונכות חדשה מאת דנה",
         recipients=[Address(email="dana@example.org", name="דנה כהן"), Address(email="noa@example.org")],
-        text="שלום דנה,\nהפגישה נקבעה.", html='<p dir="rtl">שלום <bdi>דנה</bdi></p>',
-        attachments=[Attachment(filename="invite.ics", content_type="text/calendar; method=REQUEST",
-                                content=build_ics(event()))],
-        categories=["invite"], custom_args={"match_id": "7"},
+        text="שלום דנה,\nהפגישה נקבעה.",
+        html='<p dir="rtl">שלום <bdi>דנה</bdi></p>',
+        attachments=[
+            Attachment(filename="invite.ics", content_type="text/calendar; method=REQUEST", content=build_ics(event()))
+        ],
+        categories=["invite"],
+        custom_args={"match_id": "7"},
         reply_to=Address(email="lead@example.org", name="מוביל/ת התוכנית"),
     )
     fields.update(changes)
@@ -362,8 +405,9 @@ def test_eml_one_recipient_per_file_with_alternatives_and_invitation(tmp_path: P
     assert files == [f"{stem}--1.eml", f"{stem}--2.eml", f"{stem}.sent"]
     assert ref.key == message.key and ref.provider_id == f"{stem}--1.eml"
     assert not any("@" in name for name in files)
-    for n, (recipient, other) in enumerate([(message.recipients[0], message.recipients[1]),
-                                            (message.recipients[1], message.recipients[0])], start=1):
+    for n, (recipient, other) in enumerate(
+        [(message.recipients[0], message.recipients[1]), (message.recipients[1], message.recipients[0])], start=1
+    ):
         path = tmp_path / f"{stem}--{n}.eml"
         msg = parse(path)
         assert [a.addr_spec for a in msg["To"].addresses] == [recipient.email]

@@ -28,21 +28,63 @@ def with_weights(rules: ProgramRules, **weights: float) -> ProgramRules:
     return rules.model_copy(update={"matching": matching})
 
 
-def mentor(email: str, *, topics: tuple[str, ...] = ("python",), langs: tuple[str, ...] = ("he",), stage: int = 2,
-           capacity: int = 1, windows: tuple[WeeklyWindow, ...] = (TUE,), active: bool = True) -> Mentor:
-    return Mentor(email=email, name="M", expertise=list(topics), years=5, career_stage=stage, languages=list(langs),
-                  capacity=capacity, availability=list(windows), active=active)
+def mentor(
+    email: str,
+    *,
+    topics: tuple[str, ...] = ("python",),
+    langs: tuple[str, ...] = ("he",),
+    stage: int = 2,
+    capacity: int = 1,
+    windows: tuple[WeeklyWindow, ...] = (TUE,),
+    active: bool = True,
+) -> Mentor:
+    return Mentor(
+        email=email,
+        name="M",
+        expertise=list(topics),
+        years=5,
+        career_stage=stage,
+        languages=list(langs),
+        capacity=capacity,
+        availability=list(windows),
+        active=active,
+    )
 
 
-def request(rid: int, *, topics: tuple[str, ...] = ("python",), langs: tuple[str, ...] = ("he",), stage: int = 1,
-            windows: tuple[WeeklyWindow, ...] = (TUE,), waited_weeks: float = 0.0, email: str | None = None,
-            previous: tuple[str, ...] = (), continue_with: str | None = None) -> MentoringRequest:
+def request(
+    rid: int,
+    *,
+    topics: tuple[str, ...] = ("python",),
+    langs: tuple[str, ...] = ("he",),
+    stage: int = 1,
+    windows: tuple[WeeklyWindow, ...] = (TUE,),
+    waited_weeks: float = 0.0,
+    email: str | None = None,
+    previous: tuple[str, ...] = (),
+    continue_with: str | None = None,
+) -> MentoringRequest:
     since = NOW - timedelta(weeks=waited_weeks)
-    app = MenteeApplication(response_id=f"r{rid}", submitted_at=since, name="E", email=email or f"e{rid}@x.org",
-                            languages=list(langs), topics=list(topics), career_stage=stage,
-                            availability=list(windows), consent_contact=True, continue_with=continue_with)
-    return MentoringRequest(id=rid, application=app, status=RequestStatus.PENDING, created_at=since,
-                            updated_at=since, waiting_since=since, previous_mentors=list(previous))
+    app = MenteeApplication(
+        response_id=f"r{rid}",
+        submitted_at=since,
+        name="E",
+        email=email or f"e{rid}@x.org",
+        languages=list(langs),
+        topics=list(topics),
+        career_stage=stage,
+        availability=list(windows),
+        consent_contact=True,
+        continue_with=continue_with,
+    )
+    return MentoringRequest(
+        id=rid,
+        application=app,
+        status=RequestStatus.PENDING,
+        created_at=since,
+        updated_at=since,
+        waiting_since=since,
+        previous_mentors=list(previous),
+    )
 
 
 def pairs(result: object) -> dict[int, str]:
@@ -77,17 +119,24 @@ def test_topic_rank_matters(rules: ProgramRules) -> None:
     [
         (request(1, langs=("ar",)), mentor("a@x.org"), "no active mentor speaks Arabic"),
         (request(1), mentor("a@x.org", windows=(WED,)), "no mentor who shares a language is free at the same time"),
-        (request(1, topics=("ml", "security")), mentor("a@x.org"),
-         "no mentor for topics: Machine learning, Security (among those free at the same time)"),
+        (
+            request(1, topics=("ml", "security")),
+            mentor("a@x.org"),
+            "no mentor for topics: Machine learning, Security (among those free at the same time)",
+        ),
         (request(1), mentor("a@x.org", active=False), "no active mentor in the roster"),
         (request(1, email="a@x.org"), mentor("a@x.org"), "the only fitting mentors are former mentors or the mentee"),
-        (request(1, previous=("a@x.org",)), mentor("a@x.org"),
-         "the only fitting mentors are former mentors or the mentee"),
+        (
+            request(1, previous=("a@x.org",)),
+            mentor("a@x.org"),
+            "the only fitting mentors are former mentors or the mentee",
+        ),
         (request(1), mentor("a@x.org", capacity=0), "all fitting mentors are full"),
     ],
 )
-def test_each_hard_constraint_has_its_binding_reason(rules: ProgramRules, req: MentoringRequest, ment: Mentor,
-                                                     reason: str) -> None:
+def test_each_hard_constraint_has_its_binding_reason(
+    rules: ProgramRules, req: MentoringRequest, ment: Mentor, reason: str
+) -> None:
     result = propose_matches([req], [ment], {}, rules, NOW)
     assert result.matches == []
     assert waiting(result) == {1: reason}
@@ -198,9 +247,18 @@ def test_a_booking_link_mentor_needs_no_shared_time_and_is_keyed_by_link(rules: 
     r = request(1, windows=(WED,))
     timed = mentor("a@x.org", windows=(TUE,))
     assert waiting(propose_matches([r], [timed], {}, rules, NOW)) == {
-        1: "no mentor who shares a language is free at the same time"}
-    link = Mentor(name="L", booking_url="https://cal.com/l", expertise=["python"], career_stage=2, languages=["he"],
-                  capacity=1, scheduling="booking_link")
+        1: "no mentor who shares a language is free at the same time"
+    }
+    link = Mentor(
+        name="L",
+        booking_url="https://cal.com/l",
+        expertise=["python"],
+        career_stage=2,
+        languages=["he"],
+        capacity=1,
+        scheduling="booking_link",
+    )
     assert pairs(propose_matches([r], [timed, link], {}, rules, NOW)) == {1: "booking:cal.com/l"}
     assert waiting(propose_matches([r], [link], {"booking:cal.com/l": 1}, rules, NOW)) == {
-        1: "all fitting mentors are full"}
+        1: "all fitting mentors are full"
+    }

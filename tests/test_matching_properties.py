@@ -31,9 +31,15 @@ def subset(items: list, min_size: int = 1) -> st.SearchStrategy[list]:
 def batches(draw: st.DrawFn, max_mentees: int = 5, max_mentors: int = 3) -> tuple[list[MentoringRequest], list[Mentor]]:
     m = draw(st.integers(1, max_mentors))
     mentors = [
-        mentor(f"m{j}@x.org", topics=tuple(draw(subset(TOPICS))), langs=tuple(draw(subset(["he", "en"]))),
-               stage=draw(st.integers(1, 4)), capacity=draw(st.integers(0, 2)), windows=tuple(draw(subset(BLOCKS))),
-               active=draw(st.booleans() | st.just(True)))
+        mentor(
+            f"m{j}@x.org",
+            topics=tuple(draw(subset(TOPICS))),
+            langs=tuple(draw(subset(["he", "en"]))),
+            stage=draw(st.integers(1, 4)),
+            capacity=draw(st.integers(0, 2)),
+            windows=tuple(draw(subset(BLOCKS))),
+            active=draw(st.booleans() | st.just(True)),
+        )
         for j in range(m)
     ]
     n = draw(st.integers(1, max_mentees))
@@ -42,10 +48,18 @@ def batches(draw: st.DrawFn, max_mentees: int = 5, max_mentors: int = 3) -> tupl
     for i in range(n):
         previous = tuple(draw(st.lists(st.sampled_from(emails), max_size=1)))
         keep = previous and draw(st.booleans())
-        reqs.append(request(i + 1, topics=tuple(draw(subset(TOPICS))), langs=tuple(draw(subset(["he", "en"]))),
-                            stage=draw(st.integers(0, 3)), windows=tuple(draw(subset(BLOCKS))),
-                            waited_weeks=draw(st.sampled_from([0.0, 1.0, 3.0, 12.0])), previous=previous,
-                            continue_with=previous[0] if keep else None))
+        reqs.append(
+            request(
+                i + 1,
+                topics=tuple(draw(subset(TOPICS))),
+                langs=tuple(draw(subset(["he", "en"]))),
+                stage=draw(st.integers(0, 3)),
+                windows=tuple(draw(subset(BLOCKS))),
+                waited_weeks=draw(st.sampled_from([0.0, 1.0, 3.0, 12.0])),
+                previous=previous,
+                continue_with=previous[0] if keep else None,
+            )
+        )
     return reqs, mentors
 
 
@@ -53,9 +67,13 @@ def feasible(r: MentoringRequest, m: Mentor) -> bool:
     """The hard constraints, written out plainly."""
     a = r.application
     barred = set(r.previous_mentors) - {str(a.continue_with)} | {str(a.email)}
-    return (m.active and bool(set(a.languages) & set(m.languages))
-            and bool(shared_windows(list(a.availability), list(m.availability)))
-            and bool(set(a.topics) & set(m.expertise)) and str(m.email) not in barred)
+    return (
+        m.active
+        and bool(set(a.languages) & set(m.languages))
+        and bool(shared_windows(list(a.availability), list(m.availability)))
+        and bool(set(a.topics) & set(m.expertise))
+        and str(m.email) not in barred
+    )
 
 
 @FAST
@@ -73,8 +91,9 @@ def test_constraints_and_capacities_hold(batch: tuple[list[MentoringRequest], li
     assert sorted([p.request_id for p in result.matches] + [w.request_id for w in result.waitlist]) == sorted(by_id)
 
 
-def brute_force(n: int, rows: np.ndarray, cols: np.ndarray, score: np.ndarray, cap: np.ndarray) -> list[tuple[int,
-                                                                                                              float]]:
+def brute_force(
+    n: int, rows: np.ndarray, cols: np.ndarray, score: np.ndarray, cap: np.ndarray
+) -> list[tuple[int, float]]:
     """(matched count, total score) of every assignment respecting capacities."""
     options: list[list[tuple[int, float]]] = [[(-1, 0.0)] for _ in range(n)]
     for r, c, s in zip(rows.tolist(), cols.tolist(), score.tolist(), strict=True):
@@ -110,14 +129,17 @@ def test_fit_and_participation_equal_brute_force(batch: tuple[list[MentoringRequ
 @given(batches(max_mentees=7, max_mentors=4), st.sampled_from([0.0, 0.7]))
 def test_stable_has_no_blocking_pair(batch: tuple[list[MentoringRequest], list[Mentor]], penalty: float) -> None:
     reqs, mentors = batch
-    rules = RULES.matching.model_copy(update={"weights": RULES.matching.weights.model_copy(
-        update={"load_penalty": penalty})})
+    rules = RULES.matching.model_copy(
+        update={"weights": RULES.matching.weights.model_copy(update={"load_penalty": penalty})}
+    )
     load = {str(mentors[0].email): 1}
     inst = build_instance(reqs, mentors, load, rules, NOW)
     edges = candidate_edges(inst)
     got = assign(inst, edges, "stable")
-    pref = {(int(r), int(c)): float(s) for r, c, s in zip(edges.rows, edges.cols, preference_scores(inst, edges),
-                                                          strict=True)}
+    pref = {
+        (int(r), int(c)): float(s)
+        for r, c, s in zip(edges.rows, edges.cols, preference_scores(inst, edges), strict=True)
+    }
     mine = {i: pref[(i, int(got[i]))] for i in range(len(reqs)) if got[i] >= 0}
     for (i, j), s in pref.items():
         held = [pref[(k, j)] for k in range(len(reqs)) if got[k] == j]
@@ -129,8 +151,9 @@ def test_stable_has_no_blocking_pair(batch: tuple[list[MentoringRequest], list[M
 # --- Solvers on random pair lists (no people): the pruned optimum and sliced deferred acceptance are exact ---
 
 
-def random_pairs(seed: int, n: int, m: int, density: float, levels: int = 40) -> tuple[
-        np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def random_pairs(
+    seed: int, n: int, m: int, density: float, levels: int = 40
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Rows sorted, scores on the 1e-6 grid with ties (fewer ``levels``, more ties), capacities 0–3, some load."""
     rng = np.random.default_rng(seed)
     mask = rng.random((n, m)) < density
@@ -139,25 +162,34 @@ def random_pairs(seed: int, n: int, m: int, density: float, levels: int = 40) ->
     return rows, cols, score, rng.integers(0, 4, m), rng.integers(0, 2, m)
 
 
-def objective(a: np.ndarray, rows: np.ndarray, cols: np.ndarray, score: np.ndarray, load: np.ndarray,
-              penalty: float) -> tuple[int, float]:
+def objective(
+    a: np.ndarray, rows: np.ndarray, cols: np.ndarray, score: np.ndarray, load: np.ndarray, penalty: float
+) -> tuple[int, float]:
     """(matched, total score minus the load penalty of the places used): what the optimal solvers maximise."""
     taken = np.bincount(a[a >= 0], minlength=len(load))
     places = sum(penalty * (load[j] + k) for j in range(len(load)) for k in range(taken[j]))
     return int((a >= 0).sum()), round(float(score[a[rows] == cols].sum()) - places, 6)
 
 
-def reference_optimum(n: int, rows: np.ndarray, cols: np.ndarray, score: np.ndarray, remaining: np.ndarray,
-                      load: np.ndarray, penalty: float, bonus: float) -> float:
+def reference_optimum(
+    n: int,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    score: np.ndarray,
+    remaining: np.ndarray,
+    load: np.ndarray,
+    penalty: float,
+    bonus: float,
+) -> float:
     """Dense Hungarian (scipy) over every place plus one 'unmatched' column per mentee: an independent solver."""
     owner = np.repeat(np.arange(len(remaining)), remaining)
     k = np.arange(len(owner)) - np.repeat(np.cumsum(remaining) - remaining, remaining)
     gain = np.full((n, len(owner) + n), -1e9)
-    gain[:, len(owner):] = 0.0
+    gain[:, len(owner) :] = 0.0
     dense = np.full((n, len(remaining)), np.nan)
     dense[rows, cols] = score
     real = ~np.isnan(dense[:, owner])
-    gain[:, :len(owner)][real] = (dense[:, owner] + bonus - penalty * (load[owner] + k))[real]
+    gain[:, : len(owner)][real] = (dense[:, owner] + bonus - penalty * (load[owner] + k))[real]
     r, c = linear_sum_assignment(gain, maximize=True)
     return float(gain[r, c].sum())
 
@@ -171,20 +203,24 @@ def test_pruned_optimum_equals_dense_hungarian(seed: int, penalty: float, most: 
     want = reference_optimum(n, rows, cols, score, remaining, load, penalty, bonus)
     # One flow over all pairs; or start from each mentee's and mentor's best and prove optimality with duals.
     for direct, first in ((10**9, (10, 3)), (0, (1, 1)), (0, (3, 1))):
-        a = solve_optimal(n, rows, cols, score, remaining, load, penalty, most, direct_pairs=direct,
-                          first_subset=first)
+        a = solve_optimal(n, rows, cols, score, remaining, load, penalty, most, direct_pairs=direct, first_subset=first)
         assert all(np.bincount(a[a >= 0], minlength=m) <= remaining)
-        assert all(pair in set(zip(rows.tolist(), cols.tolist(), strict=True))
-                   for pair in zip(np.flatnonzero(a >= 0).tolist(), a[a >= 0].tolist(), strict=True))
+        assert all(
+            pair in set(zip(rows.tolist(), cols.tolist(), strict=True))
+            for pair in zip(np.flatnonzero(a >= 0).tolist(), a[a >= 0].tolist(), strict=True)
+        )
         count, total = objective(a, rows, cols, score, load, penalty)
         assert abs(count * bonus + total - want) < 1e-6
 
 
-def textbook_deferred_acceptance(n: int, rows: np.ndarray, cols: np.ndarray, pref: np.ndarray,
-                                 remaining: np.ndarray) -> np.ndarray:
+def textbook_deferred_acceptance(
+    n: int, rows: np.ndarray, cols: np.ndarray, pref: np.ndarray, remaining: np.ndarray
+) -> np.ndarray:
     """One proposal at a time from a queue (Gale–Shapley with capacities), in plain Python."""
-    lists = {i: sorted(((-p, c) for r, c, p in zip(rows.tolist(), cols.tolist(), pref.tolist(), strict=True)
-                        if r == i)) for i in range(n)}
+    lists = {
+        i: sorted(((-p, c) for r, c, p in zip(rows.tolist(), cols.tolist(), pref.tolist(), strict=True) if r == i))
+        for i in range(n)
+    }
     held: dict[int, list[tuple[float, int]]] = {j: [] for j in range(len(remaining))}
     nxt = dict.fromkeys(range(n), 0)
     queue = list(range(n))

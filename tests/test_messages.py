@@ -51,27 +51,59 @@ WINDOW = WeeklyWindow(day=Weekday.TUE, start=time(18), end=time(20))
 
 def application(name: str = "נועה לוי", languages: tuple[str, ...] = ("he",)) -> MenteeApplication:
     return MenteeApplication(
-        response_id="r1", submitted_at=datetime(2026, 11, 20, tzinfo=UTC), name=name, email="noa@example.org",
-        languages=list(languages), topics=["python", "open-source"], career_stage=1, goals="First PR",
-        availability=[WINDOW], accessibility_needs="כתוביות בשיחה", consent_contact=True)
+        response_id="r1",
+        submitted_at=datetime(2026, 11, 20, tzinfo=UTC),
+        name=name,
+        email="noa@example.org",
+        languages=list(languages),
+        topics=["python", "open-source"],
+        career_stage=1,
+        goals="First PR",
+        availability=[WINDOW],
+        accessibility_needs="כתוביות בשיחה",
+        consent_contact=True,
+    )
 
 
 def mentor(name: str = "Dana Cohen", booking_url: str = "https://cal.example.com/dana") -> Mentor:
-    return Mentor(email="dana@example.com", name=name, role="Staff Engineer", company="Example Cloud",
-                  expertise=["python"], years=12, career_stage=4, languages=["he", "en"], capacity=2,
-                  availability=[WINDOW], booking_url=booking_url)
+    return Mentor(
+        email="dana@example.com",
+        name=name,
+        role="Staff Engineer",
+        company="Example Cloud",
+        expertise=["python"],
+        years=12,
+        career_stage=4,
+        languages=["he", "en"],
+        capacity=2,
+        availability=[WINDOW],
+        booking_url=booking_url,
+    )
 
 
-MEETING = Meeting(match_id=5, start=datetime(2026, 11, 24, 18, tzinfo=JERUSALEM),
-                  end=datetime(2026, 11, 24, 19, tzinfo=JERUSALEM), event_id="abcde5",
-                  video_link="https://meet.example.org/mentorflow-5", accessibility_needs="כתוביות בשיחה")
-MATCH = Match(id=5, request_id=1, mentor_email="dana@example.com", score=6.5, reasons=["shared: Python"],
-              shared_windows=[WINDOW], created_at=datetime(2026, 11, 21, tzinfo=UTC))
+MEETING = Meeting(
+    match_id=5,
+    start=datetime(2026, 11, 24, 18, tzinfo=JERUSALEM),
+    end=datetime(2026, 11, 24, 19, tzinfo=JERUSALEM),
+    event_id="abcde5",
+    video_link="https://meet.example.org/mentorflow-5",
+    accessibility_needs="כתוביות בשיחה",
+)
+MATCH = Match(
+    id=5,
+    request_id=1,
+    mentor_email="dana@example.com",
+    score=6.5,
+    reasons=["shared: Python"],
+    shared_windows=[WINDOW],
+    created_at=datetime(2026, 11, 21, tzinfo=UTC),
+)
 
 
 def invite(env: Environment, rules: ProgramRules, role: Role, **kw: object) -> tuple[str, str, str]:
-    args: dict[str, object] = dict(role=role, meeting=MEETING, match=MATCH, application=application(),
-                                   mentor=mentor(), rules=rules, tz=TZ)
+    args: dict[str, object] = dict(
+        role=role, meeting=MEETING, match=MATCH, application=application(), mentor=mentor(), rules=rules, tz=TZ
+    )
     args.update(kw)
     return render_invitation(env, **args)  # type: ignore[arg-type]
 
@@ -119,8 +151,9 @@ def test_missing_variables_fail_loudly(env: Environment) -> None:
 
 def test_survey_and_its_reminder_carry_the_signed_link(env: Environment, rules: ProgramRules) -> None:
     token = survey_token(5, Role.MENTEE, "k", datetime(2026, 12, 14, tzinfo=UTC))
-    args = dict(role=Role.MENTEE, name="נועה", other_name="Dana", meeting_start=MEETING.start, token=token,
-                rules=rules, tz=TZ)
+    args = dict(
+        role=Role.MENTEE, name="נועה", other_name="Dana", meeting_start=MEETING.start, token=token, rules=rules, tz=TZ
+    )
     subject, text, html = render_survey(env, kind="survey", **args)  # type: ignore[arg-type]
     url = rules.followup.survey_url_template.format(token=token)
     assert f'href="{url}"' in html and f"\u2068{url}\u2069" in text
@@ -132,19 +165,36 @@ def test_survey_and_its_reminder_carry_the_signed_link(env: Environment, rules: 
 
 
 def survey_answer(text: str, consent: bool) -> SurveyAnswer:
-    return SurveyAnswer(match_id=1, role=Role.MENTEE, submitted_at=datetime(2026, 12, 1, tzinfo=UTC),
-                        satisfaction=5, met=True, still_in_touch=True, adopted_idea=True, free_text=text,
-                        consent_quote=consent)
+    return SurveyAnswer(
+        match_id=1,
+        role=Role.MENTEE,
+        submitted_at=datetime(2026, 12, 1, tzinfo=UTC),
+        satisfaction=5,
+        met=True,
+        still_in_touch=True,
+        adopted_idea=True,
+        free_text=text,
+        consent_quote=consent,
+    )
 
 
 @pytest.mark.parametrize("language", ["he", "en"])
-def test_digest_has_key_points_up_top_and_quotes_only_with_consent(env: Environment, rules: ProgramRules,
-                                                                   language: str) -> None:
+def test_digest_has_key_points_up_top_and_quotes_only_with_consent(
+    env: Environment, rules: ProgramRules, language: str
+) -> None:
     issue = build_digest(
-        period_start=date(2026, 11, 22), period_end=date(2026, 12, 6), language=language,
-        new_mentor_names=["Ruth Almog"], matches_made=12, meetings_held=9,
+        period_start=date(2026, 11, 22),
+        period_end=date(2026, 12, 6),
+        language=language,
+        new_mentor_names=["Ruth Almog"],
+        matches_made=12,
+        meetings_held=9,
         answers=[survey_answer("Quote me <b>please</b>", True), survey_answer("Private remark", False)],
-        requested_topics=[["python"]], waiting_topics=[["security"]], mentor_expertise=[["python"]], rules=rules)
+        requested_topics=[["python"]],
+        waiting_topics=[["security"]],
+        mentor_expertise=[["python"]],
+        rules=rules,
+    )
     subject, text, html = render_digest(env, issue, rules)
     assert ("Quote me <b>please</b>" in text) and ("Quote me &lt;b&gt;please&lt;/b&gt;" in html)
     assert "Private remark" not in text and "Private remark" not in html
@@ -159,9 +209,13 @@ def test_lead_report_opens_with_what_needs_the_lead(env: Environment, rules: Pro
     from domain.report import ReportFacts, WaitingApproval, build_report
 
     since = datetime(2026, 12, 17, 9, 0, tzinfo=ZoneInfo("Asia/Jerusalem"))
-    facts = ReportFacts(as_of=date(2026, 12, 20), approvals=[
-        WaitingApproval(batch_id=3, proposals=2, since=since, link="http://127.0.0.1:4200/runs/flow-run/abc")],
-        uncertain_keys=["invite:9:mentor"])
+    facts = ReportFacts(
+        as_of=date(2026, 12, 20),
+        approvals=[
+            WaitingApproval(batch_id=3, proposals=2, since=since, link="http://127.0.0.1:4200/runs/flow-run/abc")
+        ],
+        uncertain_keys=["invite:9:mentor"],
+    )
     subject, text, html = render_lead_report(env, build_report(facts), rules.program_name)
     assert "20.12.2026" in subject and '<html dir="rtl" lang="he">' in html
     lines = text.splitlines()
@@ -172,5 +226,3 @@ def test_lead_report_opens_with_what_needs_the_lead(env: Environment, rules: Pro
     assert '<code dir="ltr">mentorflow status</code>' in html
     english = render_lead_report(env, build_report(facts.model_copy(update={"language": "en"})), rules.program_name)
     assert english.text.startswith("Needs you:") and "mentorflow status" in english.text
-
-

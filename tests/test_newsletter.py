@@ -26,8 +26,9 @@ NAMES = ["דנה לוי", "Dana Levi", "Yossi Cohen", "שירה אברהם"]
 
 
 def audience(candidates: list[Candidate], unsubscribed: list[str] = []) -> list[tuple[str, str]]:  # noqa: B006
-    readers = newsletter_audience(candidates, unsubscribed, secret=SECRET, languages=["he", "en"],
-                                  default_language="he")
+    readers = newsletter_audience(
+        candidates, unsubscribed, secret=SECRET, languages=["he", "en"], default_language="he"
+    )
     return [(str(r.email), r.language) for r in readers]
 
 
@@ -42,14 +43,21 @@ def test_only_the_opted_in_get_it_once_each_in_their_language() -> None:
 
 
 def test_an_unsubscribe_wins_over_any_opt_in() -> None:
-    people = [Candidate(email="a@example.org", name="A", languages=["he"], opted_in=True),
-              Candidate(email="b@example.org", name="B", languages=["en"], opted_in=True)]
+    people = [
+        Candidate(email="a@example.org", name="A", languages=["he"], opted_in=True),
+        Candidate(email="b@example.org", name="B", languages=["en"], opted_in=True),
+    ]
     assert audience(people, [person_key("A@Example.org", SECRET)]) == [("b@example.org", "en")]
 
 
 def test_the_unsubscribe_link_is_signed_for_that_person_and_purpose() -> None:
-    (reader,) = newsletter_audience([Candidate(email="a@example.org", name="A", opted_in=True)], [],
-                                    secret=SECRET, languages=["he"], default_language="he")
+    (reader,) = newsletter_audience(
+        [Candidate(email="a@example.org", name="A", opted_in=True)],
+        [],
+        secret=SECRET,
+        languages=["he"],
+        default_language="he",
+    )
     token = unsubscribe_token(reader, SECRET, NOW, 365)
     claims = verify_link(token, SECRET, UNSUBSCRIBE, NOW + timedelta(days=30))
     assert claims.subject == person_key("a@example.org", SECRET) and "example" not in token
@@ -59,16 +67,26 @@ def test_the_unsubscribe_link_is_signed_for_that_person_and_purpose() -> None:
     assert "<mailto:lead@example.org?subject=unsubscribe>" in headers["List-Unsubscribe"]
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("Great first talk, very practical advice on interviews", "Great first talk, very practical advice on interviews"),
-    ("Dana Levi was great, write her at dana.levi@example.org or 054-123-4567, she knows a lot about careers",
-     "… … was great, write her at … or …, she knows a lot about careers"),
-    ("שיחה מצוינת עם דנה, קיבלתי כיוון ברור להמשך הדרך", "שיחה מצוינת עם …, קיבלתי כיוון ברור להמשך הדרך"),
-    ("תודה לדנה!", None),  # nothing left worth quoting
-    ("See https://tracker.example/p.gif and www.evil.example for more of my notes today",
-     "See … and … for more of my notes today"),
-    ("Call Yossi Cohen +972 54 123 4567", None),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Great first talk, very practical advice on interviews",
+            "Great first talk, very practical advice on interviews",
+        ),
+        (
+            "Dana Levi was great, write her at dana.levi@example.org or 054-123-4567, she knows a lot about careers",
+            "… … was great, write her at … or …, she knows a lot about careers",
+        ),
+        ("שיחה מצוינת עם דנה, קיבלתי כיוון ברור להמשך הדרך", "שיחה מצוינת עם …, קיבלתי כיוון ברור להמשך הדרך"),
+        ("תודה לדנה!", None),  # nothing left worth quoting
+        (
+            "See https://tracker.example/p.gif and www.evil.example for more of my notes today",
+            "See … and … for more of my notes today",
+        ),
+        ("Call Yossi Cohen +972 54 123 4567", None),
+    ],
+)
 def test_quotes_lose_emails_phones_links_and_names_or_are_left_out(text: str, expected: str | None) -> None:
     assert moderate_quote(text, NAMES) == expected
 
@@ -81,10 +99,22 @@ def test_quote_candidates_have_stable_ids_and_no_duplicates() -> None:
 
 
 def issue(**news: object) -> DigestIssue:
-    base: dict[str, object] = dict(period_start=date(2026, 11, 22), period_end=date(2026, 12, 5), language="he",
-                                   new_mentors=[], matches_made=0, meetings_held=0, answers=0, satisfaction_avg=None,
-                                   satisfied_pct=None, in_touch_pct=None, adopted_pct=None, topics_in_demand=[],
-                                   top_topics=[], quotes=[])
+    base: dict[str, object] = dict(
+        period_start=date(2026, 11, 22),
+        period_end=date(2026, 12, 5),
+        language="he",
+        new_mentors=[],
+        matches_made=0,
+        meetings_held=0,
+        answers=0,
+        satisfaction_avg=None,
+        satisfied_pct=None,
+        in_touch_pct=None,
+        adopted_pct=None,
+        topics_in_demand=[],
+        top_topics=[],
+        quotes=[],
+    )
     return DigestIssue.model_validate(base | news)
 
 
@@ -106,11 +136,19 @@ def test_the_local_outbox_writes_the_one_click_headers_and_refuses_injected_ones
     from connectors.local.outbox import DEFAULT_SENDER, build_message
 
     headers = unsubscribe_headers("https://example.org/u?token=abc")
-    message = OutgoingEmail(key="newsletter:1", recipients=[Address(email="a@example.org", name="A")],
-                            subject="s", text="t", html="<p>t</p>", categories=["digest"], headers=headers)
+    message = OutgoingEmail(
+        key="newsletter:1",
+        recipients=[Address(email="a@example.org", name="A")],
+        subject="s",
+        text="t",
+        html="<p>t</p>",
+        categories=["digest"],
+        headers=headers,
+    )
     parsed = email.message_from_bytes(build_message(message, message.recipients[0], DEFAULT_SENDER))
     assert parsed["List-Unsubscribe"] == "<https://example.org/u?token=abc>"
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     with pytest.raises(ValidationError):
         message.model_copy(update={"headers": {"List-Unsubscribe": "<x>\r\nBcc: all@example.org"}}).model_validate(
-            message.model_dump() | {"headers": {"List-Unsubscribe": "<x>\r\nBcc: all@example.org"}})
+            message.model_dump() | {"headers": {"List-Unsubscribe": "<x>\r\nBcc: all@example.org"}}
+        )

@@ -31,11 +31,30 @@ pytest_plugins = ["tests.emulators.fixtures"]
 ROOT = Path(__file__).resolve().parent.parent
 TZ = ZoneInfo("Asia/Jerusalem")
 DAY0 = datetime(2026, 11, 22, 9, 0, tzinfo=TZ)
-TOPICS = ["Python", "JavaScript", "Backend", "Frontend", "DevOps", "Data engineering", "Open source",
-          "Career growth", "Job interviews", "Testing"]
+TOPICS = [
+    "Python",
+    "JavaScript",
+    "Backend",
+    "Frontend",
+    "DevOps",
+    "Data engineering",
+    "Open source",
+    "Career growth",
+    "Job interviews",
+    "Testing",
+]
 DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu"]
-MENTEE_QUESTIONS = ["Full name", "Preferred languages", "Topics (most important first)", "Career stage", "Goals",
-                    "Weekly availability", "Accessibility needs", "May we contact you?", "May we quote your feedback?"]
+MENTEE_QUESTIONS = [
+    "Full name",
+    "Preferred languages",
+    "Topics (most important first)",
+    "Career stage",
+    "Goals",
+    "Weekly availability",
+    "Accessibility needs",
+    "May we contact you?",
+    "May we quote your feedback?",
+]
 MENTOR_QUESTIONS = ["name", "email", "expertise", "years", "career_stage", "languages", "capacity", "availability"]
 
 
@@ -45,33 +64,67 @@ def _windows(rng: random.Random) -> str:
 
 def seed(google: GoogleEmulator, mentees: int, mentors: int) -> None:
     rng = random.Random(7)
-    google.seed("mentee-form", MENTEE_QUESTIONS, [{
-        "Email address": f"mentee{i}@example.org", "Full name": f"Mentee {i}",
-        "Preferred languages": rng.choice(["Hebrew", "English", "Hebrew, English"]),
-        "Topics (most important first)": ", ".join(rng.sample(TOPICS, rng.randint(1, 3))),
-        "Career stage": str(rng.randint(0, 3)), "Goals": "grow", "Weekly availability": _windows(rng),
-        "Accessibility needs": "", "May we contact you?": "Yes", "May we quote your feedback?": "No",
-    } for i in range(mentees)])
-    google.seed("mentor-form", MENTOR_QUESTIONS, [{
-        "name": f"Mentor {j}", "email": f"mentor{j}@example.org", "expertise": ", ".join(rng.sample(TOPICS, 4)),
-        "years": str(rng.randint(4, 20)), "career_stage": str(rng.randint(2, 4)), "languages": "Hebrew, English",
-        "capacity": str(rng.randint(2, 3)), "availability": _windows(rng) + "; " + _windows(rng),
-    } for j in range(mentors)])
+    google.seed(
+        "mentee-form",
+        MENTEE_QUESTIONS,
+        [
+            {
+                "Email address": f"mentee{i}@example.org",
+                "Full name": f"Mentee {i}",
+                "Preferred languages": rng.choice(["Hebrew", "English", "Hebrew, English"]),
+                "Topics (most important first)": ", ".join(rng.sample(TOPICS, rng.randint(1, 3))),
+                "Career stage": str(rng.randint(0, 3)),
+                "Goals": "grow",
+                "Weekly availability": _windows(rng),
+                "Accessibility needs": "",
+                "May we contact you?": "Yes",
+                "May we quote your feedback?": "No",
+            }
+            for i in range(mentees)
+        ],
+    )
+    google.seed(
+        "mentor-form",
+        MENTOR_QUESTIONS,
+        [
+            {
+                "name": f"Mentor {j}",
+                "email": f"mentor{j}@example.org",
+                "expertise": ", ".join(rng.sample(TOPICS, 4)),
+                "years": str(rng.randint(4, 20)),
+                "career_stage": str(rng.randint(2, 4)),
+                "languages": "Hebrew, English",
+                "capacity": str(rng.randint(2, 3)),
+                "availability": _windows(rng) + "; " + _windows(rng),
+            }
+            for j in range(mentors)
+        ],
+    )
     google.seed("survey-form", ["token", "satisfaction", "met", "still_in_touch", "adopted_idea"], [])
 
 
-def remote_services(tmp_path: Path, google: GoogleEmulator, sendgrid: SendGridEmulator,
-                    api_key: str | None = None) -> Services:
+def remote_services(
+    tmp_path: Path, google: GoogleEmulator, sendgrid: SendGridEmulator, api_key: str | None = None
+) -> Services:
     # With Google Calendar the program lets Google make the video room (no link template).
     rules = yaml.safe_load((ROOT / "config" / "program.yaml").read_text(encoding="utf-8"))
     rules["scheduling"]["video_link_template"] = None
     (tmp_path / "program.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
     settings = Settings(
-        _env_file=None, data_dir=tmp_path, rules_path=tmp_path / "program.yaml",
-        intake="google", roster="google", calendar="google", surveys="google",
-        mailer="sendgrid", google_api_endpoint=google.url, google_mentee_form_id="mentee-form",
-        google_mentor_form_id="mentor-form", google_survey_form_id="survey-form",
-        sendgrid_api_key=api_key or sendgrid.api_key, sendgrid_host=sendgrid.url,
+        _env_file=None,
+        data_dir=tmp_path,
+        rules_path=tmp_path / "program.yaml",
+        intake="google",
+        roster="google",
+        calendar="google",
+        surveys="google",
+        mailer="sendgrid",
+        google_api_endpoint=google.url,
+        google_mentee_form_id="mentee-form",
+        google_mentor_form_id="mentor-form",
+        google_survey_form_id="survey-form",
+        sendgrid_api_key=api_key or sendgrid.api_key,
+        sendgrid_host=sendgrid.url,
         survey_token_secret="a-real-test-secret-8Kp3Zw6N",
         http_timeout_seconds=5,
     )  # type: ignore[call-arg]
@@ -170,12 +223,12 @@ def test_the_newsletter_goes_to_each_opted_in_reader_once_after_approval(
         assert digest(DAY0 + timedelta(days=14)).awaiting_approval
         approve_newsletter(services, [], DAY0 + timedelta(days=14, hours=1))
         assert digest(DAY0 + timedelta(days=14, hours=2)).published
-    bodies = [b for b in sendgrid_emulator.accepted
-              if b["custom_args"]["mentorflow_key"].startswith("newsletter:")]
+    bodies = [b for b in sendgrid_emulator.accepted if b["custom_args"]["mentorflow_key"].startswith("newsletter:")]
     assert len(bodies) == len(opted) == 30, "one copy per opted-in reader, none to the 300 who did not opt in"
     assert all(len(b["personalizations"]) == 1 and len(b["personalizations"][0]["to"]) == 1 for b in bodies)
-    previews = [b for b in sendgrid_emulator.accepted
-                if b["custom_args"]["mentorflow_key"].startswith("digest-preview:")]
+    previews = [
+        b for b in sendgrid_emulator.accepted if b["custom_args"]["mentorflow_key"].startswith("digest-preview:")
+    ]
     assert len(previews) == 1
 
 
@@ -187,8 +240,12 @@ def test_faults_and_a_crash_still_give_one_event_and_one_email_per_match_and_ste
     seed(google_emulator, mentees=100, mentors=40)
     services = remote_services(tmp_path, google_emulator, sendgrid_emulator)
     no_waiting(services, sendgrid_emulator)
-    google_emulator.fail_share(0.25, lambda rng: Fault(status=rng.choice([500, 503]), after=rng.random() < 0.5),
-                               seed=3, operation="events.insert")
+    google_emulator.fail_share(
+        0.25,
+        lambda rng: Fault(status=rng.choice([500, 503]), after=rng.random() < 0.5),
+        seed=3,
+        operation="events.insert",
+    )
     sendgrid_emulator.fail_share(0.25, sendgrid_fault, seed=4)
 
     # the first run crashes part-way: the mailer dies right after its 20th accepted send
@@ -262,16 +319,21 @@ def test_a_declined_meeting_is_moved_not_recreated_and_the_lead_is_told(
 
 
 def test_the_demo_honours_the_connector_settings(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, google_emulator: GoogleEmulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    google_emulator: GoogleEmulator,
     sendgrid_emulator: SendGridEmulator,
 ) -> None:
     """`make demo` with MENTORFLOW_CALENDAR=google and MENTORFLOW_MAILER=sendgrid talks to those endpoints."""
     from mentorflow.demo import run_demo
 
     for name, value in {
-        "MENTORFLOW_CALENDAR": "google", "MENTORFLOW_MAILER": "sendgrid",
-        "MENTORFLOW_GOOGLE_API_ENDPOINT": google_emulator.url, "MENTORFLOW_SENDGRID_HOST": sendgrid_emulator.url,
-        "MENTORFLOW_SENDGRID_API_KEY": sendgrid_emulator.api_key, "MENTORFLOW_SURVEY_TOKEN_SECRET": "demo-secret-Xq7Lm2Tv9R4w",  # noqa: E501
+        "MENTORFLOW_CALENDAR": "google",
+        "MENTORFLOW_MAILER": "sendgrid",
+        "MENTORFLOW_GOOGLE_API_ENDPOINT": google_emulator.url,
+        "MENTORFLOW_SENDGRID_HOST": sendgrid_emulator.url,
+        "MENTORFLOW_SENDGRID_API_KEY": sendgrid_emulator.api_key,
+        "MENTORFLOW_SURVEY_TOKEN_SECRET": "demo-secret-Xq7Lm2Tv9R4w",  # noqa: E501
     }.items():
         monkeypatch.setenv(name, value)
     summary = run_demo(tmp_path / "demo", "2026-11-22")

@@ -31,9 +31,14 @@ pytest_plugins = ["tests.emulators.fixtures"]
 
 @pytest.fixture
 def settings(tmp_path: Path, sendgrid_emulator: SendGridEmulator) -> Iterator[Settings]:
-    yield Settings(_env_file=None, data_dir=tmp_path, mailer="sendgrid",  # type: ignore[call-arg]
-                   sendgrid_api_key=sendgrid_emulator.api_key, sendgrid_host=sendgrid_emulator.url,
-                   survey_token_secret="a-real-test-secret")
+    yield Settings(
+        _env_file=None,
+        data_dir=tmp_path,
+        mailer="sendgrid",  # type: ignore[call-arg]
+        sendgrid_api_key=sendgrid_emulator.api_key,
+        sendgrid_host=sendgrid_emulator.url,
+        survey_token_secret="a-real-test-secret",
+    )
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:  # other tests' failing runs must not mail anyone
@@ -46,8 +51,9 @@ def mails_to(emulator: SendGridEmulator, address: str, want: int, timeout: float
     """Wait until ``want`` messages to ``address`` were accepted (the automation runs in the server)."""
     deadline = time.monotonic() + timeout
     while True:
-        got = [m for m in emulator.accepted if any(t["email"] == address for p in m["personalizations"]
-                                                   for t in p["to"])]
+        got = [
+            m for m in emulator.accepted if any(t["email"] == address for p in m["personalizations"] for t in p["to"])
+        ]
         if len(got) >= want or time.monotonic() > deadline:
             return got
         time.sleep(0.5)
@@ -77,7 +83,8 @@ def test_setup_is_idempotent_and_never_prints_a_secret(settings: Settings) -> No
 
 
 def test_a_failed_mentorflow_run_emails_the_lead_and_another_flow_does_not(
-        settings: Settings, sendgrid_emulator: SendGridEmulator) -> None:
+    settings: Settings, sendgrid_emulator: SendGridEmulator
+) -> None:
     from prefect import flow, tags
 
     rules = load_rules(settings.rules_path)
@@ -103,7 +110,8 @@ def test_a_failed_mentorflow_run_emails_the_lead_and_another_flow_does_not(
 
 
 def test_the_lead_is_told_when_the_approval_form_waits_too_long(
-        settings: Settings, sendgrid_emulator: SendGridEmulator) -> None:
+    settings: Settings, sendgrid_emulator: SendGridEmulator
+) -> None:
     """A run left Suspended longer than the threshold (10 s here, hours in production) mails the lead once."""
     from prefect import flow
     from prefect.client.orchestration import get_client

@@ -62,8 +62,9 @@ def test_a_failed_database_write_leaves_no_personal_data_in_prefect(data_dir: Pa
 
     services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
     db = sqlite3.connect(data_dir / "mentorflow.db")
-    db.execute("CREATE TRIGGER fail_new_request BEFORE INSERT ON requests "
-               "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+    db.execute(
+        "CREATE TRIGGER fail_new_request BEFORE INSERT ON requests BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+    )
     db.commit()
     db.close()
 
@@ -98,8 +99,14 @@ def test_every_file_the_flows_write_is_owner_only(data_dir: Path) -> None:
     previous = os.umask(0o002)
     try:
         root = data_dir / "program"
-        services = build_services(Settings(data_dir=root, intake_dir=data_dir / "inbox",  # type: ignore[call-arg]
-                                           roster_path=data_dir / "mentors.yaml", _env_file=None))
+        services = build_services(
+            Settings(
+                data_dir=root,
+                intake_dir=data_dir / "inbox",  # type: ignore[call-arg]
+                roster_path=data_dir / "mentors.yaml",
+                _env_file=None,
+            )
+        )
         with use_services(services):
             intake(DAY0)
             match(DAY0, approval="auto")
@@ -145,11 +152,19 @@ def test_replayed_expired_forged_and_ended_match_links_change_nothing(data_dir: 
         uow.matches.end(ended, "declined", "lead", sent_at)
     until = sent_at + timedelta(days=services.rules.followup.link_valid_days)
 
-    def row(match_id: int, when: datetime, satisfaction: int, consent: str, key: str = secret,
-            expires: datetime = until) -> dict[str, object]:
-        return {"token": survey_token(match_id, Role.MENTEE, key, expires), "timestamp": when.isoformat(),
-                "satisfaction": satisfaction, "met": "yes", "still_in_touch": "yes", "adopted_idea": "yes",
-                "free_text": "", "consent_quote": consent}
+    def row(
+        match_id: int, when: datetime, satisfaction: int, consent: str, key: str = secret, expires: datetime = until
+    ) -> dict[str, object]:
+        return {
+            "token": survey_token(match_id, Role.MENTEE, key, expires),
+            "timestamp": when.isoformat(),
+            "satisfaction": satisfaction,
+            "met": "yes",
+            "still_in_touch": "yes",
+            "adopted_idea": "yes",
+            "free_text": "",
+            "consent_quote": consent,
+        }
 
     rows = [
         row(first, sent_at + timedelta(hours=3), 2, "no"),  # the genuine answer
@@ -174,7 +189,9 @@ def test_replayed_expired_forged_and_ended_match_links_change_nothing(data_dir: 
         report = uow.reporting.status_report()
     assert [(a.match_id, a.satisfaction, a.consent_quote) for a in answers] == [(first, 2, False)]
     reasons = {r for s in report.set_aside for r in s.reasons}
-    assert {"token: this survey link was already used; the first answer stands",
-            "token: the survey link had expired when this answer was given",
-            "token: not a valid survey link",
-            "token: the match of this survey link has ended (or does not exist)"} <= reasons
+    assert {
+        "token: this survey link was already used; the first answer stands",
+        "token: the survey link had expired when this answer was given",
+        "token: not a valid survey link",
+        "token: the match of this survey link has ended (or does not exist)",
+    } <= reasons

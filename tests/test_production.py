@@ -52,14 +52,22 @@ def program_env(tmp_path: Path, store_url: str, google: GoogleEmulator, sendgrid
     rules["matching"]["approval"] = "auto"
     (tmp_path / "program.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
     return {
-        "MENTORFLOW_DATA_DIR": str(tmp_path / "data"), "MENTORFLOW_DATABASE_URL": store_url,
+        "MENTORFLOW_DATA_DIR": str(tmp_path / "data"),
+        "MENTORFLOW_DATABASE_URL": store_url,
         "MENTORFLOW_RULES_PATH": str(tmp_path / "program.yaml"),
-        "MENTORFLOW_INTAKE": "google", "MENTORFLOW_ROSTER": "google", "MENTORFLOW_CALENDAR": "google",
-        "MENTORFLOW_SURVEYS": "google", "MENTORFLOW_MAILER": "sendgrid",
-        "MENTORFLOW_GOOGLE_API_ENDPOINT": google.url, "MENTORFLOW_GOOGLE_MENTEE_FORM_ID": "mentee-form",
-        "MENTORFLOW_GOOGLE_MENTOR_FORM_ID": "mentor-form", "MENTORFLOW_GOOGLE_SURVEY_FORM_ID": "survey-form",
-        "MENTORFLOW_SENDGRID_HOST": sendgrid.url, "MENTORFLOW_HTTP_TIMEOUT_SECONDS": "5",
-        "MENTORFLOW_SENDGRID_API_KEY": sendgrid.api_key, "MENTORFLOW_SURVEY_TOKEN_SECRET": "a-real-test-secret",
+        "MENTORFLOW_INTAKE": "google",
+        "MENTORFLOW_ROSTER": "google",
+        "MENTORFLOW_CALENDAR": "google",
+        "MENTORFLOW_SURVEYS": "google",
+        "MENTORFLOW_MAILER": "sendgrid",
+        "MENTORFLOW_GOOGLE_API_ENDPOINT": google.url,
+        "MENTORFLOW_GOOGLE_MENTEE_FORM_ID": "mentee-form",
+        "MENTORFLOW_GOOGLE_MENTOR_FORM_ID": "mentor-form",
+        "MENTORFLOW_GOOGLE_SURVEY_FORM_ID": "survey-form",
+        "MENTORFLOW_SENDGRID_HOST": sendgrid.url,
+        "MENTORFLOW_HTTP_TIMEOUT_SECONDS": "5",
+        "MENTORFLOW_SENDGRID_API_KEY": sendgrid.api_key,
+        "MENTORFLOW_SURVEY_TOKEN_SECRET": "a-real-test-secret",
     }
 
 
@@ -67,19 +75,42 @@ def seed_program(google: GoogleEmulator, mentees: int = 0) -> None:
     topics = "Python, Backend, Career growth, Job interviews"
     windows = "Sun 9:00-13:00; Mon 9:00-13:00; Tue 9:00-13:00; Wed 9:00-13:00; Thu 9:00-13:00"
     google.seed("mentee-form", MENTEE_QUESTIONS, [])
-    google.seed("mentor-form", MENTOR_QUESTIONS, [{
-        "name": f"Mentor {j}", "email": f"mentor{j}@example.org", "expertise": topics, "years": "10",
-        "career_stage": "3", "languages": "Hebrew, English", "capacity": "3", "availability": windows,
-    } for j in range(4)])
+    google.seed(
+        "mentor-form",
+        MENTOR_QUESTIONS,
+        [
+            {
+                "name": f"Mentor {j}",
+                "email": f"mentor{j}@example.org",
+                "expertise": topics,
+                "years": "10",
+                "career_stage": "3",
+                "languages": "Hebrew, English",
+                "capacity": "3",
+                "availability": windows,
+            }
+            for j in range(4)
+        ],
+    )
     google.seed("survey-form", ["token", "satisfaction", "met", "still_in_touch", "adopted_idea"], [])
 
 
 def submit(google: GoogleEmulator, i: int) -> None:
-    google.add_response("mentee-form", {
-        "Full name": f"Mentee {i}", "Preferred languages": "Hebrew, English", "Topics (most important first)": "Python",
-        "Career stage": "1", "Goals": "grow", "Weekly availability": "Sun 9:00-13:00; Tue 9:00-13:00",
-        "Accessibility needs": "", "May we contact you?": "Yes", "May we quote your feedback?": "No",
-    }, email=f"mentee{i}@example.org")
+    google.add_response(
+        "mentee-form",
+        {
+            "Full name": f"Mentee {i}",
+            "Preferred languages": "Hebrew, English",
+            "Topics (most important first)": "Python",
+            "Career stage": "1",
+            "Goals": "grow",
+            "Weekly availability": "Sun 9:00-13:00; Tue 9:00-13:00",
+            "Accessibility needs": "",
+            "May we contact you?": "Yes",
+            "May we quote your feedback?": "No",
+        },
+        email=f"mentee{i}@example.org",
+    )
 
 
 def invitations(sendgrid: SendGridEmulator) -> list[dict[str, Any]]:
@@ -98,7 +129,8 @@ def start_stack(tmp_path: Path, env: dict[str, str], prefect_db: str | None) -> 
 
 
 def test_production_profile_runs_the_chain_through_workers_and_refuses_strangers(
-        tmp_path: Path, postgres_url: str, prefect_database: str) -> None:
+    tmp_path: Path, postgres_url: str, prefect_database: str
+) -> None:
     google, sendgrid = shared(GoogleEmulator), shared(SendGridEmulator)
     google.reset()
     sendgrid.reset()
@@ -107,8 +139,12 @@ def test_production_profile_runs_the_chain_through_workers_and_refuses_strangers
     with start_stack(tmp_path, env, prefect_database) as stack:
         # closed: no credentials, no API; the right ones, an answer
         assert httpx.post(stack.api_url + "/flow_runs/filter", json={}, timeout=10).status_code == 401
-        assert httpx.post(stack.api_url + "/flow_runs/filter", json={}, auth=tuple(stack.auth.split(":", 1)),
-                          timeout=10).status_code == 200
+        assert (
+            httpx.post(
+                stack.api_url + "/flow_runs/filter", json={}, auth=tuple(stack.auth.split(":", 1)), timeout=10
+            ).status_code
+            == 200
+        )
         assert "secret block mentorflow-sendgrid-api-key: created" in stack.setup_output
         assert sendgrid.api_key not in stack.setup_output
 

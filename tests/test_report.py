@@ -36,8 +36,19 @@ def prose(markdown: str) -> str:
 def test_nothing_failed_only_when_true() -> None:
     quiet = build_report(facts())
     assert quiet.needs_you == [] and quiet.all_clear and "נכשלה" in quiet.all_clear
-    failed = build_report(facts(failed_runs=[RunProblem(stage="intake", run_name="intake 2026-11-30 09:15",
-                                                        state="Failed", at=AT, link="http://ui/runs/flow-run/1")]))
+    failed = build_report(
+        facts(
+            failed_runs=[
+                RunProblem(
+                    stage="intake",
+                    run_name="intake 2026-11-30 09:15",
+                    state="Failed",
+                    at=AT,
+                    link="http://ui/runs/flow-run/1",
+                )
+            ]
+        )
+    )
     assert failed.all_clear is None
     assert failed.needs_you[0].action == "http://ui/runs/flow-run/1"
     unknown = build_report(facts(failed_runs=None))
@@ -45,9 +56,14 @@ def test_nothing_failed_only_when_true() -> None:
 
 
 def test_needs_you_lines_carry_the_command_or_link_that_resolves_them() -> None:
-    doc = build_report(facts(
-        approvals=[WaitingApproval(batch_id=4, proposals=3, since=AT, link="http://ui/runs/flow-run/abc")],
-        broken_rules=["matching.weights.topic: must be ≥ 0"], uncertain_keys=["invite:7:mentee"], new_set_aside=2))
+    doc = build_report(
+        facts(
+            approvals=[WaitingApproval(batch_id=4, proposals=3, since=AT, link="http://ui/runs/flow-run/abc")],
+            broken_rules=["matching.weights.topic: must be ≥ 0"],
+            uncertain_keys=["invite:7:mentee"],
+            new_set_aside=2,
+        )
+    )
     actions = [line.action for line in doc.needs_you]
     assert actions[0] == "config/program.yaml" and "matching.weights.topic" in doc.needs_you[0].text
     assert "http://ui/runs/flow-run/abc" in actions
@@ -56,11 +72,17 @@ def test_needs_you_lines_carry_the_command_or_link_that_resolves_them() -> None:
 
 
 def test_a_hebrew_report_has_no_english_prose() -> None:
-    doc = build_report(facts(
-        approvals=[WaitingApproval(batch_id=1, proposals=2, since=AT)],
-        failed_runs=[RunProblem(stage="invite", run_name="invite 2026-11-30 09:30", state="Crashed", at=AT)],
-        uncertain_keys=["x"], new_flags=1, changes=Changes(applications=5, matches_made=3),
-        this_week=Health(matched=3, satisfaction=4.5), last_week=Health(matched=1)))
+    doc = build_report(
+        facts(
+            approvals=[WaitingApproval(batch_id=1, proposals=2, since=AT)],
+            failed_runs=[RunProblem(stage="invite", run_name="invite 2026-11-30 09:30", state="Crashed", at=AT)],
+            uncertain_keys=["x"],
+            new_flags=1,
+            changes=Changes(applications=5, matches_made=3),
+            this_week=Health(matched=3, satisfaction=4.5),
+            last_week=Health(matched=1),
+        )
+    )
     markdown = report_markdown(doc)
     assert LATIN_WORD.findall(prose(markdown)) == []
     # Prefect's V1 UI strips <div dir="rtl">: every Hebrew line starts with a right-to-left mark
@@ -74,9 +96,12 @@ def test_an_english_report_stays_left_to_right() -> None:
 
 
 def test_health_is_compared_with_last_week() -> None:
-    doc = build_report(facts(this_week=Health(matched=5, waiting=2, longest_wait_days=9, meetings_held=4,
-                                              satisfaction=4.25, no_shows=1),
-                             last_week=Health(matched=3, satisfaction=None)))
+    doc = build_report(
+        facts(
+            this_week=Health(matched=5, waiting=2, longest_wait_days=9, meetings_held=4, satisfaction=4.25, no_shows=1),
+            last_week=Health(matched=3, satisfaction=None),
+        )
+    )
     rows = {label: (this, last) for label, this, last in doc.health}
     assert rows["הותאמו"] == ("5", "3")
     assert rows["שביעות רצון (1–5)"] == ("4.2", "–")  # 4.25 to one decimal (half to even), none last week

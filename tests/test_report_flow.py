@@ -20,8 +20,10 @@ TZ = ZoneInfo("Asia/Jerusalem")
 
 
 def reports(data_dir: Path) -> list[EmailMessage]:
-    return [email.message_from_bytes(p.read_bytes(), policy=default)  # type: ignore[misc]
-            for p in sorted((data_dir / "outbox").glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)]
+    return [
+        email.message_from_bytes(p.read_bytes(), policy=default)  # type: ignore[misc]
+        for p in sorted((data_dir / "outbox").glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)
+    ]
 
 
 def body(message: EmailMessage) -> str:
@@ -60,8 +62,9 @@ def test_the_weeks_failed_runs_are_in_needs_you_and_a_quiet_week_says_nothing_fa
     assert "שום ריצה לא נכשלה" in body(reports(fresh_services)[-1])
 
 
-def test_a_broken_program_rule_does_not_silence_the_report(fresh_services: Path, monkeypatch: pytest.MonkeyPatch
-                                                           ) -> None:
+def test_a_broken_program_rule_does_not_silence_the_report(
+    fresh_services: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from flows.report import report
 
     rules = yaml.safe_load((ROOT / "config" / "program.yaml").read_text(encoding="utf-8"))

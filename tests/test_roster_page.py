@@ -80,38 +80,83 @@ def page_record(**answers: str) -> RawResponse:
 
 
 def test_a_booking_link_mentor_with_an_email_is_imported_without_weekly_availability(rules: ProgramRules) -> None:
-    mentor = parse_mentor(page_record(**{
-        "במה אני יכול לעזור": "בקוברניטיס ובענן (AWS), גינון עירוני", "email": "avi@example.com",
-        "קישור ליצירת קשר": "https://cal.com/example-avi", "לינקדאין": "https://www.linkedin.com/in/example-avi/"}),
-        rules)
+    mentor = parse_mentor(
+        page_record(
+            **{
+                "במה אני יכול לעזור": "בקוברניטיס ובענן (AWS), גינון עירוני",
+                "email": "avi@example.com",
+                "קישור ליצירת קשר": "https://cal.com/example-avi",
+                "לינקדאין": "https://www.linkedin.com/in/example-avi/",
+            }
+        ),
+        rules,
+    )
     assert isinstance(mentor, Mentor), mentor
     assert mentor.expertise == ["devops", "cloud"]
     assert mentor.expertise_text == ["גינון עירוני"]
     assert (mentor.contact_kind, mentor.scheduling, mentor.booking_url) == (
-        "booking_link", "booking_link", "https://cal.com/example-avi")
+        "booking_link",
+        "booking_link",
+        "https://cal.com/example-avi",
+    )
     assert mentor.linkedin == "https://www.linkedin.com/in/example-avi/"
     assert mentor.availability == [] and mentor.languages == ["he"] and mentor.career_stage == 3
 
 
 def test_contact_kinds(rules: ProgramRules) -> None:
-    mail = parse_mentor(page_record(**{"במה אני יכול לעזור": "Python", "קישור ליצירת קשר": "mailto:avi@example.com",
-                                       "availability": "Sun 18-20"}), rules)
+    mail = parse_mentor(
+        page_record(
+            **{
+                "במה אני יכול לעזור": "Python",
+                "קישור ליצירת קשר": "mailto:avi@example.com",
+                "availability": "Sun 18-20",
+            }
+        ),
+        rules,
+    )
     assert isinstance(mail, Mentor) and (mail.email, mail.contact_kind, mail.scheduling) == (
-        "avi@example.com", "email", "invite")
+        "avi@example.com",
+        "email",
+        "invite",
+    )
     assert mail.languages == ["en"]
-    whatsapp = parse_mentor(page_record(**{"במה אני יכול לעזור": "Python", "email": "avi@example.com",
-                                           "קישור ליצירת קשר": "https://wa.me/972500000000",
-                                           "availability": "Sun 18-20"}), rules)
+    whatsapp = parse_mentor(
+        page_record(
+            **{
+                "במה אני יכול לעזור": "Python",
+                "email": "avi@example.com",
+                "קישור ליצירת קשר": "https://wa.me/972500000000",
+                "availability": "Sun 18-20",
+            }
+        ),
+        rules,
+    )
     assert isinstance(whatsapp, Mentor) and (whatsapp.contact_kind, whatsapp.booking_url) == ("whatsapp", "")
-    bad = parse_mentor(page_record(**{"במה אני יכול לעזור": "Python", "email": "avi@example.com",
-                                      "קישור ליצירת קשר": "javascript:alert(1)"}), rules)
+    bad = parse_mentor(
+        page_record(
+            **{"במה אני יכול לעזור": "Python", "email": "avi@example.com", "קישור ליצירת קשר": "javascript:alert(1)"}
+        ),
+        rules,
+    )
     assert isinstance(bad, SetAside) and bad.reasons[0] == "contact: not an http(s) link"
 
 
 def test_a_mentor_is_never_set_aside_for_an_unmapped_phrase(rules: ProgramRules) -> None:
-    mentor = parse_mentor(RawResponse(source="roster:test", ref="mentor 1", answers={
-        "name": "Avi", "email": "avi@example.com", "expertise": ["Cobol", "mainframes"], "years": "20",
-        "languages": ["he"], "availability": ["Sun 18:00-20:00"]}), rules)
+    mentor = parse_mentor(
+        RawResponse(
+            source="roster:test",
+            ref="mentor 1",
+            answers={
+                "name": "Avi",
+                "email": "avi@example.com",
+                "expertise": ["Cobol", "mainframes"],
+                "years": "20",
+                "languages": ["he"],
+                "availability": ["Sun 18:00-20:00"],
+            },
+        ),
+        rules,
+    )
     assert isinstance(mentor, Mentor)
     assert (mentor.expertise, mentor.expertise_text) == ([], ["Cobol", "mainframes"])
 
@@ -153,16 +198,35 @@ NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
 def mentor(email: str, text: list[str]) -> Mentor:
-    return Mentor(email=email, name="M", expertise=["python"], expertise_text=text, years=10, career_stage=3,
-                  languages=["he"], capacity=1, availability=TUE)
+    return Mentor(
+        email=email,
+        name="M",
+        expertise=["python"],
+        expertise_text=text,
+        years=10,
+        career_stage=3,
+        languages=["he"],
+        capacity=1,
+        availability=TUE,
+    )
 
 
 def request(goals: str) -> MentoringRequest:
-    app_ = MenteeApplication(response_id="r1", submitted_at=NOW, name="Dana", email="dana@example.org",
-                             languages=["he"], topics=["python"], career_stage=2, goals=goals, availability=TUE,
-                             consent_contact=True)
-    return MentoringRequest(id=1, application=app_, status=RequestStatus.PENDING, created_at=NOW, updated_at=NOW,
-                            waiting_since=NOW)
+    app_ = MenteeApplication(
+        response_id="r1",
+        submitted_at=NOW,
+        name="Dana",
+        email="dana@example.org",
+        languages=["he"],
+        topics=["python"],
+        career_stage=2,
+        goals=goals,
+        availability=TUE,
+        consent_contact=True,
+    )
+    return MentoringRequest(
+        id=1, application=app_, status=RequestStatus.PENDING, created_at=NOW, updated_at=NOW, waiting_since=NOW
+    )
 
 
 def test_shared_words_with_unmapped_phrases_tip_the_balance(rules: ProgramRules) -> None:
@@ -177,8 +241,17 @@ def test_shared_words_with_unmapped_phrases_tip_the_balance(rules: ProgramRules)
 
 
 def test_a_booking_link_mentor_without_email_who_would_need_invitations_is_set_aside(rules: ProgramRules) -> None:
-    invited = parse_mentor(page_record(**{"במה אני יכול לעזור": "Python", "קישור ליצירת קשר": "https://cal.com/x",
-                                          "availability": "Sun 18-20", "scheduling": "invite"}), rules)
+    invited = parse_mentor(
+        page_record(
+            **{
+                "במה אני יכול לעזור": "Python",
+                "קישור ליצירת קשר": "https://cal.com/x",
+                "availability": "Sun 18-20",
+                "scheduling": "invite",
+            }
+        ),
+        rules,
+    )
     assert isinstance(invited, SetAside) and invited.reasons == [f"email: {NO_EMAIL}"]
 
 

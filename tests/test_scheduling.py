@@ -89,8 +89,10 @@ def test_busy_intervals_push_the_slot_later() -> None:
     slot = first_meeting_slot(shared, busy, now, RULES)
     assert slot == (local(2026, 6, 3, 19, 0), local(2026, 6, 3, 20, 0))
     # A busy interval given in UTC and one that merely touches the slot's end both behave exactly.
-    busy_utc = [(datetime(2026, 6, 3, 14, 0, tzinfo=UTC), datetime(2026, 6, 3, 16, 0, tzinfo=UTC)),
-                (local(2026, 6, 3, 20, 0), local(2026, 6, 3, 21, 0))]
+    busy_utc = [
+        (datetime(2026, 6, 3, 14, 0, tzinfo=UTC), datetime(2026, 6, 3, 16, 0, tzinfo=UTC)),
+        (local(2026, 6, 3, 20, 0), local(2026, 6, 3, 21, 0)),
+    ]
     assert first_meeting_slot(shared, busy_utc, now, RULES) == (local(2026, 6, 3, 19, 0), local(2026, 6, 3, 20, 0))
 
 
@@ -120,21 +122,31 @@ def test_yom_kippur_and_its_eve_2026() -> None:
     now = local(2026, 9, 15, 9, 0)
     # Monday 21 Sep is Yom Kippur: the next Monday is taken.
     assert first_meeting_slot([w(Weekday.MON, "18:00", "20:00")], [], now, RULES) == (
-        local(2026, 9, 28, 18, 0), local(2026, 9, 28, 19, 0))
+        local(2026, 9, 28, 18, 0),
+        local(2026, 9, 28, 19, 0),
+    )
     # Sunday 20 Sep is its eve: an evening window is closed, a morning one is fine.
     assert first_meeting_slot([w(Weekday.SUN, "18:00", "20:00")], [], now, RULES) == (
-        local(2026, 9, 27, 18, 0), local(2026, 9, 27, 19, 0))
+        local(2026, 9, 27, 18, 0),
+        local(2026, 9, 27, 19, 0),
+    )
     assert first_meeting_slot([w(Weekday.SUN, "10:00", "12:00")], [], now, RULES) == (
-        local(2026, 9, 20, 10, 0), local(2026, 9, 20, 11, 0))
+        local(2026, 9, 20, 10, 0),
+        local(2026, 9, 20, 11, 0),
+    )
 
 
 def test_pesach_2027_and_seder_night() -> None:
     now = local(2027, 4, 18, 9, 0)
     # Thursday 22 Apr 2027 is Pesach; Wednesday 21 Apr is its eve.
     assert first_meeting_slot([w(Weekday.THU, "10:00", "12:00")], [], now, RULES) == (
-        local(2027, 4, 29, 10, 0), local(2027, 4, 29, 11, 0))
+        local(2027, 4, 29, 10, 0),
+        local(2027, 4, 29, 11, 0),
+    )
     assert first_meeting_slot([w(Weekday.WED, "19:00", "21:00")], [], now, RULES) == (
-        local(2027, 5, 5, 19, 0), local(2027, 5, 5, 20, 0))  # 28 Apr is the eve of the seventh day
+        local(2027, 5, 5, 19, 0),
+        local(2027, 5, 5, 20, 0),
+    )  # 28 Apr is the eve of the seventh day
 
 
 def test_window_keeps_local_time_across_dst_start() -> None:
@@ -171,7 +183,9 @@ def test_horizon_limits_the_search() -> None:
     now = local(2026, 6, 1, 10, 0)  # Monday: the horizon ends Thursday 10:00
     rules = SchedulingRules(horizon_days=3, min_lead_hours=0)
     assert first_meeting_slot([w(Weekday.THU, "10:00", "12:00")], [], now, rules) == (
-        local(2026, 6, 4, 10, 0), local(2026, 6, 4, 11, 0))
+        local(2026, 6, 4, 10, 0),
+        local(2026, 6, 4, 11, 0),
+    )
     assert first_meeting_slot([w(Weekday.THU, "10:30", "12:00")], [], now, rules) is None
     assert first_meeting_slot([w(Weekday.FRI, "10:00", "12:00")], [], now, rules) is None
 
@@ -189,8 +203,11 @@ def test_naive_now_is_refused() -> None:
 
 windows = st.builds(
     lambda day, start, length: WeeklyWindow(
-        day=day, start=time(start // 60, start % 60), end=time((start + length) // 60, (start + length) % 60)),
-    st.sampled_from(list(Weekday)), st.integers(0, 22 * 60 - 1), st.integers(15, 120),
+        day=day, start=time(start // 60, start % 60), end=time((start + length) // 60, (start + length) % 60)
+    ),
+    st.sampled_from(list(Weekday)),
+    st.integers(0, 22 * 60 - 1),
+    st.integers(15, 120),
 ).filter(lambda x: x.end > x.start)
 
 
@@ -202,8 +219,9 @@ windows = st.builds(
     minutes=st.sampled_from([30, 45, 60, 90]),
     step=st.sampled_from([15, 30, 60]),
 )
-def test_any_slot_obeys_every_rule(shared: list[WeeklyWindow], start_day: date,
-                                   busy_offsets: list[tuple[int, int]], minutes: int, step: int) -> None:
+def test_any_slot_obeys_every_rule(
+    shared: list[WeeklyWindow], start_day: date, busy_offsets: list[tuple[int, int]], minutes: int, step: int
+) -> None:
     rules = SchedulingRules(meeting_minutes=minutes, step_minutes=step)
     now = datetime.combine(start_day, time(9, 0), tzinfo=TZ)
     busy = [(now + timedelta(hours=h), now + timedelta(hours=h + n)) for h, n in busy_offsets]
@@ -219,6 +237,8 @@ def test_any_slot_obeys_every_rule(shared: list[WeeklyWindow], start_day: date,
     assert kind != "closed"
     if kind == "eve":
         assert end.time() <= rules.eve_cutoff
-    assert any(x.day == start.isoweekday() and x.start <= start.time() and end.time() <= x.end
-               and end.date() == start.date() for x in shared)
+    assert any(
+        x.day == start.isoweekday() and x.start <= start.time() and end.time() <= x.end and end.date() == start.date()
+        for x in shared
+    )
     assert not any(start < b_end and b_start < end for b_start, b_end in busy)

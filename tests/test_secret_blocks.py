@@ -22,8 +22,11 @@ def test_secrets_are_read_from_named_blocks() -> None:
 
     Secret(value=KEY).save("mentorflow-sendgrid-key", overwrite=True)
     Secret(value=LINK_SECRET).save("mentorflow-link-secret", overwrite=True)
-    got = settings(mailer="sendgrid", sendgrid_api_key_block="mentorflow-sendgrid-key",
-                   survey_token_secret_block="mentorflow-link-secret")
+    got = settings(
+        mailer="sendgrid",
+        sendgrid_api_key_block="mentorflow-sendgrid-key",
+        survey_token_secret_block="mentorflow-link-secret",
+    )
     assert got.sendgrid_api_key is not None and got.sendgrid_api_key.get_secret_value() == KEY
     assert got.survey_token_secret.get_secret_value() == LINK_SECRET
     assert KEY not in repr(got) and LINK_SECRET not in repr(got)
@@ -38,8 +41,9 @@ def test_a_weak_value_in_a_block_is_refused_like_one_from_the_environment() -> N
 
 
 def test_a_missing_block_falls_back_to_the_environment_or_names_the_setting() -> None:
-    got = settings(mailer="sendgrid", sendgrid_api_key=KEY, sendgrid_api_key_block="no-such-block",
-                   survey_token_secret=LINK_SECRET)
+    got = settings(
+        mailer="sendgrid", sendgrid_api_key=KEY, sendgrid_api_key_block="no-such-block", survey_token_secret=LINK_SECRET
+    )
     assert got.sendgrid_api_key is not None and got.sendgrid_api_key.get_secret_value() == KEY
     with pytest.raises(ValidationError, match="MENTORFLOW_SENDGRID_API_KEY_BLOCK names a Secret block") as caught:
         settings(mailer="sendgrid", sendgrid_api_key_block="no-such-block", survey_token_secret=LINK_SECRET)

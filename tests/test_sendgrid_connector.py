@@ -57,21 +57,34 @@ def clock(sendgrid_emulator: SendGridEmulator) -> VirtualClock:
 
 def mailer(emulator: SendGridEmulator, sleeper: Sleeper | None = None, **options: Any) -> SendGridMailer:
     clock = emulator.clock
-    return SendGridMailer(emulator.api_key, SENDER, host=emulator.url, timeout_seconds=5,
-                          sleep=sleeper or Sleeper(clock if isinstance(clock, VirtualClock) else None),
-                          clock=clock, **options)
+    return SendGridMailer(
+        emulator.api_key,
+        SENDER,
+        host=emulator.url,
+        timeout_seconds=5,
+        sleep=sleeper or Sleeper(clock if isinstance(clock, VirtualClock) else None),
+        clock=clock,
+        **options,
+    )
 
 
 def email(n: int = 2, **extra: Any) -> OutgoingEmail:
     fields: dict[str, Any] = {
-        "key": "invite:match-7:mentee", "subject": "פגישה ראשונה", "text": "שלום", "html": "<p dir=\"rtl\">שלום</p>",
+        "key": "invite:match-7:mentee",
+        "subject": "פגישה ראשונה",
+        "text": "שלום",
+        "html": '<p dir="rtl">שלום</p>',
         "recipients": [Address(email=f"person{i}@example.com", name=f"P {i}") for i in range(n)],
-        "categories": ["invite"], "custom_args": {"match_id": "7"}, **extra}
+        "categories": ["invite"],
+        "custom_args": {"match_id": "7"},
+        **extra,
+    }
     return OutgoingEmail(**fields)
 
 
-def test_send_gives_each_recipient_their_own_personalization(sendgrid_emulator: SendGridEmulator,
-                                                             clock: VirtualClock) -> None:
+def test_send_gives_each_recipient_their_own_personalization(
+    sendgrid_emulator: SendGridEmulator, clock: VirtualClock
+) -> None:
     sendgrid = mailer(sendgrid_emulator)
     assert isinstance(sendgrid, Mailer)
     invite = Attachment(filename="invite.ics", content_type="text/calendar; method=REQUEST", content=b"BEGIN:VCAL")
@@ -79,13 +92,21 @@ def test_send_gives_each_recipient_their_own_personalization(sendgrid_emulator: 
 
     (body,) = sendgrid_emulator.accepted
     assert ref.key == "invite:match-7:mentee" and ref.provider_id
-    assert [p["to"] for p in body["personalizations"]] == [[{"email": "person0@example.com", "name": "P 0"}],
-                                                            [{"email": "person1@example.com", "name": "P 1"}]]
+    assert [p["to"] for p in body["personalizations"]] == [
+        [{"email": "person0@example.com", "name": "P 0"}],
+        [{"email": "person1@example.com", "name": "P 1"}],
+    ]
     assert body["from"] == {"email": SENDER.email, "name": SENDER.name}
     assert body["subject"] == "פגישה ראשונה" and body["reply_to"] == {"email": "lead@example.org"}
     assert [c["type"] for c in body["content"]] == ["text/plain", "text/html"]
-    assert body["attachments"] == [{"content": base64.b64encode(b"BEGIN:VCAL").decode(), "filename": "invite.ics",
-                                    "type": "text/calendar; method=REQUEST", "disposition": "attachment"}]
+    assert body["attachments"] == [
+        {
+            "content": base64.b64encode(b"BEGIN:VCAL").decode(),
+            "filename": "invite.ics",
+            "type": "text/calendar; method=REQUEST",
+            "disposition": "attachment",
+        }
+    ]
     assert body["categories"] == ["invite"]
     assert body["custom_args"] == {"match_id": "7", "mentorflow_key": "invite:match-7:mentee"}
     assert "asm" not in body and "mail_settings" not in body
@@ -141,18 +162,28 @@ def test_the_one_table_maps_answers_to_what_the_caller_does() -> None:
         return HTTPError(status, "x", b"{}", {})
 
     assert [classify(http(s)) for s in (429, 401, 403, 400, 413, 500, 503)] == [
-        Kind.NOT_ACCEPTED, Kind.CONFIGURATION, Kind.CONFIGURATION, Kind.BAD_REQUEST, Kind.BAD_REQUEST,
-        Kind.UNKNOWN, Kind.UNKNOWN]
+        Kind.NOT_ACCEPTED,
+        Kind.CONFIGURATION,
+        Kind.CONFIGURATION,
+        Kind.BAD_REQUEST,
+        Kind.BAD_REQUEST,
+        Kind.UNKNOWN,
+        Kind.UNKNOWN,
+    ]
     assert classify(urllib.error.URLError(ConnectionRefusedError())) is Kind.NOT_ACCEPTED
     assert classify(TimeoutError()) is Kind.UNKNOWN
     assert classify(http_client.RemoteDisconnected("closed")) is Kind.UNKNOWN
     assert classify(ValueError()) is None
 
 
-@pytest.mark.parametrize("fault", [Fault(status=503), Fault(status=500, after=True), Fault(drop=True, after=True),
-                                   Fault(drop=True)], ids=["5xx", "accept-then-5xx", "accept-then-drop", "drop"])
+@pytest.mark.parametrize(
+    "fault",
+    [Fault(status=503), Fault(status=500, after=True), Fault(drop=True, after=True), Fault(drop=True)],
+    ids=["5xx", "accept-then-5xx", "accept-then-drop", "drop"],
+)
 def test_any_answer_that_does_not_prove_refusal_is_unknown_and_never_retried_blindly(
-        sendgrid_emulator: SendGridEmulator, clock: VirtualClock, fault: Fault) -> None:
+    sendgrid_emulator: SendGridEmulator, clock: VirtualClock, fault: Fault
+) -> None:
     sendgrid = mailer(sendgrid_emulator)
     fault.operation = "mail.send"
     sendgrid_emulator.queue(fault)
@@ -171,8 +202,9 @@ def test_any_answer_that_does_not_prove_refusal_is_unknown_and_never_retried_bli
 
 def test_no_answer_in_time_is_unknown(sendgrid_emulator: SendGridEmulator) -> None:
     sendgrid_emulator.slow_next(0.5, operation="mail.send")
-    sendgrid = SendGridMailer(sendgrid_emulator.api_key, SENDER, host=sendgrid_emulator.url, timeout_seconds=0.2,
-                              sleep=Sleeper())
+    sendgrid = SendGridMailer(
+        sendgrid_emulator.api_key, SENDER, host=sendgrid_emulator.url, timeout_seconds=0.2, sleep=Sleeper()
+    )
     token = sendgrid.prepare(email())
     with pytest.raises(OutcomeUnknown):
         sendgrid.send(email(), token)
@@ -193,8 +225,9 @@ def test_too_late_to_cancel_stays_unknown(sendgrid_emulator: SendGridEmulator, c
     assert sendgrid_emulator.statuses == {} and len(sendgrid_emulator.delivered(at=math.inf)) == 1
 
 
-def test_a_cancel_whose_answer_was_lost_is_found_cancelled(sendgrid_emulator: SendGridEmulator,
-                                                           clock: VirtualClock) -> None:
+def test_a_cancel_whose_answer_was_lost_is_found_cancelled(
+    sendgrid_emulator: SendGridEmulator, clock: VirtualClock
+) -> None:
     sendgrid = mailer(sendgrid_emulator)
     sendgrid_emulator.fail_next(500, after=True, operation="mail.send")
     token = sendgrid.prepare(email())
@@ -222,8 +255,9 @@ def test_never_more_than_ten_cancellations_standing(sendgrid_emulator: SendGridE
     assert sendgrid_emulator.delivered(at=math.inf) == []
 
 
-def test_cancellations_left_by_a_killed_process_are_counted(sendgrid_emulator: SendGridEmulator,
-                                                            clock: VirtualClock) -> None:
+def test_cancellations_left_by_a_killed_process_are_counted(
+    sendgrid_emulator: SendGridEmulator, clock: VirtualClock
+) -> None:
     first = mailer(sendgrid_emulator)
     sendgrid_emulator.fail_share(1.0, lambda rng: Fault(status=500, after=True), operation="mail.send")
     for n in range(10):
@@ -258,8 +292,16 @@ def test_a_refusal_is_a_mail_error_without_personal_data(sendgrid_emulator: Send
 
 
 def test_error_reasons_blank_out_addresses() -> None:
-    body = json.dumps({"errors": [{"field": "personalizations.0", "message":
-                                   "We found the first duplicate instance of [dana@example.com] in the field"}]})
+    body = json.dumps(
+        {
+            "errors": [
+                {
+                    "field": "personalizations.0",
+                    "message": "We found the first duplicate instance of [dana@example.com] in the field",
+                }
+            ]
+        }
+    )
     text = _reasons(HTTPError(400, "Bad Request", body.encode(), {}))
     assert "dana@example.com" not in text and "<address>" in text and "personalizations.0" in text
 
@@ -293,9 +335,14 @@ def test_a_failure_after_a_first_request_went_out_is_unknown(sendgrid_emulator: 
 
 
 def test_build_from_settings(sendgrid_emulator: SendGridEmulator) -> None:
-    settings = Settings(mailer="sendgrid", sendgrid_api_key=sendgrid_emulator.api_key,
-                        sendgrid_host=sendgrid_emulator.url, sendgrid_sandbox=True, sendgrid_unsubscribe_group=5,
-                        survey_token_secret="a-real-secret-0123")
+    settings = Settings(
+        mailer="sendgrid",
+        sendgrid_api_key=sendgrid_emulator.api_key,
+        sendgrid_host=sendgrid_emulator.url,
+        sendgrid_sandbox=True,
+        sendgrid_unsubscribe_group=5,
+        survey_token_secret="a-real-secret-0123",
+    )
     built = build_sendgrid_mailer(settings)
     built.sleep = Sleeper()
     built.send(email(categories=["digest"]))

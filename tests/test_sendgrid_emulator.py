@@ -24,8 +24,12 @@ def sendgrid(sendgrid_emulator: SendGridEmulator) -> SendGridEmulator:
 
 def call(emulator: SendGridEmulator, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(emulator.url + path, data=data, method=method, headers={
-        "Authorization": f"Bearer {emulator.api_key}", "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        emulator.url + path,
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {emulator.api_key}", "Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=5) as answer:
             raw = answer.read()
@@ -35,9 +39,12 @@ def call(emulator: SendGridEmulator, method: str, path: str, body: Any = None) -
 
 
 def mail(**changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"personalizations": [{"to": [{"email": "noa@example.com"}]}],
-                            "from": {"email": "program@example.org"}, "subject": "שלום",
-                            "content": [{"type": "text/plain", "value": "a"}, {"type": "text/html", "value": "<p>a"}]}
+    body: dict[str, Any] = {
+        "personalizations": [{"to": [{"email": "noa@example.com"}]}],
+        "from": {"email": "program@example.org"},
+        "subject": "שלום",
+        "content": [{"type": "text/plain", "value": "a"}, {"type": "text/html", "value": "<p>a"}],
+    }
     body.update(changes)
     return {k: v for k, v in body.items() if v is not None}
 
@@ -46,22 +53,27 @@ def fields(answer: Any) -> list[str]:
     return [e["field"] for e in answer["errors"]]
 
 
-@pytest.mark.parametrize(("changes", "field"), [
-    ({"personalizations": [{"to": [{"email": "noa@example"}]}]}, "personalizations.0.to.0.email"),
-    ({"personalizations": [{"to": [{"email": "noa..x@example.com"}]}]}, "personalizations.0.to.0.email"),
-    ({"personalizations": [{"to": [{"email": "נועה@example.com"}]}]}, "personalizations.0.to.0.email"),
-    ({"tracking": {}}, "tracking"),
-    ({"custom_args": {"match_id": 7}}, "custom_args.match_id"),
-    ({"custom_args": {"big": "x" * 10_001}}, "custom_args"),
-    ({"content": [{"type": "text/html", "value": "<p>"}, {"type": "text/plain", "value": "a"}]}, "content"),
-    ({"subject": None}, "personalizations.0.subject"),
-    ({"personalizations": [{"to": [{"email": f"p{i}@example.com"}]} for i in range(1001)]}, "personalizations"),
-    ({"send_at": NOW + 900.5}, "send_at"),
-    ({"send_at": NOW + 72 * 3600 + 1}, "send_at"),
-    ({"batch_id": "made-up"}, "batch_id"),
-    ({"personalizations": [{"to": [{"email": "noa@example.com"}], "custom_args": {"n": 1}}]},
-     "personalizations.0.custom_args.n"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"personalizations": [{"to": [{"email": "noa@example"}]}]}, "personalizations.0.to.0.email"),
+        ({"personalizations": [{"to": [{"email": "noa..x@example.com"}]}]}, "personalizations.0.to.0.email"),
+        ({"personalizations": [{"to": [{"email": "נועה@example.com"}]}]}, "personalizations.0.to.0.email"),
+        ({"tracking": {}}, "tracking"),
+        ({"custom_args": {"match_id": 7}}, "custom_args.match_id"),
+        ({"custom_args": {"big": "x" * 10_001}}, "custom_args"),
+        ({"content": [{"type": "text/html", "value": "<p>"}, {"type": "text/plain", "value": "a"}]}, "content"),
+        ({"subject": None}, "personalizations.0.subject"),
+        ({"personalizations": [{"to": [{"email": f"p{i}@example.com"}]} for i in range(1001)]}, "personalizations"),
+        ({"send_at": NOW + 900.5}, "send_at"),
+        ({"send_at": NOW + 72 * 3600 + 1}, "send_at"),
+        ({"batch_id": "made-up"}, "batch_id"),
+        (
+            {"personalizations": [{"to": [{"email": "noa@example.com"}], "custom_args": {"n": 1}}]},
+            "personalizations.0.custom_args.n",
+        ),
+    ],
+)
 def test_refuses_what_sendgrid_refuses(sendgrid: SendGridEmulator, changes: dict[str, Any], field: str) -> None:
     status, answer = call(sendgrid, "POST", "/v3/mail/send", mail(**changes))
     assert status == 400 and field in fields(answer)
@@ -79,8 +91,15 @@ def test_scheduled_sends_go_out_at_send_at_unless_cancelled_in_time(sendgrid: Se
     batches = [call(sendgrid, "POST", "/v3/mail/batch")[1]["batch_id"] for _ in range(3)]
     assert call(sendgrid, "GET", f"/v3/mail/batch/{batches[0]}")[0] == 200
     for n, batch in enumerate(batches):
-        assert call(sendgrid, "POST", "/v3/mail/send", mail(batch_id=batch, send_at=NOW + 900,
-                                                            custom_args={"mentorflow_key": f"k{n}"}))[0] == 202
+        assert (
+            call(
+                sendgrid,
+                "POST",
+                "/v3/mail/send",
+                mail(batch_id=batch, send_at=NOW + 900, custom_args={"mentorflow_key": f"k{n}"}),
+            )[0]
+            == 202
+        )
     assert call(sendgrid, "POST", "/v3/user/scheduled_sends", {"batch_id": batches[0], "status": "cancel"})[0] == 201
     status, answer = call(sendgrid, "POST", "/v3/user/scheduled_sends", {"batch_id": batches[0], "status": "cancel"})
     assert status == 400, "a batch has one status"
@@ -108,8 +127,9 @@ def test_no_more_than_ten_batches_cancelled_at_once(sendgrid: SendGridEmulator) 
 
 
 def test_every_endpoint_wants_the_key(sendgrid: SendGridEmulator) -> None:
-    request = urllib.request.Request(sendgrid.url + "/v3/mail/batch", data=b"", method="POST",
-                                     headers={"Authorization": "Bearer SG.wrong"})
+    request = urllib.request.Request(
+        sendgrid.url + "/v3/mail/batch", data=b"", method="POST", headers={"Authorization": "Bearer SG.wrong"}
+    )
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=5)
     assert caught.value.code == 401

@@ -15,15 +15,26 @@ STRONG_SECRET = "u4Xr9Qm2Lz7Tb1Kc8Vn3Wp6Hy0Sd5Fg"
 
 
 def windows(value: str, size: int = 4) -> set[str]:
-    return {value[i:i + size] for i in range(len(value) - size + 1)}
+    return {value[i : i + size] for i in range(len(value) - size + 1)}
 
 
 def settings(**values: object) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-@pytest.mark.parametrize("key", ["a", "secret", "SG.…", "SG.xxx", "changeme", "SG.qqqqqqqqqqqqqqqqqqqqqqqqqqqq",
-                                 "SG.Jq7vLw2xN9", "<a long random string>"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "a",
+        "secret",
+        "SG.…",
+        "SG.xxx",
+        "changeme",
+        "SG.qqqqqqqqqqqqqqqqqqqqqqqqqqqq",
+        "SG.Jq7vLw2xN9",
+        "<a long random string>",
+    ],
+)
 def test_a_weak_sendgrid_key_is_refused_naming_the_setting_without_echoing_it(key: str) -> None:
     with pytest.raises(ValidationError) as caught:
         settings(mailer="sendgrid", sendgrid_api_key=key, survey_token_secret=STRONG_SECRET)
@@ -35,8 +46,10 @@ def test_a_weak_sendgrid_key_is_refused_naming_the_setting_without_echoing_it(ke
         assert not windows(key) & windows(message), "no run of four of the key's characters is in the message"
 
 
-@pytest.mark.parametrize("secret", ["a", "secret", "local-only-survey-secret", "<a long random string>",
-                                    "abababababababababababab", "short-Secret-1"])
+@pytest.mark.parametrize(
+    "secret",
+    ["a", "secret", "local-only-survey-secret", "<a long random string>", "abababababababababababab", "short-Secret-1"],
+)
 def test_a_weak_survey_secret_is_refused_once_links_leave_the_machine(secret: str) -> None:
     with pytest.raises(ValidationError, match="MENTORFLOW_SURVEY_TOKEN_SECRET") as caught:
         settings(mailer="sendgrid", sendgrid_api_key=STRONG_KEY, survey_token_secret=secret)
@@ -80,10 +93,21 @@ def test_validation_errors_of_people_s_records_do_not_echo_them() -> None:
     from domain.models import MenteeApplication
 
     with pytest.raises(ValidationError) as caught:
-        MenteeApplication.model_validate({
-            "response_id": "r1", "submitted_at": datetime(2026, 11, 1, tzinfo=UTC), "name": "Dana Levi",
-            "email": "dana.levi-at-example.org", "languages": ["he"], "topics": ["python"], "career_stage": 9,
-            "availability": [], "consent_contact": True, "goals": "x" * 5000, "accessibility_needs": 42})
+        MenteeApplication.model_validate(
+            {
+                "response_id": "r1",
+                "submitted_at": datetime(2026, 11, 1, tzinfo=UTC),
+                "name": "Dana Levi",
+                "email": "dana.levi-at-example.org",
+                "languages": ["he"],
+                "topics": ["python"],
+                "career_stage": 9,
+                "availability": [],
+                "consent_contact": True,
+                "goals": "x" * 5000,
+                "accessibility_needs": 42,
+            }
+        )
     message = str(caught.value)
     assert "dana" not in message.casefold() and "xxxx" not in message
     assert "email" in message and "career_stage" in message, "the fields are still named"

@@ -69,8 +69,13 @@ def test_window_parsing() -> None:
 
 def test_does_not_import_prefect() -> None:
     code = "import sys, mentorflow.standalone_match; print('prefect' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          cwd=Path(__file__).resolve().parent.parent)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert done.stdout.strip() == "False"
 
 

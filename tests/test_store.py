@@ -53,20 +53,41 @@ def _wipe(store: Store) -> None:
 
 def app(email: str = "dana@example.org", at: datetime = T0, goals: str = "", rid: str = "r1") -> MenteeApplication:
     return MenteeApplication(
-        response_id=rid, submitted_at=at, name="Dana", email=email, languages=["he"], topics=["python"],
-        career_stage=1, goals=goals, availability=[TUE], consent_contact=True,
+        response_id=rid,
+        submitted_at=at,
+        name="Dana",
+        email=email,
+        languages=["he"],
+        topics=["python"],
+        career_stage=1,
+        goals=goals,
+        availability=[TUE],
+        consent_contact=True,
     )
 
 
 def mentor(email: str = "avi@example.org", capacity: int = 2) -> Mentor:
-    return Mentor(email=email, name="Avi", expertise=["python"], years=10, career_stage=3, languages=["he"],
-                  capacity=capacity, availability=[TUE])
+    return Mentor(
+        email=email,
+        name="Avi",
+        expertise=["python"],
+        years=10,
+        career_stage=3,
+        languages=["he"],
+        capacity=capacity,
+        availability=[TUE],
+    )
 
 
 def proposal(request_id: int, mentor_email: str = "avi@example.org") -> ProposedMatch:
-    return ProposedMatch(request_id=request_id, mentor_email=mentor_email, score=4.0,
-                         breakdown=ScoreBreakdown(topics=3, availability=1), reasons=["shared: Python"],
-                         shared_windows=[TUE])
+    return ProposedMatch(
+        request_id=request_id,
+        mentor_email=mentor_email,
+        score=4.0,
+        breakdown=ScoreBreakdown(topics=3, availability=1),
+        reasons=["shared: Python"],
+        shared_windows=[TUE],
+    )
 
 
 def save(store: Store, *apps: MenteeApplication, now: datetime = T0) -> dict[str, int]:
@@ -138,8 +159,13 @@ def test_match_lifecycle_load_and_history(store: Store) -> None:
         assert uow.matches.approve([proposal(req.id)], "auto", T0) == []  # already matched: left alone
         assert uow.matches.mentor_load() == {"avi@example.org": 1}
         assert uow.matches.to_invite() == [match_id]
-        meeting = Meeting(match_id=match_id, start=T0 + timedelta(days=3), end=T0 + timedelta(days=3, hours=1),
-                          event_id="abcdef12345", video_link="https://meet.example.org/x")
+        meeting = Meeting(
+            match_id=match_id,
+            start=T0 + timedelta(days=3),
+            end=T0 + timedelta(days=3, hours=1),
+            event_id="abcdef12345",
+            video_link="https://meet.example.org/x",
+        )
         assert uow.matches.plan_meeting(meeting) == meeting
     with store.unit_of_work() as uow:
         moved = meeting.model_copy(update={"start": T0 + timedelta(days=9)})
@@ -179,8 +205,15 @@ def test_survey_answers_keep_the_newest_per_match_and_role(store: Store) -> None
     with store.unit_of_work() as uow:
         uow.roster.sync([mentor()], T0)
         [match_id] = uow.matches.approve([proposal(uow.requests.all()[0].id)], "auto", T0)
-    first = SurveyAnswer(match_id=match_id, role=Role.MENTEE, submitted_at=T0, satisfaction=3, met=True,
-                         still_in_touch=True, adopted_idea=False)
+    first = SurveyAnswer(
+        match_id=match_id,
+        role=Role.MENTEE,
+        submitted_at=T0,
+        satisfaction=3,
+        met=True,
+        still_in_touch=True,
+        adopted_idea=False,
+    )
     with store.unit_of_work() as uow:
         assert uow.followup.add_survey_answers([first, first]) == 1
     newer = first.model_copy(update={"submitted_at": T0 + timedelta(hours=1), "satisfaction": 5})
@@ -316,8 +349,11 @@ def test_meetings_held_count_by_meeting_date_once_confirmed(store: Store) -> Non
         uow.roster.sync([mentor()], T0)
         [req] = uow.requests.all()
         [match_id] = uow.matches.approve([proposal(req.id)], "auto", T0)
-        uow.matches.plan_meeting(Meeting(match_id=match_id, start=start, end=start + timedelta(hours=1),
-                                         event_id="abcdef12345", video_link=""))
+        uow.matches.plan_meeting(
+            Meeting(
+                match_id=match_id, start=start, end=start + timedelta(hours=1), event_id="abcdef12345", video_link=""
+            )
+        )
         uow.matches.mark_scheduled(match_id, "", T0)
         assert uow.matches.meetings_held(*week) == 0, "not held until a survey says so"
         uow.requests.transition(req.id, RequestStatus.MET, "followup", "survey says they met", T0 + timedelta(days=20))
@@ -451,24 +487,52 @@ def test_migration_0002_carries_surveys_sent_and_reschedules_over_from_the_ledge
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0001")
         at = "2026-11-22 07:00:00.000000"
-        conn.execute(text("INSERT INTO requests (id, mentee_email, is_open, status, application, response_id, "
-                          "created_at, updated_at, waiting_since, wait_reason) VALUES (1, 'a@example.org', 1, "
-                          "'scheduled', '{}', 'r1', :at, :at, :at, '')"), {"at": at})
-        conn.execute(text("INSERT INTO matches (id, request_id, mentor_email, score, reasons, breakdown, "
-                          "shared_windows, created_at, active, ended_reason) VALUES (7, 1, 'm@example.org', 1.0, "
-                          "'[]', '{}', '[]', :at, 1, '')"), {"at": at})
-        conn.execute(text("INSERT INTO meetings (match_id, event_id, start, \"end\", video_link, link, "
-                          "accessibility_needs) VALUES (7, 'e7', :at, :at, '', '', '')"), {"at": at})
-        for key, status in [("survey:7:mentee", "done"), ("survey:7:mentor", "failed"), ("reminder:7:mentee", "done"),
-                            ("reschedule:7:1", "done"), ("reschedule:7:2", "done"), ("invite:7:mentee", "done"),
-                            ("survey:99:mentee", "done")]:
-            conn.execute(text("INSERT INTO ledger (key, kind, status, attempts, created_at, updated_at, provider_ref, "
-                              "error) VALUES (:k, 'x', :s, 1, :at, :at, '', '')"), {"k": key, "s": status, "at": at})
+        conn.execute(
+            text(
+                "INSERT INTO requests (id, mentee_email, is_open, status, application, response_id, "
+                "created_at, updated_at, waiting_since, wait_reason) VALUES (1, 'a@example.org', 1, "
+                "'scheduled', '{}', 'r1', :at, :at, :at, '')"
+            ),
+            {"at": at},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO matches (id, request_id, mentor_email, score, reasons, breakdown, "
+                "shared_windows, created_at, active, ended_reason) VALUES (7, 1, 'm@example.org', 1.0, "
+                "'[]', '{}', '[]', :at, 1, '')"
+            ),
+            {"at": at},
+        )
+        conn.execute(
+            text(
+                'INSERT INTO meetings (match_id, event_id, start, "end", video_link, link, '
+                "accessibility_needs) VALUES (7, 'e7', :at, :at, '', '', '')"
+            ),
+            {"at": at},
+        )
+        for key, status in [
+            ("survey:7:mentee", "done"),
+            ("survey:7:mentor", "failed"),
+            ("reminder:7:mentee", "done"),
+            ("reschedule:7:1", "done"),
+            ("reschedule:7:2", "done"),
+            ("invite:7:mentee", "done"),
+            ("survey:99:mentee", "done"),
+        ]:
+            conn.execute(
+                text(
+                    "INSERT INTO ledger (key, kind, status, attempts, created_at, updated_at, provider_ref, "
+                    "error) VALUES (:k, 'x', :s, 1, :at, :at, '', '')"
+                ),
+                {"k": key, "s": status, "at": at},
+            )
     store = Store.open(url)
     with store.unit_of_work() as uow:
         sent = uow.followup.surveys_sent()
-        assert sorted((s.match_id, s.role.value, s.kind) for s in sent) == [(7, "mentee", "reminder"),
-                                                                             (7, "mentee", "survey")]
+        assert sorted((s.match_id, s.role.value, s.kind) for s in sent) == [
+            (7, "mentee", "reminder"),
+            (7, "mentee", "survey"),
+        ]
         assert all(s.at == T0 for s in sent)
         assert uow.matches.reschedules(7) == 2
         uow.matches.move_meeting(7, T0, T0 + timedelta(hours=1))
@@ -476,8 +540,16 @@ def test_migration_0002_carries_surveys_sent_and_reschedules_over_from_the_ledge
 
 
 def test_a_mentor_without_email_is_kept_and_matched_by_their_booking_key(store: Store) -> None:
-    link = Mentor(name="Noa", booking_url="https://calendly.com/noa/30min", expertise=["python"], career_stage=3,
-                  languages=["he"], capacity=1, scheduling="booking_link", contact_kind="booking_link")
+    link = Mentor(
+        name="Noa",
+        booking_url="https://calendly.com/noa/30min",
+        expertise=["python"],
+        career_stage=3,
+        languages=["he"],
+        capacity=1,
+        scheduling="booking_link",
+        contact_kind="booking_link",
+    )
     save(store, app())
     with store.unit_of_work() as uow:
         assert uow.roster.sync([link, mentor()], T0) == (2, 0)

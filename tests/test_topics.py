@@ -23,39 +23,67 @@ def test_normalize_folds_case_niqqud_and_quote_styles() -> None:
     assert tokens("C++, C#, .NET and node.js.") == ["c++", "c#", ".net", "and", "node.js"]
 
 
-@pytest.mark.parametrize(("phrase", "topics"), [
-    # Hebrew prefixes ב ל ה ו ש, alone and stacked
-    ("בקוברניטיס", ["devops"]), ("ולפייתון", ["python"]), ("שבענן", ["cloud"]), ("הארכיטקטורה", ["architecture"]),
-    ("ובמערכות מבוזרות", ["distributed-systems"]), ("לראיונות", ["interviews"]),
-    # construct state: "אבטחת" before a noun is "אבטחה"
-    ("אבטחת אפליקציות", ["security"]), ("ובאבטחת רשתות", ["security"]),
-    # geresh and gershayim, Hebrew or ASCII, and the abbreviation written without them
-    ("קו״ח", ["cv"]), ('קו"ח', ["cv"]), ("קוח", ["cv"]), ("בקו״ח", ["cv"]), ("ג׳אווה", ["java"]), ("ג'אווה", ["java"]),
-    # niqqud
-    ("פַּייתוֹן", ["python"]),
-    # transliteration: the Hebrew and English spellings name one topic
-    ("פייתון", ["python"]), ("python", ["python"]), ("קוברניטיס", ["devops"]), ("Kubernetes", ["devops"]),
-    ("פרונטאנד", ["frontend"]), ("פרונטנד", ["frontend"]), ("frontend", ["frontend"]), ("CV", ["cv"]),
-    # spelling variants within a few edits of a long word
-    ("אריכטקטורה", ["architecture"]), ("ארכיטקטורה", ["architecture"]), ("Pyhton", ["python"]),
-    ("Kubernets", ["devops"]), ("Databses", ["sql"]),
-    # the longest spelling wins: "system design" is architecture, not UX; "ג׳אווה סקריפט" is JavaScript
-    ("System design", ["architecture"]), ("ג׳אווה סקריפט", ["javascript"]), ("design", ["ux"]),
-    # one alias, several topics
-    ("Node.js", ["javascript", "backend"]),
-    ("C# / .NET", ["dotnet"]), ("C++", ["cpp"]),
-])
+@pytest.mark.parametrize(
+    ("phrase", "topics"),
+    [
+        # Hebrew prefixes ב ל ה ו ש, alone and stacked
+        ("בקוברניטיס", ["devops"]),
+        ("ולפייתון", ["python"]),
+        ("שבענן", ["cloud"]),
+        ("הארכיטקטורה", ["architecture"]),
+        ("ובמערכות מבוזרות", ["distributed-systems"]),
+        ("לראיונות", ["interviews"]),
+        # construct state: "אבטחת" before a noun is "אבטחה"
+        ("אבטחת אפליקציות", ["security"]),
+        ("ובאבטחת רשתות", ["security"]),
+        # geresh and gershayim, Hebrew or ASCII, and the abbreviation written without them
+        ("קו״ח", ["cv"]),
+        ('קו"ח', ["cv"]),
+        ("קוח", ["cv"]),
+        ("בקו״ח", ["cv"]),
+        ("ג׳אווה", ["java"]),
+        ("ג'אווה", ["java"]),
+        # niqqud
+        ("פַּייתוֹן", ["python"]),
+        # transliteration: the Hebrew and English spellings name one topic
+        ("פייתון", ["python"]),
+        ("python", ["python"]),
+        ("קוברניטיס", ["devops"]),
+        ("Kubernetes", ["devops"]),
+        ("פרונטאנד", ["frontend"]),
+        ("פרונטנד", ["frontend"]),
+        ("frontend", ["frontend"]),
+        ("CV", ["cv"]),
+        # spelling variants within a few edits of a long word
+        ("אריכטקטורה", ["architecture"]),
+        ("ארכיטקטורה", ["architecture"]),
+        ("Pyhton", ["python"]),
+        ("Kubernets", ["devops"]),
+        ("Databses", ["sql"]),
+        # the longest spelling wins: "system design" is architecture, not UX; "ג׳אווה סקריפט" is JavaScript
+        ("System design", ["architecture"]),
+        ("ג׳אווה סקריפט", ["javascript"]),
+        ("design", ["ux"]),
+        # one alias, several topics
+        ("Node.js", ["javascript", "backend"]),
+        ("C# / .NET", ["dotnet"]),
+        ("C++", ["cpp"]),
+    ],
+)
 def test_phrases_map_to_topics(mapper: TopicMapper, phrase: str, topics: list[str]) -> None:
     assert mapper.map_phrase(phrase) == topics
 
 
-@pytest.mark.parametrize("phrase", [
-    "לקוח",  # a client: ל + "קוח" is not an abbreviation of CV (no gershayim)
-    "reach out",  # short words only match exactly: not "react"
-    "string manipulation",  # "string" is not a swap of "spring"
-    "jav",
-    "גינון",
-])
+@pytest.mark.parametrize(
+    "phrase",
+    [
+        "לקוח",  # a client: ל + "קוח" is not an abbreviation of CV (no gershayim)
+        "reach out",  # short words only match exactly: not "react"
+        "string manipulation",  # "string" is not a swap of "spring"
+        "jav",
+        "גינון",
+    ],
+)
 def test_short_or_unrelated_words_do_not_match(mapper: TopicMapper, phrase: str) -> None:
     assert mapper.map_phrase(phrase) == []
 
@@ -64,7 +92,10 @@ def test_a_line_keeps_the_phrases_that_map_to_nothing(mapper: TopicMapper) -> No
     mapping = mapper.map_line("Python, גינון עירוני; ראיונות עבודה ו-קו״ח (embedded)")
     assert mapping.topics == ["python", "interviews", "cv"]
     assert [(p.phrase, p.topics) for p in mapping.mapped] == [
-        ("Python", ["python"]), ("ראיונות עבודה", ["interviews"]), ("קו״ח", ["cv"])]
+        ("Python", ["python"]),
+        ("ראיונות עבודה", ["interviews"]),
+        ("קו״ח", ["cv"]),
+    ]
     assert mapping.unmapped == ["גינון עירוני", "embedded"]
 
 

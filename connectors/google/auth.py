@@ -51,14 +51,16 @@ def load_credentials(settings: Settings, scopes: Sequence[str]) -> Credentials:
         raise ConfigurationError(f"MENTORFLOW_GOOGLE_CREDENTIALS_FILE points to {path}, which does not exist") from exc
     except (OSError, ValueError) as exc:
         raise ConfigurationError(
-            f"MENTORFLOW_GOOGLE_CREDENTIALS_FILE ({path}) is not a readable JSON credentials file") from exc
+            f"MENTORFLOW_GOOGLE_CREDENTIALS_FILE ({path}) is not a readable JSON credentials file"
+        ) from exc
     kind = info.get("type") if isinstance(info, dict) else None
     try:
         if kind == "service_account":
             if not settings.google_subject:
                 raise ConfigurationError(
                     "MENTORFLOW_GOOGLE_SUBJECT is not set: a service account must act as the organizer account "
-                    "(domain-wide delegation)")
+                    "(domain-wide delegation)"
+                )
             sa = service_account.Credentials.from_service_account_info(info, scopes=list(scopes))
             return sa.with_subject(settings.google_subject)
         if kind == "authorized_user":
@@ -67,7 +69,8 @@ def load_credentials(settings: Settings, scopes: Sequence[str]) -> Credentials:
         raise ConfigurationError(f"MENTORFLOW_GOOGLE_CREDENTIALS_FILE ({path}) is incomplete: {exc}") from exc
     raise ConfigurationError(
         f"MENTORFLOW_GOOGLE_CREDENTIALS_FILE ({path}) has type {kind!r}; expected 'service_account' "
-        "(with MENTORFLOW_GOOGLE_SUBJECT) or 'authorized_user' (an OAuth token file)")
+        "(with MENTORFLOW_GOOGLE_SUBJECT) or 'authorized_user' (an OAuth token file)"
+    )
 
 
 def api_endpoint(settings: Settings, service_path: str) -> str | None:
@@ -90,8 +93,17 @@ class GoogleClient:
     own; requests are executed with :meth:`execute` instead of ``request.execute()``.
     """
 
-    def __init__(self, settings: Settings, api: str, version: str, service_path: str, scopes: Sequence[str],
-                 *, retries: int = RETRIES, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        api: str,
+        version: str,
+        service_path: str,
+        scopes: Sequence[str],
+        *,
+        retries: int = RETRIES,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.retries = retries
         self.sleep = sleep
         self._credentials = load_credentials(settings, scopes)
@@ -99,7 +111,10 @@ class GoogleClient:
         self._local = threading.local()
         endpoint = api_endpoint(settings, service_path)
         self.service: Any = build(
-            api, version, static_discovery=True, http=self._http(),
+            api,
+            version,
+            static_discovery=True,
+            http=self._http(),
             client_options={"api_endpoint": endpoint} if endpoint else None,
         )
 

@@ -57,8 +57,11 @@ class EventExists(CalendarError):
 
 
 KINDS: dict[Kind, type[CalendarError]] = {
-    Kind.TRANSIENT: CalendarUnavailable, Kind.OUTCOME_UNKNOWN: CalendarOutcomeUnknown,
-    Kind.BAD_REQUEST: CalendarError, Kind.NOT_FOUND: EventMissing, Kind.GONE: CalendarGone,
+    Kind.TRANSIENT: CalendarUnavailable,
+    Kind.OUTCOME_UNKNOWN: CalendarOutcomeUnknown,
+    Kind.BAD_REQUEST: CalendarError,
+    Kind.NOT_FOUND: EventMissing,
+    Kind.GONE: CalendarGone,
     Kind.EXISTS: EventExists,
 }
 
@@ -75,8 +78,14 @@ class _BusySnapshot:
 class GoogleCalendar:
     """A :class:`~connectors.base.RespondingCalendar` on one Google calendar (``calendar_id``, default primary)."""
 
-    def __init__(self, client: GoogleClient, calendar_id: str = "primary", *, create_meet: bool = True,
-                 reminders: tuple[tuple[str, int], ...] = DEFAULT_REMINDERS) -> None:
+    def __init__(
+        self,
+        client: GoogleClient,
+        calendar_id: str = "primary",
+        *,
+        create_meet: bool = True,
+        reminders: tuple[tuple[str, int], ...] = DEFAULT_REMINDERS,
+    ) -> None:
         self.client = client
         self.calendar_id = calendar_id
         self.create_meet = create_meet
@@ -91,9 +100,14 @@ class GoogleCalendar:
         events = self.client.service.events()
         try:
             with self._errors(f"could not insert event {event.event_id}", write=True):
-                stored = self.client.execute(events.insert(
-                    calendarId=self.calendar_id, body=self.body(event), sendUpdates="all",
-                    conferenceDataVersion=1 if self.create_meet else 0))
+                stored = self.client.execute(
+                    events.insert(
+                        calendarId=self.calendar_id,
+                        body=self.body(event),
+                        sendUpdates="all",
+                        conferenceDataVersion=1 if self.create_meet else 0,
+                    )
+                )
         except EventExists:
             stored = self._existing(event)
         self._note_busy([a.email for a in event.attendees], event.start, event.end)
@@ -128,16 +142,22 @@ class GoogleCalendar:
         keys = [e.casefold() for e in emails]
         with self._lock:
             snapshot = self._snapshot
-            if snapshot and (snapshot.start, snapshot.end) == (start, end) and all(
-                    k in snapshot.by_email for k in keys):
+            if (
+                snapshot
+                and (snapshot.start, snapshot.end) == (start, end)
+                and all(k in snapshot.by_email for k in keys)
+            ):
                 return sorted(i for k in set(keys) for i in snapshot.by_email[k])
         return sorted(i for intervals in self._freebusy(start, end, emails).values() for i in intervals)
 
     def check_credentials(self) -> None:
         """One cheap authenticated call (free/busy of the calendar for a minute); ConfigurationError if refused."""
         now = datetime.now(UTC)
-        body = {"timeMin": now.isoformat(), "timeMax": (now + timedelta(minutes=1)).isoformat(),
-                "items": [{"id": self.calendar_id}]}
+        body = {
+            "timeMin": now.isoformat(),
+            "timeMax": (now + timedelta(minutes=1)).isoformat(),
+            "items": [{"id": self.calendar_id}],
+        }
         with self._errors("could not read free/busy times"):
             self.client.execute(self.client.service.freebusy().query(body=body))
 
@@ -168,15 +188,20 @@ class GoogleCalendar:
         """
         if end <= start:
             raise CalendarError(f"cannot move event {event_id}: it must end after it starts")
-        body: dict[str, Any] = {"start": {"dateTime": start.isoformat(), "timeZone": timezone},
-                                "end": {"dateTime": end.isoformat(), "timeZone": timezone}}
+        body: dict[str, Any] = {
+            "start": {"dateTime": start.isoformat(), "timeZone": timezone},
+            "end": {"dateTime": end.isoformat(), "timeZone": timezone},
+        }
         current = self._get(event_id)
         attendees = [{**a, "responseStatus": "needsAction"} for a in current.get("attendees", [])]
         if attendees:
             body["attendees"] = attendees
         with self._errors(f"could not move event {event_id}"):
-            moved = self.client.execute(self.client.service.events().patch(
-                calendarId=self.calendar_id, eventId=event_id, body=body, sendUpdates="all"))
+            moved = self.client.execute(
+                self.client.service.events().patch(
+                    calendarId=self.calendar_id, eventId=event_id, body=body, sendUpdates="all"
+                )
+            )
         self._note_busy([str(a.get("email", "")) for a in attendees], start, end)
         return self._ref(moved)
 
@@ -191,15 +216,18 @@ class GoogleCalendar:
             "start": {"dateTime": event.start.isoformat(), "timeZone": event.timezone},
             "end": {"dateTime": event.end.isoformat(), "timeZone": event.timezone},
             "attendees": [{"email": a.email, **({"displayName": a.name} if a.name else {})} for a in event.attendees],
-            "reminders": {"useDefault": False,
-                          "overrides": [{"method": m, "minutes": n} for m, n in self.reminders]},
+            "reminders": {"useDefault": False, "overrides": [{"method": m, "minutes": n} for m, n in self.reminders]},
             "guestsCanModify": False,
         }
         if event.location:
             body["location"] = event.location
         if self.create_meet:
-            body["conferenceData"] = {"createRequest": {
-                "requestId": f"{event.event_id}-meet", "conferenceSolutionKey": {"type": "hangoutsMeet"}}}
+            body["conferenceData"] = {
+                "createRequest": {
+                    "requestId": f"{event.event_id}-meet",
+                    "conferenceSolutionKey": {"type": "hangoutsMeet"},
+                }
+            }
         return body
 
     def _existing(self, event: CalendarEvent) -> dict[str, Any]:
@@ -208,15 +236,22 @@ class GoogleCalendar:
         if stored.get("status") != "cancelled":
             return stored
         with self._errors(f"could not restore cancelled event {event.event_id}", write=True):
-            restored: dict[str, Any] = self.client.execute(self.client.service.events().update(
-                calendarId=self.calendar_id, eventId=event.event_id, body={**self.body(event), "status": "confirmed"},
-                sendUpdates="all", conferenceDataVersion=1 if self.create_meet else 0))
+            restored: dict[str, Any] = self.client.execute(
+                self.client.service.events().update(
+                    calendarId=self.calendar_id,
+                    eventId=event.event_id,
+                    body={**self.body(event), "status": "confirmed"},
+                    sendUpdates="all",
+                    conferenceDataVersion=1 if self.create_meet else 0,
+                )
+            )
         return restored
 
     def _get(self, event_id: str) -> dict[str, Any]:
         with self._errors(f"could not read event {event_id}"):
             event: dict[str, Any] = self.client.execute(
-                self.client.service.events().get(calendarId=self.calendar_id, eventId=event_id))
+                self.client.service.events().get(calendarId=self.calendar_id, eventId=event_id)
+            )
         return event
 
     def _list(self, query: dict[str, Any]) -> CalendarChanges:
@@ -225,8 +260,14 @@ class GoogleCalendar:
         token: str | None = None
         with self._errors("could not list changed events"):
             while True:
-                page = self.client.execute(events.list(calendarId=self.calendar_id, maxResults=LIST_PAGE,
-                                                       **query, **({"pageToken": token} if token else {})))
+                page = self.client.execute(
+                    events.list(
+                        calendarId=self.calendar_id,
+                        maxResults=LIST_PAGE,
+                        **query,
+                        **({"pageToken": token} if token else {}),
+                    )
+                )
                 changes += [_change(item) for item in page.get("items") or [] if item.get("id")]
                 token = page.get("nextPageToken")
                 if not token:
@@ -242,7 +283,7 @@ class GoogleCalendar:
         unique = list(dict.fromkeys(emails))
         freebusy = self.client.service.freebusy()
         for i in range(0, len(unique), FREEBUSY_MAX_CALENDARS):
-            chunk = unique[i:i + FREEBUSY_MAX_CALENDARS]
+            chunk = unique[i : i + FREEBUSY_MAX_CALENDARS]
             body = {"timeMin": start.isoformat(), "timeMax": end.isoformat(), "items": [{"id": e} for e in chunk]}
             with self._errors("could not read free/busy times"):
                 answer = self.client.execute(freebusy.query(body=body))
@@ -265,19 +306,34 @@ class GoogleCalendar:
                 snapshot.by_email.setdefault(email.casefold(), []).append((start, end))
 
     def _errors(self, what: str, *, write: bool = False) -> AbstractContextManager[None]:
-        return map_errors("Google Calendar", what, KINDS, write=write,
-                          hints={Kind.NOT_FOUND: "check MENTORFLOW_GOOGLE_CALENDAR_ID or the event id"})
+        return map_errors(
+            "Google Calendar",
+            what,
+            KINDS,
+            write=write,
+            hints={Kind.NOT_FOUND: "check MENTORFLOW_GOOGLE_CALENDAR_ID or the event id"},
+        )
 
     @staticmethod
     def _ref(event: dict[str, Any]) -> EventRef:
-        return EventRef(event_id=str(event["id"]), link=str(event.get("htmlLink", "")), ics=None,
-                        video_link=str(event.get("hangoutLink", "")))
+        return EventRef(
+            event_id=str(event["id"]),
+            link=str(event.get("htmlLink", "")),
+            ics=None,
+            video_link=str(event.get("hangoutLink", "")),
+        )
 
 
 def _change(item: dict[str, Any]) -> EventChange:
-    return EventChange(event_id=str(item["id"]), cancelled=item.get("status") == "cancelled",
-                       responses={str(a["email"]): str(a.get("responseStatus", "needsAction"))
-                                  for a in item.get("attendees") or [] if a.get("email")})
+    return EventChange(
+        event_id=str(item["id"]),
+        cancelled=item.get("status") == "cancelled",
+        responses={
+            str(a["email"]): str(a.get("responseStatus", "needsAction"))
+            for a in item.get("attendees") or []
+            if a.get("email")
+        },
+    )
 
 
 def _instant(text: str) -> datetime:

@@ -84,8 +84,14 @@ def classify(exc: BaseException, *, write: bool = False) -> Failure:
 
 
 @contextmanager
-def map_errors(service: str, what: str, kinds: Mapping[Kind, type[ConnectorError]], *, write: bool = False,
-               hints: Mapping[Kind, str] | None = None) -> Iterator[None]:
+def map_errors(
+    service: str,
+    what: str,
+    kinds: Mapping[Kind, type[ConnectorError]],
+    *,
+    write: bool = False,
+    hints: Mapping[Kind, str] | None = None,
+) -> Iterator[None]:
     """Raise ``kinds[kind]`` for a Google failure inside the block (``ConfigurationError`` for configuration).
 
     ``service`` and ``what`` make the message ("Google Calendar: could not read event …"); ``hints`` add what
@@ -100,7 +106,8 @@ def map_errors(service: str, what: str, kinds: Mapping[Kind, type[ConnectorError
             hint = hint or f"check {CREDENTIAL_SETTINGS}: the key must be current, and the account must have access"
             raise ConfigurationError(f"{service} refused the credentials: {what} ({failure}); {hint}") from exc
         error = (kinds.get(failure.kind) or kinds[Kind.BAD_REQUEST])(
-            f"{service}: {what} ({failure}){'; ' + hint if hint else ''}")
+            f"{service}: {what} ({failure}){'; ' + hint if hint else ''}"
+        )
         if isinstance(error, TransientError):
             error.task_may_retry = False  # googleapiclient already retried it: one retry layer
         raise error from exc

@@ -36,9 +36,16 @@ class FormReader:
     ConfigurationError when Google refuses the credentials or the form is not shared with the account.
     """
 
-    def __init__(self, client: GoogleClient, form_id: str, page_size: int = PAGE_SIZE, *,
-                 setting: str = "the form id setting", error: type[ConnectorError] = IntakeError,
-                 unavailable: type[ConnectorError] = IntakeUnavailable) -> None:
+    def __init__(
+        self,
+        client: GoogleClient,
+        form_id: str,
+        page_size: int = PAGE_SIZE,
+        *,
+        setting: str = "the form id setting",
+        error: type[ConnectorError] = IntakeError,
+        unavailable: type[ConnectorError] = IntakeUnavailable,
+    ) -> None:
         self.client = client
         self.form_id = form_id
         self.page_size = page_size
@@ -59,11 +66,16 @@ class FormReader:
             self._questions()
 
     def _errors(self) -> AbstractContextManager[None]:
-        access = (f"is the form shared with the connector's account? check {self.setting} and "
-                  "MENTORFLOW_GOOGLE_CREDENTIALS_FILE / MENTORFLOW_GOOGLE_SUBJECT")
-        return map_errors("Google Forms", f"could not read form {self.form_id}",
-                          {Kind.TRANSIENT: self.unavailable, Kind.BAD_REQUEST: self.error},
-                          hints={Kind.NOT_FOUND: f"check the form id in {self.setting}", Kind.CONFIGURATION: access})
+        access = (
+            f"is the form shared with the connector's account? check {self.setting} and "
+            "MENTORFLOW_GOOGLE_CREDENTIALS_FILE / MENTORFLOW_GOOGLE_SUBJECT"
+        )
+        return map_errors(
+            "Google Forms",
+            f"could not read form {self.form_id}",
+            {Kind.TRANSIENT: self.unavailable, Kind.BAD_REQUEST: self.error},
+            hints={Kind.NOT_FOUND: f"check the form id in {self.setting}", Kind.CONFIGURATION: access},
+        )
 
     def _read(self, since: str | None) -> tuple[list[RawResponse], list[SetAside]]:
         questions = self._questions()
@@ -83,14 +95,20 @@ class FormReader:
                 if isinstance(item, dict):
                     responses.append(self._raw(item, questions))
                 else:
-                    problems.append(SetAside(source=self.source, ref=f"page {len(seen_tokens) + 1} entry {number}",
-                                             reasons=["the Forms API returned an entry that is not a response"]))
+                    problems.append(
+                        SetAside(
+                            source=self.source,
+                            ref=f"page {len(seen_tokens) + 1} entry {number}",
+                            reasons=["the Forms API returned an entry that is not a response"],
+                        )
+                    )
             token = page.get("nextPageToken")
             if not token:
                 break
             if token in seen_tokens:
-                raise self.error(f"Google Forms answered form {self.form_id} with a broken page: "
-                                 "it repeated a page token")
+                raise self.error(
+                    f"Google Forms answered form {self.form_id} with a broken page: it repeated a page token"
+                )
             seen_tokens.add(token)
         epoch = datetime.min.replace(tzinfo=UTC)
         return sorted(responses, key=lambda r: r.submitted_at or epoch), problems
@@ -127,8 +145,12 @@ class FormReader:
             answers[EMAIL_TITLE] = str(email)
         answers[ID_TITLE] = response_id
         answers[TIME_TITLE] = submitted
-        return RawResponse(source=self.source, ref=response_id or "(no response id)",
-                           submitted_at=parse_instant(submitted), answers=answers)
+        return RawResponse(
+            source=self.source,
+            ref=response_id or "(no response id)",
+            submitted_at=parse_instant(submitted),
+            answers=answers,
+        )
 
 
 class GoogleFormsIntake:
@@ -145,7 +167,6 @@ class GoogleFormsIntake:
         stamped = [r for r in responses if r.submitted_at is not None]  # oldest first: the last is the newest
         watermark = str(stamped[-1].answers[TIME_TITLE]) if stamped else since
         return IntakeBatch(responses=responses, watermark=watermark, problems=problems)
-
 
     def check_credentials(self) -> None:
         """One cheap authenticated call (``forms.get``); ConfigurationError naming the setting if refused."""

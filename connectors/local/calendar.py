@@ -48,8 +48,11 @@ def build_ics(event: CalendarEvent, stamp: datetime | None = None, default_tz: s
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "REQUEST")
     # Only the transitions around the meeting: a VTIMEZONE from 1970 would be hundreds of lines.
-    cal.add_component(icalendar.Timezone.from_tzid(
-        tzid, first_date=start.date() - timedelta(days=366), last_date=end.date() + timedelta(days=366)))
+    cal.add_component(
+        icalendar.Timezone.from_tzid(
+            tzid, first_date=start.date() - timedelta(days=366), last_date=end.date() + timedelta(days=366)
+        )
+    )
 
     vevent = icalendar.Event()
     vevent.add("uid", f"{event.event_id}@{UID_DOMAIN}")
@@ -68,8 +71,10 @@ def build_ics(event: CalendarEvent, stamp: datetime | None = None, default_tz: s
         vevent.add("url", event.video_link)
     vevent.add("organizer", _address(event.organizer, ROLE="CHAIR"))
     for attendee in event.attendees:
-        vevent.add("attendee", _address(attendee, CUTYPE="INDIVIDUAL", ROLE="REQ-PARTICIPANT",
-                                        PARTSTAT="NEEDS-ACTION", RSVP="TRUE"))
+        vevent.add(
+            "attendee",
+            _address(attendee, CUTYPE="INDIVIDUAL", ROLE="REQ-PARTICIPANT", PARTSTAT="NEEDS-ACTION", RSVP="TRUE"),
+        )
     alarm = icalendar.Alarm()
     alarm.add("action", "DISPLAY")
     alarm.add("description", event.summary)

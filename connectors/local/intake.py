@@ -195,7 +195,8 @@ def list_files(folder: Path, what: str) -> list[Path]:
         if not folder.is_dir():
             raise IntakeError(f"the {what} folder {folder} does not exist or is not a folder")
         return sorted(
-            p for p in folder.iterdir()
+            p
+            for p in folder.iterdir()
             if p.is_file() and not p.name.startswith((".", "~$")) and not p.name.endswith((".tmp", ".part"))
         )
     except OSError as exc:

@@ -83,8 +83,9 @@ class FileRoster:
                 raise IntakeError(f"the roster file {self.path} does not exist")
             data = read_bytes(self.path)
             if self.path.suffix.lower() == ".csv":
-                records = [(row.answers, row.problem and f"the row {row.problem}")
-                           for row in read_table(self.path.name, data)]
+                records = [
+                    (row.answers, row.problem and f"the row {row.problem}") for row in read_table(self.path.name, data)
+                ]
             elif self.path.suffix.lower() in PAGE_SUFFIXES:
                 records = [(answers, None) for answers in page_rows(self.path.name, decode_text(self.path.name, data))]
             else:
@@ -93,8 +94,9 @@ class FileRoster:
             raise IntakeError(f"the roster file {exc}") from None
         source = f"roster:{self.path.name}"
         return [
-            RawResponse(source=source, ref=f"mentor {n}" + (f" (unreadable: {problem})" if problem else ""),
-                        answers=answers)
+            RawResponse(
+                source=source, ref=f"mentor {n}" + (f" (unreadable: {problem})" if problem else ""), answers=answers
+            )
             for n, (answers, problem) in enumerate(records, start=1)
         ]
 

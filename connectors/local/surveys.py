@@ -46,8 +46,9 @@ class FileSurveys:
                 continue
             for row in rows:
                 if row.problem:
-                    out.append(RawResponse(source=source, ref=f"{row.ref} unreadable: the row {row.problem}",
-                                           answers={}))
+                    out.append(
+                        RawResponse(source=source, ref=f"{row.ref} unreadable: the row {row.problem}", answers={})
+                    )
                 else:
                     out.append(RawResponse(source=source, ref=row.ref, answers=row.answers))
         return out

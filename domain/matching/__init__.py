@@ -29,7 +29,13 @@ Objective = Literal["fit", "participation", "stable"]
 OBJECTIVES: tuple[Objective, ...] = ("fit", "participation", "stable")
 
 __all__ = [
-    "OBJECTIVES", "Objective", "assign", "blocking_pairs", "build_instance", "candidate_edges", "preference_scores",
+    "OBJECTIVES",
+    "Objective",
+    "assign",
+    "blocking_pairs",
+    "build_instance",
+    "candidate_edges",
+    "preference_scores",
     "propose_matches",
 ]
 
@@ -47,8 +53,16 @@ def assign(inst: Instance, edges: Edges, objective: Objective) -> np.ndarray:
     if objective not in ("fit", "participation"):
         raise ValueError(f"unknown matching objective {objective!r}: use fit, participation or stable")
     w = inst.rules.weights
-    return solve_optimal(n, edges.rows, edges.cols, edges.score, inst.remaining, inst.load, w.load_penalty,
-                         maximize_count=objective == "participation")
+    return solve_optimal(
+        n,
+        edges.rows,
+        edges.cols,
+        edges.score,
+        inst.remaining,
+        inst.load,
+        w.load_penalty,
+        maximize_count=objective == "participation",
+    )
 
 
 def propose_matches(
@@ -92,16 +106,27 @@ def explain(inst: Instance, chosen: np.ndarray, rules: ProgramRules, edges: Edge
         app = req.application
         # Built from validated models and computed numbers: constructed without validating each field again.
         breakdown = ScoreBreakdown.model_construct(
-            topics=round(float(comp.topics[idx]), 6), stage=float(comp.stage[idx]),
-            availability=round(float(comp.availability[idx]), 6), language=float(comp.language[idx]),
-            continuity=float(comp.continuity[idx]), priority=round(float(comp.priority[idx]), 6),
-            load=round(float(load_cost[idx]), 6), free_text=float(comp.free_text[idx]),
+            topics=round(float(comp.topics[idx]), 6),
+            stage=float(comp.stage[idx]),
+            availability=round(float(comp.availability[idx]), 6),
+            language=float(comp.language[idx]),
+            continuity=float(comp.continuity[idx]),
+            priority=round(float(comp.priority[idx]), 6),
+            load=round(float(load_cost[idx]), 6),
+            free_text=float(comp.free_text[idx]),
         )
         windows = shared_windows(list(app.availability), list(mentor.availability))
         reasons = match_reasons(rules, app, mentor, windows, bool(comp.continuity[idx] > 0))
-        matches.append(ProposedMatch.model_construct(request_id=req.id, mentor_email=mentor.key,
-                                                     score=breakdown.total, breakdown=breakdown, reasons=reasons,
-                                                     shared_windows=windows))
+        matches.append(
+            ProposedMatch.model_construct(
+                request_id=req.id,
+                mentor_email=mentor.key,
+                score=breakdown.total,
+                breakdown=breakdown,
+                reasons=reasons,
+                shared_windows=windows,
+            )
+        )
     waiting = np.flatnonzero(chosen < 0)
     if edges is not None:
         had_pair = np.zeros(len(chosen), bool)

@@ -85,8 +85,14 @@ def binding_reasons(inst: Instance, rows: np.ndarray, taken: bool, program: Prog
     for part in row_chunks(len(rows), m):
         sub = rows[part]
         cm = chunk_masks(inst, sub)
-        steps = [cm.language, cm.time, cm.topic, cm.allowed, cm.score > inst.rules.min_score,
-                 np.broadcast_to(free_place, cm.language.shape)]
+        steps = [
+            cm.language,
+            cm.time,
+            cm.topic,
+            cm.allowed,
+            cm.score > inst.rules.min_score,
+            np.broadcast_to(free_place, cm.language.shape),
+        ]
         alive = np.ones_like(cm.language)
         first_dead = np.full(len(sub), len(steps), np.int64)
         for k, mask in enumerate(steps):

@@ -144,8 +144,9 @@ def build_instance(
     e_topic_w = np.zeros((n, len(topics)), np.float64)
     if w.topic > 0:
         rank = np.array([k for ts in ranked for k in range(len(ts))], np.float64)
-        e_topic_w[[i for i, ts in enumerate(ranked) for _ in ts], [t_col[t] for ts in ranked for t in ts]] = \
-            w.topic * w.topic_rank_decay ** rank
+        e_topic_w[[i for i, ts in enumerate(ranked) for _ in ts], [t_col[t] for ts in ranked for t in ts]] = (
+            w.topic * w.topic_rank_decay**rank
+        )
 
     e_words, m_words = _word_matrices([a.goals for a in apps], roster) if w.free_text > 0 else _no_words(n, roster)
 
@@ -181,13 +182,30 @@ def build_instance(
         return np.asarray(rs, np.int64), np.asarray(cs, np.int64)
 
     return Instance(
-        requests=requests, mentors=roster, topics=topics, languages=langs, seg_start=seg_start, seg_len=seg_len,
-        e_topic_w=e_topic_w, e_topic=e_topic, m_topic=m_topic, e_lang=e_lang, m_lang=m_lang, e_first_lang=e_first,
-        e_words=e_words, m_words=m_words, e_time=e_time, m_time=m_time,
+        requests=requests,
+        mentors=roster,
+        topics=topics,
+        languages=langs,
+        seg_start=seg_start,
+        seg_len=seg_len,
+        e_topic_w=e_topic_w,
+        e_topic=e_topic,
+        m_topic=m_topic,
+        e_lang=e_lang,
+        m_lang=m_lang,
+        e_first_lang=e_first,
+        e_words=e_words,
+        m_words=m_words,
+        e_time=e_time,
+        m_time=m_time,
         e_stage=np.array([a.career_stage for a in apps], np.int64),
         m_stage=np.array([x.career_stage for x in roster], np.int64),
-        priority=priority, load=m_load, remaining=remaining,
-        excluded=pairs(ex_r, ex_c), continuity=pairs(co_r, co_c), rules=rules,
+        priority=priority,
+        load=m_load,
+        remaining=remaining,
+        excluded=pairs(ex_r, ex_c),
+        continuity=pairs(co_r, co_c),
+        rules=rules,
         self_booked=np.array([x.scheduling == "booking_link" for x in roster], bool),
     )
 
@@ -253,8 +271,9 @@ def pair_components(inst: Instance, rows: I64, cols: I64) -> Components:
     cont = np.zeros(len(rows))
     if len(inst.continuity[0]) and len(rows):
         wanted = dict(zip(inst.continuity[0].tolist(), inst.continuity[1].tolist(), strict=True))
-        cont = np.array([w.continuity if wanted.get(r) == c else 0.0 for r, c in zip(rows.tolist(), cols.tolist(),
-                                                                                     strict=True)])
+        cont = np.array(
+            [w.continuity if wanted.get(r) == c else 0.0 for r, c in zip(rows.tolist(), cols.tolist(), strict=True)]
+        )
     return Components(
         topics=np.einsum("ij,ij->i", inst.e_topic_w[rows], inst.m_topic[cols].astype(np.float64)),
         stage=_stage(inst, inst.e_stage[rows], inst.m_stage[cols]),

@@ -123,7 +123,7 @@ def _min_cost_flow(n: int, rows: IntArray, cols: IntArray, gain: I64, places: Pl
     status = flow.solve()
     if status != flow.OPTIMAL:
         raise SolverError(f"min-cost flow ended with status {status}")
-    used = flow.flows(arcs[n:n + len(rows)]) > 0
+    used = flow.flows(arcs[n : n + len(rows)]) > 0
     assign = np.full(n, -1, np.int64)
     assign[rows[used]] = cols[used]
     return assign
@@ -195,8 +195,9 @@ class _Buckets:
             b = self.of(self.score[lo:hi])
             first = int(rows[lo])  # rows are sorted: this block covers rows first .. rows[hi - 1]
             span = int(rows[hi - 1]) - first + 1
-            row_hist[first:first + span] += np.bincount((rows[lo:hi] - first) * BUCKETS + b,
-                                                        minlength=span * BUCKETS).reshape(span, BUCKETS)
+            row_hist[first : first + span] += np.bincount(
+                (rows[lo:hi] - first) * BUCKETS + b, minlength=span * BUCKETS
+            ).reshape(span, BUCKETS)
             if m:
                 col_hist += np.bincount(cols[lo:hi].astype(np.int64) * BUCKETS + b, minlength=m * BUCKETS)
         row_min = _threshold(row_hist, per_row)
@@ -218,8 +219,9 @@ def _threshold(hist: I64, want: I64) -> I64:
     return np.where(enough.any(axis=1), BUCKETS - 1 - enough.argmax(axis=1), 0)
 
 
-def solve_stable(n: int, rows: IntArray, cols: IntArray, pref: F64, remaining: I64, slice_size: int = MENTEE_TOP
-                 ) -> I64:
+def solve_stable(
+    n: int, rows: IntArray, cols: IntArray, pref: F64, remaining: I64, slice_size: int = MENTEE_TOP
+) -> I64:
     """Mentee-proposing deferred acceptance with capacities, in parallel rounds.
 
     Both sides rank by ``pref`` (a mentee's list: higher first, then lower column; a mentor keeps the highest,
@@ -256,12 +258,24 @@ def solve_stable(n: int, rows: IntArray, cols: IntArray, pref: F64, remaining: I
         if stalled.size == 0:
             return assign
         want *= 2
-        idx, floor[stalled] = _next_slice(stalled, starts, rows, cols, pref, buckets, floor, assign, held,
-                                          remaining, want)
+        idx, floor[stalled] = _next_slice(
+            stalled, starts, rows, cols, pref, buckets, floor, assign, held, remaining, want
+        )
 
 
-def _next_slice(stalled: I64, starts: I64, rows: IntArray, cols: IntArray, pref: F64, buckets: _Buckets,
-                floor: I64, assign: I64, held: F64, remaining: I64, want: int) -> tuple[I64, I64]:
+def _next_slice(
+    stalled: I64,
+    starts: I64,
+    rows: IntArray,
+    cols: IntArray,
+    pref: F64,
+    buckets: _Buckets,
+    floor: I64,
+    assign: I64,
+    held: F64,
+    remaining: I64,
+    want: int,
+) -> tuple[I64, I64]:
     """For mentees that ran out while free: their next best pairs that are not hopeless, and their new floor."""
     m = len(remaining)
     length = starts[stalled + 1] - starts[stalled]
@@ -287,8 +301,7 @@ def _next_slice(stalled: I64, starts: I64, rows: IntArray, cols: IntArray, pref:
     return idx[b >= lowest[pos]], lowest
 
 
-def _propose(free: I64, store_c: I64, store_p: F64, nxt: I64, end: I64, assign: I64, held: F64, remaining: I64
-             ) -> None:
+def _propose(free: I64, store_c: I64, store_p: F64, nxt: I64, end: I64, assign: I64, held: F64, remaining: I64) -> None:
     """Deferred-acceptance rounds until every free mentee has run through its slice (updates in place)."""
     involved = np.zeros(len(remaining) + 1, bool)  # last entry stands for "unassigned" (index -1)
     free = free[nxt[free] < end[free]]

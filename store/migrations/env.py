@@ -17,7 +17,9 @@ def run_migrations() -> None:
             context.run_migrations()
         return
     engine = engine_from_config(
-        config.get_section(config.config_ini_section) or {}, prefix="sqlalchemy.", poolclass=pool.NullPool,
+        config.get_section(config.config_ini_section) or {},
+        prefix="sqlalchemy.",
+        poolclass=pool.NullPool,
         hide_parameters=True,
     )
     with engine.connect() as connection:

@@ -47,12 +47,18 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Harness:
 
 def event(event_id: str = "a1b2c3d4e5f6") -> CalendarEvent:
     start = datetime(2025, 3, 4, 18, tzinfo=ZoneInfo("Asia/Jerusalem"))
-    return CalendarEvent(event_id=event_id, summary="פגישה ראשונה", description="why: python", start=start,
-                         end=start + timedelta(hours=1), timezone="Asia/Jerusalem",
-                         organizer=Address(email="program@example.org", name="Program"),
-                         attendees=[Address(email="noa@example.com", name="נועה"),
-                                    Address(email="dana@example.com", name="Dana")],
-                         location="https://meet.example.org/7", video_link="https://meet.example.org/7")
+    return CalendarEvent(
+        event_id=event_id,
+        summary="פגישה ראשונה",
+        description="why: python",
+        start=start,
+        end=start + timedelta(hours=1),
+        timezone="Asia/Jerusalem",
+        organizer=Address(email="program@example.org", name="Program"),
+        attendees=[Address(email="noa@example.com", name="נועה"), Address(email="dana@example.com", name="Dana")],
+        location="https://meet.example.org/7",
+        video_link="https://meet.example.org/7",
+    )
 
 
 def test_implements_the_protocol(harness: Harness) -> None:
@@ -115,8 +121,9 @@ def _bad_enum(body: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("bug", [_naive_times, _unknown_field, _six_reminders, _loose_email, _bad_enum])
-def test_google_refuses_a_malformed_event_for_that_event_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                             bug: Callable[[dict[str, Any]], None]) -> None:
+def test_google_refuses_a_malformed_event_for_that_event_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bug: Callable[[dict[str, Any]], None]
+) -> None:
     harness = google(tmp_path)
     real = GoogleCalendar.body
 

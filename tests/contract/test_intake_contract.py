@@ -38,8 +38,9 @@ def forms(tmp_path: Path) -> Harness:
     emulator = shared(FormsEmulator)
     emulator.reset()
     emulator.create_form("mentees", list(TITLES))
-    settings = Settings(intake="google", google_api_endpoint=emulator.url, google_mentee_form_id="mentees",
-                        http_timeout_seconds=5)
+    settings = Settings(
+        intake="google", google_api_endpoint=emulator.url, google_mentee_form_id="mentees", http_timeout_seconds=5
+    )
 
     def submit(answers: dict[str, str]) -> None:
         emulator.add_response("mentees", dict(answers))

@@ -27,8 +27,10 @@ class Harness:
 
 def eml(tmp_path: Path) -> Harness:
     def delivered() -> list[list[str]]:
-        copies = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
-                  for p in sorted(tmp_path.glob("*.eml"))]
+        copies = [
+            email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+            for p in sorted(tmp_path.glob("*.eml"))
+        ]
         return [[a for _, a in getaddresses([str(m["To"])])] for m in copies]
 
     return Harness(EmlOutbox(tmp_path), delivered)
@@ -37,10 +39,21 @@ def eml(tmp_path: Path) -> Harness:
 def sendgrid(tmp_path: Path) -> Harness:
     emulator = shared(SendGridEmulator)
     emulator.reset()
-    mailer = SendGridMailer(emulator.api_key, Address(email="program@example.org"), host=emulator.url,
-                            timeout_seconds=5, sleep=lambda _: None)
-    return Harness(mailer, lambda: [[to["email"] for to in p["to"]]
-                                    for body in emulator.delivered(at=math.inf) for p in body["personalizations"]])
+    mailer = SendGridMailer(
+        emulator.api_key,
+        Address(email="program@example.org"),
+        host=emulator.url,
+        timeout_seconds=5,
+        sleep=lambda _: None,
+    )
+    return Harness(
+        mailer,
+        lambda: [
+            [to["email"] for to in p["to"]]
+            for body in emulator.delivered(at=math.inf)
+            for p in body["personalizations"]
+        ],
+    )
 
 
 IMPLEMENTATIONS: dict[str, Callable[[Path], Harness]] = {"eml": eml, "sendgrid": sendgrid}
@@ -52,9 +65,14 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Harness:
 
 
 def message(key: str = "invite:match-1") -> OutgoingEmail:
-    return OutgoingEmail(key=key, subject="הזמנה", text="שלום", html="<p>שלום</p>", categories=["invite"],
-                         recipients=[Address(email="noa@example.com", name="נועה"),
-                                     Address(email="dana@example.com", name="Dana")])
+    return OutgoingEmail(
+        key=key,
+        subject="הזמנה",
+        text="שלום",
+        html="<p>שלום</p>",
+        categories=["invite"],
+        recipients=[Address(email="noa@example.com", name="נועה"), Address(email="dana@example.com", name="Dana")],
+    )
 
 
 def test_implements_the_protocol(harness: Harness) -> None:

@@ -34,16 +34,67 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from tests.emulators.server import ApiError, Emulator, OAuthTokens, Reply, Request, instant, is_email
 
 EVENT_ID = re.compile(r"^[a-v0-9]{5,1024}$")
-EVENT_FIELDS = frozenset({
-    "id", "kind", "etag", "status", "htmlLink", "created", "updated", "summary", "description", "location",
-    "colorId", "creator", "organizer", "start", "end", "endTimeUnspecified", "recurrence", "recurringEventId",
-    "originalStartTime", "transparency", "visibility", "iCalUID", "sequence", "attendees", "attendeesOmitted",
-    "extendedProperties", "hangoutLink", "conferenceData", "gadget", "anyoneCanAddSelf", "guestsCanInviteOthers",
-    "guestsCanModify", "guestsCanSeeOtherGuests", "privateCopy", "locked", "reminders", "source", "attachments",
-    "eventType", "workingLocationProperties", "outOfOfficeProperties", "focusTimeProperties", "birthdayProperties",
-})
-ATTENDEE_FIELDS = frozenset({"id", "email", "displayName", "organizer", "self", "resource", "optional",
-                             "responseStatus", "comment", "additionalGuests"})
+EVENT_FIELDS = frozenset(
+    {
+        "id",
+        "kind",
+        "etag",
+        "status",
+        "htmlLink",
+        "created",
+        "updated",
+        "summary",
+        "description",
+        "location",
+        "colorId",
+        "creator",
+        "organizer",
+        "start",
+        "end",
+        "endTimeUnspecified",
+        "recurrence",
+        "recurringEventId",
+        "originalStartTime",
+        "transparency",
+        "visibility",
+        "iCalUID",
+        "sequence",
+        "attendees",
+        "attendeesOmitted",
+        "extendedProperties",
+        "hangoutLink",
+        "conferenceData",
+        "gadget",
+        "anyoneCanAddSelf",
+        "guestsCanInviteOthers",
+        "guestsCanModify",
+        "guestsCanSeeOtherGuests",
+        "privateCopy",
+        "locked",
+        "reminders",
+        "source",
+        "attachments",
+        "eventType",
+        "workingLocationProperties",
+        "outOfOfficeProperties",
+        "focusTimeProperties",
+        "birthdayProperties",
+    }
+)
+ATTENDEE_FIELDS = frozenset(
+    {
+        "id",
+        "email",
+        "displayName",
+        "organizer",
+        "self",
+        "resource",
+        "optional",
+        "responseStatus",
+        "comment",
+        "additionalGuests",
+    }
+)
 ENUMS = {
     "status": {"confirmed", "tentative", "cancelled"},
     "visibility": {"default", "public", "private", "confidential"},
@@ -57,11 +108,36 @@ MAX_REMINDERS = 5
 MAX_FREEBUSY_ITEMS = 50
 MAX_LIST = 2500
 WRITE_PARAMS = {"conferenceDataVersion", "maxAttendees", "sendNotifications", "sendUpdates", "supportsAttachments"}
-LIST_PARAMS = {"alwaysIncludeEmail", "eventTypes", "iCalUID", "maxAttendees", "maxResults", "orderBy", "pageToken",
-               "privateExtendedProperty", "q", "sharedExtendedProperty", "showDeleted", "showHiddenInvitations",
-               "singleEvents", "syncToken", "timeMax", "timeMin", "timeZone", "updatedMin"}
-NOT_WITH_SYNC_TOKEN = {"iCalUID", "orderBy", "privateExtendedProperty", "q", "sharedExtendedProperty", "timeMax",
-                       "timeMin", "updatedMin"}
+LIST_PARAMS = {
+    "alwaysIncludeEmail",
+    "eventTypes",
+    "iCalUID",
+    "maxAttendees",
+    "maxResults",
+    "orderBy",
+    "pageToken",
+    "privateExtendedProperty",
+    "q",
+    "sharedExtendedProperty",
+    "showDeleted",
+    "showHiddenInvitations",
+    "singleEvents",
+    "syncToken",
+    "timeMax",
+    "timeMin",
+    "timeZone",
+    "updatedMin",
+}
+NOT_WITH_SYNC_TOKEN = {
+    "iCalUID",
+    "orderBy",
+    "privateExtendedProperty",
+    "q",
+    "sharedExtendedProperty",
+    "timeMax",
+    "timeMin",
+    "updatedMin",
+}
 
 
 def _bad(message: str, reason: str = "invalid") -> ApiError:
@@ -87,19 +163,31 @@ class CalendarEmulator(Emulator, OAuthTokens):
         events = "/calendar/v3/calendars/{calendarId}/events"
         self.route("POST", events, "events.insert", self._events_insert, WRITE_PARAMS)
         self.route("GET", events, "events.list", self._events_list, LIST_PARAMS)
-        self.route("GET", events + "/{eventId}", "events.get", self._events_get,
-                   {"alwaysIncludeEmail", "maxAttendees", "timeZone"})
+        self.route(
+            "GET",
+            events + "/{eventId}",
+            "events.get",
+            self._events_get,
+            {"alwaysIncludeEmail", "maxAttendees", "timeZone"},
+        )
         self.route("PATCH", events + "/{eventId}", "events.patch", self._events_patch, WRITE_PARAMS)
         self.route("PUT", events + "/{eventId}", "events.update", self._events_update, WRITE_PARAMS)
-        self.route("DELETE", events + "/{eventId}", "events.delete", self._events_delete,
-                   {"sendNotifications", "sendUpdates"})
+        self.route(
+            "DELETE", events + "/{eventId}", "events.delete", self._events_delete, {"sendNotifications", "sendUpdates"}
+        )
         self.route("POST", "/calendar/v3/freeBusy", "freebusy.query", self._freebusy, ())
 
     def error_body(self, error: ApiError) -> Any:
         reason = error.reason or {400: "invalid", 404: "notFound", 409: "duplicate", 410: "deleted"}.get(
-            error.status, "backendError")
-        return {"error": {"errors": [{"domain": "global", "reason": reason, "message": error.message}],
-                          "code": error.status, "message": error.message}}
+            error.status, "backendError"
+        )
+        return {
+            "error": {
+                "errors": [{"domain": "global", "reason": reason, "message": error.message}],
+                "code": error.status,
+                "message": error.message,
+            }
+        }
 
     def reset(self) -> None:
         super().reset()  # first: it waits for requests in flight, which need the lock
@@ -174,8 +262,9 @@ class CalendarEmulator(Emulator, OAuthTokens):
         self._check_event(candidate)
         event.update(changes)
         if "attendees" in changes:
-            event["attendees"] = [{**a, "responseStatus": a.get("responseStatus", "needsAction")}
-                                  for a in changes["attendees"]]
+            event["attendees"] = [
+                {**a, "responseStatus": a.get("responseStatus", "needsAction")} for a in changes["attendees"]
+            ]
         event["sequence"] = event.get("sequence", 0) + 1
         self._touch(request.params["calendarId"], event)
         self.notifications.append(("patch", event["id"], request.query.get("sendUpdates", "false")))
@@ -219,14 +308,17 @@ class CalendarEmulator(Emulator, OAuthTokens):
         for name in ("timeMin", "timeMax", "updatedMin"):
             if name in query:
                 if (value := instant(query[name])) is None:
-                    raise _bad(f"Invalid value for {name}: must be RFC3339 with a time zone offset.",
-                               "invalidParameter")
+                    raise _bad(
+                        f"Invalid value for {name}: must be RFC3339 with a time zone offset.", "invalidParameter"
+                    )
                 bounds[name] = value
         events = self.calendars.get(calendar_id, {})
         if "syncToken" in query:
             if clash := sorted(NOT_WITH_SYNC_TOKEN & set(query)):
-                raise _bad(f"Sync token cannot be used with other request restrictions ({clash[0]}).",
-                           "syncTokenWithRequestRestrictions")
+                raise _bad(
+                    f"Sync token cannot be used with other request restrictions ({clash[0]}).",
+                    "syncTokenWithRequestRestrictions",
+                )
             since = self._read_token(query["syncToken"], calendar_id)
             selected = [e for e in events.values() if self._versions[(calendar_id, e["id"])] > since]
         else:
@@ -251,21 +343,28 @@ class CalendarEmulator(Emulator, OAuthTokens):
                 raise _bad("The page token does not belong to this query.", "invalidParameter")
             selected = [e for e in selected if self._versions[(calendar_id, e["id"])] <= at]
         at = self._version if not token else at
-        page = selected[start:start + size]
-        body: dict[str, Any] = {"kind": "calendar#events", "summary": calendar_id, "timeZone": "UTC",
-                                "items": copy.deepcopy(page)}
+        page = selected[start : start + size]
+        body: dict[str, Any] = {
+            "kind": "calendar#events",
+            "summary": calendar_id,
+            "timeZone": "UTC",
+            "items": copy.deepcopy(page),
+        }
         if start + size < len(selected):
-            body["nextPageToken"] = base64.urlsafe_b64encode(json.dumps(
-                {"offset": start + size, "query": binding, "at": at}).encode()).decode()
+            body["nextPageToken"] = base64.urlsafe_b64encode(
+                json.dumps({"offset": start + size, "query": binding, "at": at}).encode()
+            ).decode()
         else:
-            body["nextSyncToken"] = base64.urlsafe_b64encode(json.dumps(
-                {"calendar": calendar_id, "version": at, "epoch": self._epoch}).encode()).decode()
+            body["nextSyncToken"] = base64.urlsafe_b64encode(
+                json.dumps({"calendar": calendar_id, "version": at, "epoch": self._epoch}).encode()
+            ).decode()
         return Reply(200, body)
 
     def _freebusy(self, request: Request) -> Reply:
         body = request.body or {}
-        unknown = sorted(set(body) - {"timeMin", "timeMax", "timeZone", "groupExpansionMax",
-                                      "calendarExpansionMax", "items"})
+        unknown = sorted(
+            set(body) - {"timeMin", "timeMax", "timeZone", "groupExpansionMax", "calendarExpansionMax", "items"}
+        )
         if unknown:
             raise _bad(f"Unknown field {unknown[0]!r}.")
         if "timeMin" not in body or "timeMax" not in body:
@@ -298,8 +397,15 @@ class CalendarEmulator(Emulator, OAuthTokens):
                 continue
             busy = sorted((max(s, lo), min(e, hi)) for s, e in intervals if s < hi and e > lo)
             calendars[calendar] = {"busy": [{"start": s.isoformat(), "end": e.isoformat()} for s, e in busy]}
-        return Reply(200, {"kind": "calendar#freeBusy", "timeMin": body["timeMin"], "timeMax": body["timeMax"],
-                           "calendars": calendars})
+        return Reply(
+            200,
+            {
+                "kind": "calendar#freeBusy",
+                "timeMin": body["timeMin"],
+                "timeMax": body["timeMax"],
+                "calendars": calendars,
+            },
+        )
 
     # --- helpers -----------------------------------------------------------------------------------------
 
@@ -395,11 +501,14 @@ class CalendarEmulator(Emulator, OAuthTokens):
                 raise _bad("Too many reminders: at most 5 overrides.", "cannotUseMoreThan5Reminders")
             for override in overrides:
                 if override.get("method") not in REMINDER_METHODS or not (
-                        isinstance(override.get("minutes"), int) and 0 <= override["minutes"] <= 40320):
+                    isinstance(override.get("minutes"), int) and 0 <= override["minutes"] <= 40320
+                ):
                     raise _bad("Invalid reminder override.")
             if overrides and reminders.get("useDefault"):
-                raise _bad("Cannot specify both default reminders and overrides at the same time.",
-                           "cannotUseDefaultRemindersAndSpecifyOverride")
+                raise _bad(
+                    "Cannot specify both default reminders and overrides at the same time.",
+                    "cannotUseDefaultRemindersAndSpecifyOverride",
+                )
         create = (body.get("conferenceData") or {}).get("createRequest")
         if create is not None:
             key = (create.get("conferenceSolutionKey") or {}).get("type")
@@ -407,16 +516,24 @@ class CalendarEmulator(Emulator, OAuthTokens):
                 raise _bad("Invalid conference create request.")
 
     @staticmethod
-    def _complete(calendar_id: str, event_id: str, body: dict[str, Any], conferences: bool,
-                  previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _complete(
+        calendar_id: str, event_id: str, body: dict[str, Any], conferences: bool, previous: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         eid = base64.urlsafe_b64encode(f"{event_id} {calendar_id}".encode()).decode().rstrip("=")
-        event = {**body, "kind": "calendar#event", "id": event_id, "status": body.get("status", "confirmed"),
-                 "htmlLink": f"https://www.google.com/calendar/event?eid={eid}", "sequence": 0,
-                 "iCalUID": f"{event_id}@google.com",
-                 "created": previous["created"] if previous else _rfc3339(datetime.now(UTC)),
-                 "organizer": {"email": calendar_id, "self": True}}
-        event["attendees"] = [{**a, "responseStatus": a.get("responseStatus", "needsAction")}
-                              for a in body.get("attendees", [])]
+        event = {
+            **body,
+            "kind": "calendar#event",
+            "id": event_id,
+            "status": body.get("status", "confirmed"),
+            "htmlLink": f"https://www.google.com/calendar/event?eid={eid}",
+            "sequence": 0,
+            "iCalUID": f"{event_id}@google.com",
+            "created": previous["created"] if previous else _rfc3339(datetime.now(UTC)),
+            "organizer": {"email": calendar_id, "self": True},
+        }
+        event["attendees"] = [
+            {**a, "responseStatus": a.get("responseStatus", "needsAction")} for a in body.get("attendees", [])
+        ]
         request = (body.get("conferenceData") or {}).get("createRequest")
         if previous is not None and previous.get("conferenceData", {}).get("entryPoints"):
             event["conferenceData"], event["hangoutLink"] = previous["conferenceData"], previous.get("hangoutLink")

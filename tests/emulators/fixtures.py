@@ -49,7 +49,13 @@ def google_emulator() -> GoogleEmulator:
     return server
 
 
-def seed_form(emulator: FormsEmulator, form_id: str, questions: Sequence[Question | str],
-              responses: Iterable[Mapping[str, str | list[str]]] = (), *, title: str = "Form") -> list[str]:
+def seed_form(
+    emulator: FormsEmulator,
+    form_id: str,
+    questions: Sequence[Question | str],
+    responses: Iterable[Mapping[str, str | list[str]]] = (),
+    *,
+    title: str = "Form",
+) -> list[str]:
     """Create a form with ``questions`` and submit ``responses`` (see :meth:`FormsEmulator.seed`)."""
     return emulator.seed(form_id, questions, responses, title=title)

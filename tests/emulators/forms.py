@@ -23,8 +23,15 @@ from tests.emulators.server import ApiError, Emulator, OAuthTokens, Reply, Reque
 MAX_PAGE = 5000
 EMAIL_KEY = "Email address"
 FILTER = re.compile(r"^\s*timestamp\s*(>=|>)\s*(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z)\s*$")
-STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-          429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
+STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
 
 Kind = Literal["text", "paragraph", "radio", "checkbox", "dropdown", "scale", "date", "grid"]
 
@@ -78,13 +85,19 @@ class FormsEmulator(Emulator, OAuthTokens):
         self._serial = 0
         self.clock = datetime(2025, 1, 5, 8, 0, tzinfo=UTC)
         self.route("GET", "/v1/forms/{formId}", "forms.get", self._forms_get, ())
-        self.route("GET", "/v1/forms/{formId}/responses", "responses.list", self._responses_list,
-                   {"filter", "pageSize", "pageToken"})
+        self.route(
+            "GET",
+            "/v1/forms/{formId}/responses",
+            "responses.list",
+            self._responses_list,
+            {"filter", "pageSize", "pageToken"},
+        )
         self.route("GET", "/v1/forms/{formId}/responses/{responseId}", "responses.get", self._responses_get, ())
 
     def error_body(self, error: ApiError) -> Any:
-        return {"error": {"code": error.status, "message": error.message,
-                          "status": STATUS.get(error.status, "UNKNOWN")}}
+        return {
+            "error": {"code": error.status, "message": error.message, "status": STATUS.get(error.status, "UNKNOWN")}
+        }
 
     def reset(self) -> None:
         super().reset()  # first: it waits for requests in flight, which need the lock
@@ -94,8 +107,9 @@ class FormsEmulator(Emulator, OAuthTokens):
 
     # --- seeding (what a form editor and respondents do) -----------------------------------------------
 
-    def create_form(self, form_id: str, questions: list[Question | str], *, title: str = "Form",
-                    collects_email: bool = True) -> None:
+    def create_form(
+        self, form_id: str, questions: list[Question | str], *, title: str = "Form", collects_email: bool = True
+    ) -> None:
         """A form with these questions (a plain string = a short-answer question)."""
         items: list[dict[str, Any]] = []
         ids: dict[str, str] = {}
@@ -108,18 +122,37 @@ class FormsEmulator(Emulator, OAuthTokens):
                         qid = self._next_id()
                         ids[f"{q.title} [{row}]"] = qid
                         rows.append({"questionId": qid, "rowQuestion": {"title": row}})
-                    items.append({"itemId": item_id, "title": q.title, "questionGroupItem": {
-                        "questions": rows,
-                        "grid": {"columns": {"type": "CHECKBOX", "options": [{"value": o} for o in q.options]}}}})
+                    items.append(
+                        {
+                            "itemId": item_id,
+                            "title": q.title,
+                            "questionGroupItem": {
+                                "questions": rows,
+                                "grid": {"columns": {"type": "CHECKBOX", "options": [{"value": o} for o in q.options]}},
+                            },
+                        }
+                    )
                     continue
                 qid = self._next_id()
                 ids[q.title] = qid
-                items.append({"itemId": item_id, "title": q.title,
-                              "questionItem": {"question": {"questionId": qid, **_question_body(q)}}})
+                items.append(
+                    {
+                        "itemId": item_id,
+                        "title": q.title,
+                        "questionItem": {"question": {"questionId": qid, **_question_body(q)}},
+                    }
+                )
             self.forms[form_id] = _Form(form_id, title, items, ids, collects_email)
 
-    def add_response(self, form_id: str, answers: dict[str, str | list[str]], *, email: str | None = None,
-                     at: datetime | None = None, response_id: str | None = None) -> str:
+    def add_response(
+        self,
+        form_id: str,
+        answers: dict[str, str | list[str]],
+        *,
+        email: str | None = None,
+        at: datetime | None = None,
+        response_id: str | None = None,
+    ) -> str:
         """Submit (or, with an existing ``response_id``, re-submit an edited) response; returns its id."""
         with self.lock:
             form = self._form(form_id)
@@ -130,19 +163,33 @@ class FormsEmulator(Emulator, OAuthTokens):
             if unknown:
                 raise KeyError(f"form {form_id} has no question titled {sorted(unknown)}")
             response: dict[str, Any] = {
-                "formId": form_id, "responseId": rid,
-                "createTime": previous["createTime"] if previous else when, "lastSubmittedTime": when,
-                "answers": {form.ids[key]: {"questionId": form.ids[key], "textAnswers": {"answers": [
-                    {"value": v} for v in ([value] if isinstance(value, str) else value)]}}
-                    for key, value in answers.items()},
+                "formId": form_id,
+                "responseId": rid,
+                "createTime": previous["createTime"] if previous else when,
+                "lastSubmittedTime": when,
+                "answers": {
+                    form.ids[key]: {
+                        "questionId": form.ids[key],
+                        "textAnswers": {
+                            "answers": [{"value": v} for v in ([value] if isinstance(value, str) else value)]
+                        },
+                    }
+                    for key, value in answers.items()
+                },
             }
             if form.collects_email and email is not None:
                 response["respondentEmail"] = email
             form.responses[rid] = response
             return rid
 
-    def seed(self, form_id: str, questions: Sequence[Question | str],
-             responses: Iterable[Mapping[str, str | list[str]]] = (), *, title: str = "Form") -> list[str]:
+    def seed(
+        self,
+        form_id: str,
+        questions: Sequence[Question | str],
+        responses: Iterable[Mapping[str, str | list[str]]] = (),
+        *,
+        title: str = "Form",
+    ) -> list[str]:
         """Create a form and submit ``responses`` (question title -> answer; ``"Email address"`` is the
         respondent's collected email, not a question). Returns the response ids, in order."""
         self.create_form(form_id, list(questions), title=title)
@@ -153,8 +200,9 @@ class FormsEmulator(Emulator, OAuthTokens):
             ids.append(self.add_response(form_id, answers, email=email if isinstance(email, str) else None))
         return ids
 
-    def edit_response(self, form_id: str, response_id: str, answers: dict[str, str | list[str]],
-                      *, at: datetime | None = None) -> None:
+    def edit_response(
+        self, form_id: str, response_id: str, answers: dict[str, str | list[str]], *, at: datetime | None = None
+    ) -> None:
         """The respondent edits their answer: same id, later ``lastSubmittedTime``."""
         with self.lock:
             email = self._form(form_id).responses[response_id].get("respondentEmail")
@@ -169,9 +217,16 @@ class FormsEmulator(Emulator, OAuthTokens):
 
     def _forms_get(self, request: Request) -> Reply:
         form = self._form(request.params["formId"])
-        return Reply(200, {"formId": form.form_id, "info": {"title": form.title, "documentTitle": form.title},
-                           "revisionId": "00000001", "responderUri": f"https://docs.google.com/forms/d/e/{form.form_id}/viewform",
-                           "items": form.items})
+        return Reply(
+            200,
+            {
+                "formId": form.form_id,
+                "info": {"title": form.title, "documentTitle": form.title},
+                "revisionId": "00000001",
+                "responderUri": f"https://docs.google.com/forms/d/e/{form.form_id}/viewform",
+                "items": form.items,
+            },
+        )
 
     def _responses_get(self, request: Request) -> Reply:
         form = self._form(request.params["formId"])
@@ -187,12 +242,18 @@ class FormsEmulator(Emulator, OAuthTokens):
         if text_filter:
             m = FILTER.match(text_filter)
             if m is None:
-                raise ApiError(400, f"Invalid filter: {text_filter!r}. Supported: 'timestamp > N' or "
-                                    "'timestamp >= N' with N in RFC3339 UTC \"Zulu\" format.")
+                raise ApiError(
+                    400,
+                    f"Invalid filter: {text_filter!r}. Supported: 'timestamp > N' or "
+                    "'timestamp >= N' with N in RFC3339 UTC \"Zulu\" format.",
+                )
             bound = _zulu(m.group(2))
             strict = m.group(1) == ">"
-            selected = [r for r in selected if (_instant(r["lastSubmittedTime"]) > bound
-                                                if strict else _instant(r["lastSubmittedTime"]) >= bound)]
+            selected = [
+                r
+                for r in selected
+                if (_instant(r["lastSubmittedTime"]) > bound if strict else _instant(r["lastSubmittedTime"]) >= bound)
+            ]
         try:
             size = int(request.query.get("pageSize") or 0)
         except ValueError as exc:
@@ -209,15 +270,15 @@ class FormsEmulator(Emulator, OAuthTokens):
             except (ValueError, KeyError, TypeError) as exc:
                 raise ApiError(400, "Invalid page token.") from exc
             if not same:
-                raise ApiError(400, "Invalid page token; the form and filter must be the same as in the first "
-                                    "request.")
-        page = selected[start:start + size]
+                raise ApiError(400, "Invalid page token; the form and filter must be the same as in the first request.")
+        page = selected[start : start + size]
         body: dict[str, Any] = {}
         if page:
             body["responses"] = [{k: v for k, v in r.items() if k != "formId"} for r in page]  # list omits formId
         if start + size < len(selected):
             body["nextPageToken"] = base64.urlsafe_b64encode(
-                json.dumps({"offset": start + size, "filter": text_filter, "form": form.form_id}).encode()).decode()
+                json.dumps({"offset": start + size, "filter": text_filter, "form": form.form_id}).encode()
+            ).decode()
         return Reply(200, body)
 
     # --- helpers -----------------------------------------------------------------------------------------
@@ -230,7 +291,7 @@ class FormsEmulator(Emulator, OAuthTokens):
 
     def _next_id(self) -> str:
         self._serial += 1
-        return f"{0x1a2b0000 + self._serial:08x}"
+        return f"{0x1A2B0000 + self._serial:08x}"
 
     def _tick(self) -> datetime:
         self.clock += timedelta(minutes=1, microseconds=123)

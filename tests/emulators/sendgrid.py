@@ -29,18 +29,46 @@ from typing import Any
 from tests.emulators.server import ApiError, Emulator, Reply, Request
 
 # What SendGrid takes: an ASCII local part without leading, trailing or doubled dots, and a dotted domain.
-EMAIL = re.compile(r"^(?!\.)(?!.*\.\.)[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+(?<!\.)"
-                   r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
+EMAIL = re.compile(
+    r"^(?!\.)(?!.*\.\.)[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+(?<!\.)"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
 MAX_PERSONALIZATIONS = 1000
 MAX_CUSTOM_ARGS_BYTES = 10_000
 MAX_SCHEDULE_AHEAD = 72 * 3600
 CANCEL_LEAD = 600  # a batch can be cancelled or paused until 10 minutes before its send_at
 MAX_STATUSES = 10  # batches cancelled or paused at once
-FIELDS = {"personalizations", "from", "reply_to", "reply_to_list", "subject", "content", "attachments", "template_id",
-          "headers", "categories", "custom_args", "send_at", "batch_id", "asm", "ip_pool_name", "mail_settings",
-          "tracking_settings"}
-PERSONALIZATION_FIELDS = {"to", "cc", "bcc", "from", "subject", "headers", "substitutions", "dynamic_template_data",
-                          "custom_args", "send_at"}
+FIELDS = {
+    "personalizations",
+    "from",
+    "reply_to",
+    "reply_to_list",
+    "subject",
+    "content",
+    "attachments",
+    "template_id",
+    "headers",
+    "categories",
+    "custom_args",
+    "send_at",
+    "batch_id",
+    "asm",
+    "ip_pool_name",
+    "mail_settings",
+    "tracking_settings",
+}
+PERSONALIZATION_FIELDS = {
+    "to",
+    "cc",
+    "bcc",
+    "from",
+    "subject",
+    "headers",
+    "substitutions",
+    "dynamic_template_data",
+    "custom_args",
+    "send_at",
+}
 
 
 class _Invalid(Exception):
@@ -99,8 +127,12 @@ class SendGridEmulator(Emulator):
 
     def rate_limit_next(self, reset_at: float, *, times: int = 1) -> None:
         """Answer the next sends with 429 and ``X-RateLimit-Reset: reset_at`` (epoch seconds)."""
-        self.fail_next(429, times=times, operation="mail.send", headers={
-            "X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(reset_at))})
+        self.fail_next(
+            429,
+            times=times,
+            operation="mail.send",
+            headers={"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(reset_at))},
+        )
 
     def recipients(self) -> list[str]:
         """Every address of every accepted message, in order (cancelled ones included)."""
@@ -118,14 +150,20 @@ class SendGridEmulator(Emulator):
         paused. ``at=math.inf`` gives everything that will go out if nobody cancels any more."""
         moment = self.clock() if at is None else at
         with self.lock:
-            return [s.body for s in self.scheduled
-                    if s.send_at <= moment and not s.discarded
-                    and (s.batch_id is None or s.batch_id not in self.statuses)]
+            return [
+                s.body
+                for s in self.scheduled
+                if s.send_at <= moment and not s.discarded and (s.batch_id is None or s.batch_id not in self.statuses)
+            ]
 
     def deliveries(self, at: float | None = None) -> Counter[tuple[str, str]]:
         """How many copies each (``mentorflow_key``, recipient) got, of what :meth:`delivered` went out."""
-        return Counter((str((body.get("custom_args") or {}).get("mentorflow_key", "")), to["email"].casefold())
-                       for body in self.delivered(at) for p in body["personalizations"] for to in p["to"])
+        return Counter(
+            (str((body.get("custom_args") or {}).get("mentorflow_key", "")), to["email"].casefold())
+            for body in self.delivered(at)
+            for p in body["personalizations"]
+            for to in p["to"]
+        )
 
     # --- operations ----------------------------------------------------------------------------------
 
@@ -140,8 +178,9 @@ class SendGridEmulator(Emulator):
         problems += _validate(body) if isinstance(body, dict) else [_Invalid(None, "Bad Request")]
         if problems:
             self.rejected.append(body if isinstance(body, dict) else {})
-            return Reply(400, {"errors": [{"message": p.message, "field": p.field_name, "help": None}
-                                          for p in problems]})
+            return Reply(
+                400, {"errors": [{"message": p.message, "field": p.field_name, "help": None} for p in problems]}
+            )
         assert isinstance(body, dict)
         if ((body.get("mail_settings") or {}).get("sandbox_mode") or {}).get("enable"):
             self.sandboxed.append(body)
@@ -192,12 +231,16 @@ class SendGridEmulator(Emulator):
         if batch_id in self.statuses:
             raise ApiError(400, "batch id already has a status", field_name="batch_id")
         if len(self.statuses) >= MAX_STATUSES:
-            raise ApiError(400, f"You can't pause or cancel more than {MAX_STATUSES} batches at one time.",
-                           field_name="batch_id")
+            raise ApiError(
+                400, f"You can't pause or cancel more than {MAX_STATUSES} batches at one time.", field_name="batch_id"
+            )
         first = min((s.send_at for s in self.batches[batch_id]), default=None)
         if first is not None and self.clock() > first - CANCEL_LEAD:
-            raise ApiError(400, "You can't pause or cancel a batch later than 10 minutes before its send_at.",
-                           field_name="batch_id")
+            raise ApiError(
+                400,
+                "You can't pause or cancel a batch later than 10 minutes before its send_at.",
+                field_name="batch_id",
+            )
         self.statuses[batch_id] = status
         return Reply(201, {"batch_id": batch_id, "status": status})
 
@@ -237,59 +280,97 @@ def _validate(body: dict[str, Any]) -> list[_Invalid]:
     if not isinstance(body.get("subject", ""), str):
         problems.append(_Invalid("subject", "The subject must be a string."))
     sender = body.get("from")
-    if check(isinstance(sender, dict) and "email" in sender, "from.email",
-             "The from object must be provided for every email send. It is an object that requires the email "
-             "parameter, but may also contain a name parameter."):
-        check(bool(EMAIL.match(str(sender["email"]))), "from.email",  # type: ignore[index]
-              "The from email does not contain a valid address.")
+    if check(
+        isinstance(sender, dict) and "email" in sender,
+        "from.email",
+        "The from object must be provided for every email send. It is an object that requires the email "
+        "parameter, but may also contain a name parameter.",
+    ):
+        check(
+            bool(EMAIL.match(str(sender["email"]))),
+            "from.email",  # type: ignore[index]
+            "The from email does not contain a valid address.",
+        )
     people = body.get("personalizations")
-    if check(isinstance(people, list) and len(people) > 0, "personalizations",
-             "The personalization block is required and must contain at least one personalization."):
+    if check(
+        isinstance(people, list) and len(people) > 0,
+        "personalizations",
+        "The personalization block is required and must contain at least one personalization.",
+    ):
         assert isinstance(people, list)
-        check(len(people) <= MAX_PERSONALIZATIONS, "personalizations",
-              f"The personalization block is limited to {MAX_PERSONALIZATIONS} personalizations per API request. "
-              f"You have provided {len(people)} personalizations. Please consider splitting this into multiple "
-              "requests and resending your request.")
+        check(
+            len(people) <= MAX_PERSONALIZATIONS,
+            "personalizations",
+            f"The personalization block is limited to {MAX_PERSONALIZATIONS} personalizations per API request. "
+            f"You have provided {len(people)} personalizations. Please consider splitting this into multiple "
+            "requests and resending your request.",
+        )
         seen: set[str] = set()
         for i, p in enumerate(people):
             to = p.get("to") if isinstance(p, dict) else None
-            if not check(isinstance(to, list) and len(to) > 0, f"personalizations.{i}.to",
-                         "The to array is required for all personalization objects, and must have at least one "
-                         "email object with a valid email address."):
+            if not check(
+                isinstance(to, list) and len(to) > 0,
+                f"personalizations.{i}.to",
+                "The to array is required for all personalization objects, and must have at least one "
+                "email object with a valid email address.",
+            ):
                 continue
             assert isinstance(to, list) and isinstance(p, dict)
             for j, person in enumerate(to):
                 email = str(person.get("email", "")) if isinstance(person, dict) else ""
-                if check(bool(EMAIL.match(email)), f"personalizations.{i}.to.{j}.email",
-                         "Does not contain a valid address."):
-                    check(email.casefold() not in seen, f"personalizations.{i}",
-                          "Each unique email address in the personalizations array should only be included once. "
-                          f"You have included [{email}] more than once.")
+                if check(
+                    bool(EMAIL.match(email)), f"personalizations.{i}.to.{j}.email", "Does not contain a valid address."
+                ):
+                    check(
+                        email.casefold() not in seen,
+                        f"personalizations.{i}",
+                        "Each unique email address in the personalizations array should only be included once. "
+                        f"You have included [{email}] more than once.",
+                    )
                     seen.add(email.casefold())
             if not body.get("subject"):
-                check(bool(p.get("subject")), f"personalizations.{i}.subject",
-                      "The subject is required. You can get around this requirement if you use a template with a "
-                      "subject defined or if every personalization has a subject defined.")
+                check(
+                    bool(p.get("subject")),
+                    f"personalizations.{i}.subject",
+                    "The subject is required. You can get around this requirement if you use a template with a "
+                    "subject defined or if every personalization has a subject defined.",
+                )
             for name in sorted(set(p) - PERSONALIZATION_FIELDS):
                 problems.append(_Invalid(f"personalizations.{i}.{name}", "Unknown personalization parameter."))
-            _check_custom_args(p.get("custom_args"), body.get("custom_args"), f"personalizations.{i}.custom_args",
-                               problems)
-        check(sum(len(p.get("to") or []) for p in people if isinstance(p, dict)) <= 1000, "personalizations",
-              "There is a limit of 1000 total recipients (to + cc + bcc) per request.")
+            _check_custom_args(
+                p.get("custom_args"), body.get("custom_args"), f"personalizations.{i}.custom_args", problems
+            )
+        check(
+            sum(len(p.get("to") or []) for p in people if isinstance(p, dict)) <= 1000,
+            "personalizations",
+            "There is a limit of 1000 total recipients (to + cc + bcc) per request.",
+        )
     content = body.get("content")
-    if not body.get("template_id") and check(isinstance(content, list) and len(content) > 0, "content",
-                                             "Unless a valid template_id is provided, the content array is required."):
+    if not body.get("template_id") and check(
+        isinstance(content, list) and len(content) > 0,
+        "content",
+        "Unless a valid template_id is provided, the content array is required.",
+    ):
         assert isinstance(content, list)
         for i, part in enumerate(content):
-            check(isinstance(part, dict) and bool(part.get("value")), f"content.{i}.value",
-                  "The content value must be a string at least one character in length.")
+            check(
+                isinstance(part, dict) and bool(part.get("value")),
+                f"content.{i}.value",
+                "The content value must be a string at least one character in length.",
+            )
         types = [part.get("type") for part in content if isinstance(part, dict)]
         order = [{"text/plain": 0, "text/html": 1}.get(str(t), 2) for t in types]
-        check(order == sorted(order) and order.count(0) <= 1 and order.count(1) <= 1, "content",
-              "If present, text/plain must be first, followed by text/html, followed by any other content.")
+        check(
+            order == sorted(order) and order.count(0) <= 1 and order.count(1) <= 1,
+            "content",
+            "If present, text/plain must be first, followed by text/html, followed by any other content.",
+        )
     for i, attachment in enumerate(body.get("attachments") or []):
-        check(bool(attachment.get("filename")), f"attachments.{i}.filename",
-              "The attachment filename parameter is required.")
+        check(
+            bool(attachment.get("filename")),
+            f"attachments.{i}.filename",
+            "The attachment filename parameter is required.",
+        )
         try:
             base64.b64decode(attachment.get("content", ""), validate=True)
         except (binascii.Error, ValueError):
@@ -300,11 +381,15 @@ def _validate(body: dict[str, Any]) -> list[_Invalid]:
     categories = body.get("categories") or []
     check(len(categories) <= 10, "categories", "Too many categories: a message may have at most 10.")
     for i, category in enumerate(categories):
-        check(isinstance(category, str) and 0 < len(category) <= 255, f"categories.{i}",
-              "A category cannot exceed 255 characters and must be a string.")
+        check(
+            isinstance(category, str) and 0 < len(category) <= 255,
+            f"categories.{i}",
+            "A category cannot exceed 255 characters and must be a string.",
+        )
     if "asm" in body:
-        check(isinstance((body["asm"] or {}).get("group_id"), int), "asm.group_id",
-              "The asm.group_id must be an integer.")
+        check(
+            isinstance((body["asm"] or {}).get("group_id"), int), "asm.group_id", "The asm.group_id must be an integer."
+        )
     return problems
 
 

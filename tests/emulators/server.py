@@ -63,8 +63,22 @@ DROP = -1  # a Reply status meaning "close the connection, answer nothing"
 
 Handler = Callable[[Request], Reply]
 # Query parameters every Google API accepts (system parameters); a route that names its own refuses others.
-SYSTEM_PARAMETERS = frozenset({"alt", "fields", "key", "prettyPrint", "quotaUser", "access_token", "oauth_token",
-                               "upload_protocol", "uploadType", "callback", "$.xgafv", "userIp"})
+SYSTEM_PARAMETERS = frozenset(
+    {
+        "alt",
+        "fields",
+        "key",
+        "prettyPrint",
+        "quotaUser",
+        "access_token",
+        "oauth_token",
+        "upload_protocol",
+        "uploadType",
+        "callback",
+        "$.xgafv",
+        "userIp",
+    }
+)
 
 
 class ApiError(Exception):
@@ -96,8 +110,9 @@ class Emulator:
 
     # --- routing, implemented by subclasses -----------------------------------------------------------
 
-    def route(self, method: str, template: str, operation: str, handler: Handler,
-              params: Iterable[str] | None = None) -> None:
+    def route(
+        self, method: str, template: str, operation: str, handler: Handler, params: Iterable[str] | None = None
+    ) -> None:
         """Serve ``method template`` (``{name}`` = one path segment) as ``operation``; with ``params``, any
         other query parameter (beyond the system ones) is refused with 400, as Google's front end does."""
         pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
@@ -127,8 +142,15 @@ class Emulator:
 
     # --- fault injection -----------------------------------------------------------------------------
 
-    def fail_next(self, status: int = 503, *, times: int = 1, operation: str | None = None, after: bool = False,
-                  headers: dict[str, str] | None = None) -> None:
+    def fail_next(
+        self,
+        status: int = 503,
+        *,
+        times: int = 1,
+        operation: str | None = None,
+        after: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         """Answer the next ``times`` requests (of ``operation``, if given) with ``status``."""
         with self.lock:
             for _ in range(times):
@@ -151,8 +173,9 @@ class Emulator:
             for _ in range(times):
                 self._faults.append(Fault(0, True, seconds, {}, operation))
 
-    def fail_share(self, share: float, make: Callable[[random.Random], Fault], *, seed: int = 0,
-                   operation: str | None = None) -> None:
+    def fail_share(
+        self, share: float, make: Callable[[random.Random], Fault], *, seed: int = 0, operation: str | None = None
+    ) -> None:
         """Fail a random ``share`` of requests (seeded: reproducible), each with the fault ``make`` draws."""
         with self.lock:
             self._share = (share, random.Random(seed), make, operation)
@@ -257,7 +280,8 @@ class Emulator:
         operation, handler, params, allowed = found
         try:
             if headers.get("Content-Type", headers.get("content-type", "")).startswith(
-                    "application/x-www-form-urlencoded"):
+                "application/x-www-form-urlencoded"
+            ):
                 body: Any = {k: v[-1] for k, v in parse_qs(raw.decode()).items()}
             else:
                 body = json.loads(raw) if raw else None
@@ -269,9 +293,16 @@ class Emulator:
             self.requests.append((operation, request))
         unknown = sorted(set(request.query) - allowed) if allowed is not None else []
         if unknown:
-            return Reply(400, self.error_body(ApiError(
-                400, f"Invalid JSON payload received. Unknown name \"{unknown[0]}\": Cannot bind query parameter.",
-                "invalidParameter")))
+            return Reply(
+                400,
+                self.error_body(
+                    ApiError(
+                        400,
+                        f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot bind query parameter.',
+                        "invalidParameter",
+                    )
+                ),
+            )
         fault = self._take_fault(operation)
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
@@ -328,8 +359,10 @@ def running(emulator: E) -> Iterator[E]:
 
 # --- what Google's services check in every request ------------------------------------------------------
 
-EMAIL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-                   r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
+EMAIL = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(Z|[+-]\d\d:\d\d)?$")
 
 
@@ -349,10 +382,12 @@ def instant(value: object, *, zone_given: bool = False) -> datetime | None:
     fraction = re.match(r"\.(\d+)", value[19:])
     try:
         parsed = datetime.fromisoformat(value[:19]).replace(
-            microsecond=int((fraction.group(1) + "000000")[:6]) if fraction else 0)
+            microsecond=int((fraction.group(1) + "000000")[:6]) if fraction else 0
+        )
         if offset:
-            parsed = parsed.replace(tzinfo=datetime.fromisoformat(
-                "2000-01-01T00:00:00" + offset.replace("Z", "+00:00")).tzinfo)
+            parsed = parsed.replace(
+                tzinfo=datetime.fromisoformat("2000-01-01T00:00:00" + offset.replace("Z", "+00:00")).tzinfo
+            )
     except ValueError:
         return None
     return parsed

@@ -33,8 +33,12 @@ def upgrade() -> None:
 
     # Carry over what existing ledgers hold: keys `survey|reminder:<match>:<role>` and `reschedule:<match>:<n>`.
     conn = op.get_bind()
-    ledger = sa.table("ledger", sa.column("key", sa.String), sa.column("status", sa.String),
-                      sa.column("updated_at", store.tables.UTCDateTime(timezone=True)))
+    ledger = sa.table(
+        "ledger",
+        sa.column("key", sa.String),
+        sa.column("status", sa.String),
+        sa.column("updated_at", store.tables.UTCDateTime(timezone=True)),
+    )
     matches = {m for (m,) in conn.execute(sa.text("SELECT id FROM matches"))}
     sent, moves = [], {}  # type: ignore[var-annotated]
     for key, at in conn.execute(sa.select(ledger.c.key, ledger.c.updated_at).where(ledger.c.status == "done")):
@@ -47,9 +51,13 @@ def upgrade() -> None:
         elif kind == "reschedule":
             moves[int(parts[0])] = moves.get(int(parts[0]), 0) + 1
     if sent:
-        surveys = sa.table("surveys_sent", sa.column("match_id", sa.Integer), sa.column("role", sa.String),
-                           sa.column("kind", sa.String),
-                           sa.column("sent_at", store.tables.UTCDateTime(timezone=True)))
+        surveys = sa.table(
+            "surveys_sent",
+            sa.column("match_id", sa.Integer),
+            sa.column("role", sa.String),
+            sa.column("kind", sa.String),
+            sa.column("sent_at", store.tables.UTCDateTime(timezone=True)),
+        )
         op.bulk_insert(surveys, sent)
     for match_id, n in moves.items():
         conn.execute(sa.text("UPDATE meetings SET reschedules = :n WHERE match_id = :m"), {"n": n, "m": match_id})
