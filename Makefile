@@ -61,8 +61,8 @@ lint: setup
 	$(BIN)/mypy domain connectors store config tasks flows mentorflow
 
 lock:  ## re-resolve both locks from pyproject.toml (needs uv: pip install uv); dev pins follow the runtime ones
-	uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -o requirements.lock
-	uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes \
+	uv pip compile pyproject.toml --extra build --python-version 3.11 --generate-hashes -o requirements.lock
+	uv pip compile pyproject.toml --extra build --extra dev --python-version 3.11 --generate-hashes \
 		--constraint requirements.lock -o requirements-dev.lock
 
 clean:
