@@ -37,7 +37,7 @@ def settings(tmp_path: Path, sendgrid_emulator: SendGridEmulator) -> Iterator[Se
         mailer="sendgrid",  # type: ignore[call-arg]
         sendgrid_api_key=sendgrid_emulator.api_key,
         sendgrid_host=sendgrid_emulator.url,
-        survey_token_secret="a-real-test-secret",
+        survey_token_secret="a-real-test-secret-8Kp3Zw6N",
     )
     from prefect.client.orchestration import get_client
 

@@ -67,7 +67,7 @@ def program_env(tmp_path: Path, store_url: str, google: GoogleEmulator, sendgrid
         "MENTORFLOW_SENDGRID_HOST": sendgrid.url,
         "MENTORFLOW_HTTP_TIMEOUT_SECONDS": "5",
         "MENTORFLOW_SENDGRID_API_KEY": sendgrid.api_key,
-        "MENTORFLOW_SURVEY_TOKEN_SECRET": "a-real-test-secret",
+        "MENTORFLOW_SURVEY_TOKEN_SECRET": "a-real-test-secret-8Kp3Zw6N",
     }
 
 
