@@ -48,7 +48,7 @@ class RosterRepository:
         return len(added), len(changed)
 
     def deactivate_absent(self, present: Sequence[str], now: datetime) -> list[str]:
-        """Mentors still active but gone from the roster are deactivated; returns their emails."""
+        """Mentors still active but gone from the roster (by key) are deactivated; returns their keys."""
         here = {e.lower() for e in present}
         rows = self.session.scalars(select(MentorRow).where(MentorRow.active.is_(True))).all()
         gone = [r for r in rows if r.email not in here]

@@ -48,7 +48,7 @@ def sync_roster(now: datetime) -> RosterReport:
     mentors = [m for m in parsed if isinstance(m, Mentor)]
     bad = [m for m in parsed if isinstance(m, SetAside)]
     # Whoever is named in the roster, even in a record set aside, is still in it; the others left.
-    present = [str(m.email) for m in mentors] + [e for r in raws for e in emails_in(r)]
+    present = [m.key for m in mentors] + [e for r in raws for e in emails_in(r)]
     with svc.store.unit_of_work() as uow:
         added, updated = uow.roster.sync(mentors, now)
         uow.requests.record_set_aside(bad, "mentor", now)

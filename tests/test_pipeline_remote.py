@@ -352,7 +352,7 @@ def test_a_refused_sendgrid_key_stops_the_run_before_any_calendar_event(
     from connectors.base import ConfigurationError
 
     seed(google_emulator, mentees=12, mentors=6)
-    services = remote_services(tmp_path, google_emulator, sendgrid_emulator, api_key="SG.revoked")
+    services = remote_services(tmp_path, google_emulator, sendgrid_emulator, api_key="SG.revoked-key-9Fh3Lm2Qx7Tz")
     with pytest.raises(ConfigurationError, match="MENTORFLOW_SENDGRID_API_KEY"):
         run_stages(services)
     assert google_emulator.counts["events.insert"] == 0 and google_emulator.events() == {}
