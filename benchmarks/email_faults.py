@@ -194,7 +194,7 @@ def _settings(tmp: Path, google: Any, sendgrid: Any) -> Any:
         google_survey_form_id="survey-form",
         sendgrid_api_key=sendgrid.api_key,
         sendgrid_host=sendgrid.url,
-        survey_token_secret="a-real-test-secret",
+        survey_token_secret="a-real-test-secret-8Kp3Zw6N",
         http_timeout_seconds=5,
     )  # type: ignore[call-arg]
 

@@ -130,7 +130,7 @@ def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
     """
     svc = current_services()
     tz = svc.settings.timezone
-    parsed = [(raw, parse_mentee(raw, svc.rules, tz)) for raw in batch.responses]
+    parsed = [(raw, parse_mentee(raw, svc.rules, tz, now=now)) for raw in batch.responses]
     good = [p for _, p in parsed if isinstance(p, MenteeApplication)]
     withdrawals: list[Withdrawal] = []
     bad = list(batch.problems)

@@ -120,7 +120,7 @@ def test_booking_link_lifecycle(program: Path) -> None:
             w.writeheader()
             w.writerow(
                 {
-                    "token": survey_token(dana.id, Role.MENTEE, secret),
+                    "token": survey_token(dana.id, Role.MENTEE, secret, DAY0 + timedelta(days=30)),
                     "timestamp": (DAY0 + timedelta(days=9)).isoformat(),
                     "satisfaction": "5",
                     "met": "yes",

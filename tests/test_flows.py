@@ -209,7 +209,9 @@ def test_follow_up_digest_and_report(data_dir: Path) -> None:
         assert second.answers_new > 0 and second.met > 0
         third = followup(DAY0 + timedelta(days=17))
         assert third.reminders_sent > 0, "those who did not answer get one reminder"
-        assert followup(DAY0 + timedelta(days=18)).reminders_sent == 0, "only one"
+        # meetings planned later (nobody is double-booked any more) get their one reminder on day 18; that nobody
+        # gets a second one is checked below: every reminder key was sent exactly once
+        followup(DAY0 + timedelta(days=18))
         assert digest(DAY0 + timedelta(days=14)).awaiting_approval, "the lead sees a preview first"
         from tasks.newsletter import approve_newsletter
 
