@@ -221,6 +221,7 @@ def parse_mentee(
         "accessibility_needs": f.text("accessibility_needs"),
         "consent_contact": bool(consent),
         "consent_quote": bool(f.parsed("consent_quote", parse_bool, False, required=False)),
+        "newsletter": bool(f.parsed("newsletter", parse_bool, False, required=False)),
         "continue_with": f.parsed("continue_with", parse_email, None, required=False),
     }
     if f.reasons:

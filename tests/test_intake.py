@@ -158,6 +158,16 @@ def test_consent_answers(rules: ProgramRules, text: str, expected: bool) -> None
     assert result.consent_quote is expected
 
 
+def test_the_newsletter_is_its_own_consent_read_from_the_form(rules: ProgramRules) -> None:
+    """Opting in to the newsletter is a separate question; no answer means no newsletter."""
+    opted = mentee(rules, **{"Send me the newsletter?": "yes"})
+    silent = mentee(rules)
+    he = mentee(rules, **{"לשלוח לי את הניוזלטר?": "לא"})
+    assert isinstance(opted, MenteeApplication) and opted.newsletter is True
+    assert isinstance(silent, MenteeApplication) and silent.newsletter is False
+    assert isinstance(he, MenteeApplication) and he.newsletter is False
+
+
 def test_languages_and_topics_accept_codes_labels_aliases_and_lists(rules: ProgramRules) -> None:
     app = mentee(
         rules,
