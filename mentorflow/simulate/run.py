@@ -168,6 +168,10 @@ def no_retry_delays() -> Iterator[None]:
     import tasks.invites
     import tasks.matching
 
+    import tasks.common
+
+    # batch tasks retry each item themselves (tasks.common.each), after these pauses
+    pauses, tasks.common.TRANSIENT_RETRY_DELAYS = tasks.common.TRANSIENT_RETRY_DELAYS, (0.0, 0.0, 0.0)
     saved: list[tuple[Task[Any, Any], Any]] = []
     for module in (tasks.intake, tasks.matching, tasks.invites, tasks.followup, tasks.digest):
         for value in vars(module).values():
@@ -177,6 +181,7 @@ def no_retry_delays() -> Iterator[None]:
     try:
         yield
     finally:
+        tasks.common.TRANSIENT_RETRY_DELAYS = pauses
         for t, delay in saved:
             t.retry_delay_seconds = delay
 
