@@ -162,13 +162,12 @@ def no_retry_delays() -> Iterator[None]:
     """Retries happen at once in simulated time (as tests/test_flows.py does); restored afterwards."""
     from prefect import Task
 
+    import tasks.common
     import tasks.digest
     import tasks.followup
     import tasks.intake
     import tasks.invites
     import tasks.matching
-
-    import tasks.common
 
     # batch tasks retry each item themselves (tasks.common.each), after these pauses
     pauses, tasks.common.TRANSIENT_RETRY_DELAYS = tasks.common.TRANSIENT_RETRY_DELAYS, (0.0, 0.0, 0.0)
