@@ -72,6 +72,7 @@ MENTEE_QUESTIONS = [
     "Accessibility needs",
     "May we contact you?",
     "May we quote your feedback?",
+    "Send me the newsletter?",
 ]
 MENTOR_QUESTIONS = ["name", "email", "expertise", "years", "career_stage", "languages", "capacity", "availability"]
 FAULT_KINDS = (
@@ -84,7 +85,7 @@ FAULT_KINDS = (
     "timeout after accepting",
 )
 CLIENT_TIMEOUT = 0.25  # seconds; a "timeout" fault answers after 0.4 s
-EMAIL_KINDS = ("invite:", "survey:", "reminder:", "digest:")
+EMAIL_KINDS = ("invite:", "survey:", "reminder:", "newsletter:")
 SAFETY_OPERATIONS = (
     "batch.create",
     "scheduled_sends.create",
@@ -137,6 +138,7 @@ def seed(google: Any, mentees: int, mentors: int) -> None:
                 "Accessibility needs": "",
                 "May we contact you?": "Yes",
                 "May we quote your feedback?": "No",
+                "Send me the newsletter?": "Yes",
             }
             for i in range(mentees)
         ],
@@ -284,8 +286,26 @@ def _stages() -> list[tuple[str, Any]]:
         ("invite", lambda: invite(DAY0)),
         ("surveys", lambda: followup(DAY0 + timedelta(days=12))),
         ("reminders", lambda: followup(DAY0 + timedelta(days=17))),
-        ("newsletter", lambda: digest(DAY0 + timedelta(days=14))),
+        ("newsletter", lambda: _newsletter(digest, DAY0 + timedelta(days=14))),
     ]
+
+
+def _newsletter(digest: Any, at: datetime) -> Any:
+    """Every mentor ticked "send me the newsletter" in the roster (as in the demo; the mentor form does not ask),
+    so the issue goes to everyone: mentees (opted in on the form) and mentors. The lead approves the preview
+    (its email to the lead is one more send), and the run after that sends the issue."""
+    from mentorflow.bootstrap import current_services
+    from tasks.newsletter import approve_newsletter
+
+    svc = current_services()
+    with svc.store.unit_of_work() as uow:
+        mentors = uow.roster.mentors(active_only=True)
+        uow.roster.sync([m.model_copy(update={"newsletter": True}) for m in mentors if m.email], at)
+    summary = digest(at)
+    if summary.awaiting_approval:
+        approve_newsletter(svc, [], at)
+        summary = digest(at)
+    return summary
 
 
 def _ledger(url: str) -> dict[str, str]:
@@ -315,7 +335,7 @@ def campaign(
 
     started = time.perf_counter()
     seed(google, mentees, mentors)
-    clock = VirtualClock(time.time())
+    clock = VirtualClock(time.time(), served=sendgrid)
     start = clock()
     sendgrid.clock = clock
     sendgrid.fail_share(fault_share, sendgrid_fault, seed=seed_faults)
@@ -378,11 +398,11 @@ def measure(sendgrid: Any, google: Any, store_url: str, newsletter: int, figures
     figures.accepted_twice = sum(n - 1 for n in deliveries.values() if n > 1)
     reached = {key for key, _ in deliveries}
     invites = sum(1 for key, _ in deliveries if key.startswith("invite:"))
-    digest = sum(1 for key, _ in deliveries if key.startswith("digest:"))
+    newsletter_copies = len({key for key, _ in deliveries if key.startswith("newsletter:")})
     one_copy = [k for k in ledger if k.startswith(("survey:", "reminder:"))]
     figures.missing = (
         max(0, 2 * len(google.events()) - invites)
-        + max(0, newsletter - digest)
+        + max(0, newsletter - newsletter_copies)
         + sum(1 for k in one_copy if k not in reached)
     )
     figures.uncertain = sum(1 for k, s in ledger.items() if k.startswith(EMAIL_KINDS) and s == "uncertain")

@@ -204,6 +204,7 @@ class SendGridMailer:
 
     def _cancel(self, batch_id: str, send_at: int) -> Presence:
         deadline = send_at - CANCEL_LEAD_SECONDS
+        refused_with_room = 0
         while self.clock() < deadline:
             try:
                 self._call(
@@ -220,9 +221,14 @@ class SendGridMailer:
                 if statuses.get(batch_id) == "cancel":
                     return self._cancelled_now(batch_id, send_at)
                 if len(statuses) < MAX_CANCELLED_BATCHES:
-                    return Presence.UNKNOWN  # too late
+                    # Room now. Refused for want of it a moment ago (another worker lifted one in between)
+                    # unless it happens again: then it is too late (SendGrid's clock ahead of ours).
+                    refused_with_room += 1
+                    if refused_with_room > 1:
+                        return Presence.UNKNOWN
+                    continue
                 self._learn(statuses)
-                self._lift([b for b, t in self._cancelled.items() if t <= self.clock() and b in statuses])
+                self._lift(self._claim_expired(among=statuses))
                 wait = min(self._cancelled.values(), default=deadline) - self.clock()
                 self.sleep(max(1.0, min(wait, deadline - self.clock())))
                 continue
@@ -314,10 +320,10 @@ class SendGridMailer:
             self._learn(self._statuses())
         while True:
             now = self.clock()
+            expired = self._claim_expired()
             with self._lock:
                 self._at_risk = {b: t for b, t in self._at_risk.items() if t > now}
-                expired = [b for b, t in self._cancelled.items() if t <= now]
-                used = len(self._at_risk) + len(self._cancelled) - len(expired)
+                used = len(self._at_risk) + len(self._cancelled)
             if expired:  # lifted as soon as they can be, so that a process killed now leaves few behind
                 self._lift(expired)
             if used < ROOM:
@@ -326,6 +332,16 @@ class SendGridMailer:
                 self._settled.wait_for(lambda: not self._at_risk, timeout=30.0)
                 soonest = min([*self._at_risk.values(), *self._cancelled.values()], default=now)
             self.sleep(max(1.0, soonest - now))
+
+    def _claim_expired(self, among: dict[str, str] | None = None) -> list[str]:
+        """The cancellations that can be lifted now (of ``among``, if given), taken off the books here so that
+        two workers never lift the same one."""
+        now = self.clock()
+        with self._lock:
+            expired = [b for b, t in self._cancelled.items() if t <= now and (among is None or b in among)]
+            for batch_id in expired:
+                del self._cancelled[batch_id]
+        return expired
 
     def _learn(self, statuses: dict[str, str]) -> None:
         """Count cancellations an earlier (killed) process left. Their send_at is unknown here, but every batch

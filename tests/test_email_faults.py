@@ -19,11 +19,6 @@ pytestmark = pytest.mark.usefixtures("prefect_server")
 pytest_plugins = ["tests.emulators.fixtures"]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="after the merge with per-batch tasks (side effects 4 at a time in one task), the campaign saw 3 of 360 "
-    "emails accepted twice; on its own branch (one task run per email) it saw 0. Open in issue #13's note.",
-)
 def test_every_email_exactly_once_through_faults_and_kills(
     tmp_path: Path, google_emulator: GoogleEmulator, sendgrid_emulator: SendGridEmulator
 ) -> None:

@@ -101,6 +101,32 @@ def test_a_run_killed_after_the_send_is_settled_by_the_rerun(
     assert copies(sendgrid_emulator) == [1] and len(sendgrid_emulator.accepted) == 2
 
 
+def test_a_send_accepted_after_the_client_gave_up_lands_in_its_cancelled_batch(
+    store: Store, sendgrid_emulator: SendGridEmulator
+) -> None:
+    """#13's duplicates: a send the client gave up on was served by SendGrid only after another worker had slept
+    the shared virtual clock past its send_at and its cancellation had been lifted, so it went out as well as the
+    resend. Time moves on only once the requests already received are answered (as a real service answers within
+    seconds, never minutes after its client gave up)."""
+    clock = VirtualClock(NOW, served=sendgrid_emulator)
+    sendgrid_emulator.clock = clock
+    mailer = SendGridMailer(
+        sendgrid_emulator.api_key,
+        Address(email="program@example.org"),
+        host=sendgrid_emulator.url,
+        timeout_seconds=0.1,
+        sleep=clock.sleep,
+        clock=clock,
+    )
+    sendgrid_emulator.queue(Fault(status=0, after=True, delay=1.5, operation="mail.send"))  # accepted, late
+    assert send_once(store, mailer, message(), "invite", T0) is Outcome.PERFORMED  # called off, sent again
+    clock.sleep(1000)  # another worker waits for room: past both send_at
+    mailer.prepare(message("invite:8:mentee"))  # which lifts the expired cancellation
+    sendgrid_emulator.wait_idle()
+    assert copies(sendgrid_emulator) == [1]
+    assert sendgrid_emulator.counts["scheduled_sends.delete"] == 1
+
+
 def test_too_late_to_call_off_is_left_to_the_lead(
     store: Store, sendgrid_emulator: SendGridEmulator, clock: VirtualClock
 ) -> None:

@@ -239,6 +239,43 @@ def test_a_cancel_whose_answer_was_lost_is_found_cancelled(
     assert sendgrid_emulator.delivered(at=math.inf) == []
 
 
+def test_a_cancel_refused_for_want_of_room_is_tried_again_when_room_was_made_meanwhile(
+    sendgrid_emulator: SendGridEmulator, clock: VirtualClock
+) -> None:
+    sendgrid = mailer(sendgrid_emulator)
+    sendgrid_emulator.fail_next(500, after=True, operation="mail.send")
+    token = sendgrid.prepare(email())
+    with pytest.raises(MailOutcomeUnknown):
+        sendgrid.send(email(), token)
+    others = [f"other{n}" for n in range(10)]  # another process's cancellations fill SendGrid's ten places
+    with sendgrid_emulator.lock:
+        for batch_id in others:
+            sendgrid_emulator.batches[batch_id], sendgrid_emulator.statuses[batch_id] = [], "cancel"
+    asked = sendgrid._statuses
+
+    def one_lifted_meanwhile() -> dict[str, str]:  # another worker lifts one between the refusal and the question
+        with sendgrid_emulator.lock:
+            sendgrid_emulator.statuses.pop(others[0], None)
+        return asked()
+
+    sendgrid._statuses = one_lifted_meanwhile  # type: ignore[method-assign]
+    assert sendgrid.settle(email().key, token) is Presence.ABSENT, "room was made: not too late"
+    assert sendgrid_emulator.statuses[token.split("@")[0]] == "cancel"
+    assert sendgrid_emulator.delivered(at=math.inf) == []
+
+
+def test_two_workers_never_lift_the_same_cancellation(sendgrid_emulator: SendGridEmulator, clock: VirtualClock) -> None:
+    sendgrid = mailer(sendgrid_emulator)
+    sendgrid_emulator.fail_next(500, after=True, operation="mail.send")
+    token = sendgrid.prepare(email())
+    with pytest.raises(MailOutcomeUnknown):
+        sendgrid.send(email(), token)
+    assert sendgrid.settle(email().key, token) is Presence.ABSENT
+    clock.sleep(1000)  # past its send_at: it may be lifted
+    assert sendgrid._claim_expired() == [token.split("@")[0]]
+    assert sendgrid._claim_expired() == [], "claimed once"
+
+
 def test_never_more_than_ten_cancellations_standing(sendgrid_emulator: SendGridEmulator, clock: VirtualClock) -> None:
     sleeper = Sleeper(clock)
     sendgrid = mailer(sendgrid_emulator, sleeper)

@@ -410,10 +410,15 @@ def _check_custom_args(own: Any, shared: Any, field_name: str, problems: list[_I
 
 class VirtualClock:
     """A clock that only moves when someone sleeps on it: the mailer's ``clock``/``sleep`` and the emulator's
-    ``clock`` share it, so a test lives through send delays and cancellation windows without waiting."""
+    ``clock`` share it, so a test lives through send delays and cancellation windows without waiting.
 
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
+    With ``served`` (an emulator), time moves on only once the requests that emulator had received were answered:
+    a slow answer (a fault's ``delay``, real seconds) is served at the moment its request came in, as the real
+    service would within seconds, instead of straddling minutes of virtual time that another thread slept."""
+
+    def __init__(self, start: float = 1_800_000_000.0, served: Emulator | None = None) -> None:
         self.now = start
+        self.served = served
         self._lock = threading.Lock()
 
     def __call__(self) -> float:
@@ -421,6 +426,8 @@ class VirtualClock:
             return self.now
 
     def sleep(self, seconds: float) -> None:
+        if self.served is not None:  # outside the lock: the requests being served read the clock
+            self.served.drain()
         with self._lock:
             self.now += max(seconds, 0.0)
 

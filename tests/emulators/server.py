@@ -107,6 +107,8 @@ class Emulator:
         self.faults_served = 0
         self._busy = threading.Condition()
         self._in_flight = 0
+        self._received = 0  # requests received so far (each is numbered in order of arrival)
+        self._serving: set[int] = set()  # the numbers of those being served
 
     # --- routing, implemented by subclasses -----------------------------------------------------------
 
@@ -127,6 +129,13 @@ class Emulator:
         """Wait until no request is being served (e.g. one a client gave up on); False on timeout."""
         with self._busy:
             return self._busy.wait_for(lambda: self._in_flight == 0, timeout)
+
+    def drain(self, timeout: float = 5.0) -> bool:
+        """Wait until every request received so far has been answered (later ones may still come in); False
+        on timeout. What a virtual clock waits for before it moves on (see ``VirtualClock``)."""
+        with self._busy:
+            upto = self._received
+            return self._busy.wait_for(lambda: not any(n < upto for n in self._serving), timeout)
 
     def reset(self) -> None:
         """Forget all state, counters and faults (subclasses extend this with their own state).
@@ -245,11 +254,14 @@ class Emulator:
     def _serve(self, http: BaseHTTPRequestHandler) -> None:
         with self._busy:
             self._in_flight += 1
+            number, self._received = self._received, self._received + 1
+            self._serving.add(number)
         try:
             self._answer(http)
         finally:
             with self._busy:
                 self._in_flight -= 1
+                self._serving.discard(number)
                 self._busy.notify_all()
 
     def _answer(self, http: BaseHTTPRequestHandler) -> None:
