@@ -282,7 +282,7 @@ class SendGridMailer:
             common["attachments"] = [
                 {
                     "content": base64.b64encode(a.content).decode("ascii"),
-                    "type": a.content_type,
+                    "type": _bare_type(a.content_type),
                     "filename": a.filename,
                     "disposition": "attachment",
                 }
@@ -453,6 +453,12 @@ def _parse(token: str) -> tuple[str, int]:
     if not batch_id or not send_at.isdigit():
         raise ValueError("not a SendGrid send token (batch_id@send_at)")
     return batch_id, int(send_at)
+
+
+def _bare_type(content_type: str) -> str:
+    """The MIME type without its parameters: SendGrid refuses ';' in an attachment's type (an invitation's
+    ``method=REQUEST`` is in the .ics itself, ``METHOD:REQUEST``, which is what calendar clients read)."""
+    return content_type.split(";", 1)[0].strip()
 
 
 def _address(address: Address) -> dict[str, str]:

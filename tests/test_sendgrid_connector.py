@@ -103,7 +103,7 @@ def test_send_gives_each_recipient_their_own_personalization(
         {
             "content": base64.b64encode(b"BEGIN:VCAL").decode(),
             "filename": "invite.ics",
-            "type": "text/calendar; method=REQUEST",
+            "type": "text/calendar",  # SendGrid refuses ';' here; the .ics says METHOD:REQUEST itself
             "disposition": "attachment",
         }
     ]

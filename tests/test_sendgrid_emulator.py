@@ -68,6 +68,22 @@ def fields(answer: Any) -> list[str]:
         ({"send_at": NOW + 900.5}, "send_at"),
         ({"send_at": NOW + 72 * 3600 + 1}, "send_at"),
         ({"batch_id": "made-up"}, "batch_id"),
+        ({"content": [{"value": "a"}]}, "content.0.type"),
+        ({"content": [{"type": "text/plain; charset=utf-8", "value": "a"}]}, "content.0.type"),
+        ({"content": [{"type": "text/plain\r\nBcc: x@example.com", "value": "a"}]}, "content.0.type"),
+        ({"attachments": [{"content": "aGk=", "type": "text/calendar"}]}, "attachments.0.filename"),
+        (
+            {"attachments": [{"content": "aGk=", "filename": "a.ics", "disposition": "download"}]},
+            "attachments.0.disposition",
+        ),
+        (
+            {"attachments": [{"content": "aGk=", "filename": "a.png", "disposition": "inline"}]},
+            "attachments.0.content_id",
+        ),
+        (
+            {"attachments": [{"content": "aGk=", "filename": "a.ics", "type": "text/calendar; method=REQUEST"}]},
+            "attachments.0.type",
+        ),
         (
             {"personalizations": [{"to": [{"email": "noa@example.com"}], "custom_args": {"n": 1}}]},
             "personalizations.0.custom_args.n",
@@ -113,6 +129,24 @@ def test_scheduled_sends_go_out_at_send_at_unless_cancelled_in_time(sendgrid: Se
     # lifting a cancellation after send_at frees its place; the discarded message stays discarded
     assert call(sendgrid, "DELETE", f"/v3/user/scheduled_sends/{batches[0]}")[0] == 204
     assert sorted(k for k, _ in sendgrid.deliveries(at=math.inf)) == ["k1", "k2"]
+
+
+def test_a_cancellation_lifted_before_send_at_revives_the_batch_and_a_pause_holds_it(
+    sendgrid: SendGridEmulator,
+) -> None:
+    clock = sendgrid.clock
+    assert isinstance(clock, VirtualClock)
+    cancelled, paused = (call(sendgrid, "POST", "/v3/mail/batch")[1]["batch_id"] for _ in range(2))
+    for n, batch in enumerate((cancelled, paused)):
+        body = mail(batch_id=batch, send_at=NOW + 900, custom_args={"mentorflow_key": f"k{n}"})
+        assert call(sendgrid, "POST", "/v3/mail/send", body)[0] == 202
+    assert call(sendgrid, "POST", "/v3/user/scheduled_sends", {"batch_id": cancelled, "status": "cancel"})[0] == 201
+    assert call(sendgrid, "POST", "/v3/user/scheduled_sends", {"batch_id": paused, "status": "pause"})[0] == 201
+    assert call(sendgrid, "DELETE", f"/v3/user/scheduled_sends/{cancelled}")[0] == 204  # lifted before send_at
+    clock.sleep(1000)
+    assert [k for k, _ in sendgrid.deliveries()] == ["k0"], "lifted early: it goes out; paused: held"
+    assert call(sendgrid, "DELETE", f"/v3/user/scheduled_sends/{paused}")[0] == 204  # resumed
+    assert sorted(k for k, _ in sendgrid.deliveries()) == ["k0", "k1"]
 
 
 def test_no_more_than_ten_batches_cancelled_at_once(sendgrid: SendGridEmulator) -> None:

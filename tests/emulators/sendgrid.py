@@ -33,6 +33,8 @@ EMAIL = re.compile(
     r"^(?!\.)(?!.*\.\.)[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+(?<!\.)"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
 )
+# A content or attachment type: type/subtype, no parameters (SendGrid refuses ';' and CRLF in it).
+MIME_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$")
 MAX_PERSONALIZATIONS = 1000
 MAX_CUSTOM_ARGS_BYTES = 10_000
 MAX_SCHEDULE_AHEAD = 72 * 3600
@@ -358,6 +360,12 @@ def _validate(body: dict[str, Any]) -> list[_Invalid]:
                 f"content.{i}.value",
                 "The content value must be a string at least one character in length.",
             )
+        for i, part in enumerate(content):
+            check(
+                isinstance(part, dict) and isinstance(part.get("type"), str) and bool(MIME_TYPE.match(part["type"])),
+                f"content.{i}.type",
+                "The content type cannot contain ';', or CRLF characters.",
+            )
         types = [part.get("type") for part in content if isinstance(part, dict)]
         order = [{"text/plain": 0, "text/html": 1}.get(str(t), 2) for t in types]
         check(
@@ -370,6 +378,22 @@ def _validate(body: dict[str, Any]) -> list[_Invalid]:
             bool(attachment.get("filename")),
             f"attachments.{i}.filename",
             "The attachment filename parameter is required.",
+        )
+        check(
+            attachment.get("disposition", "attachment") in {"attachment", "inline"},
+            f"attachments.{i}.disposition",
+            'The disposition of your attachment can be either "inline" or "attachment".',
+        )
+        check(
+            attachment.get("disposition") != "inline" or bool(attachment.get("content_id")),
+            f"attachments.{i}.content_id",
+            "The content_id parameter is required if your attachment is inline.",
+        )
+        check(
+            "type" not in attachment
+            or (isinstance(attachment["type"], str) and bool(MIME_TYPE.match(attachment["type"]))),
+            f"attachments.{i}.type",
+            "The attachment type cannot contain ';', or CRLF characters.",
         )
         try:
             base64.b64decode(attachment.get("content", ""), validate=True)
