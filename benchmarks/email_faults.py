@@ -252,16 +252,21 @@ class Killer:
 
 @contextmanager
 def no_task_retry_delays() -> Iterator[None]:
-    """Task retries at once (their delays are minutes of wall time; the mailer's own waits are virtual)."""
+    """Task retries and the batch tasks' per-item retries at once (their pauses are minutes of wall time; the
+    mailer's own waits are virtual)."""
     from prefect import Task
 
+    import tasks.common
     import tasks.digest
     import tasks.followup
     import tasks.intake
     import tasks.invites
+    import tasks.newsletter
+    import tasks.preflight
 
     saved: list[tuple[Any, Any]] = []
-    for module in (tasks.digest, tasks.followup, tasks.intake, tasks.invites):
+    pauses, tasks.common.TRANSIENT_RETRY_DELAYS = tasks.common.TRANSIENT_RETRY_DELAYS, (0.0, 0.0, 0.0)
+    for module in (tasks.digest, tasks.followup, tasks.intake, tasks.invites, tasks.newsletter, tasks.preflight):
         for value in vars(module).values():
             if isinstance(value, Task) and value.retries:
                 saved.append((value, value.retry_delay_seconds))
@@ -269,6 +274,7 @@ def no_task_retry_delays() -> Iterator[None]:
     try:
         yield
     finally:
+        tasks.common.TRANSIENT_RETRY_DELAYS = pauses
         for task_, delays in saved:
             task_.retry_delay_seconds = delays
 

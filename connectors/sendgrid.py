@@ -236,24 +236,16 @@ class SendGridMailer:
         return Presence.UNKNOWN
 
     def check_credentials(self) -> None:
-        """One cheap authenticated call (``GET /v3/scopes``): ConfigurationError naming the setting if refused."""
+        """One cheap authenticated call (``GET /v3/scopes``) under the one retry policy (a 429 or a lost answer
+        is asked again): ConfigurationError naming the setting if the key is refused or may not send mail."""
         try:
-            response = self.client.client.scopes.get(timeout=self.timeout_seconds)
-        except HTTPError as exc:
-            status = int(exc.status_code)
-            if status in (401, 403):
-                raise MailConfigurationError(
-                    f"SendGrid refused MENTORFLOW_SENDGRID_API_KEY ({status}): check the key is current and "
-                    "may send mail"
-                ) from exc
-            raise MailUnavailable(f"SendGrid could not check the API key ({status})") from exc
-        except (urllib.error.URLError, OSError) as exc:
-            raise MailUnavailable(f"could not reach SendGrid to check the API key ({type(exc).__name__})") from exc
-        try:
-            scopes = json.loads(response.body or b"{}").get("scopes") or []
-        except (ValueError, AttributeError):
-            return  # an answer we cannot read still proved the key
-        if "mail.send" not in scopes:
+            answer = self._call("scopes.get", "GET", ("scopes",), what="the API key check")
+        except MailConfigurationError:
+            raise  # its message names MENTORFLOW_SENDGRID_API_KEY
+        except MailError as exc:
+            raise MailUnavailable(f"SendGrid could not check the API key: {exc}") from exc
+        scopes = answer.get("scopes") if isinstance(answer, dict) else None
+        if isinstance(scopes, list) and "mail.send" not in scopes:
             raise MailConfigurationError(
                 "MENTORFLOW_SENDGRID_API_KEY may not send mail: give the key the Mail Send scope"
             )

@@ -12,6 +12,7 @@ from connectors.local.calendar import IcsCalendar
 from connectors.local.outbox import EmlOutbox
 from connectors.remote import build_sendgrid_mailer
 from tests.emulators import SendGridEmulator
+from tests.emulators.server import Fault
 
 pytest_plugins = ["tests.emulators.fixtures"]
 
@@ -42,3 +43,13 @@ def test_local_connectors_have_nothing_to_check(tmp_path: Path) -> None:
     outbox.check_credentials()
     calendar.check_credentials()
     assert not (tmp_path / "outbox").exists() and not (tmp_path / "invites").exists()
+
+
+def test_the_sendgrid_key_check_is_retried_like_every_other_call(sendgrid_emulator: SendGridEmulator) -> None:
+    """A 429 or a lost answer to the check must not stop the run (the campaign lost whole runs to one 429)."""
+    sendgrid_emulator.fail_next(429, operation="scopes.get", headers={"X-RateLimit-Reset": "0"})
+    sendgrid_emulator.queue(Fault(drop=True, operation="scopes.get"))
+    mailer = sendgrid(sendgrid_emulator, sendgrid_emulator.api_key)
+    mailer.sleep = lambda seconds: None
+    mailer.check_credentials()
+    assert sendgrid_emulator.counts["scopes.get"] == 3
