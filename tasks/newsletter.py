@@ -9,7 +9,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
-from connectors.base import Address, OutgoingEmail
+from connectors.base import Address, OutgoingEmail, TransientError
 from connectors.local.files import write_private
 from domain.digest import build_digest
 from domain.keys import DigestPreviewKey, NewsletterKey
@@ -28,8 +28,12 @@ from domain.newsletter import (
 )
 from mentorflow.bootstrap import Services, current_services
 from store.ledger import Outcome, send_once
-from tasks.common import log, retry_if_transient
+from tasks.common import each, log, retry_if_transient
 from tasks.compose import bulk_email
+
+
+class CopiesLeft(TransientError):
+    """Some copies of an issue failed for now (each was known not sent, or left pending to settle): try again."""
 
 
 class NewsletterReport(BaseModel):
@@ -157,8 +161,9 @@ def send_newsletter(preview: Preview, now: datetime) -> NewsletterReport:
     stem = svc.settings.digests_dir() / f"digest-{preview.period_end - timedelta(days=1):%Y-%m-%d}"
     for language, page in rendered.items():
         write_private(stem.with_name(f"{stem.name}.{language}.html"), page.html.encode())
-    outcomes: Counter[str] = Counter()
-    for reader in audience:
+
+    def send_copy(number: int) -> Outcome:
+        reader = audience[number]
         token = unsubscribe_token(reader, secret, now, rules.digest.unsubscribe_link_valid_days)
         url = rules.digest.unsubscribe_url_template.format(token=token)
         issue = preview.final_issue(reader.language)
@@ -167,7 +172,13 @@ def send_newsletter(preview: Preview, now: datetime) -> NewsletterReport:
         to = [Address(email=str(reader.email), name=reader.name)]
         base = bulk_email(str(key), to, page, reader.language, "digest", rules)
         message = OutgoingEmail.model_validate(base.model_dump() | {"headers": unsubscribe_headers(url)})
-        outcomes[send_once(svc.store, svc.connectors.mailer, message, "newsletter", now).value] += 1
+        return send_once(svc.store, svc.connectors.mailer, message, "newsletter", now)
+
+    done, failed = each(range(len(audience)), send_copy)  # one copy's failure never stops the others
+    outcomes: Counter[str] = Counter(outcome.value for outcome in done.values())
+    if failed:  # the issue is not recorded as sent: the task's retry (or the next run) sends what is missing
+        log("newsletter copies not sent yet", readers=len(audience), failed=len(failed), **outcomes)
+        raise CopiesLeft(f"{len(failed)} of {len(audience)} newsletter copies not sent yet (first: {failed[0][1]})")
     first = preview.final_issue(rules.digest.language)
     with svc.store.unit_of_work() as uow:
         uow.newsletter.update(preview.model_copy(update={"status": "sent"}))

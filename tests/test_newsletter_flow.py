@@ -97,3 +97,57 @@ def test_an_issue_with_nothing_to_say_is_not_sent(data_dir: Path) -> None:
     assert not list((data_dir / "outbox").glob("*.eml")) if (data_dir / "outbox").exists() else True
     with use_services(services):
         assert not digest(DAY0 + timedelta(days=15)).published, "the skipped period is over"
+
+
+def test_a_copy_that_fails_never_stops_the_others_and_the_issue_waits_for_it(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#13: one reader's copy refused must not keep the issue from the readers after them; the issue is recorded
+    as sent only once that copy went out too, and the next run sends that one copy only."""
+    from connectors.base import MailError, OutgoingEmail
+    from flows.digest import digest
+    from flows.followup import followup
+    from flows.intake import intake
+    from flows.invite import invite
+    from flows.match import match
+    from mentorflow.demo import _simulate_answers
+    from tasks.newsletter import CopiesLeft, approve_newsletter, readers, send_newsletter
+
+    monkeypatch.setattr(send_newsletter, "retries", 0)
+    services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
+    store = services.store
+    with use_services(services):
+        intake(DAY0)
+        match(DAY0, approval="auto")
+        invite(DAY0)
+        followup(DAY0 + timedelta(days=12))
+        _simulate_answers(services, DAY0 + timedelta(days=12))
+        followup(DAY0 + timedelta(days=14))
+    with store.unit_of_work() as uow:
+        opted = [m.model_copy(update={"newsletter": True}) for m in uow.roster.mentors(active_only=True)[:3]]
+        uow.roster.sync(opted, DAY0)
+    with use_services(services):
+        assert digest(DAY0 + timedelta(days=14)).awaiting_approval
+    approve_newsletter(services, [], DAY0 + timedelta(days=14, hours=1))
+    first_reader = str(readers(services)[0].email)  # the first copy in the loop's order
+    mailer = services.connectors.mailer
+    real_send = mailer.send
+
+    def refuse_the_first(message: OutgoingEmail, token: str = "") -> object:
+        if any(str(r.email) == first_reader for r in message.recipients):
+            raise MailError("refused for now")
+        return real_send(message, token)
+
+    monkeypatch.setattr(mailer, "send", refuse_the_first)
+    with use_services(services), pytest.raises(CopiesLeft):
+        digest(DAY0 + timedelta(days=14, hours=2))
+    outbox = data_dir / "outbox"
+    assert len(newsletter_files(outbox)) == len(opted) - 1, "the readers after the refused copy got theirs"
+    with store.unit_of_work() as uow:
+        assert uow.digests.last_end() is None, "the issue is not recorded as sent with a copy missing"
+
+    monkeypatch.setattr(mailer, "send", real_send)
+    with use_services(services):
+        sent = digest(DAY0 + timedelta(days=14, hours=3))
+    assert sent.published and sent.sent == 1, "only the missing copy"
+    assert len(newsletter_files(outbox)) == len(opted)
