@@ -47,6 +47,8 @@ if __name__ == "__main__":
 import yaml  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
+from connectors.base import OutcomeUnknown  # noqa: E402
+
 TZ = ZoneInfo("Asia/Jerusalem")
 DAY0 = datetime(2026, 11, 22, 9, 0, tzinfo=TZ)
 TOPICS = [
@@ -230,11 +232,22 @@ class Killer:
 
             return guarded
 
-        real_send = mailer.send
+        real_send, real_settle = mailer.send, mailer.settle
 
         def send_then_maybe_die(*args: Any, **kwargs: Any) -> Any:
+            # From the send until its outcome is known (or settled, when unknown) the thread works: another
+            # worker's wait does not skip the clock past this send's cancellation window meanwhile.
             alive()
-            ref = real_send(*args, **kwargs)
+            self.clock.begin_work()
+            unknown = False
+            try:
+                ref = real_send(*args, **kwargs)
+            except OutcomeUnknown:
+                unknown = True
+                raise
+            finally:
+                if not unknown:
+                    self.clock.end_work()
             alive()
             with self._lock:
                 self.sends += 1
@@ -243,7 +256,14 @@ class Killer:
                     raise SystemExit(f"killed right after accepted send {self.sends}")
             return ref
 
+        def settle_then_rest(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return real_settle(*args, **kwargs)
+            finally:
+                self.clock.end_work()  # the work that began with an unknown send (none after a kill)
+
         mailer.send = send_then_maybe_die
+        mailer.settle = settle_then_rest
         for name in ("prepare", "settle", "lookup"):
             if hasattr(mailer, name):
                 setattr(mailer, name, guard(getattr(mailer, name)))
@@ -351,6 +371,7 @@ def campaign(
     timings: dict[str, float] = {}
 
     def process() -> Any:  # a fresh process: new services over the same store
+        clock.forget_work()  # the threads of a killed process are gone
         services = build_services(settings)
         mailer: Any = services.connectors.mailer
         mailer.clock, mailer.timeout_seconds = clock, CLIENT_TIMEOUT

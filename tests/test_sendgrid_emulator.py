@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import urllib.error
 import urllib.request
 from typing import Any
@@ -167,3 +168,19 @@ def test_every_endpoint_wants_the_key(sendgrid: SendGridEmulator) -> None:
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=5)
     assert caught.value.code == 401
+
+
+def test_a_wait_never_skips_the_clock_under_a_thread_that_is_sending() -> None:
+    """#13's campaign: one worker waiting ~15 minutes for a cancellation place jumped the shared clock while another
+    was between its send and the cancel of its unknown outcome, so that cancel came too late (uncertain)."""
+    clock = VirtualClock(NOW)
+    clock.begin_work()  # this thread is sending
+    waiter = threading.Thread(target=clock.sleep, args=(900,))
+    waiter.start()
+    waiter.join(0.3)
+    assert waiter.is_alive() and clock() == NOW, "held while the sender is awake"
+    clock.sleep(2)  # the sender's own back-off: it wakes first
+    assert clock() == NOW + 2 and waiter.is_alive()
+    clock.end_work()
+    waiter.join(5)
+    assert not waiter.is_alive() and clock() == NOW + 900

@@ -436,24 +436,60 @@ class VirtualClock:
     """A clock that only moves when someone sleeps on it: the mailer's ``clock``/``sleep`` and the emulator's
     ``clock`` share it, so a test lives through send delays and cancellation windows without waiting.
 
-    With ``served`` (an emulator), time moves on only once the requests that emulator had received were answered:
-    a slow answer (a fault's ``delay``, real seconds) is served at the moment its request came in, as the real
-    service would within seconds, instead of straddling minutes of virtual time that another thread slept."""
+    Time moves as it would for threads sharing it: a sleep ends at its own wake time, and the clock moves on (to
+    the earliest wake time) only while every thread that is :meth:`working` sleeps too, so one worker's long wait
+    never skips minutes under another that is sending and settling. With ``served`` (an emulator) it moves on only
+    once the requests that emulator had received were answered: a slow answer (a fault's ``delay``, real seconds)
+    is served at the moment its request came in, as the real service would within seconds."""
 
     def __init__(self, start: float = 1_800_000_000.0, served: Emulator | None = None) -> None:
         self.now = start
         self.served = served
-        self._lock = threading.Lock()
+        self._turn = threading.Condition()
+        self._working: Counter[int] = Counter()  # thread -> depth of work that no other sleep may skip
+        self._sleeping: dict[int, float] = {}  # thread -> its wake time
 
     def __call__(self) -> float:
-        with self._lock:
+        with self._turn:
             return self.now
 
-    def sleep(self, seconds: float) -> None:
+    def sleep(self, seconds: float, *, patience: float = 5.0) -> None:
+        """Sleep ``seconds`` of virtual time; ``patience``: real seconds to wait for a worker before moving on."""
         if self.served is not None:  # outside the lock: the requests being served read the clock
             self.served.drain()
-        with self._lock:
-            self.now += max(seconds, 0.0)
+        me = threading.get_ident()
+        give_up = time.monotonic() + patience
+        with self._turn:
+            wake = self.now + max(seconds, 0.0)
+            self._sleeping[me] = wake
+            self._turn.notify_all()
+            while self.now < wake:
+                if all(t in self._sleeping for t in self._working) or time.monotonic() > give_up:
+                    self.now = max(self.now, min(self._sleeping.values()))
+                    self._turn.notify_all()
+                    continue
+                self._turn.wait(timeout=0.05)
+            del self._sleeping[me]
+            self._turn.notify_all()
+
+    def begin_work(self) -> None:
+        """From now until :meth:`end_work`, this thread's awake moments hold the clock (others' sleeps wait)."""
+        with self._turn:
+            self._working[threading.get_ident()] += 1
+
+    def end_work(self) -> None:
+        with self._turn:
+            me = threading.get_ident()
+            self._working[me] -= 1
+            if self._working[me] <= 0:
+                self._working.pop(me, None)
+            self._turn.notify_all()
+
+    def forget_work(self) -> None:
+        """Threads that died (a killed process) hold nothing any more."""
+        with self._turn:
+            self._working.clear()
+            self._turn.notify_all()
 
 
 def reset_in(seconds: float) -> float:
