@@ -184,3 +184,24 @@ def test_a_wait_never_skips_the_clock_under_a_thread_that_is_sending() -> None:
     clock.end_work()
     waiter.join(5)
     assert not waiter.is_alive() and clock() == NOW + 900
+
+
+def test_workers_sleeping_together_all_wake_in_order() -> None:
+    clock = VirtualClock(NOW)
+    woke: list[tuple[float, float]] = []
+    all_working = threading.Barrier(4)
+
+    def worker(seconds: float) -> None:
+        clock.begin_work()
+        all_working.wait(5)
+        clock.sleep(seconds)
+        woke.append((seconds, clock()))
+        clock.end_work()
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in (900, 2, 60, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert not any(t.is_alive() for t in threads), "nobody hangs"
+    assert sorted(woke) == [(2, NOW + 2), (2, NOW + 2), (60, NOW + 60), (900, NOW + 900)], "overlapping, not added up"

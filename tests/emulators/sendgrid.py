@@ -465,9 +465,11 @@ class VirtualClock:
             self._turn.notify_all()
             while self.now < wake:
                 if all(t in self._sleeping for t in self._working) or time.monotonic() > give_up:
-                    self.now = max(self.now, min(self._sleeping.values()))
-                    self._turn.notify_all()
-                    continue
+                    earliest = min(self._sleeping.values())
+                    if earliest > self.now:  # else a sleeper is due: let it wake first
+                        self.now = earliest
+                        self._turn.notify_all()
+                        continue
                 self._turn.wait(timeout=0.05)
             del self._sleeping[me]
             self._turn.notify_all()
