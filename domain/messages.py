@@ -8,8 +8,8 @@ text). Rendering is pure: every date and link comes in as an argument.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
@@ -20,6 +20,7 @@ from domain.matching.explain import match_reasons
 from domain.models import HE_WEEKDAYS, DigestIssue, Match, Meeting, MenteeApplication, Mentor, Role
 from domain.report import ReportDoc
 from domain.rules import ProgramRules
+from domain.selfservice import FixNote, SelfServiceLink
 
 LANGUAGES = ("he", "en")
 
@@ -104,6 +105,7 @@ def render_invitation(
     tz: str,
     language: str | None = None,
     nudge: bool = False,
+    links: Sequence[SelfServiceLink] = (),
 ) -> Rendered:
     """The first-meeting invitation to one side (``role``): who, when (local time), video link, accessibility
     needs, why this match, and the mentor's booking link. Language: the recipient's first supported one.
@@ -142,6 +144,7 @@ def render_invitation(
         "reasons": invitation_reasons(match, application, mentor, rules, language),
     }
     context["nudge"] = nudge
+    context["links"] = [link.model_dump() for link in links]
     return _render(env, "booking" if context["booking"] else "invitation", language, context)
 
 
@@ -208,6 +211,64 @@ def render_ended(
         "meeting_date": _day(meeting_start, tz, language) if meeting_start is not None else "",
     }
     return _render(env, "ended", language, context)
+
+
+# --- mentees and mentors know where they stand -----------------------------------------------------------------
+
+
+def render_ack(
+    env: Environment,
+    *,
+    name: str,
+    wait_days: int | None,
+    links: Sequence[SelfServiceLink],
+    rules: ProgramRules,
+    language: str = "he",
+) -> Rendered:
+    """The acknowledgment of an application: received, what happens next, the usual wait (when the program has
+    a history), and the self-service links (withdraw, pause)."""
+    context = {
+        "program": rules.program_name,
+        "role": "mentee",
+        "name": name,
+        "wait_days": wait_days,
+        "links": [link.model_dump() for link in links],
+    }
+    return _render(env, "ack", language, context)
+
+
+def render_fixit(env: Environment, note: FixNote, rules: ProgramRules) -> Rendered:
+    """What to fix in an answer that was set aside, in plain words per field, with the form's link."""
+    context = {
+        "program": rules.program_name,
+        "name": note.name,
+        "fields": note.fields,
+        "form_url": safe_url(rules.self_service.form_url),
+    }
+    return _render(env, "fixit", note.language, context)
+
+
+def render_self_service(
+    env: Environment,
+    *,
+    role: Role,
+    action: str,
+    name: str,
+    until: date | None,
+    capacity: int | None,
+    rules: ProgramRules,
+    language: str = "he",
+) -> Rendered:
+    """The confirmation of a self-service action (withdrawn, paused until, capacity, could not reach)."""
+    context = {
+        "program": rules.program_name,
+        "role": role.value,
+        "action": action,
+        "name": name,
+        "until": "" if until is None else (f"{until:%d.%m.%Y}" if language == "he" else f"{until.day} {until:%B %Y}"),
+        "capacity": capacity,
+    }
+    return _render(env, "selfservice", language, context)
 
 
 def _day(instant: datetime, tz: str, language: str) -> str:

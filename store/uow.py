@@ -23,6 +23,7 @@ from store.newsletter import NewsletterRepository
 from store.reporting import ReportingRepository
 from store.requests import RequestRepository
 from store.roster import RosterRepository
+from store.selfservice import SelfServiceRepository
 from store.sql import insert
 from store.tables import Meta
 
@@ -40,6 +41,7 @@ class UnitOfWork:
         self.digests = DigestRepository(session)
         self.newsletter = NewsletterRepository(session)
         self.reporting = ReportingRepository(session)
+        self.self_service = SelfServiceRepository(session)
 
     def commit(self) -> None:
         """Commit what was done so far (the block goes on in a new transaction)."""
