@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import statistics
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
@@ -111,6 +112,25 @@ def _text(raw: RawResponse, field: str) -> str:
     return (", ".join(value) if isinstance(value, list) else str(value)).strip()
 
 
+_DAY_FIRST = re.compile(r"^(\d{1,2})[./-](\d{1,2})[./-](\d{4})$")
+
+
+def parse_day(text: str, tz: str) -> date:
+    """A return date as people write it: ``2027-01-10``, day first ``10/01/2027`` or ``10.1.2027`` (a Hebrew
+    form's dates are day-first), or a form's full timestamp."""
+    s = text.strip()
+    if m := _DAY_FIRST.match(s):
+        day, month, year = (int(g) for g in m.groups())
+        try:
+            return date(year, month, day)
+        except ValueError:
+            raise ValueError("not a date") from None
+    try:
+        return date.fromisoformat(s)
+    except ValueError:
+        return parse_timestamp(s, tz, day_first=True).astimezone(ZoneInfo(tz)).date()
+
+
 def read_action(
     raw: RawResponse, secret: str, tz: str, now: datetime, rules: SelfServiceRules
 ) -> ActionRequest | SetAside:
@@ -140,7 +160,7 @@ def read_action(
     capacity: int | None = None
     if action is Action.PAUSE:
         try:
-            until = parse_timestamp(_text(raw, "until"), tz, day_first=True).astimezone(ZoneInfo(tz)).date()
+            until = parse_day(_text(raw, "until"), tz)
         except ValueError as exc:
             return refuse(f"until: {exc}")
         today = at.astimezone(ZoneInfo(tz)).date()
