@@ -9,6 +9,7 @@ from flows.naming import run_name
 from mentorflow.bootstrap import current_services
 from tasks.common import resolve_now
 from tasks.events import APPLICATIONS_STORED, announce
+from tasks.preflight import mailer_ready
 from tasks.intake import IntakeReport, RosterReport, fetch_responses, save_applications, sync_roster
 from tasks.reporting import md_table, publish_report, set_aside_section
 from tasks.selfservice import (
@@ -36,9 +37,10 @@ def intake(as_of: datetime | None = None) -> IntakeSummary:
     roster = sync_roster(now)
     batch = fetch_responses()
     mentees = save_applications(batch, now)
-    actions = take_self_service_actions(now)  # before matching: a withdrawal or a pause counts at once
-    acknowledged = acknowledge_applications(now)
-    fixes = send_fix_notes(batch, now)
+    mail = mailer_ready()  # a refused key leaves the emails to a later run; the actions count at once
+    actions = take_self_service_actions(now, confirm=mail)  # before matching: a withdrawal or a pause counts
+    acknowledged = acknowledge_applications(now) if mail else None
+    fixes = send_fix_notes(batch, now) if mail else None
     if mentees.created:
         announce(APPLICATIONS_STORED, "intake", mentees.created)
     publish_report(
@@ -58,8 +60,8 @@ def intake(as_of: datetime | None = None) -> IntakeSummary:
                 ["acknowledged", "told what to fix", "self-service actions taken", "self-service answers set aside"],
                 [
                     (
-                        acknowledged.sent,
-                        fixes.sent,
+                        acknowledged.sent if acknowledged else "mail not ready",
+                        fixes.sent if fixes else "mail not ready",
                         ", ".join(f"{k}: {v}" for k, v in sorted(actions.taken.items())) or "none",
                         len(actions.set_aside),
                     )

@@ -270,9 +270,10 @@ def _confirm(svc: Services, action: TakenAction, now: datetime) -> Outcome | Non
     retry_delay_seconds=[10, 60],
     retry_condition_fn=retry_if_transient,
 )
-def take_self_service_actions(now: datetime) -> ActionsReport:
+def take_self_service_actions(now: datetime, confirm: bool = True) -> ActionsReport:
     """Read the self-service answers; act once per genuine, unexpired link (a replayed, forged or expired one
-    changes nothing and is set aside for the lead), write it to the request's timeline, confirm it by email."""
+    changes nothing and is set aside for the lead), write it to the request's timeline, and (``confirm``) confirm
+    each action of the last week not yet confirmed by email, once (``selfservice:<action>``)."""
     svc = current_services()
     source = svc.connectors.actions
     raws = source.fetch() if source is not None else []
@@ -295,7 +296,7 @@ def take_self_service_actions(now: datetime) -> ActionsReport:
         uow.requests.record_set_aside(bad, "self-service", now)
         recent = [a for a in uow.self_service.since(now - timedelta(days=CONFIRM_WITHIN_DAYS)) if a.applied]
         done = uow.ledger.keys("selfservice:")
-    due = {a.id: a for a in recent if str(SelfServiceKey(action_id=a.id)) not in done}
+    due = {a.id: a for a in recent if confirm and str(SelfServiceKey(action_id=a.id)) not in done}
     sent, failed = each(sorted(due), lambda i: _confirm(svc, due[i], now))
     confirmed = sum(o is Outcome.PERFORMED for o in sent.values())
     log("self-service actions", read=len(raws), set_aside=len(bad), confirmed=confirmed, failed=len(failed), **taken)
