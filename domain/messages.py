@@ -116,7 +116,7 @@ def render_invitation(
     if language is None:
         preferred = application.languages if role is Role.MENTEE else mentor.languages
         language = pick_language(preferred, rules.digest.language)
-    context = {
+    context: dict[str, Any] = {
         "program": rules.program_name,
         "role": role.value,
         "mentee": {

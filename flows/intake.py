@@ -9,8 +9,8 @@ from flows.naming import run_name
 from mentorflow.bootstrap import current_services
 from tasks.common import resolve_now
 from tasks.events import APPLICATIONS_STORED, announce
-from tasks.preflight import mailer_ready
 from tasks.intake import IntakeReport, RosterReport, fetch_responses, save_applications, sync_roster
+from tasks.preflight import mailer_ready
 from tasks.reporting import md_table, publish_report, set_aside_section
 from tasks.selfservice import (
     AckReport,

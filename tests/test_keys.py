@@ -8,16 +8,16 @@ import pytest
 
 from domain.keys import (
     AckKey,
-    FixKey,
-    SelfServiceKey,
     DigestKey,
     DigestPreviewKey,
     EventKey,
+    FixKey,
     InviteKey,
     LedgerKey,
     NewsletterKey,
     ReportKey,
     RescheduleKey,
+    SelfServiceKey,
     SurveyKey,
     parse_key,
 )

@@ -43,6 +43,8 @@ from domain.selfservice import (
 )
 from mentorflow.bootstrap import Services, build_services, use_services
 
+pytest_plugins = ["tests.emulators.fixtures"]
+
 TZ = ZoneInfo("Asia/Jerusalem")
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=TZ)  # a Sunday
 TUE = WeeklyWindow(day=Weekday.TUE, start=time(18), end=time(20))
@@ -176,7 +178,9 @@ def test_the_typical_wait_is_the_median_of_recent_history_and_none_without_histo
 
 def _raw(tok: str, action: str, when: str, **extra: str) -> RawResponse:
     return RawResponse(
-        source="self-service:test.csv", ref="row 2", answers={"token": tok, "action": action, "timestamp": when, **extra}
+        source="self-service:test.csv",
+        ref="row 2",
+        answers={"token": tok, "action": action, "timestamp": when, **extra},
     )
 
 
@@ -208,7 +212,14 @@ def test_a_pause_needs_a_future_return_date_and_is_capped() -> None:
 
 def test_a_link_acts_once_and_the_same_answer_read_again_is_no_replay() -> None:
     item = ActionRequest(
-        token="t1", role=Role.MENTEE, action=Action.WITHDRAW, person="p", target=1, submitted_at=NOW, source="s", ref="r"
+        token="t1",
+        role=Role.MENTEE,
+        action=Action.WITHDRAW,
+        person="p",
+        target=1,
+        submitted_at=NOW,
+        source="s",
+        ref="r",
     )
     new, refused = screen_actions([item], {})
     assert new == [item] and refused == []
@@ -307,7 +318,7 @@ def test_an_answer_set_aside_is_told_what_to_fix_once_and_not_again_on_reread(sv
             bad_answer("dana@example.org"),
             bad_answer("nocontact@example.org", consent="no", ref="row 3"),
             bad_answer("not-an-email", ref="row 4"),
-        ]
+        ],
     )
     report = send_fix_notes.fn(batch, NOW)
     assert report.sent == 1
@@ -477,3 +488,48 @@ def test_a_mentor_who_could_not_reach_the_mentee_ends_the_match(svc: Services) -
     with svc.store.unit_of_work() as uow:
         assert not uow.matches.get(match_id).active
         assert uow.requests.get(rid).status is RequestStatus.PENDING
+
+
+# --- through the SendGrid emulator -----------------------------------------------------------------------------
+
+
+def test_acknowledgments_go_out_once_through_sendgrid_even_when_an_answer_is_lost(
+    data_dir: Path, sendgrid_emulator: object
+) -> None:
+    import math
+
+    from connectors.base import Address
+    from connectors.factory import Connectors, build_connectors
+    from connectors.sendgrid import SendGridMailer
+    from tasks.selfservice import acknowledge_applications
+    from tests.emulators.sendgrid import SendGridEmulator, VirtualClock
+    from tests.emulators.server import Fault
+
+    assert isinstance(sendgrid_emulator, SendGridEmulator)
+    clock = VirtualClock(1_800_000_000.0)
+    sendgrid_emulator.clock = clock
+    settings = Settings(data_dir=data_dir, _env_file=None)  # type: ignore[call-arg]
+    local = build_connectors(settings)
+    mailer = SendGridMailer(
+        sendgrid_emulator.api_key,
+        Address(email="program@example.org"),
+        host=sendgrid_emulator.url,
+        timeout_seconds=5,
+        sleep=clock.sleep,
+        clock=clock,
+    )
+    connectors = Connectors(
+        intake=local.intake, roster=local.roster, calendar=local.calendar, mailer=mailer, surveys=local.surveys
+    )
+    services = build_services(settings, connectors)
+    with use_services(services):
+        new_requests(services, "dana@example.org", "noa@example.org")
+        sendgrid_emulator.queue(Fault(status=500, after=True))  # the first send is accepted, its answer lost
+        assert acknowledge_applications.fn(NOW).due == 2
+        assert acknowledge_applications.fn(NOW + timedelta(hours=1)).due == 0
+    copies = sendgrid_emulator.deliveries(at=math.inf)
+    acks = {k: n for k, n in copies.items() if k[0].startswith("ack:")}
+    assert sorted(to for _, to in acks) == ["dana@example.org", "noa@example.org"]
+    assert set(acks.values()) == {1}, "each acknowledgment reaches its mentee exactly once"
+    body = next(b for b in sendgrid_emulator.accepted if b["custom_args"]["mentorflow_key"].startswith("ack:"))
+    assert any("mentee-withdraw" in part["value"] for part in body["content"])
