@@ -14,16 +14,26 @@ from tasks.compose import _email, _side
 from tasks.logs import log
 
 
-def end_relationship(svc: Services, match_id: int, reason: str, actor: str, now: datetime) -> list[Outcome] | None:
+def end_relationship(
+    svc: Services,
+    match_id: int,
+    reason: str,
+    actor: str,
+    now: datetime,
+    *,
+    requeue: bool = True,
+    tell: tuple[Role, ...] = (Role.MENTEE, Role.MENTOR),
+) -> list[Outcome] | None:
     """End a match (invariant 8), or None when no match of that id is on.
 
-    One unit of work frees the mentor's place and sends the mentee back to the waitlist with their waiting
-    time kept (so they come first); then, each once by ledger key, the future meeting is cancelled in the
-    calendar and both sides are told in their language.
+    One unit of work frees the mentor's place and (``requeue``) sends the mentee back to the waitlist with their
+    waiting time kept (so they come first); then, each once by ledger key, the future meeting is cancelled in the
+    calendar and the sides in ``tell`` are told in their language (a mentee who withdrew gets their own
+    confirmation instead).
     """
     with svc.store.unit_of_work() as uow:
         match = uow.matches.many([match_id]).get(match_id)
-        if match is None or not uow.matches.end(match_id, reason, actor, now):
+        if match is None or not uow.matches.end(match_id, reason, actor, now, requeue=requeue):
             return None
         request, mentor = uow.requests.get(match.request_id), uow.roster.get(str(match.mentor_email))
         meeting = uow.matches.meeting(match_id)
@@ -43,7 +53,7 @@ def end_relationship(svc: Services, match_id: int, reason: str, actor: str, now:
         outcomes.append(
             do_once(svc.store, CancelKey(event_id=event_id), "cancel", perform=cancel, lookup=gone, now=now)
         )
-    for role in (Role.MENTEE, Role.MENTOR):
+    for role in tell:
         to, language, other = _side(role, request, mentor, svc.rules)
         rendered = render_ended(
             svc.templates,

@@ -211,14 +211,15 @@ def _take(svc: Services, item: ActionRequest, now: datetime) -> str:
                 return "refused: the link is not of this request"
             if request.status not in OPEN_STATUSES:
                 return "nothing to do: the request is closed"
-            if item.action is Action.WITHDRAW:
-                match_id = uow.matches.active_of_requests([request.id]).get(request.id)
-                if match_id is not None:
-                    uow.matches.end(match_id, why, actor, now, requeue=False)
-                uow.requests.transition(request.id, RequestStatus.CANCELED, actor, why, now)
-                return "withdrawn"
-            uow.requests.note(request.id, actor, f"matching paused until {item.until:%Y-%m-%d}: {why}", now)
-            return "paused"
+            if item.action is Action.PAUSE:
+                uow.requests.note(request.id, actor, f"matching paused until {item.until:%Y-%m-%d}: {why}", now)
+                return "paused"
+            match_id = uow.matches.active_of_requests([request.id]).get(request.id)
+        if match_id is not None:  # the meeting is cancelled and the mentor told; the mentee gets the confirmation
+            end_relationship(svc, match_id, why, actor, now, requeue=False, tell=(Role.MENTOR,))
+        with svc.store.unit_of_work() as uow:
+            uow.requests.transition(request.id, RequestStatus.CANCELED, actor, why, now)
+        return "withdrawn"
     with svc.store.unit_of_work() as uow:
         if _mentor_key(uow, item.person, secret) is None:
             return "refused: no such mentor"

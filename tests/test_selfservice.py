@@ -366,6 +366,28 @@ def test_a_mentee_withdraws_through_the_link_once(svc: Services) -> None:
     assert again.taken == {} and again.confirmed == 0 and len(outbox(svc)) == 1
 
 
+def test_a_matched_mentee_who_withdraws_frees_the_mentor_and_cancels_the_meeting(svc: Services) -> None:
+    from tasks.invites import invite_matches
+    from tasks.selfservice import take_self_service_actions
+
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor()], NOW)
+    [rid] = new_requests(svc, "dana@example.org")
+    match_id = approve(svc, rid)
+    assert not invite_matches.fn([match_id], NOW).failed
+    tok = token(svc, Role.MENTEE, Action.WITHDRAW, mentee_person(svc, "dana@example.org"), rid)
+    answer(svc, "a.csv", [{"token": tok, "action": "mentee-withdraw", "timestamp": at(1)}])
+    assert take_self_service_actions.fn(NOW + timedelta(days=1)).taken == {"withdrawn": 1}
+    with svc.store.unit_of_work() as uow:
+        assert uow.requests.get(rid).status is RequestStatus.CANCELED
+        assert not uow.matches.get(match_id).active and uow.matches.mentor_load(NOW) == {}
+        sent = uow.ledger.keys("")
+    assert f"ended:{match_id}:mentor" in sent, "the mentor is told"
+    assert f"ended:{match_id}:mentee" not in sent, "the mentee gets the confirmation, not an 'ended' mail"
+    assert any(k.startswith("cancel:") for k in sent), "the meeting is cancelled in the calendar"
+    assert any(k.startswith("selfservice:") for k in sent)
+
+
 def test_a_replayed_forged_or_expired_link_changes_nothing(svc: Services) -> None:
     from tasks.selfservice import take_self_service_actions
 
