@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 from pathlib import Path
+from time import monotonic, sleep
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -104,8 +105,30 @@ def test_a_resumed_run_decides_its_own_batch_and_stale_ones_time_out() -> None:
     assert timed_out([old, new], DAY0 + timedelta(hours=47, minutes=59), 48) == []
 
 
+def approved_events(by: str, wait: float = 30.0) -> list[int]:
+    """The counts of ``mentorflow.matches.approved`` events from ``mentorflow.match`` sent by ``by``."""
+    from prefect import get_client
+
+    from tasks.events import MATCHES_APPROVED
+
+    deadline = monotonic() + wait
+    while True:  # the server stores incoming events in batches, a few seconds apart
+        with get_client(sync_client=True) as client:
+            answer = client.request(
+                "POST",
+                "/events/filter",
+                json={"filter": {"event": {"name": [MATCHES_APPROVED]}, "resource": {"id": ["mentorflow.match"]}}},
+            )
+        counts = [e["payload"]["count"] for e in answer.json()["events"] if e["payload"].get("by") == by]
+        if counts or monotonic() > deadline:
+            return counts
+        sleep(0.5)
+
+
 @pytest.mark.usefixtures("prefect_server")
-def test_lead_mode_holds_the_batch_until_the_lead_answers(data_dir: Path) -> None:
+def test_lead_mode_holds_the_batch_until_the_lead_answers(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect.settings import PREFECT_API_URL
+
     from flows.intake import intake
     from flows.match import match
     from mentorflow.lead import decide_waiting
@@ -127,12 +150,15 @@ def test_lead_mode_holds_the_batch_until_the_lead_answers(data_dir: Path) -> Non
         with store.unit_of_work() as uow:
             [batch] = uow.matches.waiting_proposals()
 
+        monkeypatch.setenv("PREFECT_API_URL", str(PREFECT_API_URL.value()))  # as the lead's shell has it
         answer = decide_waiting(
             store,
             LeadDecision(action="approve_except", except_requests=[turned_down], note="needs a mentor in Haifa"),
             DAY0 + timedelta(hours=2),
         )
         assert "approved" in answer
+        # the CLI's approval starts invite within minutes, as the form's does: the event invite's trigger expects
+        assert approved_events(by="lead") == [held.proposed - 1]
         assert decide_waiting(store, LeadDecision(), DAY0 + timedelta(hours=3)) == "No batch is waiting for approval."
     with store.unit_of_work() as uow:
         assert len(uow.requests.all(RequestStatus.APPROVED)) == held.proposed - 1
