@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from time import monotonic, sleep
@@ -199,6 +200,7 @@ def test_a_deployed_match_run_suspends_frees_its_worker_and_resumes_with_the_lea
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
     from prefect.flow_runs import resume_flow_run
+    from prefect.input.run_input import keyset_from_paused_state
     from prefect.runner import Runner
     from prefect.settings import PREFECT_API_URL
 
@@ -238,6 +240,14 @@ def test_a_deployed_match_run_suspends_frees_its_worker_and_resumes_with_the_lea
         with services.store.unit_of_work() as uow:
             [batch] = uow.matches.waiting_proposals()
         assert batch.flow_run_id == str(run.id)
+        # the form the lead sees: in the program's language (Hebrew), explaining its choices, listing the batch
+        keyset = keyset_from_paused_state(state_of(run.id))
+        with get_client(sync_client=True) as client:
+            text = json.loads(client.read_flow_run_input(run.id, keyset["description"]))
+            schema = json.loads(client.read_flow_run_input(run.id, keyset["schema"]))
+        assert text.startswith('<div dir="rtl">') and f"אצווה {batch.id}" in text and "`reject_all`" in text
+        assert all(f"| {m.request_id} |" in text for m in batch.result.matches)
+        assert schema["properties"]["action"]["title"] == "פעולה"
         assert approved_requests(services) == []
         turned_down = batch.result.matches[0].request_id
 
@@ -294,3 +304,19 @@ def test_an_ended_match_frees_the_mentor_and_the_mentee_is_matched_again_elsewhe
         invited = uow.matches.many(uow.matches.to_invite())
     [rematched] = [m for m in invited.values() if m.request_id == request.id]
     assert str(rematched.mentor_email) != first_mentor
+
+
+def test_the_approval_form_speaks_the_leads_language_and_cannot_approve_the_exceptions() -> None:
+    from domain.approval import ProposalLine, decision_form, form_description
+
+    hebrew, english = decision_form("he"), decision_form("en")
+    assert hebrew.model_json_schema()["properties"]["except_requests"]["title"] == "חוץ מ (מספרי בקשות)"
+    assert english.model_json_schema()["properties"]["note"]["title"] == "Note"
+    # the form's default action stays "approve all": ids typed under "except" still mean "not these"
+    answer = hebrew.model_validate({"except_requests": [7]})
+    assert isinstance(answer, LeadDecision) and answer.action == "approve_except"
+    lines = [ProposalLine(request_id=7, mentee="Dana | <b>x</b>", mentor="Avi", score=0.81, reasons=["Python"])]
+    text = form_description("he", 3, lines, 48)
+    assert text.startswith('<div dir="rtl">') and "48 שעות" in text and "| 7 |" in text
+    assert "<b>" not in text and "Dana \\| " in text  # people's text is escaped in the markdown
+    assert not form_description("en", 3, lines, 48).startswith("<div")
