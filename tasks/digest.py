@@ -105,12 +105,13 @@ def gather_report_facts(now: datetime, broken_rules: list[str]) -> ReportFacts:
         status = uow.reporting.status_report()
         pending = uow.requests.all(RequestStatus.PENDING)
 
-        def health(since: datetime, until: datetime, current: bool) -> Health:
+        def health(since: datetime, until: datetime) -> Health:
             answers = uow.followup.survey_answers(since, until)
+            waiting = [r.waiting_since for r in pending] if until == now else uow.requests.waiting_at(until)
             return Health(
                 matched=len(uow.matches.made(since, until)),
-                waiting=len(pending) if current else None,
-                longest_wait_days=max(((now - r.waiting_since).days for r in pending), default=0) if current else None,
+                waiting=len(waiting),
+                longest_wait_days=max(((until - w).days for w in waiting), default=0),
                 meetings_held=uow.matches.meetings_held(since, until),
                 satisfaction=sum(a.satisfaction for a in answers) / len(answers) if answers else None,
                 no_shows=sum(not a.met for a in answers),
@@ -132,7 +133,7 @@ def gather_report_facts(now: datetime, broken_rules: list[str]) -> ReportFacts:
             # two invitations (mentee and mentor) per match
             invitations=sum(e.updated_at >= week[0] for e in uow.ledger.entries("invite:")) // 2,
         )
-        this_week, last_week = health(*week, current=True), health(*last, current=False)
+        this_week, last_week = health(*week), health(*last)
     return ReportFacts(
         as_of=now.date(),
         language=svc.rules.digest.language,
