@@ -108,7 +108,8 @@ class ActionRequest(Frozen):
 
 
 def _text(raw: RawResponse, field: str) -> str:
-    value = raw.answers.get(field, "")
+    """A field's answer by question title, whatever its case (a Google Form's ``Timestamp`` is ``timestamp``)."""
+    value = next((v for k, v in raw.answers.items() if k.strip().casefold() == field), "")
     return (", ".join(value) if isinstance(value, list) else str(value)).strip()
 
 

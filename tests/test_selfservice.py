@@ -555,3 +555,39 @@ def test_acknowledgments_go_out_once_through_sendgrid_even_when_an_answer_is_los
     assert set(acks.values()) == {1}, "each acknowledgment reaches its mentee exactly once"
     body = next(b for b in sendgrid_emulator.accepted if b["custom_args"]["mentorflow_key"].startswith("ack:"))
     assert any("mentee-withdraw" in part["value"] for part in body["content"])
+
+
+def test_a_pause_answered_in_the_google_form_is_taken_once(data_dir: Path, google_emulator: object) -> None:
+    from tasks.selfservice import take_self_service_actions
+    from tests.emulators.google import GoogleEmulator
+
+    assert isinstance(google_emulator, GoogleEmulator)
+    settings = Settings(
+        _env_file=None,
+        data_dir=data_dir,
+        surveys="google",
+        google_api_endpoint=google_emulator.url,
+        google_survey_form_id="survey-form",
+        google_self_service_form_id="self-service-form",
+        survey_token_secret="a-real-test-secret-8Kp3Zw6N",
+    )  # type: ignore[call-arg]
+    services = build_services(settings)
+    services.connectors.actions.reader.client.sleep = lambda _s: None  # type: ignore[union-attr]
+    with use_services(services):
+        [rid] = new_requests(services, "dana@example.org")
+        person = person_key("dana@example.org", secret_of(services))
+        tok = token(services, Role.MENTEE, Action.PAUSE, person, rid, days=3650)
+        google_emulator.seed("survey-form", ["token", "satisfaction", "met", "still_in_touch", "adopted_idea"], [])
+        google_emulator.seed(
+            "self-service-form",
+            ["token", "action", "until", "reason"],
+            [{"token": tok, "action": "mentee-pause", "until": "01/03/2025", "reason": "exams"}],
+        )
+        later = google_emulator.clock + timedelta(hours=1)  # the emulator's forms answer on its own clock
+        first = take_self_service_actions.fn(later)
+        assert first.taken == {"paused": 1} and first.set_aside == [] and first.confirmed == 1
+        again = take_self_service_actions.fn(later + timedelta(hours=1))
+        assert again.taken == {} and again.confirmed == 0, "the form read again changes nothing"
+        with services.store.unit_of_work() as uow:
+            assert uow.self_service.paused_requests(later) == {rid: datetime(2025, 3, 1, tzinfo=TZ)}
+            assert "exams" in uow.requests.get(rid).timeline[-1].note
