@@ -177,8 +177,10 @@ def render_survey(
     rules: ProgramRules,
     tz: str,
     language: str = "he",
+    links: Sequence[SelfServiceLink] = (),
 ) -> Rendered:
-    """The short follow-up survey invitation (or its one reminder) to one side of a match."""
+    """The short follow-up survey invitation (or its one reminder) to one side of a match, with that side's
+    self-service links."""
     context = {
         "program": rules.program_name,
         "reminder": kind == "reminder",
@@ -187,6 +189,7 @@ def render_survey(
         "other_name": other_name,
         "meeting_date": _day(meeting_start, tz, language),
         "survey_url": safe_url(survey_url(rules, token)),
+        "links": [link.model_dump() for link in links],
     }
     return _render(env, "survey", language, context)
 
@@ -201,14 +204,17 @@ def render_ended(
     rules: ProgramRules,
     tz: str,
     language: str = "he",
+    links: Sequence[SelfServiceLink] = (),
 ) -> Rendered:
-    """To one side of a match that ended: the meeting is cancelled; the mentee will be matched again."""
+    """To one side of a match that ended: the meeting is cancelled; the mentee will be matched again. With that
+    side's self-service ``links`` (withdraw or pause; a mentor's pause or capacity)."""
     context = {
         "program": rules.program_name,
         "role": role.value,
         "name": name,
         "other_name": other_name,
         "meeting_date": _day(meeting_start, tz, language) if meeting_start is not None else "",
+        "links": [link.model_dump() for link in links],
     }
     return _render(env, "ended", language, context)
 

@@ -179,6 +179,7 @@ def survey_email(
 ) -> OutgoingEmail:
     """The follow-up survey (or its one reminder) to one side of a match; its link works until ``link_expires``."""
     to, language, other = _side(role, request, mentor, rules)
+    sent_at = link_expires - timedelta(days=rules.followup.link_valid_days)
     rendered = render_survey(
         env,
         kind=kind,
@@ -190,6 +191,7 @@ def survey_email(
         rules=rules,
         tz=tz,
         language=language,
+        links=links_for(role, request, mentor, rules, secret, sent_at, meeting.match_id),
     )
     return _email(
         str(SurveyKey(kind=kind, match_id=meeting.match_id, role=role)),

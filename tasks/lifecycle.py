@@ -10,7 +10,7 @@ from domain.messages import render_ended
 from domain.models import Role
 from mentorflow.bootstrap import Services
 from store.ledger import Outcome, do_once, send_once
-from tasks.compose import _email, _side
+from tasks.compose import _email, _side, links_for
 from tasks.logs import log
 
 
@@ -53,6 +53,7 @@ def end_relationship(
         outcomes.append(
             do_once(svc.store, CancelKey(event_id=event_id), "cancel", perform=cancel, lookup=gone, now=now)
         )
+    secret = svc.settings.survey_token_secret.get_secret_value()
     for role in tell:
         to, language, other = _side(role, request, mentor, svc.rules)
         rendered = render_ended(
@@ -64,6 +65,7 @@ def end_relationship(
             rules=svc.rules,
             tz=svc.settings.timezone,
             language=language,
+            links=links_for(role, request, mentor, svc.rules, secret, now),  # the match is over: no "could not reach"
         )
         message = _email(
             str(EndedKey(match_id=match_id, role=role)),

@@ -461,6 +461,9 @@ def test_a_mentee_who_could_not_reach_the_mentor_is_rematched_first(svc: Service
     assert request.status is RequestStatus.PENDING and request.waiting_since == NOW, "waiting time kept: priority"
     mails = outbox(svc)
     assert len(mails) == 3, "ended to both sides, and the mentee's confirmation"
+    [ended_to_mentee] = [m for m in mails if "הסתיימה" in str(m["Subject"]) and "dana@" in str(m["To"])]
+    assert "action=mentee-pause" in text_of(ended_to_mentee), "links in every email, the 'ended' one too"
+    assert "mentee-unreachable" not in text_of(ended_to_mentee), "the match is over: nobody to be unreachable"
     [confirmation] = [m for m in mails if "לא הצלחת ליצור קשר" in str(m["Subject"])]
     assert "בעדיפות ראשונה" in text_of(confirmation)
     again = propose.fn(NOW + timedelta(days=4))
@@ -591,3 +594,22 @@ def test_a_pause_answered_in_the_google_form_is_taken_once(data_dir: Path, googl
         with services.store.unit_of_work() as uow:
             assert uow.self_service.paused_requests(later) == {rid: datetime(2025, 3, 1, tzinfo=TZ)}
             assert "exams" in uow.requests.get(rid).timeline[-1].note
+
+
+def test_survey_emails_carry_the_sides_self_service_links(svc: Services) -> None:
+    from domain.models import Meeting
+    from tasks.compose import survey_email
+
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor()], NOW)
+    [rid] = new_requests(svc, "dana@example.org")
+    match_id = approve(svc, rid)
+    with svc.store.unit_of_work() as uow:
+        request, avi = uow.requests.get(rid), uow.roster.get("avi@example.org")
+    meeting = Meeting(match_id=match_id, start=NOW, end=NOW + timedelta(hours=1), event_id="abc123", video_link="")
+    expires = NOW + timedelta(days=14)
+    args = (meeting, request, avi, svc.rules, "Asia/Jerusalem", secret_of(svc), expires)
+    to_mentee = survey_email(svc.templates, "survey", Role.MENTEE, *args)
+    to_mentor = survey_email(svc.templates, "survey", Role.MENTOR, *args)
+    assert "action=mentee-unreachable" in to_mentee.text and "action=mentee-withdraw" in to_mentee.text
+    assert "action=mentor-capacity" in to_mentor.text and "action=mentor-unreachable" in to_mentor.html
