@@ -613,3 +613,16 @@ def test_survey_emails_carry_the_sides_self_service_links(svc: Services) -> None
     to_mentor = survey_email(svc.templates, "survey", Role.MENTOR, *args)
     assert "action=mentee-unreachable" in to_mentee.text and "action=mentee-withdraw" in to_mentee.text
     assert "action=mentor-capacity" in to_mentor.text and "action=mentor-unreachable" in to_mentor.html
+
+
+def test_the_status_shows_pauses_in_the_programs_time_zone_and_recent_actions() -> None:
+    from domain.selfservice import TakenAction
+    from mentorflow.views import render_self_service
+
+    midnight = datetime(2026, 12, 14, tzinfo=TZ)  # stored as 2026-12-13 22:00 UTC
+    recent = [
+        TakenAction(id=1, role=Role.MENTEE, action=Action.PAUSE, person="p", target=10, outcome="paused", taken_at=NOW)
+    ]
+    text = render_self_service({10: midnight.astimezone(ZoneInfo("UTC"))}, 1, 0, recent, "Asia/Jerusalem")
+    assert "request 10 until 2026-12-14" in text and "1 mentors paused" in text
+    assert "mentee pause: paused: 1" in text
