@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -12,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from domain.approval import ProposalLine, WaitingProposal
 from domain.links import person_key
 from domain.matching import propose_matches
-from domain.models import MatchResult, Mentor, ProposedMatch, RequestStatus, Role
+from domain.models import MatchResult, Mentor, ProposedMatch, RequestStatus, Role, Unmatched
 from mentorflow.bootstrap import current_services
 from mentorflow.lead import Closing, save_decision
 from tasks.common import log
@@ -43,11 +44,17 @@ def propose(now: datetime, objective: Literal["fit", "participation", "stable"] 
         pending = uow.requests.all(RequestStatus.PENDING)
         since = now - timedelta(days=svc.rules.matching.relationship_days)
         mentors, load = uow.roster.mentors(), uow.matches.mentor_load(since)
-        paused = uow.self_service.paused_requests(now)
+        paused, tz = uow.self_service.paused_requests(now), ZoneInfo(svc.settings.timezone)
         mentor_pauses, capacities = uow.self_service.pauses(Role.MENTOR, now), uow.self_service.capacities()
+    on_pause = [
+        Unmatched(request_id=r.id, reason=f"paused by the mentee until {paused[r.id].astimezone(tz):%Y-%m-%d}")
+        for r in pending
+        if r.id in paused
+    ]
     pending = [r for r in pending if r.id not in paused]
     mentors = own_capacities(mentors, mentor_pauses, capacities, svc.settings.survey_token_secret.get_secret_value())
     result = propose_matches(pending, mentors, load, svc.rules, now, objective)
+    result = result.model_copy(update={"waitlist": [*result.waitlist, *on_pause]})  # the lead sees why they wait
     log(
         "matches proposed",
         pending=len(pending),

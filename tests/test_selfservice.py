@@ -437,7 +437,8 @@ def test_a_paused_mentee_is_not_matched_until_the_return_date(svc: Services) -> 
     assert take_self_service_actions.fn(NOW + timedelta(hours=3)).taken == {"paused": 1}
     with svc.store.unit_of_work() as uow:
         assert "paused until 2026-12-06" in uow.requests.get(rid).timeline[-1].note
-    assert propose.fn(NOW + timedelta(days=1)).matches == []
+    on_pause = propose.fn(NOW + timedelta(days=1))
+    assert on_pause.matches == [] and [w.reason for w in on_pause.waitlist] == ["paused by the mentee until 2026-12-06"]
     assert [m.request_id for m in propose.fn(datetime(2026, 12, 6, 1, tzinfo=TZ)).matches] == [rid]
     [mail] = outbox(svc)
     assert "06.12.2026" in text_of(mail)
