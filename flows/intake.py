@@ -37,6 +37,7 @@ def intake(as_of: datetime | None = None) -> IntakeSummary:
                     ("new", roster.added, mentees.created),
                     ("updated", roster.updated, mentees.updated),
                     ("set aside", len(roster.set_aside), len(mentees.set_aside)),
+                    ("returning after erasure", "", mentees.returning),
                 ],
             ),
             set_aside_section(roster.set_aside, "Mentor records set aside"),

@@ -214,6 +214,37 @@ def unsubscribe(token: Annotated[str, typer.Argument(help="the token of a signed
 
 
 @app.command()
+def forget(
+    email: Annotated[str, typer.Argument(help="the address of the person to erase")],
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+    as_of: AsOf = None,
+) -> None:
+    """Erase a person everywhere: every table, the local files that name them, the Prefect artifacts that name
+    them (with PREFECT_API_URL). Their active matches are ended first (the meeting is cancelled, both sides are
+    told). Only a keyed hash of the address is kept, to recognise them if they apply again. Prints counts."""
+    from domain.clock import resolve_now
+    from mentorflow.bootstrap import build_services
+    from tasks.erasure import forget_person
+
+    if not yes:
+        typer.confirm("Erase this person's data everywhere? This cannot be undone", abort=True)
+    services = build_services()
+    report = forget_person(services, email, resolve_now(as_of, services.settings.timezone))
+    typer.echo(report.render())
+
+
+@app.command()
+def erase(token: Annotated[str, typer.Argument(help="the token of a signed 'erase my data' link")]) -> None:
+    """Record a signed "erase my data" link (what the self-service page does); the next privacy run erases."""
+    from mentorflow.bootstrap import build_services
+    from tasks.common import resolve_now
+    from tasks.erasure import request_erasure
+
+    services = build_services()
+    typer.echo(request_erasure(services, token, resolve_now(None, services.settings.timezone)))
+
+
+@app.command()
 def reject(
     request_id: Annotated[int, typer.Argument(help="the request id shown by `mentorflow status`")],
     note: Annotated[str, typer.Option(help="why (kept in the request's timeline)")] = "rejected by the lead",

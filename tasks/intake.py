@@ -6,9 +6,10 @@ from datetime import datetime
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from connectors.base import IntakeBatch
+from domain.erasure import forgotten_hash
 from domain.intake import answer_of, parse_mentee, parse_mentor, parse_withdrawal
 from domain.models import FollowupFlag, MenteeApplication, Mentor, RawResponse, RequestStatus, SetAside, Withdrawal
 from mentorflow.bootstrap import current_services
@@ -35,6 +36,7 @@ class IntakeReport(BaseModel):
     updated: int
     unchanged: int
     set_aside: list[SetAside]
+    returning: int = Field(0, description="answers from people erased earlier at their request, applying again")
 
 
 @task(
@@ -143,7 +145,9 @@ def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
             else:
                 bad.append(p)
                 people.append(next(iter(emails_in(raw)), ""))
+    secret = svc.settings.survey_token_secret.get_secret_value()
     with svc.store.unit_of_work() as uow:
+        returning = len(uow.erasure.forgotten({forgotten_hash(str(a.email), secret) for a in good}))
         counts = uow.requests.save_applications(good, now)
         withdrawn = withdraw_requests(uow, withdrawals, now)
         uow.requests.record_set_aside(bad, "mentee", now, people)
@@ -164,13 +168,21 @@ def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
         )
         if batch.watermark is not None:
             uow.requests.set_watermark(svc.connectors.intake.name, batch.watermark, now)
-    log("applications saved", received=len(batch.responses), set_aside=len(bad), withdrawn=withdrawn, **dict(counts))
+    log(
+        "applications saved",
+        received=len(batch.responses),
+        set_aside=len(bad),
+        withdrawn=withdrawn,
+        returning=returning,
+        **dict(counts),
+    )
     return IntakeReport(
         received=len(batch.responses),
         created=counts["created"],
         updated=counts["updated"],
         unchanged=counts["unchanged"],
         set_aside=bad,
+        returning=returning,
     )
 
 
