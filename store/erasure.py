@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import String, bindparam, cast, delete, func, or_, select, update
+from sqlalchemy import String, cast, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from domain.erasure import Person, RequestAge, drop_free_text, scrub_json, without_people
@@ -162,13 +162,13 @@ class ErasureRepository:
             )
         ).all()
         changed = [
-            {"b_id": r.id, "b_app": {**r.application, "continue_with": None}}
+            {"id": r.id, "application": {**r.application, "continue_with": None}}
             for r in asked
             if str(r.application.get("continue_with") or "").lower() == footprint.email
         ]
         if changed:
             s.execute(
-                update(RequestRow).where(RequestRow.id == bindparam("b_id")).values(application=bindparam("b_app")),
+                update(RequestRow),
                 changed,
             )
             out["requests (continue_with)"] += len(changed)
@@ -187,23 +187,21 @@ class ErasureRepository:
         for row_id, data in rows:
             new, n = scrub_json(data, person)
             if n:
-                changed.append({"b_id": row_id, "b_data": new})
+                changed.append({"id": row_id, "data": new})
         if changed:
-            self.session.execute(
-                update(table).where(table.id == bindparam("b_id")).values(data=bindparam("b_data")), changed
-            )
+            self.session.execute(update(table), changed)
         return len(changed)
 
     def _rewrite_proposals(self, request_ids: set[int], mentor_keys: set[str]) -> int:
         rows = self.session.execute(select(ProposalRow.id, ProposalRow.data)).all()
         changed = [
-            {"b_id": row_id, "b_data": new}
+            {"id": row_id, "data": new}
             for row_id, data in rows
             if (new := without_people(data, request_ids, mentor_keys)) != data
         ]
         if changed:
             self.session.execute(
-                update(ProposalRow).where(ProposalRow.id == bindparam("b_id")).values(data=bindparam("b_data")),
+                update(ProposalRow),
                 changed,
             )
         return len(changed)
@@ -271,10 +269,10 @@ class ErasureRepository:
         rows = self.session.execute(
             select(RequestRow.id, RequestRow.application).where(RequestRow.id.in_(list(request_ids)))
         ).all()
-        changed = [{"b_id": r.id, "b_app": drop_free_text(r.application)} for r in rows]
+        changed = [{"id": r.id, "application": drop_free_text(r.application)} for r in rows]
         if changed:
             self.session.execute(
-                update(RequestRow).where(RequestRow.id == bindparam("b_id")).values(application=bindparam("b_app")),
+                update(RequestRow),
                 changed,
             )
         return len(changed), sorted(str(r.application.get("email", "")) for r in rows)
