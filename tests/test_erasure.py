@@ -28,7 +28,7 @@ from domain.erasure import (
     retention_due,
     scrub_text,
 )
-from domain.links import person_key, sign_link, LinkClaims
+from domain.links import LinkClaims, person_key, sign_link
 from domain.models import (
     MatchResult,
     ProposedMatch,
