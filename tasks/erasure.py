@@ -70,9 +70,15 @@ class ForgetReport(BaseModel):
 
 
 def _prefect_api() -> str | None:
+    """The configured Prefect API, or inside a flow run the API that run reports to (e.g. a temporary server)."""
     from prefect.settings import PREFECT_API_URL
 
-    return PREFECT_API_URL.value() or None
+    if PREFECT_API_URL.value():
+        return str(PREFECT_API_URL.value())
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    return "the flow run's server" if context is not None and context.flow_run is not None else None
 
 
 def _artifact_text(*parts: object) -> str:
@@ -169,6 +175,7 @@ class ErasuresReport(BaseModel):
     requested: int
     forgotten: int
     unknown: int
+    reports: list[ForgetReport] = Field(default_factory=list, description="what each erasure removed (counts)")
 
 
 @task(name="carry-out-erasures", cache_policy=NO_CACHE)
@@ -180,14 +187,12 @@ def carry_out_erasures(now: datetime) -> ErasuresReport:
         pending = uow.erasure.erase_requests()
         known = people_by_key(uow.erasure.known_emails(), secret) if pending else {}
     unknown = [p for p in pending if p not in known]
-    for link_key in pending:
-        if link_key in known:
-            forget_person(svc, known[link_key], now, actor="mentee")
+    reports = [forget_person(svc, known[k], now, actor="mentee") for k in pending if k in known]
     if unknown:
         with svc.store.unit_of_work() as uow:
             uow.erasure.drop_erase_requests(unknown)
     log("erasures carried out", requested=len(pending), unknown=len(unknown))
-    return ErasuresReport(requested=len(pending), forgotten=len(pending) - len(unknown), unknown=len(unknown))
+    return ErasuresReport(requested=len(pending), forgotten=len(reports), unknown=len(unknown), reports=reports)
 
 
 # --- retention ---------------------------------------------------------------------------------------------------
