@@ -162,9 +162,10 @@ def run_demo(directory: Path, start: str, fresh: bool = False) -> str:
         followup(day0 + timedelta(days=30))  # follow-up closes
         newsletter.append(_newsletter_issue(services, digest, day0 + timedelta(days=28)))
         report(day0 + timedelta(days=28))
+        summary = summarize(services, taken_in, before)
         erased = _simulate_erasure(services, privacy, day0 + timedelta(days=29))
     return (
-        summarize(services, taken_in, before)
+        summary
         + "\n\nNewsletter:\n"
         + "\n".join(f"  {n}" for n in newsletter)
         + "\n\nErasure:\n"
@@ -224,6 +225,9 @@ def _simulate_erasure(services: Services, privacy_flow: Any, at: datetime) -> li
 
     with services.store.unit_of_work() as uow:
         matched = [r for r in uow.requests.all() if r.status.value in MATCHED]
+        earlier = uow.erasure.forgotten_count()
+    if earlier:
+        return [f"{earlier} person forgotten by an earlier demo run (a rerun erases no one else)"]
     if not matched:
         return ["nobody to erase"]
     who = matched[0].application

@@ -215,6 +215,9 @@ class ErasureRepository:
             found |= set(self.session.scalars(select(ForgottenRow.person).where(ForgottenRow.person.in_(part))))
         return found
 
+    def forgotten_count(self) -> int:
+        return int(self.session.scalar(select(func.count()).select_from(ForgottenRow)) or 0)
+
     def request_erasure(self, link_key: str, now: datetime) -> bool:
         """Record a used "erase my data" link; False when that person's request is already waiting."""
         s = self.session
