@@ -117,11 +117,11 @@ class ErasureRepository:
         meetings = s.execute(select(MeetingRow.match_id, MeetingRow.event_id).where(MeetingRow.match_id.in_(match_ids)))
         event_ids = [e for _, e in meetings]
         keys = _match_keys(match_ids, event_ids)
-        for part in chunks(keys):
-            out["ledger"] += self._delete(delete(LedgerRow).where(LedgerRow.key.in_(part)))
-        for part in chunks(match_ids, 500):
+        for key_part in chunks(keys):
+            out["ledger"] += self._delete(delete(LedgerRow).where(LedgerRow.key.in_(key_part)))
+        for id_part in chunks(match_ids, 500):
             out["ledger"] += self._delete(
-                delete(LedgerRow).where(or_(*(LedgerRow.key.like(f"reschedule:{m}:%") for m in part)))
+                delete(LedgerRow).where(or_(*(LedgerRow.key.like(f"reschedule:{m}:%") for m in id_part)))
             )
         for table, column in (
             (FlagRow, FlagRow.match_id),
