@@ -401,3 +401,19 @@ def test_forget_deletes_the_prefect_artifacts_that_name_the_person(svc: Services
         names_person(t.replace("\\", "").replace("\u200b", ""), Person(email=EMAIL, names=[NAME])) for t in texts
     )
     assert delete_artifacts_naming(Person(email=EMAIL, names=[NAME])) == 0
+
+
+def test_the_forget_command_prints_counts_and_no_personal_data(svc: Services, data_dir: Path, tmp_path: Path) -> None:
+    from tests.test_cli import cli
+
+    _take_in(svc)
+    env = {"MENTORFLOW_DATA_DIR": str(data_dir)}
+    if svc.settings.survey_token_secret.get_secret_value():
+        env["MENTORFLOW_SURVEY_TOKEN_SECRET"] = svc.settings.survey_token_secret.get_secret_value()
+    asked = cli(["forget", EMAIL], tmp_path, env)
+    assert asked["exit"] == 1 and EMAIL in _store_text(svc), "without --yes and no answer, nothing is erased"
+    done = cli(["forget", EMAIL, "--yes"], tmp_path, env)
+    assert done["exit"] == 0, done["output"]
+    assert "store requests: 1" in done["output"] and "files form exports (rows): 1" in done["output"]
+    assert EMAIL not in done["output"] and NAME not in done["output"]
+    assert EMAIL not in _store_text(svc)
