@@ -33,6 +33,7 @@ class Stage(StrEnum):
     followup = "followup"
     digest = "digest"
     report = "report"
+    privacy = "privacy"
     all = "all"
 
 

@@ -417,3 +417,35 @@ def test_the_forget_command_prints_counts_and_no_personal_data(svc: Services, da
     assert "store requests: 1" in done["output"] and "files form exports (rows): 1" in done["output"]
     assert EMAIL not in done["output"] and NAME not in done["output"]
     assert EMAIL not in _store_text(svc)
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+def test_the_privacy_flow_erases_on_request_and_prunes_old_prefect_runs(svc: Services, data_dir: Path) -> None:
+    from datetime import UTC
+
+    from prefect import tags
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+
+    from flows.privacy import privacy
+    from tasks.erasure import prune_prefect_runs, request_erasure
+
+    _everywhere(svc)
+    token = erase_token(EMAIL, svc.settings.survey_token_secret.get_secret_value(), NOW, 30)
+    request_erasure(svc, token, NOW)
+    with tags("mentorflow", "privacy-test"):
+        summary = privacy(NOW + timedelta(hours=1))
+    assert summary.erasures.forgotten == 1 and summary.erasures.reports[0].ended_matches == 1
+    assert EMAIL not in _store_text(svc) and _files_naming(data_dir, [EMAIL, NAME]) == []
+    mine = FlowRunFilter(tags=FlowRunFilterTags(all_=["privacy-test"]))
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_runs(flow_run_filter=mine)
+    kept = prune_prefect_runs.fn(datetime.now(UTC) - timedelta(days=1))
+    assert kept is not None
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_runs(flow_run_filter=mine), "a run younger than the cutoff stays"
+    pruned = prune_prefect_runs.fn(datetime.now(UTC) + timedelta(minutes=1))
+    assert pruned is not None and pruned.flow_runs >= 1 and pruned.artifacts >= 1
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_runs(flow_run_filter=mine) == []
