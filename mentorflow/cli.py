@@ -246,6 +246,25 @@ def erase(token: Annotated[str, typer.Argument(help="the token of a signed 'eras
 
 
 @app.command()
+def webhook(
+    host: Annotated[str, typer.Option(help="address to listen on (put an HTTPS proxy in front)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8025,
+) -> None:
+    """Optional: receive SendGrid's signed Event Webhook at POST /sendgrid/events; unsubscribes, spam reports
+    and bounces stop the newsletter for those addresses (needs MENTORFLOW_SENDGRID_WEBHOOK_PUBLIC_KEY)."""
+    from mentorflow.bootstrap import build_services
+    from mentorflow.webhook import PATH, make_server
+
+    services = build_services()
+    if not services.settings.sendgrid_webhook_public_key:
+        typer.echo("Set MENTORFLOW_SENDGRID_WEBHOOK_PUBLIC_KEY (the webhook's verification key) first.", err=True)
+        raise typer.Exit(2)
+    server = make_server(services, host, port)
+    typer.echo(f"listening on http://{host}:{port}{PATH}")
+    server.serve_forever()
+
+
+@app.command()
 def reject(
     request_id: Annotated[int, typer.Argument(help="the request id shown by `mentorflow status`")],
     note: Annotated[str, typer.Option(help="why (kept in the request's timeline)")] = "rejected by the lead",
