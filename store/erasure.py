@@ -174,7 +174,11 @@ class ErasureRepository:
             out["requests (continue_with)"] += len(changed)
         out["digests"] += self._scrub(DigestRow, person)
         out["newsletter_previews"] += self._scrub(NewsletterPreviewRow, person)
-        s.execute(insert(s, ForgottenRow).values(person=forgotten, at=now).on_conflict_do_nothing())
+        s.execute(
+            insert(s, ForgottenRow)
+            .values(person=forgotten, at=now)
+            .on_conflict_do_update(index_elements=["person"], set_={"at": now})
+        )
         return +out
 
     def _delete(self, statement: Any) -> int:
@@ -208,11 +212,14 @@ class ErasureRepository:
 
     # --- returning people and erase requests -----------------------------------------------------------------
 
-    def forgotten(self, hashes: Iterable[str]) -> set[str]:
-        """Which of these keyed hashes belong to people forgotten before."""
-        found: set[str] = set()
+    def forgotten(self, hashes: Iterable[str]) -> dict[str, datetime]:
+        """Which of these keyed hashes belong to people forgotten before, and when they were (last) forgotten."""
+        found: dict[str, datetime] = {}
         for part in chunks(sorted(set(hashes))):
-            found |= set(self.session.scalars(select(ForgottenRow.person).where(ForgottenRow.person.in_(part))))
+            rows = self.session.execute(
+                select(ForgottenRow.person, ForgottenRow.at).where(ForgottenRow.person.in_(part))
+            )
+            found.update({person: at for person, at in rows})
         return found
 
     def forgotten_count(self) -> int:

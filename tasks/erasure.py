@@ -35,6 +35,7 @@ from connectors.local.erasure import (
 from domain.erasure import ERASE, Person, forgotten_hash, names_person, people_by_key, retention_due
 from domain.followup import read_survey_link
 from domain.links import LinkRefused, person_key, verify_link
+from domain.models import Role
 from mentorflow.bootstrap import Services, current_services
 from tasks.lifecycle import end_relationship
 from tasks.logs import log
@@ -137,8 +138,13 @@ def forget_person(svc: Services, email: str, now: datetime, actor: str = "lead")
     with svc.store.unit_of_work() as uow:
         footprint = uow.erasure.footprint(address)
     ended = 0
-    for match_id in footprint.active_match_ids:
-        if end_relationship(svc, match_id, ERASURE_REASON, actor, now) is not None:
+    with svc.store.unit_of_work() as uow:
+        sides = {
+            m.id: Role.MENTOR if str(m.mentor_email).lower() == address else Role.MENTEE
+            for m in uow.matches.many(footprint.active_match_ids).values()
+        }
+    for match_id, side in sides.items():  # the other side is told; the person who is forgotten gets no more mail
+        if end_relationship(svc, match_id, ERASURE_REASON, actor, now, untold=side) is not None:
             ended += 1
     person = footprint.person
     files, page_names_them = _erase_files(svc, person, set(footprint.match_ids), set(footprint.event_ids))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -15,6 +15,8 @@ from domain.models import FollowupFlag, MenteeApplication, Mentor, RawResponse, 
 from mentorflow.bootstrap import current_services
 from store.uow import UnitOfWork
 from tasks.common import log, retry_if_transient
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def emails_in(raw: RawResponse) -> list[str]:
@@ -37,6 +39,7 @@ class IntakeReport(BaseModel):
     unchanged: int
     set_aside: list[SetAside]
     returning: int = Field(0, description="answers from people erased earlier at their request, applying again")
+    erased: int = Field(0, description="answers given before their person was erased: not taken in again")
 
 
 @task(
@@ -147,7 +150,13 @@ def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
                 people.append(next(iter(emails_in(raw)), ""))
     secret = svc.settings.survey_token_secret.get_secret_value()
     with svc.store.unit_of_work() as uow:
-        returning = len(uow.erasure.forgotten({forgotten_hash(str(a.email), secret) for a in good}))
+        # an answer given before its person was forgotten stays forgotten (a form such as Google Forms keeps
+        # it and may be read again); one given after is a returning person, taken in as anyone else
+        hashes = {a.response_id: forgotten_hash(str(a.email), secret) for a in good}
+        erased_at = uow.erasure.forgotten(hashes.values())
+        old = {a.response_id for a in good if a.submitted_at <= erased_at.get(hashes[a.response_id], EPOCH)}
+        good = [a for a in good if a.response_id not in old]
+        returning = sum(hashes[a.response_id] in erased_at for a in good)
         counts = uow.requests.save_applications(good, now)
         withdrawn = withdraw_requests(uow, withdrawals, now)
         uow.requests.record_set_aside(bad, "mentee", now, people)
@@ -174,6 +183,7 @@ def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
         set_aside=len(bad),
         withdrawn=withdrawn,
         returning=returning,
+        erased=len(old),
         **dict(counts),
     )
     return IntakeReport(
@@ -183,6 +193,7 @@ def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
         unchanged=counts["unchanged"],
         set_aside=bad,
         returning=returning,
+        erased=len(old),
     )
 
 

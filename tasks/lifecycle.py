@@ -14,12 +14,15 @@ from tasks.compose import _email, _side
 from tasks.logs import log
 
 
-def end_relationship(svc: Services, match_id: int, reason: str, actor: str, now: datetime) -> list[Outcome] | None:
+def end_relationship(
+    svc: Services, match_id: int, reason: str, actor: str, now: datetime, untold: Role | None = None
+) -> list[Outcome] | None:
     """End a match (invariant 8), or None when no match of that id is on.
 
     One unit of work frees the mentor's place and sends the mentee back to the waitlist with their waiting
     time kept (so they come first); then, each once by ledger key, the future meeting is cancelled in the
-    calendar and both sides are told in their language.
+    calendar and both sides are told in their language — except the ``untold`` side (someone who asked to be
+    erased gets no more email).
     """
     with svc.store.unit_of_work() as uow:
         match = uow.matches.many([match_id]).get(match_id)
@@ -43,7 +46,7 @@ def end_relationship(svc: Services, match_id: int, reason: str, actor: str, now:
         outcomes.append(
             do_once(svc.store, CancelKey(event_id=event_id), "cancel", perform=cancel, lookup=gone, now=now)
         )
-    for role in (Role.MENTEE, Role.MENTOR):
+    for role in (r for r in (Role.MENTEE, Role.MENTOR) if r is not untold):
         to, language, other = _side(role, request, mentor, svc.rules)
         rendered = render_ended(
             svc.templates,

@@ -166,18 +166,29 @@ def test_the_other_side_of_a_match_is_told_and_the_meeting_cancelled_first(svc: 
     seen: list[tuple[int, str]] = []
     real = erasure.end_relationship
 
-    def spy(s: Services, match_id: int, reason: str, actor: str, now: datetime):  # type: ignore[no-untyped-def]
+    def spy(s: Services, match_id: int, reason: str, actor: str, now: datetime, untold=None):  # type: ignore[no-untyped-def]
         seen.append((match_id, reason))
         with s.store.unit_of_work() as uow:  # still in the store when the relationship is ended
             assert uow.matches.many([match_id])[match_id].active
-        return real(s, match_id, reason, actor, now)
+        return real(s, match_id, reason, actor, now, untold)
+
+    mailer = svc.connectors.mailer
+    told: list[str] = []
+    send = mailer.send
+
+    def record(message, token=""):  # type: ignore[no-untyped-def]
+        told.extend(str(a.email) for a in message.recipients)
+        return send(message, token)
 
     erasure.end_relationship = spy  # type: ignore[assignment]
+    mailer.send = record  # type: ignore[method-assign]
     try:
         erasure.forget_person(svc, EMAIL, NOW + timedelta(hours=1))
     finally:
         erasure.end_relationship = real  # type: ignore[assignment]
+        mailer.send = send  # type: ignore[method-assign]
     assert len(seen) == 1
+    assert told == [OTHER], "the other side is told; the person who asked to be forgotten gets no more mail"
     assert list((svc.settings.invites_dir()).glob("*.ics")) == [], "the meeting's invitation is gone"
 
 
@@ -199,6 +210,14 @@ def test_a_returning_person_is_recognised_by_the_kept_hash_only(svc: Services) -
     write_private(svc.settings.inbox() / "again.json", json.dumps([again]).encode())
     report = save_applications.fn(fetch_responses.fn(), later)
     assert report.returning == 1 and report.created == 1
+    # an answer given before the erasure, read again (a form such as Google Forms keeps it), stays forgotten
+    original = Path(__file__).parents[1] / "config/samples/mentees-en.json"
+    write_private(svc.settings.inbox() / "mentees-en.json", original.read_bytes())
+    reread = save_applications.fn(fetch_responses.fn(), later)
+    assert reread.erased == 1 and reread.returning == 1
+    with svc.store.unit_of_work() as uow:
+        mine = [r for r in uow.requests.all() if str(r.application.email) == EMAIL]
+    assert [r.application.response_id for r in mine] == ["again-1"]
     # someone never forgotten is not "returning"
     other = again | {"Response ID": "new-1", "Email address": "someone.new@example.com", "Full name": "Someone New"}
     write_private(svc.settings.inbox() / "again.json", json.dumps([again, other]).encode())
