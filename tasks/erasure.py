@@ -37,6 +37,7 @@ from domain.followup import read_survey_link
 from domain.links import LinkRefused, person_key, verify_link
 from domain.models import Role
 from mentorflow.bootstrap import Services, current_services
+from store.sql import chunks
 from tasks.lifecycle import end_relationship
 from tasks.logs import log
 
@@ -219,7 +220,9 @@ def apply_retention(now: datetime) -> RetentionReport:
     with svc.store.unit_of_work() as uow:
         due = retention_due(uow.erasure.request_ages(), svc.rules.retention, now)
         emails = uow.erasure.emails_of([*due.ended_requests, *due.answers_of])
-        store = uow.erasure.delete_requests(due.ended_requests)
+        store: Counter[str] = Counter()
+        for part in chunks(due.ended_requests, 2_000):  # bounded IN lists, one unit of work
+            store += uow.erasure.delete_requests(part)
         dropped, _ = uow.erasure.drop_free_text(due.answers_of)
     blanked = 0
     if svc.settings.intake == "local" and emails:
