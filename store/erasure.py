@@ -154,7 +154,10 @@ class ErasureRepository:
             delete(NewsletterUnsubscribeRow).where(NewsletterUnsubscribeRow.person == link_key)
         )
         out["erase_requests"] += self._delete(delete(EraseRequestRow).where(EraseRequestRow.person == link_key))
-        out["ledger"] += self._delete(delete(LedgerRow).where(LedgerRow.key.like(f"newsletter:%:{link_key}")))
+        escaped = link_key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        out["ledger"] += self._delete(
+            delete(LedgerRow).where(LedgerRow.key.like(f"newsletter:%:{escaped}", escape="\\"))
+        )
         # another mentee who asked to continue with this mentor: the wish goes with the mentor
         asked = s.execute(
             select(RequestRow.id, RequestRow.application).where(
