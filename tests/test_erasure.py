@@ -78,6 +78,12 @@ def _proposal(request_id: int, mentor: str = OTHER) -> ProposedMatch:
     )
 
 
+def _copy_key(email: str, secret: str) -> str:
+    from domain.keys import NewsletterKey
+
+    return str(NewsletterKey(start=NOW.date(), end=NOW.date(), person=person_key(email, secret)))
+
+
 def _everywhere(svc: Services) -> int:
     """Put the person in every place mentorflow keeps people: a match with an invitation (calendar and outbox),
     a survey answer row, a set-aside answer, an unsubscribe, a waiting proposal, a digest on disk."""
@@ -96,6 +102,8 @@ def _everywhere(svc: Services) -> int:
         )
         uow.newsletter.unsubscribe(person_key(EMAIL, secret), "link", NOW)
         uow.digests.record(NOW - timedelta(days=14), NOW, "en", {"new_mentors": [NAME]}, "digests/x", NOW)
+        for who in (EMAIL, OTHER):  # each reader's copy of an issue, under their opaque key
+            uow.ledger.begin(_copy_key(who, secret), "newsletter", NOW)
     batch = invite_matches.fn([match_id], NOW)
     assert not batch.failed and [o.status for o in batch.outcomes] == ["scheduled"], batch
     token = survey_token(match_id, Role.MENTEE, secret, NOW + timedelta(days=30))
@@ -148,6 +156,7 @@ def test_forget_leaves_no_trace_in_the_store_or_the_data_folder(svc: Services, d
     for trace in (EMAIL, NAME.casefold(), person_key(EMAIL, secret).casefold()):
         assert trace not in text
     assert f"invite:{match_id}:" not in text
+    assert _copy_key(OTHER, secret).casefold() in text, "another reader's newsletter copy stays in the ledger"
     assert _files_naming(data_dir, [EMAIL, NAME]) == []
     with svc.store.unit_of_work() as uow:
         assert uow.session.scalars(select(ForgottenRow.person)).all() == [forgotten_hash(EMAIL, secret)]
