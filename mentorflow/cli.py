@@ -216,7 +216,9 @@ def unsubscribe(token: Annotated[str, typer.Argument(help="the token of a signed
 
 @app.command()
 def forget(
-    email: Annotated[str, typer.Argument(help="the address of the person to erase")],
+    email: Annotated[
+        str, typer.Argument(help="the address of the person to erase (a mentor without one: their booking:… key)")
+    ],
     yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
     as_of: AsOf = None,
 ) -> None:

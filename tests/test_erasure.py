@@ -477,3 +477,31 @@ def test_the_privacy_flow_erases_on_request_and_prunes_old_prefect_runs(svc: Ser
     assert pruned is not None and pruned.flow_runs >= 1 and pruned.artifacts >= 1
     with get_client(sync_client=True) as client:
         assert client.read_flow_runs(flow_run_filter=mine) == []
+
+
+def test_a_mentor_known_only_by_a_booking_link_is_forgotten_by_their_key(svc: Services) -> None:
+    from domain.models import Mentor
+    from tasks.erasure import forget_person
+
+    _take_in(svc)
+    rina = Mentor(
+        name="Rina Paz",
+        booking_url="https://cal.com/rina-paz",
+        scheduling="booking_link",
+        expertise=["python"],
+        languages=["he"],
+        career_stage=3,
+        capacity=1,
+    )
+    rid = _request_of(svc, EMAIL)
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([rina], NOW)
+        [match_id] = uow.matches.approve([_proposal(rid, rina.key)], "lead", NOW)
+    report = forget_person(svc, rina.key, NOW + timedelta(days=1))
+    assert report.known and report.ended_matches == 1 and report.store["mentors"] == 1
+    text = _store_text(svc)
+    assert rina.key not in text and "rina paz" not in text
+    with svc.store.unit_of_work() as uow:
+        mentee = uow.requests.get(rid)
+        assert mentee.status is RequestStatus.PENDING, "the mentee goes back to the waitlist"
+        assert uow.matches.many([match_id]) == {}
