@@ -117,7 +117,7 @@ def render_invitation(
         preferred = application.languages if role is Role.MENTEE else mentor.languages
         language = pick_language(preferred, rules.digest.language)
     context: dict[str, Any] = {
-        "program": rules.program_name,
+        "program": rules.name_in(language),
         "role": role.value,
         "mentee": {
             "name": application.name,
@@ -182,7 +182,7 @@ def render_survey(
     """The short follow-up survey invitation (or its one reminder) to one side of a match, with that side's
     self-service links."""
     context = {
-        "program": rules.program_name,
+        "program": rules.name_in(language),
         "reminder": kind == "reminder",
         "role": role.value,
         "name": name,
@@ -209,7 +209,7 @@ def render_ended(
     """To one side of a match that ended: the meeting is cancelled; the mentee will be matched again. With that
     side's self-service ``links`` (withdraw or pause; a mentor's pause or capacity)."""
     context = {
-        "program": rules.program_name,
+        "program": rules.name_in(language),
         "role": role.value,
         "name": name,
         "other_name": other_name,
@@ -234,7 +234,7 @@ def render_ack(
     """The acknowledgment of an application: received, what happens next, the usual wait (when the program has
     a history), and the self-service links (withdraw, pause)."""
     context = {
-        "program": rules.program_name,
+        "program": rules.name_in(language),
         "role": "mentee",
         "name": name,
         "wait_days": wait_days,
@@ -246,7 +246,7 @@ def render_ack(
 def render_fixit(env: Environment, note: FixNote, rules: ProgramRules) -> Rendered:
     """What to fix in an answer that was set aside, in plain words per field, with the form's link."""
     context = {
-        "program": rules.program_name,
+        "program": rules.name_in(note.language),
         "name": note.name,
         "fields": note.fields,
         "form_url": safe_url(rules.self_service.form_url),
@@ -267,7 +267,7 @@ def render_self_service(
 ) -> Rendered:
     """The confirmation of a self-service action (withdrawn, paused until, capacity, could not reach)."""
     context = {
-        "program": rules.program_name,
+        "program": rules.name_in(language),
         "role": role.value,
         "action": action,
         "name": name,
@@ -285,19 +285,22 @@ def _day(instant: datetime, tz: str, language: str) -> str:
 # --- digest --------------------------------------------------------------------------------------------------
 
 
-def render_digest(env: Environment, issue: DigestIssue, rules: ProgramRules, unsubscribe_url: str = "") -> Rendered:
+def render_digest(
+    env: Environment, issue: DigestIssue, rules: ProgramRules, unsubscribe_url: str = "", erase_url: str = ""
+) -> Rendered:
     """The newsletter issue, key points first, in ``issue.language``; with the reader's one-click unsubscribe
-    link at the end when given."""
+    link and their "erase my data" link at the end when given."""
     return _render(
         env,
         "digest",
         issue.language,
         {
-            "program": rules.program_name,
+            "program": rules.name_in(issue.language),
             "issue": issue,
             "start": issue.period_start.strftime("%d.%m.%Y"),
             "end": issue.period_end.strftime("%d.%m.%Y"),
             "unsubscribe_url": unsubscribe_url,
+            "erase_url": erase_url,
         },
     )
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from store.db import engine_for, migrate
 from store.digests import DigestRepository
+from store.erasure import ErasureRepository
 from store.followup import FollowupRepository
 from store.ledger import LedgerRepository
 from store.matches import MatchRepository
@@ -42,6 +43,7 @@ class UnitOfWork:
         self.newsletter = NewsletterRepository(session)
         self.reporting = ReportingRepository(session)
         self.self_service = SelfServiceRepository(session)
+        self.erasure = ErasureRepository(session)
 
     def commit(self) -> None:
         """Commit what was done so far (the block goes on in a new transaction)."""

@@ -159,7 +159,7 @@ def gather_report_facts(now: datetime, broken_rules: list[str]) -> ReportFacts:
 def send_lead_report(doc: ReportDoc, day: date, now: datetime) -> tuple[Rendered, Outcome]:
     """The lead's weekly report by email (once per day it is made for)."""
     svc = current_services()
-    rendered = render_lead_report(svc.templates, doc, svc.rules.program_name)
+    rendered = render_lead_report(svc.templates, doc, svc.rules.name_in(doc.language))
     message = bulk_email(
         str(ReportKey(day=day)),
         [Address(email=svc.rules.lead_email, name="lead")],

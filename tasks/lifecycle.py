@@ -20,6 +20,7 @@ def end_relationship(
     reason: str,
     actor: str,
     now: datetime,
+    untold: Role | None = None,
     *,
     requeue: bool = True,
     tell: tuple[Role, ...] = (Role.MENTEE, Role.MENTOR),
@@ -28,8 +29,8 @@ def end_relationship(
 
     One unit of work frees the mentor's place and (``requeue``) sends the mentee back to the waitlist with their
     waiting time kept (so they come first); then, each once by ledger key, the future meeting is cancelled in the
-    calendar and the sides in ``tell`` are told in their language (a mentee who withdrew gets their own
-    confirmation instead).
+    calendar and the sides in ``tell`` are told in their language — except the ``untold`` side (someone who asked
+    to be erased gets no more email; a mentee who withdrew gets their own confirmation instead).
     """
     with svc.store.unit_of_work() as uow:
         match = uow.matches.many([match_id]).get(match_id)
@@ -54,7 +55,7 @@ def end_relationship(
             do_once(svc.store, CancelKey(event_id=event_id), "cancel", perform=cancel, lookup=gone, now=now)
         )
     secret = svc.settings.survey_token_secret.get_secret_value()
-    for role in tell:
+    for role in (r for r in tell if r is not untold):
         to, language, other = _side(role, request, mentor, svc.rules)
         rendered = render_ended(
             svc.templates,

@@ -11,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from connectors.base import Address, IntakeBatch
+from domain.erasure import forgotten_hash
 from domain.intake import answer_of, fix_note_of, parse_mentee
 from domain.keys import AckKey, FixKey, SelfServiceKey
 from domain.links import person_key
@@ -120,8 +121,11 @@ def fix_notes(svc: Services, batch: IntakeBatch, now: datetime) -> list[FixNote]
         elif isinstance(parsed, SetAside) and (note := fix_note_of(raw, parsed, svc.rules)) is not None:
             given = answer_of(raw, svc.rules, tz)
             notes.append((note, given[1] if given else None))
+    secret = _secret(svc)
+    hashes = {n.email: forgotten_hash(n.email, secret) for n, _ in notes}
     with svc.store.unit_of_work() as uow:
         stored = uow.requests.open_of([n.email for n, _ in notes])
+        erased_at = uow.erasure.forgotten(hashes.values())
     for e, r in stored.items():
         newest_good[e] = max(r.application.submitted_at, newest_good.get(e, r.application.submitted_at))
     out: list[FixNote] = []
@@ -129,6 +133,9 @@ def fix_notes(svc: Services, batch: IntakeBatch, now: datetime) -> list[FixNote]
         fixed = newest_good.get(note.email)
         if fixed is not None and (at is None or fixed >= at):
             continue  # a valid answer replaced it: nothing to fix
+        erased = erased_at.get(hashes[note.email])
+        if erased is not None and (at is None or at <= erased):
+            continue  # given before its person asked to be forgotten: no more mail
         out.append(note)
     return out
 
@@ -230,10 +237,13 @@ def _recipient(uow: UnitOfWork, action: TakenAction, svc: Services) -> tuple[Add
     """Whom an action's confirmation goes to, and in which language (None: a mentor without email)."""
     default = svc.rules.digest.language
     if action.role is Role.MENTEE:
-        request_id = action.target or 0
-        if action.action is Action.UNREACHABLE:
-            request_id = uow.matches.get(request_id).request_id
-        app = uow.requests.get(request_id).application
+        try:
+            request_id = action.target or 0
+            if action.action is Action.UNREACHABLE:
+                request_id = uow.matches.get(request_id).request_id
+            app = uow.requests.get(request_id).application
+        except KeyError:  # erased since (at their request): no more mail
+            return None
         return Address(email=str(app.email), name=app.name), pick_language(app.languages, default)
     key = _mentor_key(uow, action.person, _secret(svc))
     mentor = uow.roster.get(key) if key else None

@@ -1,7 +1,7 @@
 """self-service: actions taken through signed links (withdraw, pause, could not reach, capacity)
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-02 01:45:00
 """
 
@@ -10,8 +10,8 @@ from alembic import op
 
 import store.tables
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
