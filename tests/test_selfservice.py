@@ -627,3 +627,19 @@ def test_the_status_shows_pauses_in_the_programs_time_zone_and_recent_actions() 
     text = render_self_service({10: midnight.astimezone(ZoneInfo("UTC"))}, 1, 0, recent, "Asia/Jerusalem")
     assert "request 10 until 2026-12-14" in text and "1 mentors paused" in text
     assert "mentee pause: paused: 1" in text
+
+
+def test_a_forgotten_person_leaves_no_self_service_trace_and_gets_no_fix_note(svc: Services) -> None:
+    from tasks.erasure import forget_person
+    from tasks.selfservice import send_fix_notes, take_self_service_actions
+
+    [rid] = new_requests(svc, "dana@example.org")
+    tok = token(svc, Role.MENTEE, Action.PAUSE, mentee_person(svc, "dana@example.org"), rid)
+    answer(svc, "a.csv", [{"token": tok, "action": "mentee-pause", "timestamp": at(0.1), "until": "2027-01-10"}])
+    assert take_self_service_actions.fn(NOW + timedelta(hours=3)).taken == {"paused": 1}
+    forget_person(svc, "dana@example.org", NOW + timedelta(days=1))
+    with svc.store.unit_of_work() as uow:
+        assert uow.self_service.since(NOW - timedelta(days=1)) == []
+    # her earlier answer, set aside, is read again after the erasure: no note goes to her
+    late = IntakeBatch(watermark=None, responses=[bad_answer("dana@example.org")])
+    assert send_fix_notes.fn(late, NOW + timedelta(days=2)).sent == 0
