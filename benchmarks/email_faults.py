@@ -3,10 +3,10 @@
 Mentees and mentors come through the Google emulator (no faults there); every SendGrid call meets a share of
 faults of every kind: 429 with ``X-RateLimit-Reset``, a 5xx before or after the message was accepted, the
 connection dropped before or after, no answer in time (with or without the message accepted). The pipeline
-(intake, match, invite, two follow-up runs: surveys then reminders, the newsletter) is killed right after
-chosen accepted sends and rerun from the top by a new "process" (new services, same store); passes repeat,
-faults still on, until nothing is left to send. SendGrid and the mailer share a virtual clock, so send delays
-and cancellation windows pass without waiting.
+(intake and its acknowledgements, match, invite, two follow-up runs: surveys then reminders, the newsletter)
+is killed right after chosen accepted sends and rerun from the top by a new "process" (new services, same
+store); passes repeat, faults still on, until nothing is left to send. SendGrid and the mailer share a
+virtual clock, so send delays and cancellation windows pass without waiting.
 
 Figures, from what the emulator delivered (accepted, not cancelled, send time passed) and the ledger table:
 copies accepted twice, copies missing, keys left uncertain, and the requests spent on safety (batch ids,
@@ -87,7 +87,7 @@ FAULT_KINDS = (
     "timeout after accepting",
 )
 CLIENT_TIMEOUT = 0.25  # seconds; a "timeout" fault answers after 0.4 s
-EMAIL_KINDS = ("invite:", "survey:", "reminder:", "newsletter:")
+EMAIL_KINDS = ("ack:", "invite:", "survey:", "reminder:", "newsletter:")
 SAFETY_OPERATIONS = (
     "batch.create",
     "scheduled_sends.create",
@@ -426,7 +426,7 @@ def measure(sendgrid: Any, google: Any, store_url: str, newsletter: int, figures
     reached = {key for key, _ in deliveries}
     invites = sum(1 for key, _ in deliveries if key.startswith("invite:"))
     newsletter_copies = len({key for key, _ in deliveries if key.startswith("newsletter:")})
-    one_copy = [k for k in ledger if k.startswith(("survey:", "reminder:"))]
+    one_copy = [k for k in ledger if k.startswith(("ack:", "survey:", "reminder:"))]
     figures.missing = (
         max(0, 2 * len(google.events()) - invites)
         + max(0, newsletter - newsletter_copies)
