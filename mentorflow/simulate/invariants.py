@@ -290,6 +290,8 @@ def withdrawal_cancels(ctx: Context) -> Iterator[Violation]:
 def fixed_answers_leave_the_list(ctx: Context) -> Iterator[Violation]:
     """A set-aside answer the person fixed with a later valid one disappears from what the lead sees."""
     for s in ctx.snap.set_aside:
+        if not s.open:
+            continue
         email = ctx.world.bad_rows.get(f"{s.source}|{s.ref}")
         fixed = ctx.world.fixed_at.get(email or "")
         bound = ctx.binding(fixed) if fixed else None
@@ -377,12 +379,23 @@ def ending_cancels_the_meeting(ctx: Context) -> Iterator[Violation]:
             )
 
 
+def _without_consent(ctx: Context, who: str, at: datetime) -> bool:
+    """At ``at``, ``who`` had paused, withdrawn or left the roster (invariant 4: they are not written to)."""
+    if who in ctx.world.removed_mentors and ctx.world.removed_mentors[who] <= at:
+        return True
+    return any(
+        s.email == who and s.why in {"paused", "withdrew"} and s.since <= at and (s.until is None or at < s.until)
+        for s in ctx.world.stops
+    )
+
+
 def ending_tells_both(ctx: Context) -> Iterator[Violation]:
-    """Ending a match tells both sides (an email to each after the ending)."""
+    """Ending a match tells both sides (an email to each after the ending), except a side without standing
+    consent (paused, withdrawn, gone from the roster: invariant 4 wins)."""
     for m, req, _mt, at in _ended(ctx):
         for who in (m.mentor, req.email if req else ""):
             told = any(s.to == who and s.at >= at and s.kind not in NOT_PERSONAL_MAIL | {"ics"} for s in ctx.sent)
-            if who and not told:
+            if who and not told and not _without_consent(ctx, who, at):
                 yield _v(
                     ctx,
                     "8t",

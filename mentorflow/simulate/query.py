@@ -93,6 +93,12 @@ class SetAsideRec:
     ref: str
     first_seen_at: datetime
     last_seen_at: datetime
+    resolved_at: datetime | None = None  # a later valid answer replaced it: the lead no longer sees it
+
+    @property
+    def open(self) -> bool:
+        """Still in what the lead sees (`mentorflow status`, the report)."""
+        return self.resolved_at is None
 
 
 @dataclass(frozen=True)
@@ -168,7 +174,7 @@ def snapshot(engine: Engine) -> Snapshot:
             for p in c.execute(select(ProposalRow).order_by(ProposalRow.id))
         ]
         set_aside = [
-            SetAsideRec(s.kind, s.source, s.ref, s.first_seen_at, s.last_seen_at)
+            SetAsideRec(s.kind, s.source, s.ref, s.first_seen_at, s.last_seen_at, s.resolved_at)
             for s in c.execute(select(SetAsideRow))
         ]
         flags = [FlagRec(f.id, f.match_id, f.kind, f.created_at, f.detail) for f in c.execute(select(FlagRow))]

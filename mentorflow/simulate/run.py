@@ -167,10 +167,12 @@ def no_retry_delays() -> Iterator[None]:
     import tasks.followup
     import tasks.intake
     import tasks.invites
+    import tasks.lifecycle
     import tasks.matching
 
     # batch tasks retry each item themselves (tasks.common.each), after these pauses
     pauses, tasks.common.TRANSIENT_RETRY_DELAYS = tasks.common.TRANSIENT_RETRY_DELAYS, (0.0, 0.0, 0.0)
+    ending_pauses, tasks.lifecycle.RETRY_PAUSES = tasks.lifecycle.RETRY_PAUSES, (0.0, 0.0)
     saved: list[tuple[Task[Any, Any], Any]] = []
     for module in (tasks.intake, tasks.matching, tasks.invites, tasks.followup, tasks.digest):
         for value in vars(module).values():
@@ -181,6 +183,7 @@ def no_retry_delays() -> Iterator[None]:
         yield
     finally:
         tasks.common.TRANSIENT_RETRY_DELAYS = pauses
+        tasks.lifecycle.RETRY_PAUSES = ending_pauses
         for t, delay in saved:
             t.retry_delay_seconds = delay
 
@@ -416,6 +419,7 @@ class Simulation:
     def lead(self, now: datetime) -> None:
         """The lead's evening: answer the waiting batch, end matches that stopped, look at flags."""
         from mentorflow.lead import decide_waiting
+        from tasks.lifecycle import end_relationship
 
         store, b, world = self.services.store, self.cfg.behaviour, self.people.world
         with store.unit_of_work() as uow:
@@ -446,17 +450,22 @@ class Simulation:
         for match_id, due in sorted(self.ends_due.items()):
             if due <= now:
                 del self.ends_due[match_id]
-                with store.unit_of_work() as uow:  # what `mentorflow end-match` does
-                    ended = uow.matches.end(match_id, "ended (simulated)", "lead", now)
-                if ended:
-                    world.ended[match_id] = (now, "lead")
-                    world.lead_actions.append((now, "end match", 1))
-        uncertain = [e.key for e in snap.ledger if e.status == "uncertain"]
+                # what `mentorflow end-match` does: free the place, cancel the meeting, tell both sides
+                ending = end_relationship(self.services, match_id, "ended (simulated)", "lead", now)
+                if ending is None:
+                    continue
+                world.ended.setdefault(match_id, (now, "lead"))
+                world.lead_actions.append((now, "end match", 1))
+                if ending.failed:  # the command said "run it again later": the lead does, the next evening
+                    self.ends_due[match_id] = now + timedelta(days=1)
+        with store.unit_of_work() as uow:
+            uncertain = uow.ledger.entries("", "uncertain")
         inner = self.services.connectors.mailer.inner  # type: ignore[attr-defined]
-        for key in uncertain:
-            if not key.startswith("event:") and inner.lookup(key) is Presence.ABSENT:  # checked: it did not go out
+        for e in uncertain:
+            # the lead checks with the provider that it did not go out (the mailer's own settle), then releases
+            if not e.key.startswith("event:") and inner.settle(e.key, e.provider_ref) is Presence.ABSENT:
                 with store.unit_of_work() as uow:  # what `mentorflow ledger release` does
-                    uow.ledger.release(key, now)
+                    uow.ledger.release(e.key, now)
 
     def sample_feasibility(self, now: datetime) -> None:
         """Before each match run: which waiting mentees have a feasible mentor right now."""
