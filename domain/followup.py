@@ -152,10 +152,12 @@ def followup_actions(
 def assess(
     match_id: int, answers: list[SurveyAnswer], rules: FollowupRules, *, closed: bool = False
 ) -> tuple[bool | None, list[FollowupFlag]]:
-    """Did the pair meet (None when nobody said), and what the lead should look at.
+    """Did the pair meet (None when nobody said), and what the lead should decide about.
 
-    Flags: ``no_show`` when either side says they did not meet, ``low_score`` at or below ``rules.low_score``,
-    ``no_answer`` when the follow-up is ``closed`` and a side never answered. Details name roles, not people.
+    Flags, only for what needs a human decision: ``no_show`` when either side says they did not meet,
+    ``low_score`` at or below ``rules.low_score``. Details name roles, not people. A side that never answered
+    (the follow-up ``closed`` after the reminder) is no flag: the follow-up closes quietly and the weekly report
+    counts it (:func:`closed_unanswered`); ``closed`` is kept for callers that pass it.
     """
     mine = [a for a in answers if a.match_id == match_id]
     flags: list[FollowupFlag] = []
@@ -171,16 +173,20 @@ def assess(
                 match_id=match_id, kind="low_score", detail=", ".join(f"{role} rated {score}/5" for role, score in low)
             )
         )
-    if closed:
-        silent = [r.value for r in (Role.MENTEE, Role.MENTOR) if r not in {a.role for a in mine}]
-        if silent:
-            flags.append(
-                FollowupFlag(
-                    match_id=match_id, kind="no_answer", detail=f"no survey answer from the {' and '.join(silent)}"
-                )
-            )
     met = None if not mine else not missed
     return met, flags
+
+
+def closed_unanswered(
+    sent: Iterable[SurveySent], answers: Iterable[SurveyAnswer], since: datetime, until: datetime, rules: FollowupRules
+) -> int:
+    """Surveys whose follow-up closed in [since, until) without an answer (``close_after_days`` after the survey):
+    counted in the weekly report instead of a flag each."""
+    answered = {(a.match_id, a.role) for a in answers}
+    wait = timedelta(days=rules.close_after_days)
+    return sum(
+        s.kind == "survey" and (s.match_id, s.role) not in answered and since <= s.at + wait < until for s in sent
+    )
 
 
 def _pct(flags: list[bool]) -> float | None:

@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from connectors.base import Address
 from connectors.local.files import write_private
 from domain.digest import build_digest
+from domain.followup import closed_unanswered
 from domain.keys import DigestKey, ReportKey
 from domain.messages import Rendered, render_digest, render_lead_report
 from domain.models import DigestIssue, RequestStatus
@@ -105,6 +106,8 @@ def gather_report_facts(now: datetime, broken_rules: list[str]) -> ReportFacts:
         status = uow.reporting.status_report()
         pending = uow.requests.all(RequestStatus.PENDING)
 
+        every_answer, sent = uow.followup.survey_answers(), uow.followup.surveys_sent()
+
         def health(since: datetime, until: datetime, current: bool) -> Health:
             answers = uow.followup.survey_answers(since, until)
             return Health(
@@ -114,6 +117,7 @@ def gather_report_facts(now: datetime, broken_rules: list[str]) -> ReportFacts:
                 meetings_held=uow.matches.meetings_held(since, until),
                 satisfaction=sum(a.satisfaction for a in answers) / len(answers) if answers else None,
                 no_shows=sum(not a.met for a in answers),
+                surveys_unanswered=closed_unanswered(sent, every_answer, since, until, svc.rules.followup),
             )
 
         approvals = [

@@ -384,6 +384,8 @@ class People:
 
     def _do_fix(self, h: Happening) -> None:
         p = self._mentee(h.who)
+        if any(s.email == p.email and s.why == "withdrew" for s in self.world.stops):
+            return  # withdrew before fixing their answer: they do not come back with a fix (that would re-consent)
         self.form_rows.append(self._row(p, h.at, f"sim-{p.n}"))
         self.world.applied_at.setdefault(p.email, h.at)
         self.world.answers[p.email] = 1
@@ -392,6 +394,8 @@ class People:
     def _do_edit(self, h: Happening) -> None:
         # Google Forms "edit after submit": the same response, a later timestamp, other goals.
         p = self._mentee(h.who)
+        if any(s.email == p.email and s.why == "withdrew" for s in self.world.stops):
+            return  # nobody edits an application they withdrew (an edit saying "yes" would re-consent)
         for i, row in enumerate(self.form_rows):
             if row["Response ID"] == f"sim-{p.n}":
                 self.form_rows[i] = {**row, "Timestamp": h.at.isoformat(), "Goals": "Edited: a clearer goal"}

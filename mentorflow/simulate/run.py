@@ -60,6 +60,9 @@ class SimConfig:
 SHORT_RULES: dict[str, dict[str, Any]] = {
     "followup": {"survey_after_days": 0, "reminder_after_days": 1, "close_after_days": 3},
     "scheduling": {"min_lead_hours": 24},
+    # the lead is asked about more pairs than by default (scores under 5.5, not 4.0), so that a short run still
+    # has batches for the lead to answer and turn pairs down from (invariant 3)
+    "matching": {"auto_approve_min_score": 5.5},
 }
 # A short simulation's people do more of everything, and are free on fewer evenings, so that a few dozen of
 # them meet every case in two weeks.
@@ -145,11 +148,11 @@ class SimResult:
 
 
 def write_rules(directory: Path, changes: dict[str, dict[str, Any]]) -> Path:
-    """The program's rules with lead approval (the simulator plays the lead) and the config's changes."""
+    """The program's rules as shipped (its default approval: the lead is asked about the uncertain pairs only)
+    with the config's changes."""
     from config import CONFIG_DIR
 
     rules = yaml.safe_load((CONFIG_DIR / "program.yaml").read_text(encoding="utf-8"))
-    rules.setdefault("matching", {})["approval"] = "lead"
     for section, values in changes.items():
         rules.setdefault(section, {}).update(values)
     path = directory / "program.yaml"
@@ -439,7 +442,8 @@ class Simulation:
             world.lead_actions.append((now, "batch", len(batch.result.matches)))
             if ids:
                 world.lead_actions.append((now, "refusal", len(ids)))
-        snap = snapshot(self.engine)
+        # flags are made by flow runs only: the snapshot taken after the last run is current (no second read)
+        snap = self.snap or snapshot(self.engine)
         for f in snap.flags:
             if f.id in self.known_flags:
                 continue
@@ -468,8 +472,9 @@ class Simulation:
                     uow.ledger.release(e.key, now)
 
     def sample_feasibility(self, now: datetime) -> None:
-        """Before each match run: which waiting mentees have a feasible mentor right now."""
-        snap = snapshot(self.engine)
+        """Before each match run: which waiting mentees have a feasible mentor right now (the store is as the last
+        run and the lead's evening left it: people act on files only, so the last snapshot is current)."""
+        snap = self.snap or snapshot(self.engine)
         ctx = self.context(now, "match", snap)
         load = {m.email: len(ongoing(ctx, m.email, now)) for m in snap.mentors}
         for r in snap.requests:
