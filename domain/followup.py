@@ -166,7 +166,9 @@ def assess(
         flags.append(
             FollowupFlag(match_id=match_id, kind="no_show", detail=f"{' and '.join(missed)} said they did not meet")
         )
-    low = sorted((a.role.value, a.satisfaction) for a in mine if a.satisfaction <= rules.low_score)
+    low = sorted(
+        (a.role.value, a.satisfaction) for a in mine if a.satisfaction is not None and a.satisfaction <= rules.low_score
+    )
     if low:
         flags.append(
             FollowupFlag(
@@ -198,10 +200,11 @@ def survey_summary(answers: Iterable[SurveyAnswer]) -> dict[str, float | int | N
     met, still in touch and adopted an idea. Percentages are 0–100 with one decimal; None without answers.
     """
     items = list(answers)
+    scores = [a.satisfaction for a in items if a.satisfaction is not None]  # partial answers skip it
     return {
         "answers": len(items),
-        "satisfaction_avg": round(sum(a.satisfaction for a in items) / len(items), 2) if items else None,
-        "satisfied_pct": _pct([a.satisfaction >= 4 for a in items]),
+        "satisfaction_avg": round(sum(scores) / len(scores), 2) if scores else None,
+        "satisfied_pct": _pct([s >= 4 for s in scores]),
         "met_pct": _pct([a.met for a in items]),
         "in_touch_pct": _pct([a.still_in_touch for a in items]),
         "adopted_pct": _pct([a.adopted_idea for a in items]),

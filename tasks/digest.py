@@ -115,7 +115,9 @@ def gather_report_facts(now: datetime, broken_rules: list[str]) -> ReportFacts:
                 waiting=len(pending) if current else None,
                 longest_wait_days=max(((now - r.waiting_since).days for r in pending), default=0) if current else None,
                 meetings_held=uow.matches.meetings_held(since, until),
-                satisfaction=sum(a.satisfaction for a in answers) / len(answers) if answers else None,
+                satisfaction=sum(scores) / len(scores)
+                if (scores := [a.satisfaction for a in answers if a.satisfaction is not None])
+                else None,
                 no_shows=sum(not a.met for a in answers),
                 surveys_unanswered=closed_unanswered(sent, every_answer, since, until, svc.rules.followup),
             )

@@ -105,7 +105,7 @@ class Behaviour:
     no_show: float = 0.1  # per first meeting: the pair does not meet
     survey_answer: float = 0.7  # per side: answers the survey at all
     survey_late: float = 0.3  # of those who answer: only after the reminder
-    survey_partial: float = 0.1  # of answers: leaves the satisfaction empty (set aside: a fix-it for the lead)
+    survey_partial: float = 0.1  # of answers: leaves the satisfaction empty (kept as a partial answer)
     end_early: float = 0.06  # per match: a side ends the relationship early (the lead runs end-match)
     end_after_days: tuple[float, float] = (5, 35)  # … this many days after the approval
     lead_answers: float = 0.85  # per evening with a waiting batch: the lead answers it
