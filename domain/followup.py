@@ -156,7 +156,7 @@ def assess(
     """Did the pair meet (None when nobody said), and what the lead should decide about.
 
     Flags, only for what needs a human decision: ``no_show`` when either side says they did not meet,
-    ``low_score`` at or below ``rules.low_score``. Details name roles, not people. A side that never answered
+    ``low_score`` at or below ``rules.low_score`` from a side that met. Details name roles, not people. A side that never answered
     (the follow-up ``closed`` after the reminder) is no flag: the follow-up closes quietly and the weekly report
     counts it (:func:`closed_unanswered`); ``closed`` is kept for callers that pass it.
     """
@@ -167,8 +167,11 @@ def assess(
         flags.append(
             FollowupFlag(match_id=match_id, kind="no_show", detail=f"{' and '.join(missed)} said they did not meet")
         )
+    # a score from someone who says they did not meet rates no meeting: the no-show flag covers it
     low = sorted(
-        (a.role.value, a.satisfaction) for a in mine if a.satisfaction is not None and a.satisfaction <= rules.low_score
+        (a.role.value, a.satisfaction)
+        for a in mine
+        if a.met and a.satisfaction is not None and a.satisfaction <= rules.low_score
     )
     if low:
         flags.append(

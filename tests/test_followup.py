@@ -137,7 +137,7 @@ def test_assess_flags_no_shows_and_low_scores_and_silence_is_counted_not_flagged
     assert met is False
     assert [(f.kind, f.detail) for f in flags] == [
         ("no_show", "mentee said they did not meet"),
-        ("low_score", "mentee rated 1/5, mentor rated 2/5"),
+        ("low_score", "mentor rated 2/5"),  # the mentee's 1/5 rates no meeting: one flag (no_show), not two
     ]
     # issue #10 (the lead's minutes): a side that never answered was a flag for the lead (3 minutes each, ~a third
     # of the flags); the follow-up now closes quietly and the weekly report counts it
