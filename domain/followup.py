@@ -156,9 +156,9 @@ def assess(
     """Did the pair meet (None when nobody said), and what the lead should decide about.
 
     Flags, only for what needs a human decision: ``no_show`` when either side says they did not meet,
-    ``low_score`` at or below ``rules.low_score`` from a side that met. Details name roles, not people. A side that never answered
-    (the follow-up ``closed`` after the reminder) is no flag: the follow-up closes quietly and the weekly report
-    counts it (:func:`closed_unanswered`); ``closed`` is kept for callers that pass it.
+    ``low_score`` at or below ``rules.low_score`` from a side that met. Details name roles, not people. A side
+    that never answered (the follow-up ``closed`` after the reminder) is no flag: the follow-up closes quietly
+    and the weekly report counts it (:func:`closed_unanswered`); ``closed`` is kept for callers that pass it.
     """
     mine = [a for a in answers if a.match_id == match_id]
     flags: list[FollowupFlag] = []
