@@ -45,7 +45,7 @@ def end_relationship(svc: Services, match_id: int, reason: str, actor: str, now:
             return None
         meeting = uow.matches.meeting(match_id)
         if not uow.matches.end(match_id, reason, actor, now):
-            ours = [EndedKey(match_id=match_id, role=r) for r in (Role.MENTEE, Role.MENTOR)]
+            ours: list[EndedKey | CancelKey] = [EndedKey(match_id=match_id, role=r) for r in (Role.MENTEE, Role.MENTOR)]
             ours += [CancelKey(event_id=meeting.event_id)] if meeting is not None else []
             if not any((e := uow.ledger.get(k)) is not None and e.status != "done" for k in ours):
                 return None  # not on, and no ending of ours left unfinished
