@@ -130,6 +130,11 @@ class Settings(BaseSettings):
     sendgrid_host: str = Field("https://api.sendgrid.com", description="SendGrid base URL (override for staging)")
     sendgrid_sandbox: bool = Field(False, description="validate messages at SendGrid without delivering them")
     sendgrid_unsubscribe_group: int | None = Field(None, description="ASM group id honoured by the digest")
+    sendgrid_webhook_public_key: str | None = Field(
+        None,
+        description="optional: the verification key (base64) of SendGrid's signed Event Webhook; with it "
+        "`mentorflow webhook` honours unsubscribes, spam reports and bounces",
+    )
     sendgrid_send_delay_seconds: int = Field(
         900,
         ge=720,

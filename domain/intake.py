@@ -277,6 +277,7 @@ MENTOR_COLUMNS: dict[str, str] = {
             "booking_url",
             "contact",
             "scheduling",
+            "newsletter",
         )
     },
     "full name": "name",
@@ -307,6 +308,9 @@ MENTOR_COLUMNS: dict[str, str] = {
     "לינקדאין": "linkedin",
     "קישור ליצירת קשר": "contact",
     "contact": "contact",
+    "send me the newsletter": "newsletter",
+    "לשלוח לי את הניוזלטר": "newsletter",
+    "ניוזלטר": "newsletter",
 }
 NO_EMAIL = "no email; a mentor without one must take bookings by link (scheduling: booking_link)"
 SENIOR = 3  # the career stage taken for a mentor who gives neither years nor a stage
@@ -460,6 +464,7 @@ def parse_mentor(raw: RawResponse, rules: ProgramRules) -> Mentor | SetAside:
         "booking_url": booking_url,
         "contact_kind": kind,
         "scheduling": scheduling,
+        "newsletter": bool(f.parsed("newsletter", parse_bool, False, required=False)),
     }
     if f.reasons:
         return SetAside(source=raw.source, ref=raw.ref, reasons=f.reasons)

@@ -218,9 +218,11 @@ def _day(instant: datetime, tz: str, language: str) -> str:
 # --- digest --------------------------------------------------------------------------------------------------
 
 
-def render_digest(env: Environment, issue: DigestIssue, rules: ProgramRules, unsubscribe_url: str = "") -> Rendered:
+def render_digest(
+    env: Environment, issue: DigestIssue, rules: ProgramRules, unsubscribe_url: str = "", erase_url: str = ""
+) -> Rendered:
     """The newsletter issue, key points first, in ``issue.language``; with the reader's one-click unsubscribe
-    link at the end when given."""
+    link and their "erase my data" link at the end when given."""
     return _render(
         env,
         "digest",
@@ -231,6 +233,7 @@ def render_digest(env: Environment, issue: DigestIssue, rules: ProgramRules, uns
             "start": issue.period_start.strftime("%d.%m.%Y"),
             "end": issue.period_end.strftime("%d.%m.%Y"),
             "unsubscribe_url": unsubscribe_url,
+            "erase_url": erase_url,
         },
     )
 

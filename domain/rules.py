@@ -119,6 +119,36 @@ class DigestRules(Strict):
     unsubscribe_link_valid_days: int = Field(365, ge=30, le=3650)
 
 
+class RetentionRules(Strict):
+    """How long personal data is kept; applied by the scheduled ``privacy`` flow (``flows/privacy.py``)."""
+
+    form_answers_days_after_match: int = Field(
+        90,
+        ge=1,
+        le=3650,
+        description="a matched mentee's free-text answers (goals, accessibility) and their "
+        "inbox export row are removed this many days after the match was made",
+    )
+    ended_relationships_months: int = Field(
+        12,
+        ge=1,
+        le=120,
+        description="a request that ended (completed, canceled, rejected) is deleted whole "
+        "(matches, meetings, answers, flags) this many months after it last changed",
+    )
+    prefect_runs_days: int = Field(
+        30,
+        ge=1,
+        le=3650,
+        description="mentorflow's Prefect flow runs, their logs and artifacts are deleted after this many days",
+    )
+    erase_link_valid_days: int = Field(365, ge=1, le=3650, description="a self-service erase link works this long")
+    erase_url_template: str = Field(
+        "https://forms.example.org/mentorflow-erase?token={token}",
+        description="the self-service 'erase my data' page; {token} is a signed link naming no one",
+    )
+
+
 def _window(text: str) -> tuple[time, time]:
     start, sep, end = text.partition("-")
     try:
@@ -237,6 +267,7 @@ class ProgramRules(Strict):
         }
     )
     roster: RosterRules = RosterRules()
+    retention: RetentionRules = RetentionRules()
 
     @model_validator(mode="after")
     def _unique_topics(self) -> ProgramRules:

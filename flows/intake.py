@@ -37,6 +37,8 @@ def intake(as_of: datetime | None = None) -> IntakeSummary:
                     ("new", roster.added, mentees.created),
                     ("updated", roster.updated, mentees.updated),
                     ("set aside", len(roster.set_aside), len(mentees.set_aside)),
+                    ("returning after erasure", "", mentees.returning),
+                    ("given before an erasure (not taken in)", "", mentees.erased),
                 ],
             ),
             set_aside_section(roster.set_aside, "Mentor records set aside"),

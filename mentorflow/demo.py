@@ -137,6 +137,7 @@ def run_demo(directory: Path, start: str, fresh: bool = False) -> str:
     from flows.intake import intake
     from flows.invite import invite
     from flows.match import match
+    from flows.privacy import privacy
     from flows.report import report
 
     tz = ZoneInfo(settings.timezone)
@@ -161,7 +162,15 @@ def run_demo(directory: Path, start: str, fresh: bool = False) -> str:
         followup(day0 + timedelta(days=30))  # follow-up closes
         newsletter.append(_newsletter_issue(services, digest, day0 + timedelta(days=28)))
         report(day0 + timedelta(days=28))
-    return summarize(services, taken_in, before) + "\n\nNewsletter:\n" + "\n".join(f"  {n}" for n in newsletter)
+        summary = summarize(services, taken_in, before)
+        erased = _simulate_erasure(services, privacy, day0 + timedelta(days=29))
+    return (
+        summary
+        + "\n\nNewsletter:\n"
+        + "\n".join(f"  {n}" for n in newsletter)
+        + "\n\nErasure:\n"
+        + "\n".join(f"  {n}" for n in erased)
+    )
 
 
 def _simulate_opt_ins(services: Services, now: datetime) -> None:
@@ -207,6 +216,48 @@ def _simulate_unsubscribe(services: Services, at: datetime) -> str:
     )
     outcome = unsubscribe(services, token, at)
     return f"one reader clicked their unsubscribe link: {outcome}; the next issue leaves them out"
+
+
+def _simulate_erasure(services: Services, privacy_flow: Any, at: datetime) -> list[str]:
+    """Demo only: a matched mentee clicks "erase my data"; the next privacy run forgets them everywhere."""
+    from domain.erasure import Person, erase_token, names_person
+    from tasks.erasure import request_erasure
+
+    with services.store.unit_of_work() as uow:
+        matched = [r for r in uow.requests.all() if r.status.value in MATCHED]
+        earlier = uow.erasure.forgotten_count()
+    if earlier:
+        return [f"{earlier} person forgotten by an earlier demo run (a rerun erases no one else)"]
+    if not matched:
+        return ["nobody to erase"]
+    who = matched[0].application
+    secret = services.settings.survey_token_secret.get_secret_value()
+    token = erase_token(str(who.email), secret, at, services.rules.retention.erase_link_valid_days)
+    asked = request_erasure(services, token, at)
+    run = privacy_flow(at + timedelta(hours=1))
+    person = Person(email=str(who.email), names=[who.name])
+    data = services.settings.data_dir
+    left = [
+        p
+        for p in data.rglob("*")
+        if p.is_file()
+        and ".prefect" not in p.parts
+        and "mentorflow.db" not in p.name
+        and names_person(p.read_bytes().decode("utf-8", errors="replace"), person)
+    ]
+    lines = [f"a matched mentee clicked their 'erase my data' link: {asked}"]
+    for done in run.erasures.reports:
+        lines.append(
+            f"the privacy run forgot them: {done.ended_matches} match ended (meeting cancelled, mentor told), "
+            f"{sum(done.store.values())} rows in {len(done.store)} tables, "
+            f"{sum(done.files.values())} files or rows in the data folder, "
+            f"{done.prefect_artifacts if done.prefect_artifacts is not None else 'no'} Prefect artifacts"
+        )
+    lines.append(
+        f"files in the data folder that still name them: {len(left)}; only a keyed hash of the address is kept "
+        "(`mentorflow forget EMAIL` does the same at once)"
+    )
+    return lines
 
 
 EPOCH = datetime(2000, 1, 1, tzinfo=ZoneInfo("UTC"))

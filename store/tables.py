@@ -259,3 +259,21 @@ class NewsletterPreviewRow(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)  # waiting | sent | skipped
     data: Mapped[dict[str, Any]]
     __table_args__ = (UniqueConstraint("period_start", "period_end", name="uq_newsletter_preview_period"),)
+
+
+class ForgottenRow(Base):
+    """Someone erased on request: only a keyed hash of their address (``domain.erasure.forgotten_hash``), so that
+    a later answer from the same address is recognised as a returning person; nothing else is kept."""
+
+    __tablename__ = "forgotten"
+    person: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime]
+
+
+class EraseRequestRow(Base):
+    """A self-service "erase my data" link that was used, by the opaque person key of the link; the next
+    privacy run erases that person and deletes this row."""
+
+    __tablename__ = "erase_requests"
+    person: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime]

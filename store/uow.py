@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from store.db import engine_for, migrate
 from store.digests import DigestRepository
+from store.erasure import ErasureRepository
 from store.followup import FollowupRepository
 from store.ledger import LedgerRepository
 from store.matches import MatchRepository
@@ -40,6 +41,7 @@ class UnitOfWork:
         self.digests = DigestRepository(session)
         self.newsletter = NewsletterRepository(session)
         self.reporting = ReportingRepository(session)
+        self.erasure = ErasureRepository(session)
 
     def commit(self) -> None:
         """Commit what was done so far (the block goes on in a new transaction)."""

@@ -66,9 +66,13 @@ def collect_answers(now: datetime) -> AnswersReport:
             linked.append(LinkedAnswer(answer=parsed, link=link, source=raw.source, ref=raw.ref))
     with svc.store.unit_of_work() as uow:
         ids = sorted({i.answer.match_id for i in linked})
-        live = {match_id for match_id, m in uow.matches.many(ids).items() if m.active}
+        matches = uow.matches.many(ids)
+        live = {match_id for match_id, m in matches.items() if m.active}
         ended = set(ids) - live  # ended, or no such match
-        good, refused = screen_survey_answers(linked, uow.followup.survey_answers(), ended)
+        created = {match_id: m.created_at for match_id, m in matches.items()}
+        good, refused = screen_survey_answers(
+            linked, uow.followup.survey_answers(), ended, created, svc.rules.followup.link_valid_days
+        )
         bad += refused
         new = uow.followup.add_survey_answers(good)
         uow.requests.record_set_aside(bad, "survey", now)

@@ -30,14 +30,17 @@ class Ending(BaseModel):
     failed: list[tuple[str, str]]
 
 
-def end_relationship(svc: Services, match_id: int, reason: str, actor: str, now: datetime) -> Ending | None:
+def end_relationship(
+    svc: Services, match_id: int, reason: str, actor: str, now: datetime, untold: Role | None = None
+) -> Ending | None:
     """End a match (invariant 8), or None when no match of that id is on (and no ending of it is unfinished).
 
     One unit of work frees the mentor's place and sends the mentee back to the waitlist with their waiting
     time kept (so they come first); then, each once by ledger key and each on its own (a failure of one never
     stops the others; transient ones are tried again), the future meeting is cancelled in the calendar and both
-    sides are told in their language, unless a side has no standing consent (invariant 4: a paused mentor, a
-    mentee who withdrew). Running it again for a match already ended this way finishes what failed.
+    sides are told in their language, except the ``untold`` side (someone who asked to be erased) and a side
+    without standing consent (invariant 4: a paused mentor, a mentee who withdrew). Running it again for a match
+    already ended this way finishes what failed.
     """
     with svc.store.unit_of_work() as uow:
         match = uow.matches.many([match_id]).get(match_id)
@@ -68,7 +71,7 @@ def end_relationship(svc: Services, match_id: int, reason: str, actor: str, now:
             svc.store, cancel_key, "cancel", perform=cancel, lookup=gone, now=now
         )
     for role in (Role.MENTEE, Role.MENTOR):
-        if not may_contact(role, request, mentor):
+        if role is untold or not may_contact(role, request, mentor):
             continue
         to, language, other = _side(role, request, mentor, svc.rules)
         rendered = render_ended(
