@@ -330,6 +330,8 @@ def gone_mentors_deactivated(ctx: Context) -> Iterator[Violation]:
 def dealt_flags_leave_the_list(ctx: Context) -> Iterator[Violation]:
     """A flag the lead dealt with (they ended the match) no longer shows as open."""
     for f in ctx.snap.flags:
+        if f.done_at is not None:
+            continue
         ended = ctx.world.ended.get(f.match_id)
         if ended is not None and ended[1] == "lead" and ctx.now > ended[0]:
             yield _v(
@@ -434,7 +436,6 @@ CHECKS: tuple[Check, ...] = (
         7,
         "a flag the lead dealt with stops showing",
         dealt_flags_leave_the_list,
-        pending="`mentorflow flags done`",
     ),
     Check("8", 8, "ending a match frees the place and queues the mentee", ending_frees_the_place),
     Check("8c", 8, "ending a match cancels its future meeting", ending_cancels_the_meeting),

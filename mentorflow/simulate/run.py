@@ -451,6 +451,8 @@ class Simulation:
             stuck = f.kind == "no_show" or (f.kind == "declined" and "moved to" not in f.detail)
             if stuck and self.lead_rng.random() < b.lead_ends_flagged:
                 self.ends_due.setdefault(f.match_id, now)
+            with store.unit_of_work() as uow:  # read and decided: what `mentorflow flags done ID` does
+                uow.followup.mark_flag_done(f.id, now)
         for match_id, due in sorted(self.ends_due.items()):
             if due <= now:
                 del self.ends_due[match_id]
