@@ -112,6 +112,9 @@ class Settings(BaseSettings):
         None, description="local roster: mentors CSV, YAML or the mentors page (.md); default data_dir/mentors.yaml"
     )
     survey_dir: Path | None = Field(None, description="local surveys: folder of answer CSVs; default data_dir/surveys")
+    self_service_dir: Path | None = Field(
+        None, description="local self-service answers (withdraw, pause, …): CSV folder; default data_dir/self-service"
+    )
 
     google_credentials_file: Path | None = Field(
         None, description="service-account JSON (with domain-wide delegation) or an OAuth token file"
@@ -121,6 +124,9 @@ class Settings(BaseSettings):
     google_mentee_form_id: str | None = Field(None, description="Forms id of the mentee intake form")
     google_mentor_form_id: str | None = Field(None, description="Forms id of the mentor registration form, if any")
     google_survey_form_id: str | None = Field(None, description="Forms id of the follow-up survey")
+    google_self_service_form_id: str | None = Field(
+        None, description="Forms id of the self-service form (read when surveys come from Google)"
+    )
     google_calendar_id: str = Field("primary", description="calendar the meetings are created in")
 
     sendgrid_api_key: SecretStr | None = Field(None, description="SendGrid API key (Mail Send permission only)")
@@ -208,6 +214,9 @@ class Settings(BaseSettings):
 
     def survey_inbox(self) -> Path:
         return self.survey_dir or self.data_dir / "surveys"
+
+    def self_service_inbox(self) -> Path:
+        return self.self_service_dir or self.data_dir / "self-service"
 
     def outbox(self) -> Path:
         return self.data_dir / "outbox"

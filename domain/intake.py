@@ -31,6 +31,7 @@ from domain.fields import (
     text_problem,
 )
 from domain.followup import read_survey_token
+from domain.messages import pick_language
 from domain.models import (
     ContactKind,
     Frozen,
@@ -43,6 +44,7 @@ from domain.models import (
     Withdrawal,
 )
 from domain.rules import ProgramRules
+from domain.selfservice import FixNote, answer_hash, fields_to_fix
 from domain.topics import PhraseTopics, TopicMapper
 
 T = TypeVar("T")
@@ -236,6 +238,25 @@ def answer_of(raw: RawResponse, rules: ProgramRules, tz: str = "Asia/Jerusalem")
     at = f.parsed("timestamp", lambda s: parse_timestamp(s, tz), None) if f.has("timestamp") else raw.submitted_at
     email = f.parsed("email", parse_email, "")
     return (str(email).lower(), at) if email and at is not None else None
+
+
+def fix_note_of(raw: RawResponse, problem: SetAside, rules: ProgramRules) -> FixNote | None:
+    """What to tell the person whose answer was set aside, when they gave a valid email and agreed to be
+    contacted (else None: nobody is written to without both)."""
+    f = _Fields(raw.answers, rules.intake.columns, rules.intake.max_text_length)
+    email = f.parsed("email", parse_email, "")
+    consent = f.parsed("consent_contact", parse_bool, None, required=False)
+    fields = fields_to_fix(problem)
+    if not email or consent is not True or not fields:
+        return None
+    languages = f.parsed("languages", lambda xs: parse_languages(xs, rules), [], items=True, required=False)
+    return FixNote(
+        email=str(email).lower(),
+        name=f.text("name", limit=rules.intake.max_name_length, collapse=True, name=True),
+        language=pick_language(languages, rules.digest.language),
+        fields=fields,
+        answer=answer_hash(raw),
+    )
 
 
 def parse_withdrawal(raw: RawResponse, rules: ProgramRules, tz: str = "Asia/Jerusalem") -> Withdrawal | None:

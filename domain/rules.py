@@ -194,6 +194,28 @@ class AvailabilityRules(Strict):
         return value
 
 
+class SelfServiceRules(Strict):
+    """Acknowledgments, fix-it emails and the signed self-service links in every email to mentees and mentors."""
+
+    url_template: str = Field(
+        "https://forms.example.org/mentorflow-self-service?token={token}&action={action}",
+        description="the self-service form; {token} is a signed link naming no one, {action} what it asks",
+    )
+    link_valid_days: int = Field(60, ge=1, le=730, description="a self-service link acts until this many days")
+    form_url: str = Field(
+        "https://forms.example.org/mentorflow-apply",
+        description="the intake form, linked from the fix-it email to an applicant whose answer was set aside",
+    )
+    history_days: int = Field(
+        90, ge=7, description="the acknowledgment's typical wait: median over requests approved in this many days"
+    )
+    min_history: int = Field(3, ge=1, description="fewer approved requests than this: no figure is given")
+    acknowledge_within_days: int = Field(
+        14, ge=1, description="requests opened this many days ago or less are acknowledged (not older ones)"
+    )
+    max_pause_days: int = Field(180, ge=1, description="a pause ends at most this many days after it was asked")
+
+
 class RosterRules(Strict):
     default_scheduling: Literal["invite", "booking_link"] = Field(
         "invite", description="for a mentor with a booking link who does not say how they schedule"
@@ -267,6 +289,7 @@ class ProgramRules(Strict):
         }
     )
     roster: RosterRules = RosterRules()
+    self_service: SelfServiceRules = SelfServiceRules()
     retention: RetentionRules = RetentionRules()
 
     @model_validator(mode="after")

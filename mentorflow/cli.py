@@ -118,14 +118,22 @@ def setup_prefect(
 @app.command()
 def status() -> None:
     """What stands where: requests by status, set-aside records, waitlist, flags, side effects."""
+    from datetime import timedelta
+
+    from domain.clock import resolve_now
+    from domain.models import Role
     from mentorflow.bootstrap import build_services
-    from mentorflow.views import render_status, render_where
+    from mentorflow.views import render_self_service, render_status, render_where
 
     services = build_services()
+    now = resolve_now(None, services.settings.timezone)
     with services.store.unit_of_work() as uow:
         report = uow.reporting.status_report()
+        paused, mentors = uow.self_service.paused_requests(now), uow.self_service.pauses(Role.MENTOR, now)
+        capacities, recent = uow.self_service.capacities(), uow.self_service.since(now - timedelta(days=7))
     typer.echo(render_where(services.settings))
     typer.echo(render_status(report))
+    typer.echo(render_self_service(paused, len(mentors), len(capacities), recent, services.settings.timezone))
 
 
 @app.command()

@@ -151,6 +151,8 @@ def run_demo(directory: Path, start: str, fresh: bool = False) -> str:
         taken_in = intake(day0)
         match(day0, approval="auto")
         invite(day0)
+        paused = _simulate_pause(services, day0 + timedelta(days=1))
+        intake(day0 + timedelta(days=1))  # the pause counts at the next run, and is confirmed by email
         followup(day0 + timedelta(days=8))  # booking-link mentees who have not met yet get their one nudge
         followup(day0 + timedelta(days=12))  # surveys go out a few days after the first meetings
         _simulate_answers(services, day0 + timedelta(days=12))
@@ -162,7 +164,7 @@ def run_demo(directory: Path, start: str, fresh: bool = False) -> str:
         followup(day0 + timedelta(days=30))  # follow-up closes
         newsletter.append(_newsletter_issue(services, digest, day0 + timedelta(days=28)))
         report(day0 + timedelta(days=28))
-        summary = summarize(services, taken_in, before)
+        summary = summarize(services, taken_in, before, paused)
         erased = _simulate_erasure(services, privacy, day0 + timedelta(days=29))
     return (
         summary
@@ -264,12 +266,39 @@ EPOCH = datetime(2000, 1, 1, tzinfo=ZoneInfo("UTC"))
 FAR = datetime(2100, 1, 1, tzinfo=ZoneInfo("UTC"))
 
 
-def summarize(services: Services, taken_in: IntakeSummary, done_before: int) -> str:
+def _simulate_pause(services: Services, at: datetime) -> str:
+    """Demo only: the first mentee still waiting answers the "pause until" link of their acknowledgment."""
+    from domain.models import RequestStatus, Role
+    from domain.selfservice import Action
+    from tasks.compose import links_for
+
+    with services.store.unit_of_work() as uow:
+        waiting = uow.requests.all(RequestStatus.PENDING)
+    if not waiting:
+        return "nobody waiting to pause"
+    secret = services.settings.survey_token_secret.get_secret_value()
+    [link] = [
+        x for x in links_for(Role.MENTEE, waiting[0], None, services.rules, secret, at) if x.action is Action.PAUSE
+    ]
+    token = link.url.split("token=")[1].split("&")[0]
+    folder = private_dir(services.settings.self_service_inbox())
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=["token", "action", "timestamp", "until"])
+    writer.writeheader()
+    until = (at + timedelta(days=21)).date().isoformat()
+    writer.writerow({"token": token, "action": "mentee-pause", "timestamp": at.isoformat(), "until": until})
+    write_private(folder / "answers.csv", out.getvalue().encode())
+    return f"one waiting mentee paused matching until {until} through the link in their acknowledgment"
+
+
+def summarize(services: Services, taken_in: IntakeSummary, done_before: int, paused: str = "") -> str:
     """What the newcomer reads at the end of ``make demo``."""
     settings = services.settings
     with services.store.unit_of_work() as uow:
         report = uow.reporting.status_report()
-        done = uow.reporting.ledger_counts(["event:", "invite:", "survey:", "reminder:"])
+        done = uow.reporting.ledger_counts(
+            ["event:", "invite:", "survey:", "reminder:", "ack:", "fixit:", "selfservice:"]
+        )
         answers = uow.followup.survey_answers()
         by_link = {m.key for m in uow.roster.mentors() if m.scheduling == "booking_link"}
         matches = [m for m in uow.matches.made(EPOCH, FAR) if m.mentor_email in by_link]
@@ -291,6 +320,8 @@ def summarize(services: Services, taken_in: IntakeSummary, done_before: int) -> 
         f"  booking links    {len(by_link)} mentors from the mentors page (no email, own booking link): "
         f"{len(matches)} mentees got the link in their match email (no calendar event), {nudges} nudged once, "
         f'{said_met} answered "we met", {link_met} now met',
+        f"  told where they stand  {done['ack:']} acknowledgments, {done['fixit:']} notes on what to fix, "
+        f"{done['selfservice:']} self-service confirmations" + (f" ({paused})" if paused else ""),
         f"  digests written  {report.digests}",
         f"  side effects this run: {new_effects} new (a second `make demo` makes 0)",
         "",

@@ -33,6 +33,7 @@ from store.tables import (
     RefusalRow,
     RequestEventRow,
     RequestRow,
+    SelfServiceActionRow,
     SetAsideRow,
     SurveyAnswerRow,
     SurveySentRow,
@@ -154,6 +155,9 @@ class ErasureRepository:
             delete(NewsletterUnsubscribeRow).where(NewsletterUnsubscribeRow.person == link_key)
         )
         out["erase_requests"] += self._delete(delete(EraseRequestRow).where(EraseRequestRow.person == link_key))
+        out["self_service_actions"] += self._delete(
+            delete(SelfServiceActionRow).where(SelfServiceActionRow.person == link_key)
+        )
         escaped = link_key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         out["ledger"] += self._delete(
             delete(LedgerRow).where(LedgerRow.key.like(f"newsletter:%:{escaped}", escape="\\"))

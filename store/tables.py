@@ -277,3 +277,24 @@ class EraseRequestRow(Base):
     __tablename__ = "erase_requests"
     person: Mapped[str] = mapped_column(String(64), primary_key=True)
     at: Mapped[datetime]
+
+
+class SelfServiceActionRow(Base):
+    """A self-service action taken through a signed link, once per link (``token`` is unique: a replay is refused).
+
+    ``person`` is the opaque key the link was made for (no address); ``target`` the request or match it acted on.
+    The latest ``pause`` of a person holds until ``until``; the latest ``capacity`` of a mentor replaces the roster's.
+    """
+
+    __tablename__ = "self_service_actions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token: Mapped[str] = mapped_column(String(160), unique=True)
+    role: Mapped[str] = mapped_column(String(8))
+    action: Mapped[str] = mapped_column(String(16))
+    person: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    submitted_at: Mapped[datetime]
+    taken_at: Mapped[datetime]
+    until: Mapped[datetime | None] = mapped_column(nullable=True)
+    capacity: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    outcome: Mapped[str] = mapped_column(Text, default="")

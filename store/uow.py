@@ -24,6 +24,7 @@ from store.newsletter import NewsletterRepository
 from store.reporting import ReportingRepository
 from store.requests import RequestRepository
 from store.roster import RosterRepository
+from store.selfservice import SelfServiceRepository
 from store.sql import insert
 from store.tables import Meta
 
@@ -41,6 +42,7 @@ class UnitOfWork:
         self.digests = DigestRepository(session)
         self.newsletter = NewsletterRepository(session)
         self.reporting = ReportingRepository(session)
+        self.self_service = SelfServiceRepository(session)
         self.erasure = ErasureRepository(session)
 
     def commit(self) -> None:

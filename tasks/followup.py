@@ -27,7 +27,7 @@ from domain.models import FollowupFlag, RequestStatus, Role, SetAside
 from mentorflow.bootstrap import current_services
 from store.ledger import Outcome, send_once
 from tasks.common import each, log, retry_if_transient
-from tasks.compose import invitation_email, survey_email
+from tasks.compose import invitation_email, links_for, survey_email
 
 
 class AnswersReport(BaseModel):
@@ -109,6 +109,10 @@ def _reachable(due: list[SurveyDue]) -> list[SurveyDue]:
     ]
 
 
+def _secret() -> str:
+    return current_services().settings.survey_token_secret.get_secret_value()
+
+
 class BookingReport(BaseModel):
     nudged: list[int]
     new_flags: list[FollowupFlag]
@@ -149,6 +153,7 @@ def nudge_bookings(now: datetime) -> BookingReport:
             svc.settings.timezone,
             None,
             nudge=True,
+            links=links_for(Role.MENTEE, request, mentor, svc.rules, _secret(), now, match_id),
         )
         send_once(svc.store, svc.connectors.mailer, message, "nudge", now)
     with svc.store.unit_of_work() as uow:

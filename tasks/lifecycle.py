@@ -15,7 +15,7 @@ from domain.messages import render_ended
 from domain.models import Role
 from mentorflow.bootstrap import Services
 from store.ledger import Outcome, do_once, send_once
-from tasks.compose import _email, _side
+from tasks.compose import _email, _side, links_for
 from tasks.logs import log
 
 # A side effect of an ending that failed transiently is tried again after these pauses (the CLI runs this, so it
@@ -31,23 +31,32 @@ class Ending(BaseModel):
 
 
 def end_relationship(
-    svc: Services, match_id: int, reason: str, actor: str, now: datetime, untold: Role | None = None
+    svc: Services,
+    match_id: int,
+    reason: str,
+    actor: str,
+    now: datetime,
+    untold: Role | None = None,
+    *,
+    requeue: bool = True,
+    tell: tuple[Role, ...] = (Role.MENTEE, Role.MENTOR),
 ) -> Ending | None:
     """End a match (invariant 8), or None when no match of that id is on (and no ending of it is unfinished).
 
-    One unit of work frees the mentor's place and sends the mentee back to the waitlist with their waiting
-    time kept (so they come first); then, each once by ledger key and each on its own (a failure of one never
-    stops the others; transient ones are tried again), the future meeting is cancelled in the calendar and both
-    sides are told in their language, except the ``untold`` side (someone who asked to be erased) and a side
-    without standing consent (invariant 4: a paused mentor, a mentee who withdrew). Running it again for a match
-    already ended this way finishes what failed.
+    One unit of work frees the mentor's place and (``requeue``) sends the mentee back to the waitlist with their
+    waiting time kept (so they come first); then, each once by ledger key and each on its own (a failure of one
+    never stops the others; transient ones are tried again), the future meeting is cancelled in the calendar and
+    the sides in ``tell`` are told in their language, except the ``untold`` side (someone who asked to be erased;
+    a mentee who withdrew gets their own confirmation instead) and a side without standing consent (invariant 4:
+    a paused mentor, a mentee who withdrew). Running it again for a match already ended this way finishes what
+    failed.
     """
     with svc.store.unit_of_work() as uow:
         match = uow.matches.many([match_id]).get(match_id)
         if match is None:
             return None
         meeting = uow.matches.meeting(match_id)
-        if not uow.matches.end(match_id, reason, actor, now):
+        if not uow.matches.end(match_id, reason, actor, now, requeue=requeue):
             ours: list[EndedKey | CancelKey] = [EndedKey(match_id=match_id, role=r) for r in (Role.MENTEE, Role.MENTOR)]
             ours += [CancelKey(event_id=meeting.event_id)] if meeting is not None else []
             if not any((e := uow.ledger.get(k)) is not None and e.status != "done" for k in ours):
@@ -70,7 +79,8 @@ def end_relationship(
         effects[str(cancel_key)] = lambda: do_once(
             svc.store, cancel_key, "cancel", perform=cancel, lookup=gone, now=now
         )
-    for role in (Role.MENTEE, Role.MENTOR):
+    secret = svc.settings.survey_token_secret.get_secret_value()
+    for role in tell:
         if role is untold or not may_contact(role, request, mentor):
             continue
         to, language, other = _side(role, request, mentor, svc.rules)
@@ -83,6 +93,7 @@ def end_relationship(
             rules=svc.rules,
             tz=svc.settings.timezone,
             language=language,
+            links=links_for(role, request, mentor, svc.rules, secret, now),  # the match is over: no "could not reach"
         )
         key = str(EndedKey(match_id=match_id, role=role))
         message = _email(
