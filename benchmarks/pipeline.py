@@ -9,12 +9,12 @@ unpacked with ``git archive`` and measured by this script (``--code``); then thi
 table (base, this branch, target) is printed and written to ``results/pipeline.md``.
 
 Measures, each from a fresh program folder and database, against the local connectors:
-- ``all_stages_1000``: the ``pipeline`` flow (intake → match → invite → follow-up → digest → report) over 1,000
+- ``all_stages``: the ``pipeline`` flow (intake → match → invite → follow-up → digest → report) over 1,000
   new answers and a 400-mentor roster; ``task_runs`` is how many task runs the server recorded for it;
 - ``nothing_new``: the same flow again at once (nothing new to read, match or send);
-- ``intake_100`` / ``intake_50000``: the ``intake`` flow over a 100- and a 50,000-answer export.
+- ``intake_small`` / ``intake_large``: the ``intake`` flow over a 100- and a 50,000-answer export.
 
-The answers are synthesized (seeded) in the shape of ``config/samples/mentees-en.json``; people and emails are
+The answers are synthesized (seeded, :mod:`benchmarks.program`) as a JSON form export; people and emails are
 fictional. Only the flows, ``build_services`` and ``Settings`` of the measured checkout are used.
 """
 
@@ -40,7 +40,7 @@ if __name__ == "__main__":  # --code DIR: the measured checkout comes first, thi
     code = next((sys.argv[i + 1] for i, a in enumerate(sys.argv) if a == "--code"), None)
     sys.path[:0] = [str(Path(code).resolve()), str(HERE.parent)] if code else [str(HERE.parent)]
 
-from benchmarks.program import DAY0, TOPICS, prefect_server, windows  # noqa: E402
+from benchmarks.program import DAY0, TOPICS, mentee_answers, prefect_server, windows  # noqa: E402
 
 BASE_REV = "3cb954b"  # main before issue #12: one store class, one task run per match
 SIZES = {"pipeline": 1000, "mentors": 400, "small": 100, "large": 50_000}
@@ -55,18 +55,9 @@ def write_program(folder: Path, mentees: int, mentors: int, seed: int = 7) -> No
         {
             "Response ID": f"bench-{i}",
             "Timestamp": (DAY0 - timedelta(days=3, minutes=i % 4000)).isoformat(),
-            "Full name": f"Mentee {i}",
-            "Email address": f"mentee{i}@example.org",
-            "Preferred languages": rng.choice([["English"], ["Hebrew"], ["English", "Hebrew"]]),
-            "Topics (most important first)": rng.sample(TOPICS, rng.randint(1, 3)),
-            "Career stage": str(rng.randint(0, 3)),
-            "Goals": "grow",
-            "Weekly availability": windows(rng),
-            "Accessibility needs": "",
-            "May we contact you?": "Yes",
-            "May we quote your feedback?": "No",
+            **answer,
         }
-        for i in range(mentees)
+        for i, answer in enumerate(mentee_answers(mentees, rng))
     ]
     (folder / "inbox" / "mentees.json").write_text(json.dumps(answers), encoding="utf-8")
     roster = [

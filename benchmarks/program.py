@@ -54,29 +54,31 @@ def windows(rng: random.Random) -> str:
     return "; ".join(f"{d} {h}:00-{h + 2}:00" for d in rng.sample(DAYS, 3) for h in [rng.choice([9, 12, 18, 19])])
 
 
+def mentee_answers(count: int, rng: random.Random) -> list[dict[str, str]]:
+    """The answers of ``count`` mentees to the intake form (by its questions, plus the email); all may be
+    contacted."""
+    return [
+        {
+            "Email address": f"mentee{i}@example.org",
+            "Full name": f"Mentee {i}",
+            "Preferred languages": rng.choice(["Hebrew", "English", "Hebrew, English"]),
+            "Topics (most important first)": ", ".join(rng.sample(TOPICS, rng.randint(1, 3))),
+            "Career stage": str(rng.randint(0, 3)),
+            "Goals": "grow",
+            "Weekly availability": windows(rng),
+            "Accessibility needs": "",
+            "May we contact you?": "Yes",
+            "May we quote your feedback?": "No",
+        }
+        for i in range(count)
+    ]
+
+
 def seed_forms(google: Any, mentees: int, mentors: int, *, mentor_topics: int = 4, capacity: int | None = None) -> None:
     """The mentee and mentor forms in the Google emulator (everyone may be contacted) and an empty survey form.
     Mentors know ``mentor_topics`` topics each and take ``capacity`` mentees (default: 2 or 3, drawn)."""
     rng = random.Random(7)
-    google.seed(
-        "mentee-form",
-        MENTEE_QUESTIONS,
-        [
-            {
-                "Email address": f"mentee{i}@example.org",
-                "Full name": f"Mentee {i}",
-                "Preferred languages": rng.choice(["Hebrew", "English", "Hebrew, English"]),
-                "Topics (most important first)": ", ".join(rng.sample(TOPICS, rng.randint(1, 3))),
-                "Career stage": str(rng.randint(0, 3)),
-                "Goals": "grow",
-                "Weekly availability": windows(rng),
-                "Accessibility needs": "",
-                "May we contact you?": "Yes",
-                "May we quote your feedback?": "No",
-            }
-            for i in range(mentees)
-        ],
-    )
+    google.seed("mentee-form", MENTEE_QUESTIONS, mentee_answers(mentees, rng))
     google.seed(
         "mentor-form",
         MENTOR_QUESTIONS,
