@@ -251,6 +251,8 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.compare and args.quick:
         args.compare = args.compare.with_name(f"{args.compare.stem}-quick.json")
+    if args.compare:  # the base is measured from another folder
+        args.compare = args.compare.resolve()
     if args.compare and not args.compare.exists():
         measure_base(args.base_rev, args, args.compare)
     sizes = QUICK if args.quick else SIZES
