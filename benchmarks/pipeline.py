@@ -14,8 +14,8 @@ Measures, each from a fresh program folder and database, against the local conne
 - ``nothing_new``: the same flow again at once (nothing new to read, match or send);
 - ``intake_small`` / ``intake_large``: the ``intake`` flow over a 100- and a 50,000-answer export.
 
-The answers are synthesized (seeded, :mod:`benchmarks.program`) as a JSON form export; people and emails are
-fictional. Only the flows, ``build_services`` and ``Settings`` of the measured checkout are used.
+The answers are synthesized (seeded, :mod:`benchmarks.program`) in the shape of a form's JSON export
+(``config/samples/mentees-en.json``); people and emails are fictional. Only the flows, ``build_services`` and ``Settings`` of the measured checkout are used.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def write_program(folder: Path, mentees: int, mentors: int, seed: int = 7) -> No
             "Timestamp": (DAY0 - timedelta(days=3, minutes=i % 4000)).isoformat(),
             **answer,
         }
-        for i, answer in enumerate(mentee_answers(mentees, rng))
+        for i, answer in enumerate(mentee_answers(mentees, rng, lists=True))
     ]
     (folder / "inbox" / "mentees.json").write_text(json.dumps(answers), encoding="utf-8")
     roster = [

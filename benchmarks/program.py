@@ -54,15 +54,20 @@ def windows(rng: random.Random) -> str:
     return "; ".join(f"{d} {h}:00-{h + 2}:00" for d in rng.sample(DAYS, 3) for h in [rng.choice([9, 12, 18, 19])])
 
 
-def mentee_answers(count: int, rng: random.Random) -> list[dict[str, str]]:
+def mentee_answers(count: int, rng: random.Random, *, lists: bool = False) -> list[dict[str, Any]]:
     """The answers of ``count`` mentees to the intake form (by its questions, plus the email); all may be
-    contacted."""
+    contacted. Multiple-choice answers are text ("Hebrew, English", as the Forms API gives them) or, with
+    ``lists``, lists (as in a form's JSON export)."""
+
+    def chosen(values: list[str]) -> str | list[str]:
+        return values if lists else ", ".join(values)
+
     return [
         {
             "Email address": f"mentee{i}@example.org",
             "Full name": f"Mentee {i}",
-            "Preferred languages": rng.choice(["Hebrew", "English", "Hebrew, English"]),
-            "Topics (most important first)": ", ".join(rng.sample(TOPICS, rng.randint(1, 3))),
+            "Preferred languages": chosen(rng.choice([["Hebrew"], ["English"], ["Hebrew", "English"]])),
+            "Topics (most important first)": chosen(rng.sample(TOPICS, rng.randint(1, 3))),
             "Career stage": str(rng.randint(0, 3)),
             "Goals": "grow",
             "Weekly availability": windows(rng),
