@@ -6,11 +6,14 @@ Pure policy: the match flow asks these functions and only orchestrates (tasks re
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, create_model, model_validator
 
+from domain.markdown import md_table
 from domain.models import Frozen, MatchResult, ProposedMatch
+from domain.report import Language
 
 
 class WaitingProposal(BaseModel):
@@ -30,12 +33,13 @@ class ApprovalPlan(Frozen):
     ask_lead: MatchResult
 
 
+Action = Literal["approve_all", "approve_except", "reject_all"]
+
+
 class LeadDecision(BaseModel):
     """What the lead answers in the Prefect UI form (or with ``mentorflow approve``)."""
 
-    action: Literal["approve_all", "approve_except", "reject_all"] = Field(
-        "approve_all", description="approve every proposal, all but the listed requests, or none"
-    )
+    action: Action = Field("approve_all", description="approve every proposal, all but the listed requests, or none")
     except_requests: list[int] = Field(default_factory=list, description="request ids not to approve")
     note: str = Field("", max_length=500, description="why (kept on the rejected requests)")
 
@@ -95,3 +99,77 @@ def timed_out(waiting: list[WaitingProposal], now: datetime, timeout_hours: int)
     """Batches nobody answered within ``timeout_hours``: approved as proposed (with :data:`TIMED_OUT`), so the
     program keeps moving."""
     return [p for p in waiting if now - p.created_at >= timedelta(hours=timeout_hours)]
+
+
+class ProposalLine(Frozen):
+    """One proposal as the lead reads it in the approval form (names come from the store)."""
+
+    request_id: int
+    mentee: str
+    mentor: str
+    score: float
+    reasons: list[str]
+
+
+FORM_WORDS: dict[Language, dict[str, str]] = {
+    "he": {
+        "title": "אישור התאמות (אצווה {batch})",
+        "help": (
+            "בחרו **פעולה**: `approve_all` – לאשר את כל ההצעות; `approve_except` – לאשר את כולן חוץ מהבקשות "
+            "שמספריהן ברשימה „חוץ מ”; `reject_all` – לדחות את כל האצווה. מספר בקשה ברשימה „חוץ מ” לא יאושר "
+            "גם אם הפעולה נשארה `approve_all`. ההערה נשמרת על הבקשות שנדחו, וזוג שנדחה לא יוצע שוב. "
+            "בלי תשובה תוך {hours} שעות, ההצעות מאושרות כפי שהן בהרצה הבאה. אפשר לענות גם בטרמינל: "
+            "`mentorflow approve --except 12,15`."
+        ),
+        "columns": "בקשה|מנטי/ת|מנטור/ית|ציון|למה",
+        "action": "פעולה",
+        "action_help": "approve_all: לאשר הכול · approve_except: הכול חוץ מהרשימה · reject_all: לדחות הכול",
+        "except": "חוץ מ (מספרי בקשות)",
+        "except_help": "בקשות שלא יאושרו",
+        "note": "הערה",
+        "note_help": "למה (נשמר על הבקשות שנדחו)",
+    },
+    "en": {
+        "title": "Approve matches (batch {batch})",
+        "help": (
+            "Choose an **action**: `approve_all` approves every proposal; `approve_except` approves all but the "
+            'request ids listed under "except"; `reject_all` turns the whole batch down. A request id listed '
+            'under "except" is never approved, even if the action was left at `approve_all`. The note is kept '
+            "on the requests turned down, and a pair turned down is never proposed again. Unanswered for {hours} "
+            "hours, the proposals are approved as they are by the next run. From a terminal: "
+            "`mentorflow approve --except 12,15`."
+        ),
+        "columns": "request|mentee|mentor|score|why",
+        "action": "Action",
+        "action_help": "approve_all · approve_except (all but the listed ids) · reject_all",
+        "except": "Except (request ids)",
+        "except_help": "requests not to approve",
+        "note": "Note",
+        "note_help": "why (kept on the requests turned down)",
+    },
+}
+
+
+@cache
+def decision_form(language: Language) -> type[LeadDecision]:
+    """:class:`LeadDecision` with its fields titled and described in the lead's language (the form's labels)."""
+    w = FORM_WORDS[language]
+    form: type[LeadDecision] = create_model(
+        f"LeadDecision{language.capitalize()}",
+        __base__=LeadDecision,
+        action=(Action, Field("approve_all", title=w["action"], description=w["action_help"])),
+        except_requests=(list[int], Field(default_factory=list, title=w["except"], description=w["except_help"])),
+        note=(str, Field("", max_length=500, title=w["note"], description=w["note_help"])),
+    )
+    return form
+
+
+def form_description(language: Language, batch_id: int, lines: list[ProposalLine], timeout_hours: int) -> str:
+    """The text above the approval form: what each choice does, then the proposals it answers (markdown)."""
+    w = FORM_WORDS[language]
+    table = md_table(
+        w["columns"].split("|"),
+        [(p.request_id, p.mentee, p.mentor, f"{p.score:.2f}", "; ".join(p.reasons)) for p in lines],
+    )
+    text = f"### {w['title'].format(batch=batch_id)}\n\n{w['help'].format(hours=timeout_hours)}\n\n{table}"
+    return f'<div dir="rtl">\n\n{text}\n\n</div>' if language == "he" else text

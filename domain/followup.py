@@ -15,6 +15,7 @@ from domain.rules import FollowupRules
 # --- survey tokens -------------------------------------------------------------------------------------------
 
 SURVEY = "survey"
+NO_LONGER_IN_TOUCH = "the follow-up says they are no longer in touch"  # why a match ends at completion
 
 
 def survey_token(match_id: int, role: Role, secret: str, expires: datetime) -> str:

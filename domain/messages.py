@@ -115,7 +115,7 @@ def render_invitation(
         preferred = application.languages if role is Role.MENTEE else mentor.languages
         language = pick_language(preferred, rules.digest.language)
     context = {
-        "program": rules.program_name,
+        "program": rules.name_in(language),
         "role": role.value,
         "mentee": {
             "name": application.name,
@@ -177,7 +177,7 @@ def render_survey(
 ) -> Rendered:
     """The short follow-up survey invitation (or its one reminder) to one side of a match."""
     context = {
-        "program": rules.program_name,
+        "program": rules.name_in(language),
         "reminder": kind == "reminder",
         "role": role.value,
         "name": name,
@@ -201,7 +201,7 @@ def render_ended(
 ) -> Rendered:
     """To one side of a match that ended: the meeting is cancelled; the mentee will be matched again."""
     context = {
-        "program": rules.program_name,
+        "program": rules.name_in(language),
         "role": role.value,
         "name": name,
         "other_name": other_name,
@@ -226,7 +226,7 @@ def render_digest(env: Environment, issue: DigestIssue, rules: ProgramRules, uns
         "digest",
         issue.language,
         {
-            "program": rules.program_name,
+            "program": rules.name_in(issue.language),
             "issue": issue,
             "start": issue.period_start.strftime("%d.%m.%Y"),
             "end": issue.period_end.strftime("%d.%m.%Y"),

@@ -35,8 +35,8 @@ class Health(BaseModel):
     """The program's numbers for one week."""
 
     matched: int = 0
-    waiting: int | None = Field(0, description="None for a past week: the store keeps no snapshot of it")
-    longest_wait_days: int | None = 0
+    waiting: int = Field(0, description="pending at the week's end (a past week's read back from the timeline)")
+    longest_wait_days: int = 0
     meetings_held: int = 0
     satisfaction: float | None = Field(None, description="mean survey score 1–5, None without answers")
     no_shows: int = 0

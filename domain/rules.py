@@ -207,7 +207,14 @@ class IntakeRules(Strict):
 class ProgramRules(Strict):
     """Everything the lead may tune without code."""
 
+    def name_in(self, language: str) -> str:
+        """The program's name as written in ``language`` (a Hebrew text names it in Hebrew)."""
+        return self.program_names.get(language, self.program_name)
+
     program_name: str = "mentorflow"
+    program_names: dict[str, str] = Field(
+        default_factory=dict, description="the program's name by language code where it differs from program_name"
+    )
     lead_email: str = Field(description="where the lead's reports go")
     from_email: str = Field(description="the sender of every program email")
     languages: dict[str, str] = Field(description="language code → label, e.g. he: עברית")

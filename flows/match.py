@@ -1,13 +1,23 @@
 """Match: propose mentors for waiting mentees, let the lead approve, record the decision."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, cast
 
 from prefect import flow, suspend_flow_run
 from prefect.context import get_run_context
+from prefect.input import RunInput
 from pydantic import BaseModel
 
-from domain.approval import TIMED_OUT, LeadDecision, apply_decision, plan_approval, resumed_batch, timed_out
+from domain.approval import (
+    TIMED_OUT,
+    LeadDecision,
+    apply_decision,
+    decision_form,
+    form_description,
+    plan_approval,
+    resumed_batch,
+    timed_out,
+)
 from domain.models import MatchResult, ProposedMatch
 from flows.naming import run_name
 from mentorflow.bootstrap import current_services
@@ -18,6 +28,7 @@ from tasks.matching import (
     describe_proposals,
     keep_proposal,
     load_waiting_proposals,
+    proposal_lines,
     proposal_status_of_run,
     propose,
     record_decision,
@@ -33,19 +44,24 @@ class MatchSummary(BaseModel):
     awaiting_lead: int
 
 
-def _ask_lead(timeout_hours: int) -> LeadDecision | None:
+def _ask_lead(description: str | None = None) -> LeadDecision | None:
     """In a deployment run, suspend (freeing the worker) until the lead answers the form in the UI.
 
-    Outside a deployment nothing can resume the run, so the batch stays in the store for
-    ``mentorflow approve`` or the next scheduled run.
+    The form is in the lead's language, with ``description`` above it (what each choice does and the proposals
+    it answers; None when a resumed run only reads the answer). Outside a deployment nothing can resume the
+    run, so the batch stays in the store for ``mentorflow approve`` or the next scheduled run.
     """
     ctx = get_run_context()
     flow_run = getattr(ctx, "flow_run", None)
     if flow_run is None or flow_run.deployment_id is None:
         return None
-    # No suspension timeout: an unanswered batch is approved by the next match run after
-    # ``timeout_hours``, which then ends this run as Completed (an expired suspension would end it Failed).
-    return suspend_flow_run(wait_for_input=LeadDecision, timeout=None, key="match-approval")
+    form = RunInput.subclass_from_base_model_type(decision_form(current_services().rules.digest.language))
+    if description is not None:
+        form = form.with_initial_data(description=description)
+    # No suspension timeout: an unanswered batch is approved by the next match run after the approval
+    # time-out, which then ends this run as Completed (an expired suspension would end it Failed).
+    answer = suspend_flow_run(wait_for_input=form, timeout=None, key="match-approval")
+    return cast(LeadDecision, answer)  # an instance of the form: a subclass of LeadDecision
 
 
 @flow(name="match", flow_run_name=run_name("match"))
@@ -73,7 +89,7 @@ def match(
     if mine is not None:
         # This run was suspended for the lead and has been resumed: decide the batch the lead saw.
         result = mine.result
-        decision = _ask_lead(rules.approval_timeout_hours)
+        decision = _ask_lead()
         if decision is not None:
             approved, rejected = apply_decision(result, decision)
             if record_decision(result, approved, rejected, "lead", now, (mine.id, decision.model_dump())) is None:
@@ -101,7 +117,9 @@ def match(
                 [describe_proposals(ask), "Answer in this run's form (Resume), or run `mentorflow approve`."],
             )
             awaiting = len(ask.matches)
-            decision = _ask_lead(rules.approval_timeout_hours)  # suspends here in a deployment run
+            language = svc.rules.digest.language
+            text = form_description(language, proposal_id, proposal_lines(ask), rules.approval_timeout_hours)
+            decision = _ask_lead(text)  # suspends here in a deployment run
             if decision is not None:
                 more, turned_down = apply_decision(ask, decision)
                 closing = (proposal_id, decision.model_dump())

@@ -56,7 +56,7 @@ def decide_waiting(store: Store, decision: LeadDecision, now: datetime) -> str:
         waiting = uow.matches.waiting_proposals()
     if not waiting:
         return "No batch is waiting for approval."
-    lines = []
+    lines, approved_total = [], 0
     for batch in waiting:
         approved, rejected = apply_decision(batch.result, decision)
         with store.unit_of_work() as uow:
@@ -64,8 +64,23 @@ def decide_waiting(store: Store, decision: LeadDecision, now: datetime) -> str:
             if save_decision(uow, batch.result, approved, rejected, "lead", now, closing) is None:
                 continue
         close_suspended_run(batch.flow_run_id, "completed", "decided with mentorflow approve")
+        approved_total += len(approved)
         lines.append(f"batch {batch.id}: approved {len(approved)}, turned down {len(rejected)}")
+    announce_approved(approved_total)
     return "\n".join(lines) or "The batch was decided meanwhile."
+
+
+def announce_approved(count: int) -> None:
+    """Tell the Prefect server that the lead approved matches, so that invite runs within minutes (the same event
+    as a match run's after a form answer); best effort, and nothing at all without a configured server."""
+    if count <= 0 or not os.environ.get("PREFECT_API_URL"):
+        return  # the next scheduled invite run sends them; the lead's CLI must not start a server
+    from tasks.events import MATCHES_APPROVED, emit_now
+
+    try:
+        emit_now(MATCHES_APPROVED, "match", count, by="lead")
+    except Exception as exc:  # the decision is recorded; the daily invite run is the safety net
+        logging.getLogger("mentorflow").warning("could not announce the approval: error=%s", type(exc).__name__)
 
 
 def close_suspended_run(flow_run_id: str, state: Literal["completed", "cancelled"], message: str) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, bindparam, select, true, update
+from sqlalchemy import ColumnElement, bindparam, func, select, true, update
 from sqlalchemy.orm import Session
 
 from domain.models import (
@@ -323,6 +323,23 @@ class RequestRepository:
             for r in self._load(RequestRow.mentee_email.in_(part) & RequestRow.is_open.is_(True)):
                 out[str(r.application.email).lower()] = r
         return out
+
+    def waiting_at(self, moment: datetime) -> list[datetime]:
+        """Since when each request that was pending at ``moment`` had waited, read back from the timeline (one
+        query): last week's waitlist for the lead's report, without a snapshot kept for it."""
+        last = (
+            select(RequestEventRow.request_id, func.max(RequestEventRow.id).label("last_id"))
+            .where(RequestEventRow.at <= moment)
+            .group_by(RequestEventRow.request_id)
+            .subquery()
+        )
+        rows = self.session.execute(
+            select(RequestRow.waiting_since)
+            .join(last, last.c.request_id == RequestRow.id)
+            .join(RequestEventRow, RequestEventRow.id == last.c.last_id)
+            .where(RequestEventRow.to_status == RequestStatus.PENDING.value)
+        )
+        return [since for (since,) in rows]
 
     def note_waiting(self, reasons: Mapping[int, str], now: datetime) -> None:
         """Why each still-pending request waits (a request no longer pending is left alone); one statement."""

@@ -29,12 +29,13 @@ def gather_report_facts(now: datetime, broken_rules: list[str]) -> ReportFacts:
         status = uow.reporting.status_report()
         pending = uow.requests.all(RequestStatus.PENDING)
 
-        def health(since: datetime, until: datetime, current: bool) -> Health:
+        def health(since: datetime, until: datetime) -> Health:
             answers = uow.followup.survey_answers(since, until)
+            waiting = [r.waiting_since for r in pending] if until == now else uow.requests.waiting_at(until)
             return Health(
                 matched=len(uow.matches.made(since, until)),
-                waiting=len(pending) if current else None,
-                longest_wait_days=max(((now - r.waiting_since).days for r in pending), default=0) if current else None,
+                waiting=len(waiting),
+                longest_wait_days=max(((until - w).days for w in waiting), default=0),
                 meetings_held=uow.matches.meetings_held(since, until),
                 satisfaction=sum(a.satisfaction for a in answers) / len(answers) if answers else None,
                 no_shows=sum(not a.met for a in answers),
@@ -56,7 +57,7 @@ def gather_report_facts(now: datetime, broken_rules: list[str]) -> ReportFacts:
             # two invitations (mentee and mentor) per match
             invitations=sum(e.updated_at >= week[0] for e in uow.ledger.entries("invite:")) // 2,
         )
-        this_week, last_week = health(*week, current=True), health(*last, current=False)
+        this_week, last_week = health(*week), health(*last)
     return ReportFacts(
         as_of=now.date(),
         language=svc.rules.digest.language,
@@ -82,7 +83,7 @@ def gather_report_facts(now: datetime, broken_rules: list[str]) -> ReportFacts:
 def send_lead_report(doc: ReportDoc, day: date, now: datetime) -> tuple[Rendered, Outcome]:
     """The lead's weekly report by email (once per day it is made for)."""
     svc = current_services()
-    rendered = render_lead_report(svc.templates, doc, svc.rules.program_name)
+    rendered = render_lead_report(svc.templates, doc, svc.rules.name_in(doc.language))
     message = bulk_email(
         str(ReportKey(day=day)),
         [Address(email=svc.rules.lead_email, name="lead")],

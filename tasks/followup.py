@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from domain.booking import booking_actions
 from domain.followup import (
+    NO_LONGER_IN_TOUCH,
     FollowupPlan,
     LinkedAnswer,
     SurveyDue,
@@ -215,7 +216,7 @@ def assess_meetings(plan: FollowupPlan, now: datetime) -> AssessReport:
                 completed += 1
                 mine = [a for a in answers if a.match_id == meeting.match_id]
                 if mine and not any(a.still_in_touch for a in mine):  # the relationship is over: free the place
-                    uow.matches.end(meeting.match_id, "the follow-up says they are no longer in touch", "followup", now)
+                    uow.matches.end(meeting.match_id, NO_LONGER_IN_TOUCH, "followup", now)
         new = uow.followup.record_flags(flags, now)
     log("meetings assessed", met=met_count, completed=completed, new_flags=len(new))
     return AssessReport(met=met_count, completed=completed, new_flags=new)

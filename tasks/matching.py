@@ -8,7 +8,7 @@ from typing import Literal
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from domain.approval import WaitingProposal
+from domain.approval import ProposalLine, WaitingProposal
 from domain.matching import propose_matches
 from domain.models import MatchResult, ProposedMatch, RequestStatus
 from mentorflow.bootstrap import current_services
@@ -62,21 +62,26 @@ def keep_proposal(ask: MatchResult, flow_run_id: str, now: datetime) -> int:
 
 
 @task(name="describe-proposals", cache_policy=NO_CACHE)
-def describe_proposals(result: MatchResult) -> str:
-    """The proposals and the waitlist as markdown tables for the lead (names from the store)."""
+def proposal_lines(result: MatchResult) -> list[ProposalLine]:
+    """The proposals with the mentee's and the mentor's names (one read of the store)."""
     with current_services().store.unit_of_work() as uow:
         mentors = {m.key: m.name for m in uow.roster.mentors()}
         requests = uow.requests.many([m.request_id for m in result.matches])
-    rows = [
-        (
-            m.request_id,
-            requests[m.request_id].application.name,
-            mentors.get(str(m.mentor_email).lower(), "?"),
-            f"{m.score:.2f}",
-            "; ".join(m.reasons),
+    return [
+        ProposalLine(
+            request_id=m.request_id,
+            mentee=requests[m.request_id].application.name,
+            mentor=mentors.get(str(m.mentor_email).lower(), "?"),
+            score=m.score,
+            reasons=list(m.reasons),
         )
         for m in result.matches
     ]
+
+
+def describe_proposals(result: MatchResult) -> str:
+    """The proposals and the waitlist as markdown tables for the lead (names from the store)."""
+    rows = [(p.request_id, p.mentee, p.mentor, f"{p.score:.2f}", "; ".join(p.reasons)) for p in proposal_lines(result)]
     table = md_table(["request", "mentee", "mentor", "score", "reasons"], rows) if rows else "No proposals."
     waitlist = (
         md_table(["request", "why waiting"], [(w.request_id, w.reason) for w in result.waitlist])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, time, timedelta
 from pathlib import Path
+from time import monotonic, sleep
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -104,8 +106,30 @@ def test_a_resumed_run_decides_its_own_batch_and_stale_ones_time_out() -> None:
     assert timed_out([old, new], DAY0 + timedelta(hours=47, minutes=59), 48) == []
 
 
+def approved_events(by: str, wait: float = 30.0) -> list[int]:
+    """The counts of ``mentorflow.matches.approved`` events from ``mentorflow.match`` sent by ``by``."""
+    from prefect import get_client
+
+    from tasks.events import MATCHES_APPROVED
+
+    deadline = monotonic() + wait
+    while True:  # the server stores incoming events in batches, a few seconds apart
+        with get_client(sync_client=True) as client:
+            answer = client.request(
+                "POST",
+                "/events/filter",
+                json={"filter": {"event": {"name": [MATCHES_APPROVED]}, "resource": {"id": ["mentorflow.match"]}}},
+            )
+        counts = [e["payload"]["count"] for e in answer.json()["events"] if e["payload"].get("by") == by]
+        if counts or monotonic() > deadline:
+            return counts
+        sleep(0.5)
+
+
 @pytest.mark.usefixtures("prefect_server")
-def test_lead_mode_holds_the_batch_until_the_lead_answers(data_dir: Path) -> None:
+def test_lead_mode_holds_the_batch_until_the_lead_answers(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect.settings import PREFECT_API_URL
+
     from flows.intake import intake
     from flows.match import match
     from mentorflow.lead import decide_waiting
@@ -127,12 +151,15 @@ def test_lead_mode_holds_the_batch_until_the_lead_answers(data_dir: Path) -> Non
         with store.unit_of_work() as uow:
             [batch] = uow.matches.waiting_proposals()
 
+        monkeypatch.setenv("PREFECT_API_URL", str(PREFECT_API_URL.value()))  # as the lead's shell has it
         answer = decide_waiting(
             store,
             LeadDecision(action="approve_except", except_requests=[turned_down], note="needs a mentor in Haifa"),
             DAY0 + timedelta(hours=2),
         )
         assert "approved" in answer
+        # the CLI's approval starts invite within minutes, as the form's does: the event invite's trigger expects
+        assert approved_events(by="lead") == [held.proposed - 1]
         assert decide_waiting(store, LeadDecision(), DAY0 + timedelta(hours=3)) == "No batch is waiting for approval."
     with store.unit_of_work() as uow:
         assert len(uow.requests.all(RequestStatus.APPROVED)) == held.proposed - 1
@@ -173,6 +200,7 @@ def test_a_deployed_match_run_suspends_frees_its_worker_and_resumes_with_the_lea
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
     from prefect.flow_runs import resume_flow_run
+    from prefect.input.run_input import keyset_from_paused_state
     from prefect.runner import Runner
     from prefect.settings import PREFECT_API_URL
 
@@ -212,6 +240,14 @@ def test_a_deployed_match_run_suspends_frees_its_worker_and_resumes_with_the_lea
         with services.store.unit_of_work() as uow:
             [batch] = uow.matches.waiting_proposals()
         assert batch.flow_run_id == str(run.id)
+        # the form the lead sees: in the program's language (Hebrew), explaining its choices, listing the batch
+        keyset = keyset_from_paused_state(state_of(run.id))
+        with get_client(sync_client=True) as client:
+            text = json.loads(client.read_flow_run_input(run.id, keyset["description"]))
+            schema = json.loads(client.read_flow_run_input(run.id, keyset["schema"]))
+        assert text.startswith('<div dir="rtl">') and f"אצווה {batch.id}" in text and "`reject_all`" in text
+        assert all(f"| {m.request_id} |" in text for m in batch.result.matches)
+        assert schema["properties"]["action"]["title"] == "פעולה"
         assert approved_requests(services) == []
         turned_down = batch.result.matches[0].request_id
 
@@ -268,3 +304,19 @@ def test_an_ended_match_frees_the_mentor_and_the_mentee_is_matched_again_elsewhe
         invited = uow.matches.many(uow.matches.to_invite())
     [rematched] = [m for m in invited.values() if m.request_id == request.id]
     assert str(rematched.mentor_email) != first_mentor
+
+
+def test_the_approval_form_speaks_the_leads_language_and_cannot_approve_the_exceptions() -> None:
+    from domain.approval import ProposalLine, decision_form, form_description
+
+    hebrew, english = decision_form("he"), decision_form("en")
+    assert hebrew.model_json_schema()["properties"]["except_requests"]["title"] == "חוץ מ (מספרי בקשות)"
+    assert english.model_json_schema()["properties"]["note"]["title"] == "Note"
+    # the form's default action stays "approve all": ids typed under "except" still mean "not these"
+    answer = hebrew.model_validate({"except_requests": [7]})
+    assert isinstance(answer, LeadDecision) and answer.action == "approve_except"
+    lines = [ProposalLine(request_id=7, mentee="Dana | <b>x</b>", mentor="Avi", score=0.81, reasons=["Python"])]
+    text = form_description("he", 3, lines, 48)
+    assert text.startswith('<div dir="rtl">') and "48 שעות" in text and "| 7 |" in text
+    assert "<b>" not in text and "Dana \\| " in text  # people's text is escaped in the markdown
+    assert not form_description("en", 3, lines, 48).startswith("<div")

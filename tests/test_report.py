@@ -106,3 +106,15 @@ def test_health_is_compared_with_last_week() -> None:
     assert rows["הותאמו"] == ("5", "3")
     assert rows["שביעות רצון (1–5)"] == ("4.2", "–")  # 4.25 to one decimal (half to even), none last week
     assert len(rows) == 6
+
+
+def test_a_hebrew_report_names_the_program_in_hebrew_in_its_subject_title_and_body() -> None:
+    from config import CONFIG_DIR
+    from config.rules import load_rules
+    from domain.messages import render_lead_report, template_env
+
+    rules = load_rules(CONFIG_DIR / "program.yaml")
+    assert rules.name_in("en") == rules.program_name != rules.name_in("he")
+    rendered = render_lead_report(template_env(), build_report(facts()), rules.name_in("he"))
+    assert LATIN_WORD.findall(prose(rendered.subject)) == []  # the subject is the artifact's title too
+    assert LATIN_WORD.findall(prose(rendered.text)) == []

@@ -149,6 +149,20 @@ def test_lifecycle_is_enforced_and_recorded(store: Store) -> None:
     assert one(save(store, app(at=later, rid="r2"), now=later)) == "created"
 
 
+def test_last_weeks_waitlist_is_read_back_from_the_timeline(store: Store) -> None:
+    save(store, app(), app("noa@example.org", rid="r2"))  # both waiting since T0
+    save(store, app("yael@example.org", rid="r3"), now=T0 + timedelta(days=3))
+    with store.unit_of_work() as uow:
+        dana, noa, _ = sorted(uow.requests.all(), key=lambda r: r.id)
+        uow.requests.transition(dana.id, RequestStatus.APPROVED, "lead", "", T0 + timedelta(days=2))
+        uow.requests.transition(noa.id, RequestStatus.CANCELED, "mentee", "", T0 + timedelta(days=5))
+    with store.unit_of_work() as uow:
+        assert uow.requests.waiting_at(T0 - timedelta(days=1)) == []
+        assert uow.requests.waiting_at(T0 + timedelta(days=1)) == [T0, T0]
+        assert sorted(uow.requests.waiting_at(T0 + timedelta(days=4))) == [T0, T0 + timedelta(days=3)]
+        assert uow.requests.waiting_at(T0 + timedelta(days=6)) == [T0 + timedelta(days=3)]
+
+
 def test_match_lifecycle_load_and_history(store: Store) -> None:
     save(store, app())
     with store.unit_of_work() as uow:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from domain.followup import NO_LONGER_IN_TOUCH
 from domain.models import OPEN_STATUSES, TRANSITIONS, RequestStatus
 from mentorflow.simulate.people import Stop, World
 from mentorflow.simulate.query import IcsEvent, MatchRec, MeetingRec, Req, Sent, Snapshot
@@ -71,6 +72,16 @@ class Context:
             self._cache["closed"] = closed
         return self._cache["closed"]  # type: ignore[return-value]
 
+    def completed_at(self) -> dict[int, list[datetime]]:
+        """Request id -> when its follow-up closed (status completed)."""
+        if "completed" not in self._cache:
+            completed: dict[int, list[datetime]] = defaultdict(list)
+            for e in self.snap.events:
+                if e.to_status == "completed":
+                    completed[e.request_id].append(e.at)
+            self._cache["completed"] = completed
+        return self._cache["completed"]  # type: ignore[return-value]
+
     def label(self, email: str) -> str:
         return self.world.label(email)
 
@@ -125,6 +136,8 @@ def _ended_at(ctx: Context, m: MatchRec) -> datetime | None:
     if m.id in ctx.world.ended:
         ends.append(ctx.world.ended[m.id][0])
     ends += [at for at in ctx.closed_at().get(m.request_id, []) if at >= m.created_at]
+    if not m.active and m.ended_reason == NO_LONGER_IN_TOUCH:  # the follow-up closed saying so: ended then
+        ends += [at for at in ctx.completed_at().get(m.request_id, []) if at >= m.created_at]
     return min(ends)
 
 

@@ -59,6 +59,7 @@ class MatchRec:
     mentor: str
     created_at: datetime
     active: bool
+    ended_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ def snapshot(engine: Engine) -> Snapshot:
             for e in c.execute(select(RequestEventRow).order_by(RequestEventRow.id))
         ]
         matches = [
-            MatchRec(m.id, m.request_id, m.mentor_email.lower(), m.created_at, bool(m.active))
+            MatchRec(m.id, m.request_id, m.mentor_email.lower(), m.created_at, bool(m.active), m.ended_reason or "")
             for m in c.execute(select(MatchRow).order_by(MatchRow.id))
         ]
         meetings = [MeetingRec(m.match_id, m.event_id, m.start, m.end) for m in c.execute(select(MeetingRow))]
