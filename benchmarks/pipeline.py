@@ -15,7 +15,8 @@ Measures, each from a fresh program folder and database, against the local conne
 - ``intake_small`` / ``intake_large``: the ``intake`` flow over a 100- and a 50,000-answer export.
 
 The answers are synthesized (seeded, :mod:`benchmarks.program`) in the shape of a form's JSON export
-(``config/samples/mentees-en.json``); people and emails are fictional. Only the flows, ``build_services`` and ``Settings`` of the measured checkout are used.
+(``config/samples/mentees-en.json``); people and emails are fictional. Only the flows, ``build_services`` and
+``Settings`` of the measured checkout are used.
 """
 
 from __future__ import annotations
