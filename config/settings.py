@@ -103,6 +103,9 @@ class Settings(BaseSettings):
         None, description="local roster: mentors CSV, YAML or the mentors page (.md); default data_dir/mentors.yaml"
     )
     survey_dir: Path | None = Field(None, description="local surveys: folder of answer CSVs; default data_dir/surveys")
+    self_service_dir: Path | None = Field(
+        None, description="local self-service answers (withdraw, pause, …): CSV folder; default data_dir/self-service"
+    )
 
     google_credentials_file: Path | None = Field(
         None, description="service-account JSON (with domain-wide delegation) or an OAuth token file"
@@ -112,12 +115,20 @@ class Settings(BaseSettings):
     google_mentee_form_id: str | None = Field(None, description="Forms id of the mentee intake form")
     google_mentor_form_id: str | None = Field(None, description="Forms id of the mentor registration form, if any")
     google_survey_form_id: str | None = Field(None, description="Forms id of the follow-up survey")
+    google_self_service_form_id: str | None = Field(
+        None, description="Forms id of the self-service form (read when surveys come from Google)"
+    )
     google_calendar_id: str = Field("primary", description="calendar the meetings are created in")
 
     sendgrid_api_key: SecretStr | None = Field(None, description="SendGrid API key (Mail Send permission only)")
     sendgrid_host: str = Field("https://api.sendgrid.com", description="SendGrid base URL (override for staging)")
     sendgrid_sandbox: bool = Field(False, description="validate messages at SendGrid without delivering them")
     sendgrid_unsubscribe_group: int | None = Field(None, description="ASM group id honoured by the digest")
+    sendgrid_webhook_public_key: str | None = Field(
+        None,
+        description="optional: the verification key (base64) of SendGrid's signed Event Webhook; with it "
+        "`mentorflow webhook` honours unsubscribes, spam reports and bounces",
+    )
     sendgrid_send_delay_seconds: int = Field(
         900,
         ge=720,
@@ -166,6 +177,9 @@ class Settings(BaseSettings):
 
     def survey_inbox(self) -> Path:
         return self.survey_dir or self.data_dir / "surveys"
+
+    def self_service_inbox(self) -> Path:
+        return self.self_service_dir or self.data_dir / "self-service"
 
     def outbox(self) -> Path:
         return self.data_dir / "outbox"

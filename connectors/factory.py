@@ -17,6 +17,8 @@ class Connectors:
     calendar: Calendar
     mailer: Mailer
     surveys: SurveySource
+    # self-service answers (withdraw, pause, …): the same kind of form as the surveys; None reads none
+    actions: SurveySource | None = None
 
 
 def build_connectors(settings: Settings) -> Connectors:
@@ -48,4 +50,7 @@ def build_connectors(settings: Settings) -> Connectors:
     surveys: SurveySource = (
         remote.build_google_surveys(settings) if settings.surveys == "google" else FileSurveys(settings.survey_inbox())
     )
-    return Connectors(intake=intake, roster=roster, calendar=calendar, mailer=mailer, surveys=surveys)
+    actions: SurveySource | None = FileSurveys(settings.self_service_inbox(), name="self-service")
+    if settings.surveys == "google":
+        actions = remote.build_google_self_service(settings) if settings.google_self_service_form_id else None
+    return Connectors(intake=intake, roster=roster, calendar=calendar, mailer=mailer, surveys=surveys, actions=actions)

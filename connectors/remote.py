@@ -46,6 +46,19 @@ def build_google_surveys(settings: Settings) -> GoogleFormsSurveys:
     return GoogleFormsSurveys(reader)
 
 
+def build_google_self_service(settings: Settings) -> GoogleFormsSurveys:
+    """Self-service answers from the form ``MENTORFLOW_GOOGLE_SELF_SERVICE_FORM_ID`` (questions titled token,
+    action, until, capacity, reason)."""
+    reader = _form_reader(
+        settings,
+        settings.google_self_service_form_id,
+        "MENTORFLOW_GOOGLE_SELF_SERVICE_FORM_ID",
+        error=SurveyError,
+        unavailable=SurveyUnavailable,
+    )
+    return GoogleFormsSurveys(reader)
+
+
 def build_google_calendar(settings: Settings) -> GoogleCalendar:
     """Meetings in ``MENTORFLOW_GOOGLE_CALENDAR_ID`` (default: the organizer's primary calendar)."""
     client = GoogleClient(settings, "calendar", "v3", "calendar/v3/", CALENDAR_SCOPES)

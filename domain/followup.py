@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -52,15 +52,22 @@ class LinkedAnswer(Frozen):
 
 
 def screen_survey_answers(
-    items: Iterable[LinkedAnswer], stored: Iterable[SurveyAnswer], ended: Iterable[int]
+    items: Iterable[LinkedAnswer],
+    stored: Iterable[SurveyAnswer],
+    ended: Iterable[int],
+    created: Mapping[int, datetime] | None = None,
+    valid_days: int | None = None,
 ) -> tuple[list[SurveyAnswer], list[SetAside]]:
     """Which answers may change the store: a link acts once, before it expires, and only for a live match.
 
     An answer is set aside when it was given after its link expired, when its match has ended (or does not
     exist), or when its link was already used: an answer for the same match and side is stored with another
     time, or an earlier one in this batch came through the same link. The stored answer read again passes
-    (the store keeps it as it is), so re-reading a form is harmless.
+    (the store keeps it as it is), so re-reading a form is harmless. With ``created`` (match id → when it was
+    made) and ``valid_days``, a link issued before its match existed is refused too: it was made for an earlier,
+    erased match that had the same id (SQLite may reuse the highest id after a deletion).
     """
+    made = dict(created or {})
     kept_at = {(a.match_id, a.role): a.submitted_at for a in stored}
     gone = set(ended)
     admitted: list[SurveyAnswer] = []
@@ -71,7 +78,11 @@ def screen_survey_answers(
         reason = None
         if a.submitted_at > item.link.expires:
             reason = "token: the survey link had expired when this answer was given"
-        elif a.match_id in gone:
+        elif a.match_id in gone or (
+            valid_days is not None
+            and a.match_id in made
+            and item.link.expires - timedelta(days=valid_days) < made[a.match_id] - timedelta(minutes=5)
+        ):
             reason = "token: the match of this survey link has ended (or does not exist)"
         elif key in kept_at and kept_at[key] != a.submitted_at:
             reason = "token: this survey link was already used; the first answer stands"

@@ -31,6 +31,7 @@ from domain.fields import (
     text_problem,
 )
 from domain.followup import read_survey_token
+from domain.messages import pick_language
 from domain.models import (
     ContactKind,
     Frozen,
@@ -43,6 +44,7 @@ from domain.models import (
     Withdrawal,
 )
 from domain.rules import ProgramRules
+from domain.selfservice import FixNote, answer_hash, fields_to_fix
 from domain.topics import PhraseTopics, TopicMapper
 
 T = TypeVar("T")
@@ -238,6 +240,25 @@ def answer_of(raw: RawResponse, rules: ProgramRules, tz: str = "Asia/Jerusalem")
     return (str(email).lower(), at) if email and at is not None else None
 
 
+def fix_note_of(raw: RawResponse, problem: SetAside, rules: ProgramRules) -> FixNote | None:
+    """What to tell the person whose answer was set aside, when they gave a valid email and agreed to be
+    contacted (else None: nobody is written to without both)."""
+    f = _Fields(raw.answers, rules.intake.columns, rules.intake.max_text_length)
+    email = f.parsed("email", parse_email, "")
+    consent = f.parsed("consent_contact", parse_bool, None, required=False)
+    fields = fields_to_fix(problem)
+    if not email or consent is not True or not fields:
+        return None
+    languages = f.parsed("languages", lambda xs: parse_languages(xs, rules), [], items=True, required=False)
+    return FixNote(
+        email=str(email).lower(),
+        name=f.text("name", limit=rules.intake.max_name_length, collapse=True, name=True),
+        language=pick_language(languages, rules.digest.language),
+        fields=fields,
+        answer=answer_hash(raw),
+    )
+
+
 def parse_withdrawal(raw: RawResponse, rules: ProgramRules, tz: str = "Asia/Jerusalem") -> Withdrawal | None:
     """An answer that says "do not contact me" with a readable email and time: a withdrawal, else None.
 
@@ -277,6 +298,7 @@ MENTOR_COLUMNS: dict[str, str] = {
             "booking_url",
             "contact",
             "scheduling",
+            "newsletter",
         )
     },
     "full name": "name",
@@ -307,6 +329,9 @@ MENTOR_COLUMNS: dict[str, str] = {
     "לינקדאין": "linkedin",
     "קישור ליצירת קשר": "contact",
     "contact": "contact",
+    "send me the newsletter": "newsletter",
+    "לשלוח לי את הניוזלטר": "newsletter",
+    "ניוזלטר": "newsletter",
 }
 NO_EMAIL = "no email; a mentor without one must take bookings by link (scheduling: booking_link)"
 SENIOR = 3  # the career stage taken for a mentor who gives neither years nor a stage
@@ -460,6 +485,7 @@ def parse_mentor(raw: RawResponse, rules: ProgramRules) -> Mentor | SetAside:
         "booking_url": booking_url,
         "contact_kind": kind,
         "scheduling": scheduling,
+        "newsletter": bool(f.parsed("newsletter", parse_bool, False, required=False)),
     }
     if f.reasons:
         return SetAside(source=raw.source, ref=raw.ref, reasons=f.reasons)

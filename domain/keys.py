@@ -139,6 +139,37 @@ class EndedKey(_Key):
         return f"ended:{self.match_id}:{self.role.value}"
 
 
+class AckKey(_Key):
+    """The acknowledgment of one request, to its mentee."""
+
+    request_id: int
+
+    def __str__(self) -> str:
+        return f"ack:{self.request_id}"
+
+    @staticmethod
+    def prefix() -> str:
+        return "ack:"
+
+
+class FixKey(_Key):
+    """The note telling an applicant what to fix in one answer set aside (``answer``: the answer's hash)."""
+
+    answer: str
+
+    def __str__(self) -> str:
+        return f"fixit:{self.answer}"
+
+
+class SelfServiceKey(_Key):
+    """The confirmation of one self-service action taken (by the action's id in the store)."""
+
+    action_id: int
+
+    def __str__(self) -> str:
+        return f"selfservice:{self.action_id}"
+
+
 LedgerKey = (
     EventKey
     | InviteKey
@@ -151,6 +182,9 @@ LedgerKey = (
     | NudgeKey
     | CancelKey
     | EndedKey
+    | AckKey
+    | FixKey
+    | SelfServiceKey
 )
 
 
@@ -179,6 +213,12 @@ def parse_key(key: str) -> LedgerKey:
             return NewsletterKey(start=date.fromisoformat(parts[0]), end=date.fromisoformat(parts[1]), person=parts[2])
         if kind == "nudge" and len(parts) == 1:
             return NudgeKey(match_id=int(parts[0]))
+        if kind == "ack" and len(parts) == 1:
+            return AckKey(request_id=int(parts[0]))
+        if kind == "fixit" and len(parts) == 1 and parts[0]:
+            return FixKey(answer=parts[0])
+        if kind == "selfservice" and len(parts) == 1:
+            return SelfServiceKey(action_id=int(parts[0]))
         if kind == "report" and len(parts) == 1:
             return ReportKey(day=date.fromisoformat(parts[0]))
     except ValueError as exc:

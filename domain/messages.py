@@ -8,8 +8,8 @@ text). Rendering is pure: every date and link comes in as an argument.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
@@ -20,6 +20,7 @@ from domain.matching.explain import match_reasons
 from domain.models import HE_WEEKDAYS, DigestIssue, Match, Meeting, MenteeApplication, Mentor, Role
 from domain.report import ReportDoc
 from domain.rules import ProgramRules
+from domain.selfservice import FixNote, SelfServiceLink
 
 LANGUAGES = ("he", "en")
 
@@ -104,6 +105,7 @@ def render_invitation(
     tz: str,
     language: str | None = None,
     nudge: bool = False,
+    links: Sequence[SelfServiceLink] = (),
 ) -> Rendered:
     """The first-meeting invitation to one side (``role``): who, when (local time), video link, accessibility
     needs, why this match, and the mentor's booking link. Language: the recipient's first supported one.
@@ -114,7 +116,7 @@ def render_invitation(
     if language is None:
         preferred = application.languages if role is Role.MENTEE else mentor.languages
         language = pick_language(preferred, rules.digest.language)
-    context = {
+    context: dict[str, Any] = {
         "program": rules.name_in(language),
         "role": role.value,
         "mentee": {
@@ -142,6 +144,7 @@ def render_invitation(
         "reasons": invitation_reasons(match, application, mentor, rules, language),
     }
     context["nudge"] = nudge
+    context["links"] = [link.model_dump() for link in links]
     return _render(env, "booking" if context["booking"] else "invitation", language, context)
 
 
@@ -174,8 +177,10 @@ def render_survey(
     rules: ProgramRules,
     tz: str,
     language: str = "he",
+    links: Sequence[SelfServiceLink] = (),
 ) -> Rendered:
-    """The short follow-up survey invitation (or its one reminder) to one side of a match."""
+    """The short follow-up survey invitation (or its one reminder) to one side of a match, with that side's
+    self-service links."""
     context = {
         "program": rules.name_in(language),
         "reminder": kind == "reminder",
@@ -184,6 +189,7 @@ def render_survey(
         "other_name": other_name,
         "meeting_date": _day(meeting_start, tz, language),
         "survey_url": safe_url(survey_url(rules, token)),
+        "links": [link.model_dump() for link in links],
     }
     return _render(env, "survey", language, context)
 
@@ -198,16 +204,77 @@ def render_ended(
     rules: ProgramRules,
     tz: str,
     language: str = "he",
+    links: Sequence[SelfServiceLink] = (),
 ) -> Rendered:
-    """To one side of a match that ended: the meeting is cancelled; the mentee will be matched again."""
+    """To one side of a match that ended: the meeting is cancelled; the mentee will be matched again. With that
+    side's self-service ``links`` (withdraw or pause; a mentor's pause or capacity)."""
     context = {
         "program": rules.name_in(language),
         "role": role.value,
         "name": name,
         "other_name": other_name,
         "meeting_date": _day(meeting_start, tz, language) if meeting_start is not None else "",
+        "links": [link.model_dump() for link in links],
     }
     return _render(env, "ended", language, context)
+
+
+# --- mentees and mentors know where they stand -----------------------------------------------------------------
+
+
+def render_ack(
+    env: Environment,
+    *,
+    name: str,
+    wait_days: int | None,
+    links: Sequence[SelfServiceLink],
+    rules: ProgramRules,
+    language: str = "he",
+) -> Rendered:
+    """The acknowledgment of an application: received, what happens next, the usual wait (when the program has
+    a history), and the self-service links (withdraw, pause)."""
+    context = {
+        "program": rules.name_in(language),
+        "role": "mentee",
+        "name": name,
+        "wait_days": wait_days,
+        "links": [link.model_dump() for link in links],
+    }
+    return _render(env, "ack", language, context)
+
+
+def render_fixit(env: Environment, note: FixNote, rules: ProgramRules) -> Rendered:
+    """What to fix in an answer that was set aside, in plain words per field, with the form's link."""
+    context = {
+        "program": rules.name_in(note.language),
+        "name": note.name,
+        "fields": note.fields,
+        "form_url": safe_url(rules.self_service.form_url),
+    }
+    return _render(env, "fixit", note.language, context)
+
+
+def render_self_service(
+    env: Environment,
+    *,
+    role: Role,
+    action: str,
+    name: str,
+    until: date | None,
+    capacity: int | None,
+    rules: ProgramRules,
+    language: str = "he",
+) -> Rendered:
+    """The confirmation of a self-service action (withdrawn, paused until, capacity, could not reach)."""
+    context = {
+        "program": rules.name_in(language),
+        "role": role.value,
+        "action": action,
+        "name": name,
+        "until": "" if until is None else (f"{until:%d.%m.%Y}" if language == "he" else f"{until.day} {until:%B %Y}"),
+        "capacity": capacity,
+    }
+    return _render(env, "selfservice", language, context)
 
 
 def _day(instant: datetime, tz: str, language: str) -> str:
@@ -218,9 +285,11 @@ def _day(instant: datetime, tz: str, language: str) -> str:
 # --- digest --------------------------------------------------------------------------------------------------
 
 
-def render_digest(env: Environment, issue: DigestIssue, rules: ProgramRules, unsubscribe_url: str = "") -> Rendered:
+def render_digest(
+    env: Environment, issue: DigestIssue, rules: ProgramRules, unsubscribe_url: str = "", erase_url: str = ""
+) -> Rendered:
     """The newsletter issue, key points first, in ``issue.language``; with the reader's one-click unsubscribe
-    link at the end when given."""
+    link and their "erase my data" link at the end when given."""
     return _render(
         env,
         "digest",
@@ -231,6 +300,7 @@ def render_digest(env: Environment, issue: DigestIssue, rules: ProgramRules, uns
             "start": issue.period_start.strftime("%d.%m.%Y"),
             "end": issue.period_end.strftime("%d.%m.%Y"),
             "unsubscribe_url": unsubscribe_url,
+            "erase_url": erase_url,
         },
     )
 

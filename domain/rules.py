@@ -119,6 +119,36 @@ class DigestRules(Strict):
     unsubscribe_link_valid_days: int = Field(365, ge=30, le=3650)
 
 
+class RetentionRules(Strict):
+    """How long personal data is kept; applied by the scheduled ``privacy`` flow (``flows/privacy.py``)."""
+
+    form_answers_days_after_match: int = Field(
+        90,
+        ge=1,
+        le=3650,
+        description="a matched mentee's free-text answers (goals, accessibility) and their "
+        "inbox export row are removed this many days after the match was made",
+    )
+    ended_relationships_months: int = Field(
+        12,
+        ge=1,
+        le=120,
+        description="a request that ended (completed, canceled, rejected) is deleted whole "
+        "(matches, meetings, answers, flags) this many months after it last changed",
+    )
+    prefect_runs_days: int = Field(
+        30,
+        ge=1,
+        le=3650,
+        description="mentorflow's Prefect flow runs, their logs and artifacts are deleted after this many days",
+    )
+    erase_link_valid_days: int = Field(365, ge=1, le=3650, description="a self-service erase link works this long")
+    erase_url_template: str = Field(
+        "https://forms.example.org/mentorflow-erase?token={token}",
+        description="the self-service 'erase my data' page; {token} is a signed link naming no one",
+    )
+
+
 def _window(text: str) -> tuple[time, time]:
     start, sep, end = text.partition("-")
     try:
@@ -162,6 +192,28 @@ class AvailabilityRules(Strict):
         if isinstance(value, list):
             return [Weekday[v.strip().upper()[:3]] if isinstance(v, str) and not v.isdigit() else v for v in value]
         return value
+
+
+class SelfServiceRules(Strict):
+    """Acknowledgments, fix-it emails and the signed self-service links in every email to mentees and mentors."""
+
+    url_template: str = Field(
+        "https://forms.example.org/mentorflow-self-service?token={token}&action={action}",
+        description="the self-service form; {token} is a signed link naming no one, {action} what it asks",
+    )
+    link_valid_days: int = Field(60, ge=1, le=730, description="a self-service link acts until this many days")
+    form_url: str = Field(
+        "https://forms.example.org/mentorflow-apply",
+        description="the intake form, linked from the fix-it email to an applicant whose answer was set aside",
+    )
+    history_days: int = Field(
+        90, ge=7, description="the acknowledgment's typical wait: median over requests approved in this many days"
+    )
+    min_history: int = Field(3, ge=1, description="fewer approved requests than this: no figure is given")
+    acknowledge_within_days: int = Field(
+        14, ge=1, description="requests opened this many days ago or less are acknowledged (not older ones)"
+    )
+    max_pause_days: int = Field(180, ge=1, description="a pause ends at most this many days after it was asked")
 
 
 class RosterRules(Strict):
@@ -237,6 +289,8 @@ class ProgramRules(Strict):
         }
     )
     roster: RosterRules = RosterRules()
+    self_service: SelfServiceRules = SelfServiceRules()
+    retention: RetentionRules = RetentionRules()
 
     @model_validator(mode="after")
     def _unique_topics(self) -> ProgramRules:

@@ -13,6 +13,7 @@ from flows.intake import intake
 from flows.invite import invite
 from flows.match import match
 from flows.naming import run_name
+from flows.privacy import privacy
 from flows.report import report
 
 
@@ -37,6 +38,7 @@ STAGES: dict[str, Callable[..., BaseModel | dict[str, Any]]] = {
     "followup": followup,
     "digest": digest,
     "report": report,
+    "privacy": privacy,  # not part of ``all``: its own daily deployment
 }
 
 

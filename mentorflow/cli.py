@@ -33,6 +33,7 @@ class Stage(StrEnum):
     followup = "followup"
     digest = "digest"
     report = "report"
+    privacy = "privacy"
     all = "all"
 
 
@@ -117,14 +118,22 @@ def setup_prefect(
 @app.command()
 def status() -> None:
     """What stands where: requests by status, set-aside records, waitlist, flags, side effects."""
+    from datetime import timedelta
+
+    from domain.clock import resolve_now
+    from domain.models import Role
     from mentorflow.bootstrap import build_services
-    from mentorflow.views import render_status, render_where
+    from mentorflow.views import render_self_service, render_status, render_where
 
     services = build_services()
+    now = resolve_now(None, services.settings.timezone)
     with services.store.unit_of_work() as uow:
         report = uow.reporting.status_report()
+        paused, mentors = uow.self_service.paused_requests(now), uow.self_service.pauses(Role.MENTOR, now)
+        capacities, recent = uow.self_service.capacities(), uow.self_service.since(now - timedelta(days=7))
     typer.echo(render_where(services.settings))
     typer.echo(render_status(report))
+    typer.echo(render_self_service(paused, len(mentors), len(capacities), recent, services.settings.timezone))
 
 
 @app.command()
@@ -211,6 +220,58 @@ def unsubscribe(token: Annotated[str, typer.Argument(help="the token of a signed
 
     services = build_services()
     typer.echo(do_unsubscribe(services, token, resolve_now(None, services.settings.timezone), source="lead"))
+
+
+@app.command()
+def forget(
+    email: Annotated[
+        str, typer.Argument(help="the address of the person to erase (a mentor without one: their booking:… key)")
+    ],
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+    as_of: AsOf = None,
+) -> None:
+    """Erase a person everywhere: every table, the local files that name them, the Prefect artifacts that name
+    them (with PREFECT_API_URL). Their active matches are ended first (the meeting is cancelled, both sides are
+    told). Only a keyed hash of the address is kept, to recognise them if they apply again. Prints counts."""
+    from domain.clock import resolve_now
+    from mentorflow.bootstrap import build_services
+    from tasks.erasure import forget_person
+
+    if not yes:
+        typer.confirm("Erase this person's data everywhere? This cannot be undone", abort=True)
+    services = build_services()
+    report = forget_person(services, email, resolve_now(as_of, services.settings.timezone))
+    typer.echo(report.render())
+
+
+@app.command()
+def erase(token: Annotated[str, typer.Argument(help="the token of a signed 'erase my data' link")]) -> None:
+    """Record a signed "erase my data" link (what the self-service page does); the next privacy run erases."""
+    from mentorflow.bootstrap import build_services
+    from tasks.common import resolve_now
+    from tasks.erasure import request_erasure
+
+    services = build_services()
+    typer.echo(request_erasure(services, token, resolve_now(None, services.settings.timezone)))
+
+
+@app.command()
+def webhook(
+    host: Annotated[str, typer.Option(help="address to listen on (put an HTTPS proxy in front)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8025,
+) -> None:
+    """Optional: receive SendGrid's signed Event Webhook at POST /sendgrid/events; unsubscribes, spam reports
+    and bounces stop the newsletter for those addresses (needs MENTORFLOW_SENDGRID_WEBHOOK_PUBLIC_KEY)."""
+    from mentorflow.bootstrap import build_services
+    from mentorflow.webhook import PATH, make_server
+
+    services = build_services()
+    if not services.settings.sendgrid_webhook_public_key:
+        typer.echo("Set MENTORFLOW_SENDGRID_WEBHOOK_PUBLIC_KEY (the webhook's verification key) first.", err=True)
+        raise typer.Exit(2)
+    server = make_server(services, host, port)
+    typer.echo(f"listening on http://{host}:{port}{PATH}")
+    server.serve_forever()
 
 
 @app.command()

@@ -137,6 +137,7 @@ def run_demo(directory: Path, start: str, fresh: bool = False) -> str:
     from flows.intake import intake
     from flows.invite import invite
     from flows.match import match
+    from flows.privacy import privacy
     from flows.report import report
 
     tz = ZoneInfo(settings.timezone)
@@ -150,6 +151,8 @@ def run_demo(directory: Path, start: str, fresh: bool = False) -> str:
         taken_in = intake(day0)
         match(day0, approval="auto")
         invite(day0)
+        paused = _simulate_pause(services, day0 + timedelta(days=1))
+        intake(day0 + timedelta(days=1))  # the pause counts at the next run, and is confirmed by email
         followup(day0 + timedelta(days=8))  # booking-link mentees who have not met yet get their one nudge
         followup(day0 + timedelta(days=12))  # surveys go out a few days after the first meetings
         _simulate_answers(services, day0 + timedelta(days=12))
@@ -161,7 +164,15 @@ def run_demo(directory: Path, start: str, fresh: bool = False) -> str:
         followup(day0 + timedelta(days=30))  # follow-up closes
         newsletter.append(_newsletter_issue(services, digest, day0 + timedelta(days=28)))
         report(day0 + timedelta(days=28))
-    return summarize(services, taken_in, before) + "\n\nNewsletter:\n" + "\n".join(f"  {n}" for n in newsletter)
+        summary = summarize(services, taken_in, before, paused)
+        erased = _simulate_erasure(services, privacy, day0 + timedelta(days=29))
+    return (
+        summary
+        + "\n\nNewsletter:\n"
+        + "\n".join(f"  {n}" for n in newsletter)
+        + "\n\nErasure:\n"
+        + "\n".join(f"  {n}" for n in erased)
+    )
 
 
 def _simulate_opt_ins(services: Services, now: datetime) -> None:
@@ -209,16 +220,85 @@ def _simulate_unsubscribe(services: Services, at: datetime) -> str:
     return f"one reader clicked their unsubscribe link: {outcome}; the next issue leaves them out"
 
 
+def _simulate_erasure(services: Services, privacy_flow: Any, at: datetime) -> list[str]:
+    """Demo only: a matched mentee clicks "erase my data"; the next privacy run forgets them everywhere."""
+    from domain.erasure import Person, erase_token, names_person
+    from tasks.erasure import request_erasure
+
+    with services.store.unit_of_work() as uow:
+        matched = [r for r in uow.requests.all() if r.status.value in MATCHED]
+        earlier = uow.erasure.forgotten_count()
+    if earlier:
+        return [f"{earlier} person forgotten by an earlier demo run (a rerun erases no one else)"]
+    if not matched:
+        return ["nobody to erase"]
+    who = matched[0].application
+    secret = services.settings.survey_token_secret.get_secret_value()
+    token = erase_token(str(who.email), secret, at, services.rules.retention.erase_link_valid_days)
+    asked = request_erasure(services, token, at)
+    run = privacy_flow(at + timedelta(hours=1))
+    person = Person(email=str(who.email), names=[who.name])
+    data = services.settings.data_dir
+    left = [
+        p
+        for p in data.rglob("*")
+        if p.is_file()
+        and ".prefect" not in p.parts
+        and "mentorflow.db" not in p.name
+        and names_person(p.read_bytes().decode("utf-8", errors="replace"), person)
+    ]
+    lines = [f"a matched mentee clicked their 'erase my data' link: {asked}"]
+    for done in run.erasures.reports:
+        lines.append(
+            f"the privacy run forgot them: {done.ended_matches} match ended (meeting cancelled, mentor told), "
+            f"{sum(done.store.values())} rows in {len(done.store)} tables, "
+            f"{sum(done.files.values())} files or rows in the data folder, "
+            f"{done.prefect_artifacts if done.prefect_artifacts is not None else 'no'} Prefect artifacts"
+        )
+    lines.append(
+        f"files in the data folder that still name them: {len(left)}; only a keyed hash of the address is kept "
+        "(`mentorflow forget EMAIL` does the same at once)"
+    )
+    return lines
+
+
 EPOCH = datetime(2000, 1, 1, tzinfo=ZoneInfo("UTC"))
 FAR = datetime(2100, 1, 1, tzinfo=ZoneInfo("UTC"))
 
 
-def summarize(services: Services, taken_in: IntakeSummary, done_before: int) -> str:
+def _simulate_pause(services: Services, at: datetime) -> str:
+    """Demo only: the first mentee still waiting answers the "pause until" link of their acknowledgment."""
+    from domain.models import RequestStatus, Role
+    from domain.selfservice import Action
+    from tasks.compose import links_for
+
+    with services.store.unit_of_work() as uow:
+        waiting = uow.requests.all(RequestStatus.PENDING)
+    if not waiting:
+        return "nobody waiting to pause"
+    secret = services.settings.survey_token_secret.get_secret_value()
+    [link] = [
+        x for x in links_for(Role.MENTEE, waiting[0], None, services.rules, secret, at) if x.action is Action.PAUSE
+    ]
+    token = link.url.split("token=")[1].split("&")[0]
+    folder = private_dir(services.settings.self_service_inbox())
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=["token", "action", "timestamp", "until"])
+    writer.writeheader()
+    until = (at + timedelta(days=21)).date().isoformat()
+    writer.writerow({"token": token, "action": "mentee-pause", "timestamp": at.isoformat(), "until": until})
+    write_private(folder / "answers.csv", out.getvalue().encode())
+    return f"one waiting mentee paused matching until {until} through the link in their acknowledgment"
+
+
+def summarize(services: Services, taken_in: IntakeSummary, done_before: int, paused: str = "") -> str:
     """What the newcomer reads at the end of ``make demo``."""
     settings = services.settings
     with services.store.unit_of_work() as uow:
         report = uow.reporting.status_report()
-        done = uow.reporting.ledger_counts(["event:", "invite:", "survey:", "reminder:"])
+        done = uow.reporting.ledger_counts(
+            ["event:", "invite:", "survey:", "reminder:", "ack:", "fixit:", "selfservice:"]
+        )
         answers = uow.followup.survey_answers()
         by_link = {m.key for m in uow.roster.mentors() if m.scheduling == "booking_link"}
         matches = [m for m in uow.matches.made(EPOCH, FAR) if m.mentor_email in by_link]
@@ -240,6 +320,8 @@ def summarize(services: Services, taken_in: IntakeSummary, done_before: int) -> 
         f"  booking links    {len(by_link)} mentors from the mentors page (no email, own booking link): "
         f"{len(matches)} mentees got the link in their match email (no calendar event), {nudges} nudged once, "
         f'{said_met} answered "we met", {link_met} now met',
+        f"  told where they stand  {done['ack:']} acknowledgments, {done['fixit:']} notes on what to fix, "
+        f"{done['selfservice:']} self-service confirmations" + (f" ({paused})" if paused else ""),
         f"  digests written  {report.digests}",
         f"  side effects this run: {new_effects} new (a second `make demo` makes 0)",
         "",

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from config.settings import Settings
 from domain.models import Match, Meeting, MentoringRequest, SurveyAnswer
+from domain.selfservice import TakenAction
 from store.reporting import StatusReport
 
 
@@ -51,6 +57,24 @@ def render_where(settings: Settings) -> str:
         lines.append(f"Mentor roster: {settings.roster_file().resolve()}")
     if settings.intake == "local":
         lines.append(f"Mentee form exports: {settings.inbox().resolve()}")
+    return "\n".join(lines)
+
+
+def render_self_service(
+    paused_requests: Mapping[int, datetime],
+    paused_mentors: int,
+    capacities: int,
+    recent: Sequence[TakenAction],
+    tz: str = "Asia/Jerusalem",
+) -> str:
+    """What mentees and mentors asked through their links: pauses in effect (by request id), and the last
+    week's actions by outcome (no personal data)."""
+    zone = ZoneInfo(tz)
+    until = ", ".join(f"request {r} until {u.astimezone(zone):%Y-%m-%d}" for r, u in sorted(paused_requests.items()))
+    lines = [f"Self-service: {len(paused_requests)} mentee requests paused" + (f" ({until})" if until else "")]
+    lines.append(f"  {paused_mentors} mentors paused, {capacities} mentors set their own capacity")
+    outcomes = Counter(f"{a.role.value} {a.action.value}: {a.outcome}" for a in recent)
+    lines += [f"  last 7 days, {k}: {n}" for k, n in sorted(outcomes.items())]
     return "\n".join(lines)
 
 

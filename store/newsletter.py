@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from domain.newsletter import Preview
+from store.sql import insert
 from store.tables import NewsletterPreviewRow, NewsletterUnsubscribeRow
 
 
@@ -24,6 +26,22 @@ class NewsletterRepository:
         self.session.add(NewsletterUnsubscribeRow(person=person, at=now, source=source))
         self.session.flush()
         return True
+
+    def unsubscribe_many(self, persons: Iterable[str], source: str, now: datetime) -> int:
+        """Record that these people left the newsletter (one bulk insert); how many were new."""
+        wanted = sorted(set(persons))
+        if not wanted:
+            return 0
+        known = set(
+            self.session.scalars(
+                select(NewsletterUnsubscribeRow.person).where(NewsletterUnsubscribeRow.person.in_(wanted))
+            )
+        )
+        rows = [{"person": p, "at": now, "source": source} for p in wanted if p not in known]
+        if rows:
+            stmt = insert(self.session, NewsletterUnsubscribeRow).on_conflict_do_nothing(index_elements=["person"])
+            self.session.execute(stmt, rows)
+        return len(rows)
 
     def unsubscribed(self) -> set[str]:
         return set(self.session.scalars(select(NewsletterUnsubscribeRow.person)).all())

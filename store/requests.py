@@ -316,6 +316,13 @@ class RequestRepository:
         apply_transition(row, new, now)
         self.session.add(RequestEventRow(**event_row(row.id, frm, new.value, actor, note, now)))
 
+    def note(self, request_id: int, actor: str, note: str, now: datetime) -> None:
+        """A timeline entry that changes no status (a pause, an action asked through a self-service link)."""
+        row = self.session.get(RequestRow, request_id)
+        if row is None:
+            raise KeyError(f"no request {request_id}")
+        self.session.add(RequestEventRow(**event_row(row.id, row.status, row.status, actor, note, now)))
+
     def open_of(self, emails: Sequence[str]) -> dict[str, MentoringRequest]:
         """Each of these mentees' open request, by lower-case email."""
         out: dict[str, MentoringRequest] = {}

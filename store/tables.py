@@ -259,3 +259,42 @@ class NewsletterPreviewRow(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)  # waiting | sent | skipped
     data: Mapped[dict[str, Any]]
     __table_args__ = (UniqueConstraint("period_start", "period_end", name="uq_newsletter_preview_period"),)
+
+
+class ForgottenRow(Base):
+    """Someone erased on request: only a keyed hash of their address (``domain.erasure.forgotten_hash``), so that
+    a later answer from the same address is recognised as a returning person; nothing else is kept."""
+
+    __tablename__ = "forgotten"
+    person: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime]
+
+
+class EraseRequestRow(Base):
+    """A self-service "erase my data" link that was used, by the opaque person key of the link; the next
+    privacy run erases that person and deletes this row."""
+
+    __tablename__ = "erase_requests"
+    person: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime]
+
+
+class SelfServiceActionRow(Base):
+    """A self-service action taken through a signed link, once per link (``token`` is unique: a replay is refused).
+
+    ``person`` is the opaque key the link was made for (no address); ``target`` the request or match it acted on.
+    The latest ``pause`` of a person holds until ``until``; the latest ``capacity`` of a mentor replaces the roster's.
+    """
+
+    __tablename__ = "self_service_actions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token: Mapped[str] = mapped_column(String(160), unique=True)
+    role: Mapped[str] = mapped_column(String(8))
+    action: Mapped[str] = mapped_column(String(16))
+    person: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    submitted_at: Mapped[datetime]
+    taken_at: Mapped[datetime]
+    until: Mapped[datetime | None] = mapped_column(nullable=True)
+    capacity: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    outcome: Mapped[str] = mapped_column(Text, default="")

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from store.db import engine_for, migrate
 from store.digests import DigestRepository
+from store.erasure import ErasureRepository
 from store.followup import FollowupRepository
 from store.ledger import LedgerRepository
 from store.matches import MatchRepository
@@ -23,6 +24,7 @@ from store.newsletter import NewsletterRepository
 from store.reporting import ReportingRepository
 from store.requests import RequestRepository
 from store.roster import RosterRepository
+from store.selfservice import SelfServiceRepository
 from store.sql import insert
 from store.tables import Meta
 
@@ -40,6 +42,8 @@ class UnitOfWork:
         self.digests = DigestRepository(session)
         self.newsletter = NewsletterRepository(session)
         self.reporting = ReportingRepository(session)
+        self.self_service = SelfServiceRepository(session)
+        self.erasure = ErasureRepository(session)
 
 
 class Store:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Literal
 
 from jinja2 import Environment
@@ -13,9 +14,11 @@ from config.settings import Settings
 from connectors.base import Address, Attachment, CalendarEvent, OutgoingEmail
 from domain.followup import survey_token
 from domain.keys import InviteKey, NudgeKey, SurveyKey
+from domain.links import person_key
 from domain.messages import Rendered, pick_language, render_invitation, render_survey
 from domain.models import Match, Meeting, Mentor, MentoringRequest, Role
 from domain.rules import ProgramRules
+from domain.selfservice import SelfServiceLink, self_service_links
 
 
 def event_id_for(install_id: str, match_id: int) -> str:
@@ -93,6 +96,28 @@ def _side(role: Role, request: MentoringRequest, mentor: Mentor, rules: ProgramR
     )
 
 
+def links_for(
+    role: Role,
+    request: MentoringRequest,
+    mentor: Mentor | None,
+    rules: ProgramRules,
+    secret: str,
+    now: datetime,
+    match_id: int | None = None,
+) -> list[SelfServiceLink]:
+    """One side's signed self-service links (mentee: withdraw, pause, could not reach; mentor: pause,
+    capacity, could not reach), valid ``self_service.link_valid_days`` from ``now``."""
+    expires = now + timedelta(days=rules.self_service.link_valid_days)
+    if role is Role.MENTEE:
+        person = person_key(str(request.application.email), secret)
+        return self_service_links(
+            role, person, secret, expires, rules.self_service, request_id=request.id, match_id=match_id
+        )
+    assert mentor is not None
+    person = person_key(mentor.key, secret)
+    return self_service_links(role, person, secret, expires, rules.self_service, match_id=match_id)
+
+
 def invitation_email(
     env: Environment,
     role: Role,
@@ -104,8 +129,10 @@ def invitation_email(
     tz: str,
     ics: bytes | None,
     nudge: bool = False,
+    links: Sequence[SelfServiceLink] = (),
 ) -> OutgoingEmail:
-    """The invitation to one side of a match, with the .ics attached where the calendar does not invite.
+    """The invitation to one side of a match, with the .ics attached where the calendar does not invite, and
+    that side's self-service ``links``.
 
     With ``nudge`` (booking-link matches only): the mentee's one reminder to book, under ``nudge:<match>``.
     """
@@ -121,6 +148,7 @@ def invitation_email(
         tz=tz,
         language=language,
         nudge=nudge,
+        links=links,
     )
     attachments = (
         [Attachment(filename="invite.ics", content_type="text/calendar; method=REQUEST", content=ics)] if ics else []
@@ -151,6 +179,7 @@ def survey_email(
 ) -> OutgoingEmail:
     """The follow-up survey (or its one reminder) to one side of a match; its link works until ``link_expires``."""
     to, language, other = _side(role, request, mentor, rules)
+    sent_at = link_expires - timedelta(days=rules.followup.link_valid_days)
     rendered = render_survey(
         env,
         kind=kind,
@@ -162,6 +191,7 @@ def survey_email(
         rules=rules,
         tz=tz,
         language=language,
+        links=links_for(role, request, mentor, rules, secret, sent_at, meeting.match_id),
     )
     return _email(
         str(SurveyKey(kind=kind, match_id=meeting.match_id, role=role)),

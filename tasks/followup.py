@@ -26,7 +26,7 @@ from domain.models import FollowupFlag, RequestStatus, Role, SetAside
 from mentorflow.bootstrap import current_services
 from store.ledger import Outcome, send_once
 from tasks.common import each, log, retry_if_transient
-from tasks.compose import invitation_email, survey_email
+from tasks.compose import invitation_email, links_for, survey_email
 
 
 class AnswersReport(BaseModel):
@@ -65,9 +65,13 @@ def collect_answers(now: datetime) -> AnswersReport:
             linked.append(LinkedAnswer(answer=parsed, link=link, source=raw.source, ref=raw.ref))
     with svc.store.unit_of_work() as uow:
         ids = sorted({i.answer.match_id for i in linked})
-        live = {match_id for match_id, m in uow.matches.many(ids).items() if m.active}
+        matches = uow.matches.many(ids)
+        live = {match_id for match_id, m in matches.items() if m.active}
         ended = set(ids) - live  # ended, or no such match
-        good, refused = screen_survey_answers(linked, uow.followup.survey_answers(), ended)
+        created = {match_id: m.created_at for match_id, m in matches.items()}
+        good, refused = screen_survey_answers(
+            linked, uow.followup.survey_answers(), ended, created, svc.rules.followup.link_valid_days
+        )
         bad += refused
         new = uow.followup.add_survey_answers(good)
         uow.requests.record_set_aside(bad, "survey", now)
@@ -96,6 +100,10 @@ def _reachable(due: list[SurveyDue]) -> list[SurveyDue]:
         mentors = uow.roster.many([m.mentor_email for m in matches.values()])
     silent = {mid for mid, m in matches.items() if (x := mentors.get(m.mentor_email.lower())) and x.email is None}
     return [d for d in due if not (d.role is Role.MENTOR and d.match_id in silent)]
+
+
+def _secret() -> str:
+    return current_services().settings.survey_token_secret.get_secret_value()
 
 
 class BookingReport(BaseModel):
@@ -139,6 +147,7 @@ def nudge_bookings(now: datetime) -> BookingReport:
             svc.settings.timezone,
             None,
             nudge=True,
+            links=links_for(Role.MENTEE, request, mentor, svc.rules, _secret(), now, match_id),
         )
         send_once(svc.store, svc.connectors.mailer, message, "nudge", now)
     with svc.store.unit_of_work() as uow:

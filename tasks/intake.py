@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from connectors.base import IntakeBatch
+from domain.erasure import forgotten_hash
 from domain.intake import answer_of, parse_mentee, parse_mentor, parse_withdrawal
 from domain.models import FollowupFlag, MenteeApplication, Mentor, RawResponse, RequestStatus, SetAside, Withdrawal
 from mentorflow.bootstrap import current_services
 from store.uow import UnitOfWork
 from tasks.common import log, retry_if_transient
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def emails_in(raw: RawResponse) -> list[str]:
@@ -35,6 +38,8 @@ class IntakeReport(BaseModel):
     updated: int
     unchanged: int
     set_aside: list[SetAside]
+    returning: int = Field(0, description="answers from people erased earlier at their request, applying again")
+    erased: int = Field(0, description="answers given before their person was erased: not taken in again")
 
 
 @task(
@@ -143,7 +148,15 @@ def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
             else:
                 bad.append(p)
                 people.append(next(iter(emails_in(raw)), ""))
+    secret = svc.settings.survey_token_secret.get_secret_value()
     with svc.store.unit_of_work() as uow:
+        # an answer given before its person was forgotten stays forgotten (a form such as Google Forms keeps
+        # it and may be read again); one given after is a returning person, taken in as anyone else
+        hashes = {a.response_id: forgotten_hash(str(a.email), secret) for a in good}
+        erased_at = uow.erasure.forgotten(hashes.values())
+        old = {a.response_id for a in good if a.submitted_at <= erased_at.get(hashes[a.response_id], EPOCH)}
+        good = [a for a in good if a.response_id not in old]
+        returning = sum(hashes[a.response_id] in erased_at for a in good)
         counts = uow.requests.save_applications(good, now)
         withdrawn = withdraw_requests(uow, withdrawals, now)
         uow.requests.record_set_aside(bad, "mentee", now, people)
@@ -164,13 +177,23 @@ def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
         )
         if batch.watermark is not None:
             uow.requests.set_watermark(svc.connectors.intake.name, batch.watermark, now)
-    log("applications saved", received=len(batch.responses), set_aside=len(bad), withdrawn=withdrawn, **dict(counts))
+    log(
+        "applications saved",
+        received=len(batch.responses),
+        set_aside=len(bad),
+        withdrawn=withdrawn,
+        returning=returning,
+        erased=len(old),
+        **dict(counts),
+    )
     return IntakeReport(
         received=len(batch.responses),
         created=counts["created"],
         updated=counts["updated"],
         unchanged=counts["unchanged"],
         set_aside=bad,
+        returning=returning,
+        erased=len(old),
     )
 
 

@@ -19,7 +19,7 @@ from domain.scheduling import first_meeting_slot
 from mentorflow.bootstrap import Services, current_services
 from store.ledger import Outcome, do_once, send_once
 from tasks.common import each, log, retry_if_transient
-from tasks.compose import calendar_event, event_id_for, invitation_email
+from tasks.compose import calendar_event, event_id_for, invitation_email, links_for
 
 # Where the calendar's sync position (Google's sync token) is kept between runs, like the intake watermark.
 CALENDAR_CHANGES = "calendar:changes"
@@ -169,13 +169,26 @@ def _invite(
     outcomes = []
     for role in (Role.MENTEE, Role.MENTOR):
         message = invitation_email(
-            svc.templates, role, meeting, match, request, mentor, svc.rules, svc.settings.timezone, ics
+            svc.templates,
+            role,
+            meeting,
+            match,
+            request,
+            mentor,
+            svc.rules,
+            svc.settings.timezone,
+            ics,
+            links=links_for(role, request, mentor, svc.rules, _secret(svc), now, match.id),
         )
         outcomes.append(send_once(store, mailer, message, "invite", now))
     with store.unit_of_work() as uow:
         uow.matches.mark_scheduled(match_id, "", now)
     status: Literal["scheduled", "uncertain"] = "uncertain" if Outcome.UNCERTAIN in outcomes else "scheduled"
     return InviteOutcome(match_id=match_id, status=status, event=event_outcome, emails=outcomes)
+
+
+def _secret(svc: Services) -> str:
+    return svc.settings.survey_token_secret.get_secret_value()
 
 
 def _invite_by_link(
@@ -193,7 +206,16 @@ def _invite_by_link(
             svc.store,
             svc.connectors.mailer,
             invitation_email(
-                svc.templates, role, meeting, match, request, mentor, svc.rules, svc.settings.timezone, None
+                svc.templates,
+                role,
+                meeting,
+                match,
+                request,
+                mentor,
+                svc.rules,
+                svc.settings.timezone,
+                None,
+                links=links_for(role, request, mentor, svc.rules, _secret(svc), now, match.id),
             ),
             "invite",
             now,

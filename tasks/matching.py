@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from domain.approval import ProposalLine, WaitingProposal
+from domain.links import person_key
 from domain.matching import propose_matches
-from domain.models import MatchResult, ProposedMatch, RequestStatus
+from domain.models import MatchResult, Mentor, ProposedMatch, RequestStatus, Role, Unmatched
 from mentorflow.bootstrap import current_services
 from mentorflow.lead import Closing, save_decision
 from tasks.common import log
 from tasks.reporting import md_table
+
+
+def own_capacities(
+    mentors: list[Mentor], pauses: Mapping[str, datetime], capacities: Mapping[str, int], secret: str
+) -> list[Mentor]:
+    """The mentors as they asked through their self-service links: a paused mentor takes no one until their
+    return date, and a capacity they set replaces the roster's (both by the opaque key of the mentor)."""
+    out: list[Mentor] = []
+    for m in mentors:
+        person = person_key(m.key, secret)
+        if person in pauses:
+            m = m.model_copy(update={"capacity": 0})
+        elif person in capacities:
+            m = m.model_copy(update={"capacity": capacities[person]})
+        out.append(m)
+    return out
 
 
 @task(name="propose-matches", cache_policy=NO_CACHE)
@@ -25,8 +44,24 @@ def propose(now: datetime, objective: Literal["fit", "participation", "stable"] 
         pending = uow.requests.all(RequestStatus.PENDING)
         since = now - timedelta(days=svc.rules.matching.relationship_days)
         mentors, load = uow.roster.mentors(), uow.matches.mentor_load(since)
+        paused, tz = uow.self_service.paused_requests(now), ZoneInfo(svc.settings.timezone)
+        mentor_pauses, capacities = uow.self_service.pauses(Role.MENTOR, now), uow.self_service.capacities()
+    on_pause = [
+        Unmatched(request_id=r.id, reason=f"paused by the mentee until {paused[r.id].astimezone(tz):%Y-%m-%d}")
+        for r in pending
+        if r.id in paused
+    ]
+    pending = [r for r in pending if r.id not in paused]
+    mentors = own_capacities(mentors, mentor_pauses, capacities, svc.settings.survey_token_secret.get_secret_value())
     result = propose_matches(pending, mentors, load, svc.rules, now, objective)
-    log("matches proposed", pending=len(pending), proposed=len(result.matches), waiting=len(result.waitlist))
+    result = result.model_copy(update={"waitlist": [*result.waitlist, *on_pause]})  # the lead sees why they wait
+    log(
+        "matches proposed",
+        pending=len(pending),
+        paused=len(paused),
+        proposed=len(result.matches),
+        waiting=len(result.waitlist),
+    )
     return result
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from connectors.base import Address, OutgoingEmail
 from connectors.local.files import write_private
 from domain.digest import build_digest
+from domain.erasure import erase_token
 from domain.keys import DigestPreviewKey, NewsletterKey
 from domain.links import LinkRefused, verify_link
 from domain.messages import Rendered, render_digest
@@ -161,8 +162,15 @@ def send_newsletter(preview: Preview, now: datetime) -> NewsletterReport:
     for reader in audience:
         token = unsubscribe_token(reader, secret, now, rules.digest.unsubscribe_link_valid_days)
         url = rules.digest.unsubscribe_url_template.format(token=token)
+        erase = erase_token(str(reader.email), secret, now, rules.retention.erase_link_valid_days)
         issue = preview.final_issue(reader.language)
-        page = render_digest(svc.templates, issue, rules, unsubscribe_url=url)
+        page = render_digest(
+            svc.templates,
+            issue,
+            rules,
+            unsubscribe_url=url,
+            erase_url=rules.retention.erase_url_template.format(token=erase),
+        )
         key = NewsletterKey(start=preview.period_start.date(), end=preview.period_end.date(), person=reader.person)
         to = [Address(email=str(reader.email), name=reader.name)]
         base = bulk_email(str(key), to, page, reader.language, "digest", rules)

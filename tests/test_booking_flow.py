@@ -66,8 +66,10 @@ def services_for(folder: Path) -> Services:
     return build_services(Settings(data_dir=folder, roster_path=folder / "mentors.md", _env_file=None))  # type: ignore[call-arg]
 
 
-def sent(folder: Path) -> list[email.message.Message]:
-    return [email.message_from_bytes(p.read_bytes()) for p in sorted((folder / "outbox").glob("*.eml"))]
+def sent(folder: Path, kind: str = "") -> list[email.message.Message]:
+    """The emails in the outbox, acknowledgments of applications apart (``kind="ack"``: only those)."""
+    paths = sorted((folder / "outbox").glob("*.eml"))
+    return [email.message_from_bytes(p.read_bytes()) for p in paths if p.name.startswith("ack") == (kind == "ack")]
 
 
 def body(msg: email.message.Message) -> str:
@@ -97,6 +99,8 @@ def test_booking_link_lifecycle(program: Path) -> None:
         assert not list(program.glob("invites/*.ics")), "no calendar event"
         first = sent(program)
         assert len(first) == 2, "one match email per mentee; none to the mentors, who have no email"
+        assert len(sent(program, "ack")) == 2, "and, before it, each mentee's acknowledgment"
+        assert all("mentee-unreachable" in body(m) for m in first), "self-service links in the match email"
         assert {m["To"].split("<")[-1].rstrip(">") for m in first} == {"dana@example.org", "ron@example.org"}
         for msg in first:
             assert "calendly.com/noa/30min" in body(msg) or "cal.com/yuval" in body(msg)

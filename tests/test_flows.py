@@ -132,8 +132,10 @@ def test_intake_match_invite_end_to_end(data_dir: Path) -> None:
     invite_keys = [k for k in mailer.sends if k.startswith("invite:")]
     assert len(invite_keys) == 2 * len(scheduled) and set(mailer.sends.values()) == {1}
     # the files a person receives: a REQUEST .ics attached to each invitation
-    emls = sorted((data_dir / "outbox").glob("*.eml"))
+    emls = sorted((data_dir / "outbox").glob("invite*.eml"))
     assert len(emls) == 2 * len(scheduled)
+    acks = [k for k in mailer.sends if k.startswith("ack:")]
+    assert len(acks) >= len(scheduled), "every applicant was acknowledged (once: see below)"
     msg = email.message_from_bytes(emls[0].read_bytes())
     parts = [p.get_content_type() for p in msg.walk()]
     assert "text/calendar" in parts and "text/html" in parts and "text/plain" in parts
@@ -151,7 +153,7 @@ def test_intake_match_invite_end_to_end(data_dir: Path) -> None:
     run_first_week(services)
     assert set(calendar.creates.values()) == {1}
     assert set(mailer.sends.values()) == {1}
-    assert len(list((data_dir / "outbox").glob("*.eml"))) == len(emls)
+    assert len(list((data_dir / "outbox").glob("invite*.eml"))) == len(emls)
 
 
 def test_transient_mail_failures_are_retried_and_sent_once(data_dir: Path) -> None:

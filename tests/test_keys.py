@@ -7,14 +7,17 @@ from datetime import date
 import pytest
 
 from domain.keys import (
+    AckKey,
     DigestKey,
     DigestPreviewKey,
     EventKey,
+    FixKey,
     InviteKey,
     LedgerKey,
     NewsletterKey,
     ReportKey,
     RescheduleKey,
+    SelfServiceKey,
     SurveyKey,
     parse_key,
 )
@@ -33,6 +36,9 @@ KEYS: list[tuple[LedgerKey, str]] = [
         NewsletterKey(start=date(2026, 11, 22), end=date(2026, 12, 6), person="Ab-_9"),
         "newsletter:2026-11-22:2026-12-06:Ab-_9",
     ),
+    (AckKey(request_id=5), "ack:5"),
+    (FixKey(answer="0a1b2c"), "fixit:0a1b2c"),
+    (SelfServiceKey(action_id=9), "selfservice:9"),
 ]
 
 

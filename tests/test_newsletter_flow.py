@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -74,6 +75,15 @@ def test_preview_approval_send_and_an_unsubscribe_honoured_by_the_next_issue(dat
     token = url.split("token=", 1)[1]
     assert unsubscribe(services, token, DAY0 + timedelta(days=15)) == "unsubscribed"
     assert unsubscribe(services, token[:-2] + "xx", DAY0 + timedelta(days=15)).startswith("not unsubscribed")
+    # and the reader's own "erase my data" link, recorded for the next privacy run
+    from tasks.erasure import request_erasure
+
+    plain = leaving.get_body(preferencelist=("plain",))
+    assert plain is not None
+    erase = re.search(r"mentorflow-erase\?token=([A-Za-z0-9._-]+)", plain.get_content())
+    assert erase is not None
+    assert request_erasure(services, erase.group(1), DAY0 + timedelta(days=15)).startswith("erasure requested")
+    assert request_erasure(services, token, DAY0 + timedelta(days=15)) == "not erased: not a valid link"
 
     with use_services(services):
         assert digest(DAY0 + timedelta(days=28)).awaiting_approval

@@ -176,6 +176,8 @@ def _json_rows(name: str, items: list[Any]) -> Iterable[Row]:
         if not isinstance(item, dict):
             yield Row(fallback, {}, "is not an object of question → answer")
             continue
+        if not item:
+            continue  # a blanked answer (erased or past retention), like an empty CSV row
         if len(item) > MAX_COLUMNS:
             raise UnreadableFile(name, f"{fallback} has {len(item)} answers, more than the {MAX_COLUMNS} limit")
         answers: dict[str, Answer] = {}

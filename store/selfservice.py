@@ -1,0 +1,107 @@
+"""Self-service actions taken through signed links: which links acted, the pauses and capacities they set."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from domain.models import Role
+from domain.selfservice import Action, ActionRequest, TakenAction
+from store.sql import insert
+from store.tables import SelfServiceActionRow
+
+
+class SelfServiceRepository:
+    """Self-service actions. Never commits: the caller's transaction does."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def taken(self) -> dict[str, datetime]:
+        """Every link that already acted → the time of the answer it acted on."""
+        rows = self.session.execute(select(SelfServiceActionRow.token, SelfServiceActionRow.submitted_at))
+        return {token: at for token, at in rows}
+
+    def record(self, item: ActionRequest, until: datetime | None, outcome: str, now: datetime) -> int | None:
+        """Keep an action taken (once per link); its id, or None when that link had already acted."""
+        stmt = (
+            insert(self.session, SelfServiceActionRow)
+            .values(
+                token=item.token,
+                role=item.role.value,
+                action=item.action.value,
+                person=item.person,
+                target=item.target,
+                submitted_at=item.submitted_at,
+                taken_at=now,
+                until=until,
+                capacity=item.capacity,
+                outcome=outcome,
+            )
+            .on_conflict_do_nothing(index_elements=["token"])
+            .returning(SelfServiceActionRow.id)
+        )
+        return self.session.scalar(stmt)
+
+    def pauses(self, role: Role, now: datetime) -> dict[str, datetime]:
+        """Person key → return time, for each person of ``role`` whose latest pause still holds at ``now``."""
+        latest: dict[str, datetime | None] = {}
+        for person, until in self.session.execute(
+            select(SelfServiceActionRow.person, SelfServiceActionRow.until)
+            .where(SelfServiceActionRow.role == role.value, SelfServiceActionRow.action == Action.PAUSE.value)
+            .order_by(SelfServiceActionRow.submitted_at, SelfServiceActionRow.id)
+        ):
+            latest[person] = until
+        return {p: u for p, u in latest.items() if u is not None and u > now}
+
+    def paused_requests(self, now: datetime) -> dict[int, datetime]:
+        """Request id → return time, for requests whose mentee's latest pause of them still holds."""
+        latest: dict[int, datetime | None] = {}
+        for target, until in self.session.execute(
+            select(SelfServiceActionRow.target, SelfServiceActionRow.until)
+            .where(
+                SelfServiceActionRow.role == Role.MENTEE.value,
+                SelfServiceActionRow.action == Action.PAUSE.value,
+                SelfServiceActionRow.target.is_not(None),
+            )
+            .order_by(SelfServiceActionRow.submitted_at, SelfServiceActionRow.id)
+        ):
+            latest[target] = until
+        return {t: u for t, u in latest.items() if u is not None and u > now}
+
+    def capacities(self) -> dict[str, int]:
+        """Mentor person key → the capacity they last set themselves."""
+        out: dict[str, int] = {}
+        for person, capacity in self.session.execute(
+            select(SelfServiceActionRow.person, SelfServiceActionRow.capacity)
+            .where(
+                SelfServiceActionRow.role == Role.MENTOR.value,
+                SelfServiceActionRow.action == Action.CAPACITY.value,
+                SelfServiceActionRow.capacity.is_not(None),
+            )
+            .order_by(SelfServiceActionRow.submitted_at, SelfServiceActionRow.id)
+        ):
+            out[person] = capacity
+        return out
+
+    def since(self, at: datetime) -> list[TakenAction]:
+        """The actions taken at or after ``at``, oldest first."""
+        rows = self.session.scalars(
+            select(SelfServiceActionRow).where(SelfServiceActionRow.taken_at >= at).order_by(SelfServiceActionRow.id)
+        )
+        return [
+            TakenAction(
+                id=r.id,
+                role=Role(r.role),
+                action=Action(r.action),
+                person=r.person,
+                target=r.target,
+                until=r.until,
+                capacity=r.capacity,
+                outcome=r.outcome,
+                taken_at=r.taken_at,
+            )
+            for r in rows
+        ]
