@@ -136,13 +136,14 @@ def nudge_bookings(now: datetime) -> BookingReport:
     by_id = {m.match_id: m for m in meetings}
     for match_id in plan.nudges:
         match = matches[match_id]
+        request, mentor = requests[match.request_id], mentors[match.mentor_email.lower()]
         message = invitation_email(
             svc.templates,
             Role.MENTEE,
             by_id[match_id],
             match,
-            requests[match.request_id],
-            mentors[match.mentor_email.lower()],
+            request,
+            mentor,
             svc.rules,
             svc.settings.timezone,
             None,
