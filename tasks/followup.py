@@ -136,12 +136,14 @@ def nudge_bookings(now: datetime) -> BookingReport:
             key = parse_key(entry.key)
             assert isinstance(key, NudgeKey)
             nudged[key.match_id] = entry.updated_at
-    plan = booking_actions(meetings, answers, nudged, now, svc.rules.followup)
+        plan = booking_actions(meetings, answers, nudged, now, svc.rules.followup)
+        matches = uow.matches.many(plan.nudges)
+        requests = uow.requests.many([m.request_id for m in matches.values()])
+        mentors = uow.roster.many([m.mentor_email for m in matches.values()])
     by_id = {m.match_id: m for m in meetings}
     for match_id in plan.nudges:
-        with svc.store.unit_of_work() as uow:
-            match = uow.matches.get(match_id)
-            request, mentor = uow.requests.get(match.request_id), uow.roster.get(match.mentor_email)
+        match = matches[match_id]
+        request, mentor = requests[match.request_id], mentors[match.mentor_email.lower()]
         message = invitation_email(
             svc.templates,
             Role.MENTEE,
