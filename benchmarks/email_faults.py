@@ -36,47 +36,18 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 HERE = Path(__file__).resolve().parent
 if __name__ == "__main__":
     # --code DIR: measure another checkout (e.g. `git archive main`) with this campaign and emulator
     code = next((sys.argv[i + 1] for i, a in enumerate(sys.argv) if a == "--code"), None)
-    sys.path.insert(0, str(Path(code).resolve() if code else HERE.parent))
+    sys.path[:0] = [str(Path(code).resolve()), str(HERE.parent)] if code else [str(HERE.parent)]
 
-import yaml  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
+from benchmarks.program import DAY0, emulator_settings, prefect_server, seed_forms  # noqa: E402
 from connectors.base import OutcomeUnknown  # noqa: E402
 
-TZ = ZoneInfo("Asia/Jerusalem")
-DAY0 = datetime(2026, 11, 22, 9, 0, tzinfo=TZ)
-TOPICS = [
-    "Python",
-    "JavaScript",
-    "Backend",
-    "Frontend",
-    "DevOps",
-    "Data engineering",
-    "Open source",
-    "Career growth",
-    "Job interviews",
-    "Testing",
-]
-DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu"]
-MENTEE_QUESTIONS = [
-    "Full name",
-    "Preferred languages",
-    "Topics (most important first)",
-    "Career stage",
-    "Goals",
-    "Weekly availability",
-    "Accessibility needs",
-    "May we contact you?",
-    "May we quote your feedback?",
-    "Send me the newsletter?",
-]
-MENTOR_QUESTIONS = ["name", "email", "expertise", "years", "career_stage", "languages", "capacity", "availability"]
 FAULT_KINDS = (
     "429",
     "5xx",
@@ -118,53 +89,6 @@ class Figures:
     seconds: float = 0.0
 
 
-def _windows(rng: random.Random) -> str:
-    return "; ".join(f"{d} {h}:00-{h + 2}:00" for d in rng.sample(DAYS, 3) for h in [rng.choice([9, 12, 18, 19])])
-
-
-def seed(google: Any, mentees: int, mentors: int) -> None:
-    """Mentee and mentor forms (everyone may be contacted) and an empty survey form."""
-    rng = random.Random(7)
-    google.seed(
-        "mentee-form",
-        MENTEE_QUESTIONS,
-        [
-            {
-                "Email address": f"mentee{i}@example.org",
-                "Full name": f"Mentee {i}",
-                "Preferred languages": rng.choice(["Hebrew", "English", "Hebrew, English"]),
-                "Topics (most important first)": ", ".join(rng.sample(TOPICS, rng.randint(1, 3))),
-                "Career stage": str(rng.randint(0, 3)),
-                "Goals": "grow",
-                "Weekly availability": _windows(rng),
-                "Accessibility needs": "",
-                "May we contact you?": "Yes",
-                "May we quote your feedback?": "No",
-                "Send me the newsletter?": "Yes",
-            }
-            for i in range(mentees)
-        ],
-    )
-    google.seed(
-        "mentor-form",
-        MENTOR_QUESTIONS,
-        [
-            {
-                "name": f"Mentor {j}",
-                "email": f"mentor{j}@example.org",
-                "expertise": ", ".join(rng.sample(TOPICS, 4)),
-                "years": str(rng.randint(4, 20)),
-                "career_stage": str(rng.randint(2, 4)),
-                "languages": "Hebrew, English",
-                "capacity": str(rng.randint(2, 3)),
-                "availability": _windows(rng) + "; " + _windows(rng),
-            }
-            for j in range(mentors)
-        ],
-    )
-    google.seed("survey-form", ["token", "satisfaction", "met", "still_in_touch", "adopted_idea"], [])
-
-
 def sendgrid_fault(rng: random.Random) -> Any:
     """One fault of a kind drawn evenly from :data:`FAULT_KINDS`."""
     from tests.emulators.server import Fault
@@ -175,32 +99,6 @@ def sendgrid_fault(rng: random.Random) -> Any:
     if kind.startswith("timeout"):  # the client gives up; the request is served (or not) afterwards
         return Fault(status=0 if kind.endswith("accepting") else 503, after=True, delay=0.4)
     return Fault(status=rng.choice([500, 502, 503]), drop=kind.startswith("drop"), after=kind.endswith("accepting"))
-
-
-def _settings(tmp: Path, google: Any, sendgrid: Any) -> Any:
-    from config.settings import Settings
-
-    rules = yaml.safe_load((HERE.parent / "config" / "program.yaml").read_text(encoding="utf-8"))
-    rules["scheduling"]["video_link_template"] = None
-    (tmp / "program.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
-    return Settings(
-        _env_file=None,
-        data_dir=tmp,
-        rules_path=tmp / "program.yaml",
-        intake="google",
-        roster="google",
-        calendar="google",
-        surveys="google",
-        mailer="sendgrid",
-        google_api_endpoint=google.url,
-        google_mentee_form_id="mentee-form",
-        google_mentor_form_id="mentor-form",
-        google_survey_form_id="survey-form",
-        sendgrid_api_key=sendgrid.api_key,
-        sendgrid_host=sendgrid.url,
-        survey_token_secret="a-real-test-secret-8Kp3Zw6N",
-        http_timeout_seconds=5,
-    )  # type: ignore[call-arg]
 
 
 class Killer:
@@ -360,12 +258,12 @@ def campaign(
     from tests.emulators.sendgrid import VirtualClock
 
     started = time.perf_counter()
-    seed(google, mentees, mentors)
+    seed_forms(google, mentees, mentors, newsletter=True)
     clock = VirtualClock(time.time(), served=sendgrid)
     start = clock()
     sendgrid.clock = clock
     sendgrid.fail_share(fault_share, sendgrid_fault, seed=seed_faults)
-    settings = _settings(tmp, google, sendgrid)
+    settings = emulator_settings(tmp, google, sendgrid)
     killer = Killer(kill_at, clock)
     passes = 0
     timings: dict[str, float] = {}
@@ -462,36 +360,25 @@ def main() -> None:
     args = parser.parse_args()
     kills = args.kills if args.kills is not None else [args.mentees * 3 // 10, args.mentees * 3 // 2, args.mentees * 3]
 
-    import os
-
     from tests.emulators.google import GoogleEmulator
     from tests.emulators.sendgrid import SendGridEmulator
 
-    with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as tmp:
-        os.environ["PREFECT_HOME"] = home
-        from prefect.settings import (
-            PREFECT_SERVER_ANALYTICS_ENABLED,
-            PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS,
-            temporary_settings,
+    with (
+        tempfile.TemporaryDirectory() as home,
+        tempfile.TemporaryDirectory() as tmp,
+        prefect_server(Path(home)),
+        GoogleEmulator() as google,
+        SendGridEmulator() as sendgrid,
+    ):
+        figures = campaign(
+            Path(tmp),
+            google,
+            sendgrid,
+            mentees=args.mentees,
+            mentors=args.mentors,
+            fault_share=args.faults,
+            kill_at=kills,
         )
-        from prefect.testing.utilities import prefect_test_harness
-
-        quiet = {PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS: 4, PREFECT_SERVER_ANALYTICS_ENABLED: False}
-        with (
-            temporary_settings(quiet),
-            prefect_test_harness(server_startup_timeout=600),
-            GoogleEmulator() as google,
-            SendGridEmulator() as sendgrid,
-        ):
-            figures = campaign(
-                Path(tmp),
-                google,
-                sendgrid,
-                mentees=args.mentees,
-                mentors=args.mentors,
-                fault_share=args.faults,
-                kill_at=kills,
-            )
     row = {"code": args.label, **asdict(figures)}
     print(json.dumps(row, indent=2))
     if args.out:

@@ -14,47 +14,19 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import random
 import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-TZ = ZoneInfo("Asia/Jerusalem")
-DAY0 = datetime(2026, 11, 22, 9, 0, tzinfo=TZ)
-TOPICS = [
-    "Python",
-    "JavaScript",
-    "Backend",
-    "Frontend",
-    "DevOps",
-    "Data engineering",
-    "Open source",
-    "Career growth",
-    "Job interviews",
-    "Testing",
-]
-DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu"]
-MENTEE_QUESTIONS = [
-    "Full name",
-    "Preferred languages",
-    "Topics (most important first)",
-    "Career stage",
-    "Goals",
-    "Weekly availability",
-    "Accessibility needs",
-    "May we contact you?",
-    "May we quote your feedback?",
-]
-MENTOR_QUESTIONS = ["name", "email", "expertise", "years", "career_stage", "languages", "capacity", "availability"]
+from benchmarks.program import DAY0, emulator_settings, prefect_server, seed_forms  # noqa: E402
+
 ENDPOINTS = [
     "freebusy.query",
     "events.insert",
@@ -64,50 +36,6 @@ ENDPOINTS = [
     "forms.get",
     "responses.list",
 ]
-
-
-def _windows(rng: random.Random) -> str:
-    return "; ".join(f"{d} {h}:00-{h + 2}:00" for d in rng.sample(DAYS, 3) for h in [rng.choice([9, 12, 18, 19])])
-
-
-def seed(google: Any, mentees: int, mentors: int) -> None:
-    rng = random.Random(7)
-    google.seed(
-        "mentee-form",
-        MENTEE_QUESTIONS,
-        [
-            {
-                "Email address": f"mentee{i}@example.org",
-                "Full name": f"Mentee {i}",
-                "Preferred languages": rng.choice(["Hebrew", "English", "Hebrew, English"]),
-                "Topics (most important first)": ", ".join(rng.sample(TOPICS, rng.randint(1, 3))),
-                "Career stage": str(rng.randint(0, 3)),
-                "Goals": "grow",
-                "Weekly availability": _windows(rng),
-                "Accessibility needs": "",
-                "May we contact you?": "Yes",
-                "May we quote your feedback?": "No",
-            }
-            for i in range(mentees)
-        ],
-    )
-    google.seed(
-        "mentor-form",
-        MENTOR_QUESTIONS,
-        [
-            {
-                "name": f"Mentor {j}",
-                "email": f"mentor{j}@example.org",
-                "expertise": ", ".join(rng.sample(TOPICS, 5)),
-                "years": str(rng.randint(4, 20)),
-                "career_stage": str(rng.randint(2, 4)),
-                "languages": "Hebrew, English",
-                "capacity": "3",
-                "availability": _windows(rng) + "; " + _windows(rng),
-            }
-            for j in range(mentors)
-        ],
-    )
 
 
 def count_scheduled(store: Any) -> int:
@@ -121,9 +49,6 @@ def count_scheduled(store: Any) -> int:
 
 
 def run(mentees: int, mentors: int, workdir: Path) -> dict[str, Any]:
-    import yaml
-
-    from config.settings import Settings
     from flows.intake import intake
     from flows.invite import invite
     from flows.match import match
@@ -133,22 +58,8 @@ def run(mentees: int, mentors: int, workdir: Path) -> dict[str, Any]:
 
     google = shared(GoogleEmulator)
     google.reset()
-    seed(google, mentees, mentors)
-    rules = yaml.safe_load((ROOT / "config" / "program.yaml").read_text(encoding="utf-8"))
-    rules["scheduling"]["video_link_template"] = None
-    (workdir / "program.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        data_dir=workdir,
-        rules_path=workdir / "program.yaml",
-        intake="google",
-        roster="google",
-        calendar="google",
-        google_api_endpoint=google.url,
-        google_mentee_form_id="mentee-form",
-        google_mentor_form_id="mentor-form",
-        http_timeout_seconds=30,
-    )
+    seed_forms(google, mentees, mentors, mentor_topics=5, capacity=3)
+    settings = emulator_settings(workdir, google, http_timeout_seconds=30)
     services = build_services(settings)
     stages: dict[str, Any] = {}
     with use_services(services):
@@ -232,23 +143,8 @@ def main() -> None:
         print(table(json.loads(args.out.read_text(encoding="utf-8")), baseline))
         return
 
-    from prefect.settings import (
-        PREFECT_HOME,
-        PREFECT_SERVER_ANALYTICS_ENABLED,
-        PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS,
-        temporary_settings,
-    )
-    from prefect.testing.utilities import prefect_test_harness
-
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["PREFECT_HOME"] = tmp
-        quiet = {
-            PREFECT_HOME: tmp,
-            PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS: 4,
-            PREFECT_SERVER_ANALYTICS_ENABLED: False,
-        }
-        with temporary_settings(quiet), prefect_test_harness(server_startup_timeout=120):
-            result = run(args.mentees, args.mentors, Path(tmp))
+    with tempfile.TemporaryDirectory() as tmp, prefect_server(Path(tmp), startup_timeout=120):
+        result = run(args.mentees, args.mentors, Path(tmp))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     print(table(result, baseline))

@@ -1,18 +1,22 @@
 """Pipeline benchmark: the program's stages under a Prefect server, on SQLite and PostgreSQL.
 
-    python benchmarks/pipeline.py                      # both databases, all measures, writes results/pipeline-new.json
-    python benchmarks/pipeline.py --label base --out /tmp/base.json   # the same on another checkout (e.g. main)
-    python benchmarks/pipeline.py --compare results/pipeline-base.json  # print and write results/pipeline.md
+    make bench-pipeline                # = python benchmarks/pipeline.py --compare results/pipeline-base.json
+    python benchmarks/pipeline.py --quick --db sqlite    # a small run to see that it works (~1 min)
+    python benchmarks/pipeline.py --code DIR --label base --out FILE    # measure another checkout
+
+With ``--compare FILE`` and no such file, the base is measured first: ``--base-rev`` (main before issue #12) is
+unpacked with ``git archive`` and measured by this script (``--code``); then this checkout is measured, and the
+table (base, this branch, target) is printed and written to ``results/pipeline.md``.
 
 Measures, each from a fresh program folder and database, against the local connectors:
-- ``all_stages_1000``: the ``pipeline`` flow (intake → match → invite → follow-up → digest → report) over 1,000
+- ``all_stages``: the ``pipeline`` flow (intake → match → invite → follow-up → digest → report) over 1,000
   new answers and a 400-mentor roster; ``task_runs`` is how many task runs the server recorded for it;
 - ``nothing_new``: the same flow again at once (nothing new to read, match or send);
-- ``intake_100`` / ``intake_50000``: the ``intake`` flow over a 100- and a 50,000-answer export.
+- ``intake_small`` / ``intake_large``: the ``intake`` flow over a 100- and a 50,000-answer export.
 
-The answers are synthesized (seeded) in the shape of ``config/samples/mentees-en.json``; people and emails are
-fictional. Only the flows, ``build_services`` and ``Settings`` are used, so the script runs unchanged on older
-checkouts of mentorflow (run it from that checkout's root).
+The answers are synthesized (seeded, :mod:`benchmarks.program`) in the shape of a form's JSON export
+(``config/samples/mentees-en.json``); people and emails are fictional. Only the flows, ``build_services`` and
+``Settings`` of the measured checkout are used.
 """
 
 from __future__ import annotations
@@ -21,39 +25,27 @@ import argparse
 import json
 import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import yaml
 
-sys.path.insert(0, os.getcwd())
+HERE = Path(__file__).resolve().parent
+if __name__ == "__main__":  # --code DIR: the measured checkout comes first, this script's helpers after it
+    code = next((sys.argv[i + 1] for i, a in enumerate(sys.argv) if a == "--code"), None)
+    sys.path[:0] = [str(Path(code).resolve()), str(HERE.parent)] if code else [str(HERE.parent)]
 
-TZ = ZoneInfo("Asia/Jerusalem")
-DAY0 = datetime(2026, 11, 22, 9, 0, tzinfo=TZ)
-TOPICS = [
-    "Python",
-    "JavaScript",
-    "Backend",
-    "Frontend",
-    "DevOps",
-    "Data engineering",
-    "Open source",
-    "Career growth",
-    "Job interviews",
-    "Testing",
-]
-DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu"]
-TARGETS = {"all_stages_1000": 20.0, "nothing_new": 2.0, "intake_extra_50000": 10.0}
+from benchmarks.program import DAY0, TOPICS, mentee_answers, prefect_server, windows  # noqa: E402
 
-
-def _windows(rng: random.Random) -> str:
-    return "; ".join(f"{d} {h}:00-{h + 2}:00" for d in rng.sample(DAYS, 3) for h in [rng.choice([9, 12, 18, 19])])
+BASE_REV = "3cb954b"  # main before issue #12: one store class, one task run per match
+SIZES = {"pipeline": 1000, "mentors": 400, "small": 100, "large": 50_000}
+QUICK = {"pipeline": 100, "mentors": 40, "small": 100, "large": 2_000}
 
 
 def write_program(folder: Path, mentees: int, mentors: int, seed: int = 7) -> None:
@@ -64,18 +56,9 @@ def write_program(folder: Path, mentees: int, mentors: int, seed: int = 7) -> No
         {
             "Response ID": f"bench-{i}",
             "Timestamp": (DAY0 - timedelta(days=3, minutes=i % 4000)).isoformat(),
-            "Full name": f"Mentee {i}",
-            "Email address": f"mentee{i}@example.org",
-            "Preferred languages": rng.choice([["English"], ["Hebrew"], ["English", "Hebrew"]]),
-            "Topics (most important first)": rng.sample(TOPICS, rng.randint(1, 3)),
-            "Career stage": str(rng.randint(0, 3)),
-            "Goals": "grow",
-            "Weekly availability": _windows(rng),
-            "Accessibility needs": "",
-            "May we contact you?": "Yes",
-            "May we quote your feedback?": "No",
+            **answer,
         }
-        for i in range(mentees)
+        for i, answer in enumerate(mentee_answers(mentees, rng, lists=True))
     ]
     (folder / "inbox" / "mentees.json").write_text(json.dumps(answers), encoding="utf-8")
     roster = [
@@ -87,7 +70,7 @@ def write_program(folder: Path, mentees: int, mentors: int, seed: int = 7) -> No
             "career_stage": rng.randint(2, 4),
             "languages": ["he", "en"],
             "capacity": rng.randint(2, 3),
-            "availability": _windows(rng).split("; ") + _windows(rng).split("; "),
+            "availability": windows(rng).split("; ") + windows(rng).split("; "),
             "active": "active",
         }
         for j in range(mentors)
@@ -161,7 +144,7 @@ def measure(db: Database, root: Path, sizes: dict[str, int], out: dict[str, Any]
     services = services_for(folder, db.url(folder))
     with use_services(services):
         before = task_run_count()
-        out["all_stages_1000"], result = timed(pipeline, DAY0)
+        out["all_stages"], result = timed(pipeline, DAY0)
         out["task_runs"] = task_run_count() - before
         out["scheduled"] = result["invite"].scheduled
         save()
@@ -169,50 +152,33 @@ def measure(db: Database, root: Path, sizes: dict[str, int], out: dict[str, Any]
         out["nothing_new"], _ = timed(pipeline, DAY0)
         out["task_runs_nothing_new"] = task_run_count() - before
         save()
-    for n in (sizes["small"], sizes["large"]):
-        folder = root / f"{db.kind}-intake-{n}"
-        write_program(folder, n, 40, seed=n)
+    for size in ("small", "large"):
+        folder = root / f"{db.kind}-intake-{size}"
+        write_program(folder, sizes[size], 40, seed=sizes[size])
         services = services_for(folder, db.url(folder))
         with use_services(services):
-            out[f"intake_{n}"], summary = timed(intake, DAY0)
-        out[f"intake_{n}_created"] = summary.mentees.created
+            out[f"intake_{size}"], summary = timed(intake, DAY0)
+        out[f"intake_{size}_created"] = summary.mentees.created
         save()
-    out["intake_extra_50000"] = out[f"intake_{sizes['large']}"] - out[f"intake_{sizes['small']}"]
+    out["intake_extra"] = out["intake_large"] - out["intake_small"]
     save()
 
 
-def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    from prefect.settings import (
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-        PREFECT_LOGGING_LEVEL,
-        PREFECT_SERVER_ANALYTICS_ENABLED,
-        PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS,
-        temporary_settings,
-    )
-    from prefect.testing.utilities import prefect_test_harness
-
-    sizes = {"pipeline": 1000, "mentors": 400, "small": 100, "large": 50_000}
-    results: dict[str, Any] = {"label": args.label, "sizes": sizes, "databases": {}}
-    quiet = {
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
-        PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS: 4,
-        PREFECT_SERVER_ANALYTICS_ENABLED: False,
-        PREFECT_LOGGING_LEVEL: "WARNING",
-    }
+def run(databases: list[str], postgres_url: str, label: str, sizes: dict[str, int], out: Path) -> dict[str, Any]:
+    results: dict[str, Any] = {"label": label, "sizes": sizes, "databases": {}}
     startup = int(os.environ.get("MENTORFLOW_BENCH_SERVER_STARTUP_TIMEOUT", "600"))
     with (
         tempfile.TemporaryDirectory(prefix="mentorflow-bench-") as tmp,
-        temporary_settings(quiet),
-        prefect_test_harness(server_startup_timeout=startup),
+        prefect_server(Path(tmp) / "prefect-home", startup, log_level="WARNING"),
     ):
-        for kind in args.db:
-            db = Database(kind, args.postgres_url)
+        for kind in databases:
+            db = Database(kind, postgres_url)
             figures: dict[str, Any] = {}
             results["databases"][kind] = figures
 
             def save(kind: str = kind, figures: dict[str, Any] = figures) -> None:
                 out.write_text(json.dumps(results, indent=2))
-                print(kind, json.dumps(figures), flush=True)
+                print(label, kind, json.dumps(figures), flush=True)
 
             try:
                 measure(db, Path(tmp), sizes, figures, save)
@@ -221,32 +187,46 @@ def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     return results
 
 
+def measure_base(rev: str, args: argparse.Namespace, out: Path) -> None:
+    """Measure ``rev`` of this repository with this script: unpacked by ``git archive``, in its own process."""
+    with tempfile.TemporaryDirectory(prefix="mentorflow-base-") as code:
+        archive = subprocess.run(["git", "-C", str(HERE.parent), "archive", rev], check=True, capture_output=True)
+        subprocess.run(["tar", "-x", "-C", code], input=archive.stdout, check=True)
+        command = [sys.executable, __file__, "--code", code, "--label", "base", "--out", str(out), "--db", *args.db]
+        command += ["--postgres-url", args.postgres_url] + (["--quick"] if args.quick else [])
+        subprocess.run(command, cwd=code, check=True)
+
+
 def table(base: dict[str, Any] | None, new: dict[str, Any]) -> str:
-    """Markdown: each measure on each database, today's figure (base) beside the new one and the target."""
+    """Markdown: each measure on each database, the base figure beside the new one and the target."""
+    sizes = new["sizes"]
     rows = [
-        ("all_stages_1000", "1,000 new answers, every stage (s)"),
-        ("task_runs", "task runs recorded for it"),
-        ("nothing_new", "a run with nothing new (s)"),
-        ("intake_100", "intake, 100-answer export (s)"),
-        ("intake_50000", "intake, 50,000-answer export (s)"),
-        ("intake_extra_50000", "50,000 minus 100 (s)"),
+        ("all_stages", f"{sizes['pipeline']:,} new answers, every stage (s)", 20.0),
+        ("task_runs", "task runs recorded for it", None),
+        ("nothing_new", "a run with nothing new (s)", 2.0),
+        ("task_runs_nothing_new", "task runs recorded for it", None),
+        ("intake_small", f"intake, {sizes['small']:,}-answer export (s)", None),
+        ("intake_large", f"intake, {sizes['large']:,}-answer export (s)", None),
+        ("intake_extra", f"{sizes['large']:,} minus {sizes['small']:,} (s)", 10.0),
     ]
-    lines = ["| database | measure | main (before) | this branch | target | met |", "|---|---|---:|---:|---:|---|"]
+    full = sizes == SIZES and (base is None or base["sizes"] == SIZES)
+    lines = [
+        f"Sizes: {sizes}" + ("" if full else " (not the targets' sizes: the targets do not apply)"),
+        "",
+        f"| database | measure | base ({BASE_REV}) | this branch | target | met |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+
+    def fmt(v: float | int | None) -> str:
+        return "–" if v is None else (f"{v:,}" if isinstance(v, int) else f"{v:.1f}")
+
     for kind, figures in new["databases"].items():
         before = (base or {}).get("databases", {}).get(kind, {})
-        for key, label in rows:
-            target = TARGETS.get(key)
+        for key, label, target in rows:
             value = figures.get(key)
-            was = before.get(key)
-
-            def fmt(v: float | int | None) -> str:
-                return "–" if v is None else (f"{v:,}" if isinstance(v, int) else f"{v:.1f}")
-
-            met = "" if target is None or value is None else ("yes" if value <= target else "no")
-            lines.append(
-                f"| {kind} | {label} | {fmt(was)} | {fmt(value)} | "
-                f"{'' if target is None else f'≤ {target:g}'} | {met} |"
-            )
+            met = "" if target is None or value is None or not full else ("yes" if value <= target else "no")
+            shown = "" if target is None else f"≤ {target:g}"
+            lines.append(f"| {kind} | {label} | {fmt(before.get(key))} | {fmt(value)} | {shown} | {met} |")
     return "\n".join(lines)
 
 
@@ -259,20 +239,30 @@ def main() -> None:
             "MENTORFLOW_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
         ),
     )
+    parser.add_argument("--quick", action="store_true", help=f"small sizes, to see that it runs: {QUICK}")
+    parser.add_argument("--code", help="measure this checkout instead of the one the script is in")
     parser.add_argument("--label", default="new")
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--compare", type=Path, help="a base run's JSON: print it beside this run's figures")
+    parser.add_argument("--compare", type=Path, help="the base run's JSON (measured first when it is missing)")
+    parser.add_argument("--base-rev", default=BASE_REV, help="what --compare measures when its file is missing")
     parser.add_argument("--new", type=Path, help="use this JSON as the new run instead of measuring again")
     args = parser.parse_args()
-    here = Path(__file__).resolve().parent / "results"
-    out = args.out or here / f"pipeline-{args.label}.json"
+    results = HERE / "results"
+    out = args.out or results / f"pipeline-{args.label}{'-quick' if args.quick else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    new = json.loads(args.new.read_text()) if args.new else run(args, out)
-    base = json.loads(args.compare.read_text()) if args.compare and args.compare.exists() else None
+    if args.compare and args.quick:
+        args.compare = args.compare.with_name(f"{args.compare.stem}-quick.json")
+    if args.compare:  # the base is measured from another folder
+        args.compare = args.compare.resolve()
+    if args.compare and not args.compare.exists():
+        measure_base(args.base_rev, args, args.compare)
+    sizes = QUICK if args.quick else SIZES
+    new = json.loads(args.new.read_text()) if args.new else run(args.db, args.postgres_url, args.label, sizes, out)
+    base = json.loads(args.compare.read_text()) if args.compare else None
     md = table(base, new)
     print(md)
     if base is not None:
-        (here / "pipeline.md").write_text(md + "\n")
+        (results / f"pipeline{'-quick' if args.quick else ''}.md").write_text(md + "\n")
 
 
 if __name__ == "__main__":

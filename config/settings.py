@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,15 +57,6 @@ def weak_secret_reason(value: str) -> str | None:
     if bits < MIN_SECRET_BITS:
         return "is too predictable (too few different characters); use a long random string"
     return None
-
-
-def load_secret_block(name: str) -> str:
-    """The value of the Prefect Secret block ``name`` (read in the running process, never a job variable)."""
-    from prefect.blocks.system import Secret
-
-    block = cast("Secret[Any]", Secret.load(name))  # synchronous here: the union with a coroutine is for async callers
-    value = block.get()
-    return value if isinstance(value, str) else str(value)
 
 
 def default_data_dir() -> Path:
@@ -130,9 +121,6 @@ class Settings(BaseSettings):
     google_calendar_id: str = Field("primary", description="calendar the meetings are created in")
 
     sendgrid_api_key: SecretStr | None = Field(None, description="SendGrid API key (Mail Send permission only)")
-    sendgrid_api_key_block: str | None = Field(
-        None, description="name of a Prefect Secret block holding the SendGrid key (read at start; else the env)"
-    )
     sendgrid_host: str = Field("https://api.sendgrid.com", description="SendGrid base URL (override for staging)")
     sendgrid_sandbox: bool = Field(False, description="validate messages at SendGrid without delivering them")
     sendgrid_unsubscribe_group: int | None = Field(None, description="ASM group id honoured by the digest")
@@ -153,32 +141,7 @@ class Settings(BaseSettings):
         description="HMAC key of survey and self-service links; a real secret (16+ random characters) whenever "
         "surveys or mail leave this machine",
     )
-    survey_token_secret_block: str | None = Field(
-        None, description="name of a Prefect Secret block holding the link secret (read at start; else the env)"
-    )
     http_timeout_seconds: float = Field(20.0, gt=0, le=300, description="timeout of every outside HTTP call")
-
-    @model_validator(mode="after")
-    def _secrets_from_blocks(self) -> Settings:
-        """Secrets named by a ``*_block`` setting come from that Prefect Secret block, else from the environment."""
-        for field, block_field in (
-            ("sendgrid_api_key", "sendgrid_api_key_block"),
-            ("survey_token_secret", "survey_token_secret_block"),
-        ):
-            block = getattr(self, block_field)
-            if not block:
-                continue
-            try:
-                value = load_secret_block(block)
-            except Exception as exc:
-                if field in self.model_fields_set:
-                    continue  # the block is unreachable: the environment's value stands
-                raise ValueError(
-                    f"MENTORFLOW_{block_field.upper()} names a Secret block that could not be read "
-                    f"({type(exc).__name__}), and MENTORFLOW_{field.upper()} is not set"
-                ) from None
-            setattr(self, field, SecretStr(value))
-        return self
 
     @model_validator(mode="after")
     def _credentials_present(self) -> Settings:

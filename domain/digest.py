@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from domain.followup import survey_summary
 from domain.models import DigestIssue, SurveyAnswer
@@ -12,6 +13,18 @@ from domain.rules import ProgramRules
 
 MAX_QUOTES = 3
 MAX_QUOTE_LENGTH = 280
+
+
+def digest_period(
+    now: datetime, last_end: datetime | None, period_days: int, tz: str
+) -> tuple[datetime, datetime] | None:
+    """The next complete period ending at today's local midnight, or None while it is not complete yet."""
+    zone = ZoneInfo(tz)
+    end = datetime.combine(now.astimezone(zone).date(), time(0), tzinfo=zone)
+    start = last_end.astimezone(zone) if last_end else end - timedelta(days=period_days)
+    if end - start < timedelta(days=period_days):
+        return None
+    return start, end
 
 
 def display_name(full_name: str) -> str:

@@ -164,10 +164,12 @@ def followup_actions(
 def assess(
     match_id: int, answers: list[SurveyAnswer], rules: FollowupRules, *, closed: bool = False
 ) -> tuple[bool | None, list[FollowupFlag]]:
-    """Did the pair meet (None when nobody said), and what the lead should look at.
+    """Did the pair meet (None when nobody said), and what the lead should decide about.
 
-    Flags: ``no_show`` when either side says they did not meet, ``low_score`` at or below ``rules.low_score``,
-    ``no_answer`` when the follow-up is ``closed`` and a side never answered. Details name roles, not people.
+    Flags, only for what needs a human decision: ``no_show`` when either side says they did not meet,
+    ``low_score`` at or below ``rules.low_score`` from a side that met. Details name roles, not people. A side
+    that never answered (the follow-up ``closed`` after the reminder) is no flag: the follow-up closes quietly
+    and the weekly report counts it (:func:`closed_unanswered`); ``closed`` is kept for callers that pass it.
     """
     mine = [a for a in answers if a.match_id == match_id]
     flags: list[FollowupFlag] = []
@@ -176,23 +178,32 @@ def assess(
         flags.append(
             FollowupFlag(match_id=match_id, kind="no_show", detail=f"{' and '.join(missed)} said they did not meet")
         )
-    low = sorted((a.role.value, a.satisfaction) for a in mine if a.satisfaction <= rules.low_score)
+    # a score from someone who says they did not meet rates no meeting: the no-show flag covers it
+    low = sorted(
+        (a.role.value, a.satisfaction)
+        for a in mine
+        if a.met and a.satisfaction is not None and a.satisfaction <= rules.low_score
+    )
     if low:
         flags.append(
             FollowupFlag(
                 match_id=match_id, kind="low_score", detail=", ".join(f"{role} rated {score}/5" for role, score in low)
             )
         )
-    if closed:
-        silent = [r.value for r in (Role.MENTEE, Role.MENTOR) if r not in {a.role for a in mine}]
-        if silent:
-            flags.append(
-                FollowupFlag(
-                    match_id=match_id, kind="no_answer", detail=f"no survey answer from the {' and '.join(silent)}"
-                )
-            )
     met = None if not mine else not missed
     return met, flags
+
+
+def closed_unanswered(
+    sent: Iterable[SurveySent], answers: Iterable[SurveyAnswer], since: datetime, until: datetime, rules: FollowupRules
+) -> int:
+    """Surveys whose follow-up closed in [since, until) without an answer (``close_after_days`` after the survey):
+    counted in the weekly report instead of a flag each."""
+    answered = {(a.match_id, a.role) for a in answers}
+    wait = timedelta(days=rules.close_after_days)
+    return sum(
+        s.kind == "survey" and (s.match_id, s.role) not in answered and since <= s.at + wait < until for s in sent
+    )
 
 
 def _pct(flags: list[bool]) -> float | None:
@@ -204,10 +215,11 @@ def survey_summary(answers: Iterable[SurveyAnswer]) -> dict[str, float | int | N
     met, still in touch and adopted an idea. Percentages are 0–100 with one decimal; None without answers.
     """
     items = list(answers)
+    scores = [a.satisfaction for a in items if a.satisfaction is not None]  # partial answers skip it
     return {
         "answers": len(items),
-        "satisfaction_avg": round(sum(a.satisfaction for a in items) / len(items), 2) if items else None,
-        "satisfied_pct": _pct([a.satisfaction >= 4 for a in items]),
+        "satisfaction_avg": round(sum(scores) / len(scores), 2) if scores else None,
+        "satisfied_pct": _pct([s >= 4 for s in scores]),
         "met_pct": _pct([a.met for a in items]),
         "in_touch_pct": _pct([a.still_in_touch for a in items]),
         "adopted_pct": _pct([a.adopted_idea for a in items]),

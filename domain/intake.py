@@ -547,7 +547,8 @@ def parse_survey_answer(raw: RawResponse, secret: str, tz: str = "Asia/Jerusalem
         "match_id": ident[0] if ident else 0,
         "role": ident[1] if ident else "mentee",
         "submitted_at": submitted_at,
-        "satisfaction": f.parsed("satisfaction", lambda s: parse_int(s, 1, 5), 1),
+        # a partial answer (satisfaction skipped, e.g. by someone who did not meet) is kept, not set aside
+        "satisfaction": f.parsed("satisfaction", lambda s: parse_int(s, 1, 5), None, required=False),
         "met": f.parsed("met", yes_no, False),
         "still_in_touch": f.parsed("still_in_touch", yes_no, False),
         "adopted_idea": f.parsed("adopted_idea", yes_no, False),

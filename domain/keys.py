@@ -67,7 +67,8 @@ class RescheduleKey(_Key):
 
 
 class DigestKey(_Key):
-    """The newsletter issue of one period."""
+    """The newsletter issue of one period as one email to everyone (before per-reader copies): no longer written,
+    kept so that older ledgers still read."""
 
     start: date
     end: date

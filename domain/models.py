@@ -376,7 +376,9 @@ class SurveyAnswer(Frozen):
     match_id: int
     role: Role
     submitted_at: AwareDatetime
-    satisfaction: int = Field(ge=1, le=5)
+    satisfaction: int | None = Field(
+        None, ge=1, le=5, description="None when skipped: the rest of a partial answer still counts"
+    )
     met: bool
     still_in_touch: bool
     adopted_idea: bool

@@ -40,6 +40,7 @@ class Health(BaseModel):
     meetings_held: int = 0
     satisfaction: float | None = Field(None, description="mean survey score 1–5, None without answers")
     no_shows: int = 0
+    surveys_unanswered: int = Field(0, description="surveys whose follow-up closed without an answer (no flag)")
 
 
 class Changes(BaseModel):
@@ -116,6 +117,7 @@ WORDS: dict[Language, dict[str, str]] = {
         "meetings_held": "פגישות שהתקיימו",
         "satisfaction": "שביעות רצון (1–5)",
         "no_shows": "לא הגיעו לפגישה",
+        "surveys_unanswered": "סקרים שנסגרו ללא מענה",
         "none": "–",
         "Failed": "כישלון",
         "Crashed": "קריסה",
@@ -155,6 +157,7 @@ WORDS: dict[Language, dict[str, str]] = {
         "meetings_held": "meetings held",
         "satisfaction": "satisfaction (1–5)",
         "no_shows": "no-shows",
+        "surveys_unanswered": "surveys closed unanswered",
         "none": "–",
         "Failed": "Failed",
         "Crashed": "Crashed",

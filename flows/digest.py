@@ -6,12 +6,12 @@ from datetime import datetime
 from prefect import flow
 from pydantic import BaseModel
 
+from domain.digest import digest_period
 from domain.markdown import md_code_block
 from domain.newsletter import Preview
 from flows.naming import run_name
 from mentorflow.bootstrap import current_services
 from tasks.common import resolve_now
-from tasks.digest import digest_period
 from tasks.newsletter import (
     preview_newsletter,
     reader_counts,

@@ -6,6 +6,7 @@ deployment's stored job variables never hold a secret.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -21,14 +22,20 @@ SECRET_BLOCKS = {
 }
 
 
-def _block_value(name: str) -> str | None:
+def read_secret(name: str) -> str | None:
+    """The text kept in the Secret block ``name``, as it was stored; None when there is no such block.
+
+    Not ``Secret.get()``: it parses text that reads as JSON, so the Google credentials came back as a dict.
+    """
     from prefect.blocks.system import Secret
 
     try:
-        value = Secret.load(name).get()  # type: ignore[union-attr]
+        block = Secret.load(name)  # type: ignore[union-attr]
     except ValueError:  # no such block
         return None
-    return str(value) if value else None
+    value = block.value.get_secret_value()  # type: ignore[union-attr]
+    text = value if isinstance(value, str) else json.dumps(value)  # a value made in the UI may be JSON
+    return text or None
 
 
 def settings_with_block_secrets() -> Settings:
@@ -38,7 +45,7 @@ def settings_with_block_secrets() -> Settings:
         env = "MENTORFLOW_GOOGLE_CREDENTIALS_FILE" if field == "google_credentials" else f"MENTORFLOW_{field.upper()}"
         if os.environ.get(env):
             continue
-        value = _block_value(block)
+        value = read_secret(block)
         if value is None:
             continue
         if field == "google_credentials":

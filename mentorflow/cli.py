@@ -171,11 +171,18 @@ def end_match(
     services = build_services()
     now = resolve_now(as_of, services.settings.timezone)
     ended = end_relationship(services, match_id, reason, by, now)
-    typer.echo(
-        "ended; the meeting is cancelled, both sides are told, and the mentee waits for the next match run"
-        if ended is not None
-        else "no active match with that id"
-    )
+    if ended is None:
+        typer.echo("no active match with that id")
+    elif ended.failed:
+        for key, why in ended.failed:
+            typer.echo(f"not done yet: {key} ({why})")
+        typer.echo("ended; run the same command again later to finish what failed")
+        raise typer.Exit(1)
+    else:
+        typer.echo(
+            "ended; the meeting is cancelled, both sides are told (unless paused or withdrawn), "
+            "and the mentee waits for the next match run"
+        )
 
 
 @ledger_app.command("release")

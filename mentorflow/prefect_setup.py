@@ -18,7 +18,7 @@ from typing import Any
 
 from config.settings import Settings
 from domain.rules import ProgramRules
-from mentorflow.blocks import SECRET_BLOCKS
+from mentorflow.blocks import SECRET_BLOCKS, read_secret
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK_POOL = "mentorflow"
@@ -158,10 +158,7 @@ def _deploy_all(report: SetupReport) -> None:
 def _ensure_secret(block_name: str, value: str, report: SetupReport) -> None:
     from prefect.blocks.system import Secret
 
-    try:
-        current = Secret.load(block_name).get()  # type: ignore[union-attr]
-    except ValueError:
-        current = None
+    current = read_secret(block_name)
     if current == value:
         report.add(f"secret block {block_name}", "unchanged")
         return

@@ -40,7 +40,7 @@ def render_request(
     lines.append("Emails sent (ledger keys): " + (", ".join(sent) or "none"))
     lines.append("Survey answers:")
     lines += [
-        f"  match {a.match_id} {a.role.value}: satisfaction {a.satisfaction}/5, met {a.met}, "
+        f"  match {a.match_id} {a.role.value}: satisfaction {a.satisfaction or '-'}/5, met {a.met}, "
         f"in touch {a.still_in_touch}"
         for a in answers
     ] or ["  none"]

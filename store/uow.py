@@ -45,13 +45,6 @@ class UnitOfWork:
         self.self_service = SelfServiceRepository(session)
         self.erasure = ErasureRepository(session)
 
-    def commit(self) -> None:
-        """Commit what was done so far (the block goes on in a new transaction)."""
-        self.session.commit()
-
-    def rollback(self) -> None:
-        self.session.rollback()
-
 
 class Store:
     """SQLAlchemy store on SQLite (default) or PostgreSQL. Create with :meth:`open` to migrate first."""

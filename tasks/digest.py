@@ -1,97 +1,22 @@
-"""Tasks of the digest stage and of the lead's weekly report."""
+"""Tasks of the lead's weekly report (the newsletter's are in :mod:`tasks.newsletter`)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
-from pathlib import Path
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from connectors.base import Address
-from connectors.local.files import write_private
-from domain.digest import build_digest
-from domain.keys import DigestKey, ReportKey
-from domain.messages import Rendered, render_digest, render_lead_report
-from domain.models import DigestIssue, RequestStatus
+from domain.followup import closed_unanswered
+from domain.keys import ReportKey
+from domain.messages import Rendered, render_lead_report
+from domain.models import RequestStatus
 from domain.report import Changes, Health, ReportDoc, ReportFacts, WaitingApproval
 from mentorflow.bootstrap import current_services
 from store.ledger import Outcome, send_once
-from tasks.common import log, retry_if_transient
+from tasks.common import retry_if_transient
 from tasks.compose import bulk_email
-
-
-def digest_period(
-    now: datetime, last_end: datetime | None, period_days: int, tz: str
-) -> tuple[datetime, datetime] | None:
-    """The next complete period ending at today's local midnight, or None while it is not complete yet."""
-    zone = ZoneInfo(tz)
-    end = datetime.combine(now.astimezone(zone).date(), time(0), tzinfo=zone)
-    start = last_end.astimezone(zone) if last_end else end - timedelta(days=period_days)
-    if end - start < timedelta(days=period_days):
-        return None
-    return start, end
-
-
-@task(name="build-digest", cache_policy=NO_CACHE)
-def compose_digest(start: datetime, end: datetime) -> DigestIssue:
-    """Everything the newsletter says about the period, from the store."""
-    svc = current_services()
-    rules = svc.rules
-    with svc.store.unit_of_work() as uow:
-        return build_digest(
-            period_start=start.date(),
-            period_end=(end - timedelta(days=1)).date(),
-            language=rules.digest.language,
-            new_mentor_names=[m.name for m in uow.roster.joined(start, end) if m.active],
-            matches_made=len(uow.matches.made(start, end)),
-            meetings_held=uow.matches.meetings_held(start, end),
-            answers=uow.followup.survey_answers(start, end),
-            requested_topics=[a.topics for a in uow.requests.applications_received(start, end)],
-            waiting_topics=[r.application.topics for r in uow.requests.all(RequestStatus.PENDING)],
-            mentor_expertise=[m.expertise for m in uow.roster.mentors(active_only=True)],
-            rules=rules,
-        )
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    write_private(path, text.encode("utf-8"))
-
-
-@task(
-    name="publish-digest",
-    cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=[10, 60, 300],
-    retry_condition_fn=retry_if_transient,
-)
-def publish_digest(issue: DigestIssue, start: datetime, end: datetime, now: datetime) -> Outcome:
-    """Write the issue to the digests folder and mail it to everyone who may be contacted, once."""
-    svc = current_services()
-    store, rules = svc.store, svc.rules
-    rendered = render_digest(svc.templates, issue, rules)
-    stem = svc.settings.digests_dir() / f"digest-{issue.period_end:%Y-%m-%d}"
-    _write_atomic(stem.with_suffix(".html"), rendered.html)
-    _write_atomic(stem.with_suffix(".txt"), f"{rendered.subject}\n\n{rendered.text}")
-    with store.unit_of_work() as uow:
-        mentors, requests = uow.roster.mentors(active_only=True), uow.requests.all()
-    recipients = {str(m.email): Address(email=str(m.email), name=m.name) for m in mentors if m.email}
-    for request in requests:
-        app = request.application
-        if app.consent_contact:
-            recipients.setdefault(str(app.email), Address(email=str(app.email), name=app.name))
-    key = DigestKey(start=issue.period_start, end=issue.period_end)
-    message = bulk_email(
-        str(key), sorted(recipients.values(), key=lambda a: a.email), rendered, issue.language, "digest", rules
-    )
-    mailer = svc.connectors.mailer
-    outcome = send_once(store, mailer, message, "digest", now)
-    with store.unit_of_work() as uow:
-        location = str(stem.with_suffix(".html"))
-        uow.digests.record(start, end, issue.language, issue.model_dump(mode="json"), location, now)
-    log("digest published", recipients=len(recipients), outcome=outcome.value)
-    return outcome
 
 
 @task(name="gather-report-facts", cache_policy=NO_CACHE)
@@ -105,6 +30,8 @@ def gather_report_facts(now: datetime, broken_rules: list[str]) -> ReportFacts:
         status = uow.reporting.status_report()
         pending = uow.requests.all(RequestStatus.PENDING)
 
+        every_answer, sent = uow.followup.survey_answers(), uow.followup.surveys_sent()
+
         def health(since: datetime, until: datetime) -> Health:
             answers = uow.followup.survey_answers(since, until)
             waiting = [r.waiting_since for r in pending] if until == now else uow.requests.waiting_at(until)
@@ -113,8 +40,11 @@ def gather_report_facts(now: datetime, broken_rules: list[str]) -> ReportFacts:
                 waiting=len(waiting),
                 longest_wait_days=max(((until - w).days for w in waiting), default=0),
                 meetings_held=uow.matches.meetings_held(since, until),
-                satisfaction=sum(a.satisfaction for a in answers) / len(answers) if answers else None,
+                satisfaction=sum(scores) / len(scores)
+                if (scores := [a.satisfaction for a in answers if a.satisfaction is not None])
+                else None,
                 no_shows=sum(not a.met for a in answers),
+                surveys_unanswered=closed_unanswered(sent, every_answer, since, until, svc.rules.followup),
             )
 
         approvals = [

@@ -9,6 +9,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from domain.booking import booking_actions
+from domain.consent import may_contact
 from domain.followup import (
     NO_LONGER_IN_TOUCH,
     FollowupPlan,
@@ -91,15 +92,21 @@ def plan_followup(now: datetime) -> FollowupPlan:
 
 
 def _reachable(due: list[SurveyDue]) -> list[SurveyDue]:
-    """Drop surveys to mentors without an email (booking-link mentors): skipped, never failed."""
-    to_mentors = [d.match_id for d in due if d.role is Role.MENTOR]
-    if not to_mentors:
+    """Drop surveys and reminders to a side without standing consent (invariant 4: a paused or removed mentor, a
+    mentee who withdrew) or without an email (booking-link mentors): skipped, never failed. A paused mentor's
+    survey goes out once they are back."""
+    if not due:
         return due
     with current_services().store.unit_of_work() as uow:
-        matches = uow.matches.many(to_mentors)
+        matches = uow.matches.many([d.match_id for d in due])
         mentors = uow.roster.many([m.mentor_email for m in matches.values()])
-    silent = {mid for mid, m in matches.items() if (x := mentors.get(m.mentor_email.lower())) and x.email is None}
-    return [d for d in due if not (d.role is Role.MENTOR and d.match_id in silent)]
+        requests = uow.requests.many([m.request_id for m in matches.values()])
+    return [
+        d
+        for d in due
+        if (m := matches.get(d.match_id)) is not None
+        and may_contact(d.role, requests.get(m.request_id), mentors.get(m.mentor_email.lower()))
+    ]
 
 
 def _secret() -> str:
@@ -129,12 +136,14 @@ def nudge_bookings(now: datetime) -> BookingReport:
             key = parse_key(entry.key)
             assert isinstance(key, NudgeKey)
             nudged[key.match_id] = entry.updated_at
-    plan = booking_actions(meetings, answers, nudged, now, svc.rules.followup)
+        plan = booking_actions(meetings, answers, nudged, now, svc.rules.followup)
+        matches = uow.matches.many(plan.nudges)
+        requests = uow.requests.many([m.request_id for m in matches.values()])
+        mentors = uow.roster.many([m.mentor_email for m in matches.values()])
     by_id = {m.match_id: m for m in meetings}
     for match_id in plan.nudges:
-        with svc.store.unit_of_work() as uow:
-            match = uow.matches.get(match_id)
-            request, mentor = uow.requests.get(match.request_id), uow.roster.get(match.mentor_email)
+        match = matches[match_id]
+        request, mentor = requests[match.request_id], mentors[match.mentor_email.lower()]
         message = invitation_email(
             svc.templates,
             Role.MENTEE,

@@ -313,4 +313,5 @@ def _reschedule(
     with store.unit_of_work() as uow:
         uow.matches.move_meeting(meeting.match_id, start, end)
     log("declined meeting moved", match=meeting.match_id)
-    return tell_lead(f"{who} declined; moved to {start.isoformat()}", "moved", start)
+    # handled by the program (everyone is asked again at the new time): in the run's report, not a flag
+    return Reschedule(match_id=meeting.match_id, declined_by=declined, outcome="moved", start=start)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import datetime
 
-from connectors.base import CancellingCalendar, Presence
+from pydantic import BaseModel
+
+from connectors.base import CancellingCalendar, ConnectorError, Presence, TransientError
+from domain.consent import may_contact
 from domain.keys import CancelKey, EndedKey
 from domain.messages import render_ended
 from domain.models import Role
@@ -12,6 +17,17 @@ from mentorflow.bootstrap import Services
 from store.ledger import Outcome, do_once, send_once
 from tasks.compose import _email, _side, links_for
 from tasks.logs import log
+
+# A side effect of an ending that failed transiently is tried again after these pauses (the CLI runs this, so it
+# cannot use tasks.common, which imports Prefect). The ledger makes a retry safe.
+RETRY_PAUSES: tuple[float, ...] = (2.0, 10.0)
+
+
+class Ending(BaseModel):
+    """What ending a match did: each side effect's outcome, and those that failed for good (run it again)."""
+
+    outcomes: dict[str, Outcome]
+    failed: list[tuple[str, str]]
 
 
 def end_relationship(
@@ -24,21 +40,29 @@ def end_relationship(
     *,
     requeue: bool = True,
     tell: tuple[Role, ...] = (Role.MENTEE, Role.MENTOR),
-) -> list[Outcome] | None:
-    """End a match (invariant 8), or None when no match of that id is on.
+) -> Ending | None:
+    """End a match (invariant 8), or None when no match of that id is on (and no ending of it is unfinished).
 
     One unit of work frees the mentor's place and (``requeue``) sends the mentee back to the waitlist with their
-    waiting time kept (so they come first); then, each once by ledger key, the future meeting is cancelled in the
-    calendar and the sides in ``tell`` are told in their language — except the ``untold`` side (someone who asked
-    to be erased gets no more email; a mentee who withdrew gets their own confirmation instead).
+    waiting time kept (so they come first); then, each once by ledger key and each on its own (a failure of one
+    never stops the others; transient ones are tried again), the future meeting is cancelled in the calendar and
+    the sides in ``tell`` are told in their language, except the ``untold`` side (someone who asked to be erased;
+    a mentee who withdrew gets their own confirmation instead) and a side without standing consent (invariant 4:
+    a paused mentor, a mentee who withdrew). Running it again for a match already ended this way finishes what
+    failed.
     """
     with svc.store.unit_of_work() as uow:
         match = uow.matches.many([match_id]).get(match_id)
-        if match is None or not uow.matches.end(match_id, reason, actor, now, requeue=requeue):
+        if match is None:
             return None
-        request, mentor = uow.requests.get(match.request_id), uow.roster.get(str(match.mentor_email))
         meeting = uow.matches.meeting(match_id)
-    outcomes: list[Outcome] = []
+        if not uow.matches.end(match_id, reason, actor, now, requeue=requeue):
+            ours: list[EndedKey | CancelKey] = [EndedKey(match_id=match_id, role=r) for r in (Role.MENTEE, Role.MENTOR)]
+            ours += [CancelKey(event_id=meeting.event_id)] if meeting is not None else []
+            if not any((e := uow.ledger.get(k)) is not None and e.status != "done" for k in ours):
+                return None  # not on, and no ending of ours left unfinished
+        request, mentor = uow.requests.get(match.request_id), uow.roster.get(str(match.mentor_email))
+    effects: dict[str, Callable[[], Outcome]] = {}
     calendar = svc.connectors.calendar
     upcoming = meeting if meeting is not None and meeting.start > now else None
     if upcoming is not None and isinstance(calendar, CancellingCalendar):
@@ -51,11 +75,14 @@ def end_relationship(
             calendar.cancel(event_id)
             return event_id
 
-        outcomes.append(
-            do_once(svc.store, CancelKey(event_id=event_id), "cancel", perform=cancel, lookup=gone, now=now)
+        cancel_key = CancelKey(event_id=event_id)
+        effects[str(cancel_key)] = lambda: do_once(
+            svc.store, cancel_key, "cancel", perform=cancel, lookup=gone, now=now
         )
     secret = svc.settings.survey_token_secret.get_secret_value()
-    for role in (r for r in tell if r is not untold):
+    for role in tell:
+        if role is untold or not may_contact(role, request, mentor):
+            continue
         to, language, other = _side(role, request, mentor, svc.rules)
         rendered = render_ended(
             svc.templates,
@@ -68,15 +95,28 @@ def end_relationship(
             language=language,
             links=links_for(role, request, mentor, svc.rules, secret, now),  # the match is over: no "could not reach"
         )
+        key = str(EndedKey(match_id=match_id, role=role))
         message = _email(
-            str(EndedKey(match_id=match_id, role=role)),
-            to,
-            rendered,
-            language,
-            ["ended"],
-            {"match_id": str(match_id), "role": role.value},
-            svc.rules,
+            key, to, rendered, language, ["ended"], {"match_id": str(match_id), "role": role.value}, svc.rules
         )
-        outcomes.append(send_once(svc.store, svc.connectors.mailer, message, "ended", now))
-    log("match ended", match=match_id, outcomes=",".join(o.value for o in outcomes))
-    return outcomes
+        effects[key] = lambda m=message: send_once(svc.store, svc.connectors.mailer, m, "ended", now)  # type: ignore[misc]
+    done: dict[str, Outcome] = {}
+    failed: list[tuple[str, str]] = []
+    for key in sorted(effects):
+        try:
+            done[key] = _with_retries(effects[key])
+        except ConnectorError as exc:  # crossed a connector boundary: no personal data in it
+            failed.append((key, f"{type(exc).__name__}: {exc}"[:300]))
+    log("match ended", match=match_id, outcomes=",".join(o.value for o in done.values()), failed=len(failed))
+    return Ending(outcomes=done, failed=failed)
+
+
+def _with_retries(effect: Callable[[], Outcome]) -> Outcome:
+    for pause in RETRY_PAUSES:
+        try:
+            return effect()
+        except TransientError as exc:
+            if not exc.task_may_retry:
+                raise
+            time.sleep(pause)
+    return effect()

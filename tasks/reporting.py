@@ -25,9 +25,9 @@ def set_aside_section(items: Sequence[SetAside], title: str = "Set aside (needs 
     )
 
 
-@task(name="publish-report", cache_policy=NO_CACHE)
 def publish_report(key: str, title: str, sections: list[str], rtl: bool = False) -> str:
-    """Attach the run's report to the flow run (and to ``key``, so the UI shows its history).
+    """Attach the run's report to the flow run (and to ``key``, so the UI shows its history). No task of its
+    own: it touches nothing but the artifact, and a task run would cost every stage of every run a round trip.
 
     ``rtl``: the whole report in ``<div dir="rtl">`` (Hebrew), which the Prefect UI lays out right to left.
     """

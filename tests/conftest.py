@@ -40,30 +40,44 @@ STARTUP_SECONDS = int(os.environ.get("MENTORFLOW_TEST_PREFECT_STARTUP_SECONDS", 
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Start Prefect's test server once, with its own home, no heartbeat thread and a bounded thread pool."""
-    home = tmp_path_factory.mktemp("prefect-home")
-    os.environ["PREFECT_HOME"] = str(home)
-    from prefect.settings import (
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-        PREFECT_HOME,
-        PREFECT_SERVER_ANALYTICS_ENABLED,
-        PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS,
-        temporary_settings,
-    )
-    from prefect.testing.utilities import prefect_test_harness
+    from benchmarks.program import prefect_server as quiet_server
 
-    quiet = {
-        PREFECT_HOME: home,
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
-        PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS: 4,
-        PREFECT_SERVER_ANALYTICS_ENABLED: False,
-    }
-    with temporary_settings(quiet), prefect_test_harness(server_startup_timeout=STARTUP_SECONDS):
+    with quiet_server(tmp_path_factory.mktemp("prefect-home"), STARTUP_SECONDS):
         yield
 
 
+@pytest.fixture(scope="session")
+def migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite store file at the newest schema, made once per session by the program's own migrations: a test
+    that needs an empty store copies it (running the migrations takes a few tenths of a second each time)."""
+    from store.db import engine_for
+    from store.uow import Store
+
+    path = tmp_path_factory.mktemp("migrated") / "mentorflow.db"
+    url = f"sqlite:///{path}"
+    Store.open(url)
+    engine_for(url).dispose()  # the last connection closed: the write-ahead log is folded into the file
+    return path
+
+
+def _empty_store(migrated: Path, path: Path) -> str:
+    """A copy of the migrated store at ``path`` (owner-only, as the program makes it); its URL."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    shutil.copyfile(migrated, path)
+    os.chmod(path, 0o600)
+    return f"sqlite:///{path}"
+
+
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    """A program folder seeded with the sample roster and form exports."""
+def store_url(tmp_path: Path, migrated_store: Path) -> str:
+    """The URL of an empty SQLite store of this test's own."""
+    return _empty_store(migrated_store, tmp_path / "store.db")
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, migrated_store: Path) -> Path:
+    """A program folder seeded with the sample roster and form exports, and an empty store."""
+    _empty_store(migrated_store, tmp_path / "mentorflow.db")
     (tmp_path / "inbox").mkdir()
     shutil.copy(SAMPLES / "mentors.yaml", tmp_path / "mentors.yaml")
     for name in ("mentees-he.csv", "mentees-en.json"):

@@ -53,6 +53,22 @@ def proposal(request_id: int, score: float) -> ProposedMatch:
     )
 
 
+def every_pair_to_the_lead(data_dir: Path, monkeypatch: pytest.MonkeyPatch | None = None) -> Settings:
+    """Settings whose lead mode asks about every pair (no auto-approval of confident ones, the shipped default),
+    so that a test sees the whole batch wait; with ``monkeypatch`` a served run reads the same rules."""
+    import yaml
+
+    from config import CONFIG_DIR
+
+    rules = yaml.safe_load((CONFIG_DIR / "program.yaml").read_text(encoding="utf-8"))
+    rules["matching"]["auto_approve_min_score"] = None
+    path = data_dir / "program-ask-all.yaml"
+    path.write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
+    if monkeypatch is not None:
+        monkeypatch.setenv("MENTORFLOW_RULES_PATH", str(path))
+    return Settings(data_dir=data_dir, rules_path=path, _env_file=None)  # type: ignore[call-arg]
+
+
 BATCH = MatchResult(
     matches=[proposal(1, 9.0), proposal(2, 4.0), proposal(3, 6.5)],
     waitlist=[Unmatched(request_id=4, reason="no mentor shares a language")],
@@ -134,7 +150,7 @@ def test_lead_mode_holds_the_batch_until_the_lead_answers(data_dir: Path, monkey
     from flows.match import match
     from mentorflow.lead import decide_waiting
 
-    services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
+    services = build_services(every_pair_to_the_lead(data_dir))
     with use_services(services):
         intake(DAY0)
         held = match(DAY0, approval="lead")
@@ -173,7 +189,7 @@ def test_an_unanswered_batch_is_approved_after_the_timeout(data_dir: Path) -> No
     from flows.intake import intake
     from flows.match import match
 
-    services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
+    services = build_services(every_pair_to_the_lead(data_dir))
     hours = services.rules.matching.approval_timeout_hours
     with use_services(services):
         intake(DAY0)
@@ -209,7 +225,7 @@ def test_a_deployed_match_run_suspends_frees_its_worker_and_resumes_with_the_lea
 
     monkeypatch.setenv("MENTORFLOW_DATA_DIR", str(data_dir))
     monkeypatch.setenv("PREFECT_API_URL", str(PREFECT_API_URL.value()))
-    services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
+    services = build_services(every_pair_to_the_lead(data_dir, monkeypatch))
     with use_services(services):
         intake(DAY0)
 
@@ -304,6 +320,69 @@ def test_an_ended_match_frees_the_mentor_and_the_mentee_is_matched_again_elsewhe
         invited = uow.matches.many(uow.matches.to_invite())
     [rematched] = [m for m in invited.values() if m.request_id == request.id]
     assert str(rematched.mentor_email) != first_mentor
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_a_run_suspended_for_a_batch_is_closed_when_the_batch_is_superseded_answered_elsewhere_or_timed_out(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Invariant 3 (issue #10's bullets): a second match run replaced the waiting batch and resuming the older run
+    applied the lead's answer to a batch they never saw; `mentorflow approve` left the suspended UI run waiting (a
+    later Resume approved what the CLI refused); an unanswered approval ended as a red Failed run. Now a superseded
+    run is Cancelled, a CLI-answered one and a timed-out one Completed: no form is left to decide later."""
+    from prefect import flow as prefect_flow
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+    from prefect.states import Suspended
+
+    from flows.intake import intake
+    from flows.match import match
+    from mentorflow.lead import decide_waiting
+
+    monkeypatch.setenv("PREFECT_API_URL", str(PREFECT_API_URL.value()))
+
+    @prefect_flow(name="match-stand-in")
+    def stand_in() -> None:
+        """A match run of a deployment, suspended for the lead's form (made here without a worker)."""
+
+    def suspended_run() -> str:
+        with get_client(sync_client=True) as client:
+            return str(client.create_flow_run(stand_in, state=Suspended(pause_key="match-approval")).id)
+
+    def state_of(run_id: str) -> str:
+        from uuid import UUID
+
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(UUID(run_id)).state
+        assert state is not None
+        return state.type.value
+
+    def suspend_for_the_waiting_batch(run_id: str) -> None:
+        with services.store.unit_of_work() as uow:
+            [batch] = uow.matches.waiting_proposals()
+            uow.matches.save_proposal(batch.result, run_id, batch.created_at)  # this run keeps (and waits for) it
+
+    services = build_services(every_pair_to_the_lead(data_dir))
+    hours = services.rules.matching.approval_timeout_hours
+    with use_services(services):
+        intake(DAY0)
+        match(DAY0, approval="lead")
+        older = suspended_run()
+        suspend_for_the_waiting_batch(older)
+        assert state_of(older) == "PAUSED"
+        match(DAY0 + timedelta(hours=1), approval="lead")  # a newer batch supersedes the older run's
+        assert state_of(older) == "CANCELLED", "the superseded run's form can no longer decide"
+
+        unanswered = suspended_run()
+        suspend_for_the_waiting_batch(unanswered)
+        match(DAY0 + timedelta(hours=1 + hours), approval="lead")  # the next run approves it after the time-out
+        assert state_of(unanswered) == "COMPLETED", "timed out: Completed, not Failed"
+
+        answered = suspended_run()
+        with services.store.unit_of_work() as uow:
+            uow.matches.save_proposal(MatchResult(matches=[], waitlist=[]), answered, DAY0 + timedelta(hours=50))
+        decide_waiting(services.store, LeadDecision(), DAY0 + timedelta(hours=51))
+        assert state_of(answered) == "COMPLETED", "answered with `mentorflow approve`: the UI run is closed"
 
 
 def test_the_approval_form_speaks_the_leads_language_and_cannot_approve_the_exceptions() -> None:

@@ -12,33 +12,43 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Runs one CLI command in a fresh interpreter and reports its output and whether Prefect got imported.
+# Runs CLI commands one after another in one fresh interpreter (each in its folder, with its environment) and
+# reports each one's output and whether Prefect had been imported by then: modules stay loaded, so a command that
+# imported Prefect shows in its own answer and in every later one.
 PROBE = """
-import json, sys
+import json, os, sys
 from typer.testing import CliRunner
 from mentorflow.cli import app
-result = CliRunner().invoke(app, sys.argv[1:])
-print(json.dumps({"exit": result.exit_code, "output": result.output,
-                  "prefect": sorted(m for m in sys.modules if m == "prefect" or m.startswith("prefect."))[:3]}))
+answers = []
+for call in json.loads(sys.argv[1]):
+    os.chdir(call["cwd"])
+    os.environ.update(call["env"])
+    result = CliRunner().invoke(app, call["args"])
+    answers.append({"exit": result.exit_code, "output": result.output,
+                    "prefect": sorted(m for m in sys.modules if m == "prefect" or m.startswith("prefect."))[:3]})
+print(json.dumps(answers))
 """
 
 
-def cli(args: list[str], cwd: Path, env: dict[str, str]) -> dict:
+def cli(calls: list[tuple[list[str], Path, dict[str, str]]]) -> list[dict]:
+    """(args, folder, environment) of each command → its answer."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("MENTORFLOW_", "PREFECT_"))}
+    spec = json.dumps([{"args": args, "cwd": str(cwd), "env": env} for args, cwd, env in calls])
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, *args], cwd=cwd, env={**clean, **env}, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", PROBE, spec], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize(
-    "args", [["status"], ["approve"], ["ledger", "release", "no-such-key"], ["end-match", "999"], ["--help"]]
-)
-def test_everyday_commands_never_import_prefect(args: list[str], data_dir: Path, tmp_path: Path) -> None:
-    answer = cli(args, tmp_path, {"MENTORFLOW_DATA_DIR": str(data_dir)})
-    assert answer["exit"] == 0, answer["output"]
-    assert answer["prefect"] == [], f"`mentorflow {' '.join(args)}` imported {answer['prefect']}"
+EVERYDAY = [["status"], ["approve"], ["ledger", "release", "no-such-key"], ["end-match", "999"], ["--help"]]
+
+
+def test_everyday_commands_never_import_prefect(data_dir: Path, tmp_path: Path) -> None:
+    answers = cli([(args, tmp_path, {"MENTORFLOW_DATA_DIR": str(data_dir)}) for args in EVERYDAY])
+    for args, answer in zip(EVERYDAY, answers, strict=True):
+        assert answer["exit"] == 0, answer["output"]
+        assert answer["prefect"] == [], f"`mentorflow {' '.join(args)}` imported {answer['prefect']}"
 
 
 def test_status_names_the_data_folder_and_finds_it_from_any_folder(tmp_path: Path) -> None:
@@ -47,7 +57,7 @@ def test_status_names_the_data_folder_and_finds_it_from_any_folder(tmp_path: Pat
     for folder in (here, there):
         folder.mkdir()
     env = {"XDG_DATA_HOME": str(home), "HOME": str(tmp_path)}
-    first, second = cli(["status"], here, env), cli(["status"], there, env)
+    first, second = cli([(["status"], here, env), (["status"], there, env)])
     expected = f"Data folder: {home / 'mentorflow'}"
     assert expected in first["output"] and expected in second["output"]
     assert str(home / "mentorflow" / "mentorflow.db") in second["output"]

@@ -23,8 +23,8 @@ NOW = 1_800_000_000.0
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+def store(store_url: str) -> Store:
+    return Store.open(store_url)
 
 
 @pytest.fixture

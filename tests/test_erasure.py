@@ -438,9 +438,9 @@ def test_the_forget_command_prints_counts_and_no_personal_data(svc: Services, da
     env = {"MENTORFLOW_DATA_DIR": str(data_dir)}
     if svc.settings.survey_token_secret.get_secret_value():
         env["MENTORFLOW_SURVEY_TOKEN_SECRET"] = svc.settings.survey_token_secret.get_secret_value()
-    asked = cli(["forget", EMAIL], tmp_path, env)
+    (asked,) = cli([(["forget", EMAIL], tmp_path, env)])
     assert asked["exit"] == 1 and EMAIL in _store_text(svc), "without --yes and no answer, nothing is erased"
-    done = cli(["forget", EMAIL, "--yes"], tmp_path, env)
+    (done,) = cli([(["forget", EMAIL, "--yes"], tmp_path, env)])
     assert done["exit"] == 0, done["output"]
     assert "store requests: 1" in done["output"] and "files form exports (rows): 1" in done["output"]
     assert EMAIL not in done["output"] and NAME not in done["output"]

@@ -243,7 +243,18 @@ def test_killed_pipeline_rerun_loses_and_duplicates_nothing(data_dir: Path, kill
         "PREFECT_API_URL": str(PREFECT_API_URL.value()),
         "PREFECT_LOGGING_LEVEL": "WARNING",
     }
-    cmd = [sys.executable, "-m", "mentorflow", "run", "all", "--as-of", DAY0.strftime("%Y-%m-%dT%H:%M")]
+    # auto approval: every proposed pair goes on to its invitation (the shipped rules ask the lead about some)
+    cmd = [
+        sys.executable,
+        "-m",
+        "mentorflow",
+        "run",
+        "all",
+        "--approval",
+        "auto",
+        "--as-of",
+        DAY0.strftime("%Y-%m-%dT%H:%M"),
+    ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     outbox = data_dir / "outbox"
     deadline = time.monotonic() + 120

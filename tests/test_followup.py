@@ -11,6 +11,7 @@ from domain.followup import (
     SurveyDue,
     SurveySent,
     assess,
+    closed_unanswered,
     followup_actions,
     read_survey_token,
     survey_summary,
@@ -131,20 +132,30 @@ def test_each_match_is_planned_on_its_own() -> None:
 # --- assessment and indicators --------------------------------------------------------------------------------
 
 
-def test_assess_flags_no_shows_low_scores_and_silence() -> None:
+def test_assess_flags_no_shows_and_low_scores_and_silence_is_counted_not_flagged() -> None:
     met, flags = assess(7, [answer(Role.MENTEE, met=False, satisfaction=1), answer(Role.MENTOR, satisfaction=2)], RULES)
     assert met is False
     assert [(f.kind, f.detail) for f in flags] == [
         ("no_show", "mentee said they did not meet"),
-        ("low_score", "mentee rated 1/5, mentor rated 2/5"),
+        ("low_score", "mentor rated 2/5"),  # the mentee's 1/5 rates no meeting: one flag (no_show), not two
     ]
+    # issue #10 (the lead's minutes): a side that never answered was a flag for the lead (3 minutes each, ~a third
+    # of the flags); the follow-up now closes quietly and the weekly report counts it
     met, flags = assess(7, [answer(Role.MENTOR, satisfaction=3)], RULES, closed=True)
-    assert met is True
-    assert [(f.kind, f.detail) for f in flags] == [("no_answer", "no survey answer from the mentee")]
+    assert met is True and flags == []
     assert assess(7, [], RULES) == (None, [])
-    assert assess(7, [answer(Role.MENTEE, match_id=8)], RULES, closed=True)[1][0].detail == (
-        "no survey answer from the mentee and mentor"
-    )
+    assert assess(7, [answer(Role.MENTEE, match_id=8)], RULES, closed=True) == (None, [])
+    T0 = MEETING_END + timedelta(days=3)
+    sent = [
+        SurveySent(match_id=7, role=Role.MENTEE, kind="survey", at=T0),
+        SurveySent(match_id=7, role=Role.MENTEE, kind="reminder", at=T0 + timedelta(days=4)),
+        SurveySent(match_id=7, role=Role.MENTOR, kind="survey", at=T0),
+        SurveySent(match_id=9, role=Role.MENTEE, kind="survey", at=T0 + timedelta(days=7)),
+    ]
+    closes = T0 + timedelta(days=RULES.close_after_days)
+    week = (closes - timedelta(days=3), closes + timedelta(days=4))
+    assert closed_unanswered(sent, [answer(Role.MENTOR, satisfaction=3)], *week, RULES) == 1
+    assert closed_unanswered(sent, [], *week, RULES) == 2, "match 9's follow-up closes the next week"
 
 
 def test_survey_summary_indicators() -> None:

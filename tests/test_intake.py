@@ -367,6 +367,29 @@ def test_survey_answer_with_a_forged_token_or_bad_score_is_set_aside() -> None:
     ]
 
 
+def test_a_survey_answer_without_a_score_is_kept_as_a_partial_answer() -> None:
+    """Issue #10 (the lead's minutes): an answer that skipped the satisfaction score (say, "we did not meet") was set
+    aside as a whole, a fix-it for the lead; what it does say (met, still in touch) now counts."""
+    from domain.followup import survey_summary
+
+    raw = RawResponse(
+        source="surveys",
+        ref="row 4",
+        answers={
+            "token": survey_token(42, Role.MENTEE, "s3cret", datetime(2026, 12, 14, tzinfo=UTC)),
+            "timestamp": "2026-11-30T10:00:00+02:00",
+            "satisfaction": "",
+            "met": "no",
+            "still_in_touch": "no",
+            "adopted_idea": "no",
+        },
+    )
+    answer = parse_survey_answer(raw, "s3cret", TZ)
+    assert isinstance(answer, SurveyAnswer) and answer.satisfaction is None and answer.met is False
+    summary = survey_summary([answer])
+    assert summary["answers"] == 1 and summary["met_pct"] == 0.0 and summary["satisfaction_avg"] is None
+
+
 # --- the sample data -------------------------------------------------------------------------------------------
 
 

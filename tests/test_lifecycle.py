@@ -412,3 +412,61 @@ def test_a_paused_mentor_gets_no_invitation_at_the_next_run(svc: Services) -> No
     with svc.store.unit_of_work() as uow:
         uow.roster.sync([mentor().model_copy(update={"active": False})], NOW + timedelta(hours=1))
     assert list_matches_to_invite.fn() == []
+
+
+def _met(svc: Services) -> tuple[int, int]:
+    """A mentee and a mentor matched and invited (the meeting on Tuesday evening); (request id, match id)."""
+    from tasks.invites import invite_matches
+
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor()], NOW)
+    [a] = request_ids(svc, "dana@example.org")
+    [m] = approved(svc, (a, "avi@example.org"))
+    assert invite_matches.fn([m], NOW).outcomes[0].status == "scheduled"
+    return a, m
+
+
+def test_a_mentor_paused_in_the_roster_gets_no_survey_until_they_are_back(svc: Services) -> None:
+    """Invariant 4 (short simulation, check 4): a paused mentor was sent the follow-up survey and reminder."""
+    from domain.models import Role
+    from tasks.followup import plan_followup
+
+    _a, m = _met(svc)
+    with svc.store.unit_of_work() as uow:
+        meeting = uow.matches.meeting(m)
+        uow.roster.sync([mentor().model_copy(update={"active": False})], NOW + timedelta(hours=1))
+    assert meeting is not None
+    after = meeting.end + timedelta(days=svc.rules.followup.survey_after_days, hours=1)
+    due = {(d.match_id, d.role) for d in plan_followup.fn(after).due}
+    assert due == {(m, Role.MENTEE)}, "the mentee is surveyed, the paused mentor is not"
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor()], after)
+    due = {(d.match_id, d.role) for d in plan_followup.fn(after).due}
+    assert (m, Role.MENTOR) in due, "back in the roster: their survey goes out"
+
+
+def test_ending_a_match_writes_to_nobody_without_consent_and_a_rerun_finishes_what_failed(
+    svc: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Invariants 4 and 8: a paused mentor is not told of the ending; a send that failed for good is finished by
+    running end-match again (it used to answer "no active match" and leave the mentee untold)."""
+    from connectors.base import MailUnavailable
+    from tasks import lifecycle
+    from tasks.lifecycle import end_relationship
+
+    _a, m = _met(svc)
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor().model_copy(update={"active": False})], NOW + timedelta(hours=1))
+    monkeypatch.setattr(lifecycle, "RETRY_PAUSES", (0.0,))
+    mailer = svc.connectors.mailer
+    real_send = mailer.send
+    monkeypatch.setattr(mailer, "send", lambda *a, **k: (_ for _ in ()).throw(MailUnavailable("503")))
+    first = end_relationship(svc, m, "mentor moved abroad", "mentor", NOW + timedelta(hours=2))
+    assert first is not None and [k for k, _ in first.failed] == [f"ended:{m}:mentee"]
+    assert any(k.startswith("cancel:") for k in first.outcomes), "the cancel went ahead of the failed email"
+    monkeypatch.setattr(mailer, "send", real_send)
+    again = end_relationship(svc, m, "mentor moved abroad", "mentor", NOW + timedelta(hours=3))
+    assert again is not None and again.failed == [] and f"ended:{m}:mentee" in again.outcomes
+    with svc.store.unit_of_work() as uow:
+        assert uow.ledger.keys("ended:") == {f"ended:{m}:mentee"}, "the paused mentor is not written to"
+    assert end_relationship(svc, m, "again", "lead", NOW + timedelta(hours=4)) is None

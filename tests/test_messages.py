@@ -226,3 +226,27 @@ def test_lead_report_opens_with_what_needs_the_lead(env: Environment, rules: Pro
     assert '<code dir="ltr">mentorflow status</code>' in html
     english = render_lead_report(env, build_report(facts.model_copy(update={"language": "en"})), rules.program_name)
     assert english.text.startswith("Needs you:") and "mentorflow status" in english.text
+
+
+@pytest.mark.parametrize("language", ["he", "en"])
+def test_a_digest_whose_answers_all_skipped_the_score_renders_without_an_average(
+    env: Environment, rules: ProgramRules, language: str
+) -> None:
+    """Partial survey answers (no satisfaction) are kept now: the digest must not format a missing average."""
+    partial = survey_answer("Did not meet yet", False).model_copy(update={"satisfaction": None})
+    issue = build_digest(
+        period_start=date(2026, 11, 22),
+        period_end=date(2026, 12, 6),
+        language=language,
+        new_mentor_names=[],
+        matches_made=1,
+        meetings_held=0,
+        answers=[partial],
+        requested_topics=[],
+        waiting_topics=[],
+        mentor_expertise=[],
+        rules=rules,
+    )
+    assert issue.answers == 1 and issue.satisfaction_avg is None
+    _subject, text, html = render_digest(env, issue, rules)
+    assert "None" not in text and "None" not in html

@@ -18,11 +18,11 @@ import httpx
 import pytest
 import yaml
 
+from benchmarks.program import MENTEE_QUESTIONS, MENTOR_QUESTIONS, SURVEY_QUESTIONS
 from tests.emulators.google import GoogleEmulator
 from tests.emulators.sendgrid import SendGridEmulator
 from tests.emulators.server import shared
 from tests.stack import ROOT, Stack
-from tests.test_pipeline_remote import MENTEE_QUESTIONS, MENTOR_QUESTIONS
 
 pytestmark = [pytest.mark.prefect, pytest.mark.postgres]
 
@@ -92,7 +92,7 @@ def seed_program(google: GoogleEmulator, mentees: int = 0) -> None:
             for j in range(4)
         ],
     )
-    google.seed("survey-form", ["token", "satisfaction", "met", "still_in_touch", "adopted_idea"], [])
+    google.seed("survey-form", SURVEY_QUESTIONS, [])
 
 
 def submit(google: GoogleEmulator, i: int) -> None:

@@ -98,14 +98,23 @@ def test_an_english_report_stays_left_to_right() -> None:
 def test_health_is_compared_with_last_week() -> None:
     doc = build_report(
         facts(
-            this_week=Health(matched=5, waiting=2, longest_wait_days=9, meetings_held=4, satisfaction=4.25, no_shows=1),
+            this_week=Health(
+                matched=5,
+                waiting=2,
+                longest_wait_days=9,
+                meetings_held=4,
+                satisfaction=4.25,
+                no_shows=1,
+                surveys_unanswered=2,
+            ),
             last_week=Health(matched=3, satisfaction=None),
         )
     )
     rows = {label: (this, last) for label, this, last in doc.health}
     assert rows["הותאמו"] == ("5", "3")
     assert rows["שביעות רצון (1–5)"] == ("4.2", "–")  # 4.25 to one decimal (half to even), none last week
-    assert len(rows) == 6
+    assert rows["סקרים שנסגרו ללא מענה"] == ("2", "0")  # counted here instead of a flag each
+    assert len(rows) == 7
 
 
 def test_a_hebrew_report_names_the_program_in_hebrew_in_its_subject_title_and_body() -> None:

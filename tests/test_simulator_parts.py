@@ -91,3 +91,20 @@ def test_simulate_is_a_command_of_the_lead_cli() -> None:
     assert result.exit_code == 0
     for option in ("--weeks", "--mentees", "--mentors", "--seed", "--faults", "--keep-going", "--json", "--chart"):
         assert option in result.output
+
+
+def test_the_snapshot_shows_the_set_aside_list_the_lead_sees(tmp_path: Path) -> None:
+    """Invariant 7 (check 7 was a strict expected failure): the snapshot listed set-aside records a later valid
+    answer had resolved, which `mentorflow status` no longer shows."""
+    from domain.models import SetAside
+    from mentorflow.simulate.query import snapshot
+    from store.uow import Store
+
+    store = Store.open(f"sqlite:///{tmp_path / 'sim.db'}")
+    bad = [SetAside(source="file:responses.csv", ref=f"sim-{n}-a", reasons=["topics: empty"]) for n in (1, 2)]
+    with store.unit_of_work() as uow:
+        uow.requests.record_set_aside(bad, "mentee", SUNDAY, ["m1@sim.example.org", "m2@sim.example.org"])
+        uow.requests.resolve_set_aside("mentee", ["m1@sim.example.org"], [], SUNDAY + timedelta(days=1))
+        shown = [s.ref for s in uow.reporting.status_report().set_aside]
+    assert [s.ref for s in snapshot(store.engine).set_aside if s.open] == shown == ["sim-2-a"]
+    store.engine.dispose()

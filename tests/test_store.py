@@ -34,9 +34,9 @@ TUE = WeeklyWindow(day=Weekday.TUE, start=time(18), end=time(20))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+def store(request: pytest.FixtureRequest) -> Store:
     if request.param == "sqlite":
-        return Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+        return Store.open(request.getfixturevalue("store_url"))
     url = request.getfixturevalue("postgres_url")
     s = Store.open(url)
     _wipe(s)

@@ -191,6 +191,11 @@ class FaultyCalendar:
     def check_credentials(self) -> None:
         self.inner.check_credentials()
 
+    def cancel(self, event_id: str) -> None:
+        if self.dice.roll("calendar cancel refused"):
+            raise CalendarUnavailable("injected: 503 cancelling the event")
+        self.inner.cancel(event_id)
+
     def move(self, event_id: str, start: datetime, end: datetime, timezone: str) -> EventRef:
         if self.dice.roll("calendar move refused"):
             raise CalendarUnavailable("injected: 503 moving the event")

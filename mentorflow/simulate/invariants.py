@@ -303,6 +303,8 @@ def withdrawal_cancels(ctx: Context) -> Iterator[Violation]:
 def fixed_answers_leave_the_list(ctx: Context) -> Iterator[Violation]:
     """A set-aside answer the person fixed with a later valid one disappears from what the lead sees."""
     for s in ctx.snap.set_aside:
+        if not s.open:
+            continue
         email = ctx.world.bad_rows.get(f"{s.source}|{s.ref}")
         fixed = ctx.world.fixed_at.get(email or "")
         bound = ctx.binding(fixed) if fixed else None
@@ -328,6 +330,8 @@ def gone_mentors_deactivated(ctx: Context) -> Iterator[Violation]:
 def dealt_flags_leave_the_list(ctx: Context) -> Iterator[Violation]:
     """A flag the lead dealt with (they ended the match) no longer shows as open."""
     for f in ctx.snap.flags:
+        if f.done_at is not None:
+            continue
         ended = ctx.world.ended.get(f.match_id)
         if ended is not None and ended[1] == "lead" and ctx.now > ended[0]:
             yield _v(
@@ -390,12 +394,23 @@ def ending_cancels_the_meeting(ctx: Context) -> Iterator[Violation]:
             )
 
 
+def _without_consent(ctx: Context, who: str, at: datetime) -> bool:
+    """At ``at``, ``who`` had paused, withdrawn or left the roster (invariant 4: they are not written to)."""
+    if who in ctx.world.removed_mentors and ctx.world.removed_mentors[who] <= at:
+        return True
+    return any(
+        s.email == who and s.why in {"paused", "withdrew"} and s.since <= at and (s.until is None or at < s.until)
+        for s in ctx.world.stops
+    )
+
+
 def ending_tells_both(ctx: Context) -> Iterator[Violation]:
-    """Ending a match tells both sides (an email to each after the ending)."""
+    """Ending a match tells both sides (an email to each after the ending), except a side without standing
+    consent (paused, withdrawn, gone from the roster: invariant 4 wins)."""
     for m, req, _mt, at in _ended(ctx):
         for who in (m.mentor, req.email if req else ""):
             told = any(s.to == who and s.at >= at and s.kind not in NOT_PERSONAL_MAIL | {"ics"} for s in ctx.sent)
-            if who and not told:
+            if who and not told and not _without_consent(ctx, who, at):
                 yield _v(
                     ctx,
                     "8t",
@@ -421,7 +436,6 @@ CHECKS: tuple[Check, ...] = (
         7,
         "a flag the lead dealt with stops showing",
         dealt_flags_leave_the_list,
-        pending="`mentorflow flags done`",
     ),
     Check("8", 8, "ending a match frees the place and queues the mentee", ending_frees_the_place),
     Check("8c", 8, "ending a match cancels its future meeting", ending_cancels_the_meeting),

@@ -47,7 +47,8 @@ class Week:
     refusals: int = 0
     flags: int = 0
     uncertain: int = 0
-    fix_its: int = 0
+    fix_its: int = 0  # answers set aside that the lead must ask the person to fix (the program could not)
+    fix_its_emailed: int = 0  # fix-it notes the program emailed itself (`fixit:` ledger keys, issue #11): no lead work
     end_matches: int = 0
     lead_minutes: float = 0.0
     lead_actions: dict[str, int] = field(default_factory=dict)
@@ -141,9 +142,17 @@ def weekly(tracker: Tracker, snap: Snapshot, world: World) -> list[Week]:
     for e in snap.ledger:
         if e.status == "uncertain" and (w := wk(e.updated_at)) is not None:
             w.uncertain += 1
+    # Every answer set aside (resolved since or not) asked for a fix when it came in; the program emails the person
+    # a fix-it note where it can (a readable email: ledger key ``fixit:…``), and only the rest is the lead's.
+    set_aside: dict[int, int] = defaultdict(int)
     for s in snap.set_aside:
-        if (w := wk(s.first_seen_at)) is not None:
-            w.fix_its += 1
+        set_aside[tracker.week_of(s.first_seen_at)] += 1
+    for e in snap.ledger:
+        if e.key.startswith("fixit:") and e.status == "done" and (w := wk(e.updated_at)) is not None:
+            w.fix_its_emailed += 1
+    for i, n in set_aside.items():
+        if 0 <= i < len(weeks):
+            weeks[i].fix_its = max(0, n - weeks[i].fix_its_emailed)
     for at, action, count in world.lead_actions:
         if (w := wk(at)) is None:
             continue

@@ -105,7 +105,7 @@ class Behaviour:
     no_show: float = 0.1  # per first meeting: the pair does not meet
     survey_answer: float = 0.7  # per side: answers the survey at all
     survey_late: float = 0.3  # of those who answer: only after the reminder
-    survey_partial: float = 0.1  # of answers: leaves the satisfaction empty (set aside: a fix-it for the lead)
+    survey_partial: float = 0.1  # of answers: leaves the satisfaction empty (kept as a partial answer)
     end_early: float = 0.06  # per match: a side ends the relationship early (the lead runs end-match)
     end_after_days: tuple[float, float] = (5, 35)  # … this many days after the approval
     lead_answers: float = 0.85  # per evening with a waiting batch: the lead answers it
@@ -384,6 +384,8 @@ class People:
 
     def _do_fix(self, h: Happening) -> None:
         p = self._mentee(h.who)
+        if any(s.email == p.email and s.why == "withdrew" for s in self.world.stops):
+            return  # withdrew before fixing their answer: they do not come back with a fix (that would re-consent)
         self.form_rows.append(self._row(p, h.at, f"sim-{p.n}"))
         self.world.applied_at.setdefault(p.email, h.at)
         self.world.answers[p.email] = 1
@@ -392,6 +394,8 @@ class People:
     def _do_edit(self, h: Happening) -> None:
         # Google Forms "edit after submit": the same response, a later timestamp, other goals.
         p = self._mentee(h.who)
+        if any(s.email == p.email and s.why == "withdrew" for s in self.world.stops):
+            return  # nobody edits an application they withdrew (an edit saying "yes" would re-consent)
         for i, row in enumerate(self.form_rows):
             if row["Response ID"] == f"sim-{p.n}":
                 self.form_rows[i] = {**row, "Timestamp": h.at.isoformat(), "Goals": "Edited: a clearer goal"}

@@ -94,6 +94,12 @@ class SetAsideRec:
     ref: str
     first_seen_at: datetime
     last_seen_at: datetime
+    resolved_at: datetime | None = None  # a later valid answer replaced it: the lead no longer sees it
+
+    @property
+    def open(self) -> bool:
+        """Still in what the lead sees (`mentorflow status`, the report)."""
+        return self.resolved_at is None
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,7 @@ class FlagRec:
     kind: str
     created_at: datetime
     detail: str = ""
+    done_at: datetime | None = None  # marked dealt with (`mentorflow flags done`): no longer shown
 
 
 @dataclass(frozen=True)
@@ -169,10 +176,12 @@ def snapshot(engine: Engine) -> Snapshot:
             for p in c.execute(select(ProposalRow).order_by(ProposalRow.id))
         ]
         set_aside = [
-            SetAsideRec(s.kind, s.source, s.ref, s.first_seen_at, s.last_seen_at)
+            SetAsideRec(s.kind, s.source, s.ref, s.first_seen_at, s.last_seen_at, s.resolved_at)
             for s in c.execute(select(SetAsideRow))
         ]
-        flags = [FlagRec(f.id, f.match_id, f.kind, f.created_at, f.detail) for f in c.execute(select(FlagRow))]
+        flags = [
+            FlagRec(f.id, f.match_id, f.kind, f.created_at, f.detail, f.done_at) for f in c.execute(select(FlagRow))
+        ]
         ledger = [LedgerRec(x.key, x.status, x.updated_at) for x in c.execute(select(LedgerRow))]
     return Snapshot(requests, events, matches, meetings, mentors, proposals, set_aside, flags, ledger)
 

@@ -60,6 +60,9 @@ class SimConfig:
 SHORT_RULES: dict[str, dict[str, Any]] = {
     "followup": {"survey_after_days": 0, "reminder_after_days": 1, "close_after_days": 3},
     "scheduling": {"min_lead_hours": 24},
+    # the lead is asked about more pairs than by default (scores under 5.5, not 4.0), so that a short run still
+    # has batches for the lead to answer and turn pairs down from (invariant 3)
+    "matching": {"auto_approve_min_score": 5.5},
 }
 # A short simulation's people do more of everything, and are free on fewer evenings, so that a few dozen of
 # them meet every case in two weeks.
@@ -145,11 +148,11 @@ class SimResult:
 
 
 def write_rules(directory: Path, changes: dict[str, dict[str, Any]]) -> Path:
-    """The program's rules with lead approval (the simulator plays the lead) and the config's changes."""
+    """The program's rules as shipped (its default approval: the lead is asked about the uncertain pairs only)
+    with the config's changes."""
     from config import CONFIG_DIR
 
     rules = yaml.safe_load((CONFIG_DIR / "program.yaml").read_text(encoding="utf-8"))
-    rules.setdefault("matching", {})["approval"] = "lead"
     for section, values in changes.items():
         rules.setdefault(section, {}).update(values)
     path = directory / "program.yaml"
@@ -167,10 +170,12 @@ def no_retry_delays() -> Iterator[None]:
     import tasks.followup
     import tasks.intake
     import tasks.invites
+    import tasks.lifecycle
     import tasks.matching
 
     # batch tasks retry each item themselves (tasks.common.each), after these pauses
     pauses, tasks.common.TRANSIENT_RETRY_DELAYS = tasks.common.TRANSIENT_RETRY_DELAYS, (0.0, 0.0, 0.0)
+    ending_pauses, tasks.lifecycle.RETRY_PAUSES = tasks.lifecycle.RETRY_PAUSES, (0.0, 0.0)
     saved: list[tuple[Task[Any, Any], Any]] = []
     for module in (tasks.intake, tasks.matching, tasks.invites, tasks.followup, tasks.digest):
         for value in vars(module).values():
@@ -181,6 +186,7 @@ def no_retry_delays() -> Iterator[None]:
         yield
     finally:
         tasks.common.TRANSIENT_RETRY_DELAYS = pauses
+        tasks.lifecycle.RETRY_PAUSES = ending_pauses
         for t, delay in saved:
             t.retry_delay_seconds = delay
 
@@ -416,6 +422,7 @@ class Simulation:
     def lead(self, now: datetime) -> None:
         """The lead's evening: answer the waiting batch, end matches that stopped, look at flags."""
         from mentorflow.lead import decide_waiting
+        from tasks.lifecycle import end_relationship
 
         store, b, world = self.services.store, self.cfg.behaviour, self.people.world
         with store.unit_of_work() as uow:
@@ -435,7 +442,8 @@ class Simulation:
             world.lead_actions.append((now, "batch", len(batch.result.matches)))
             if ids:
                 world.lead_actions.append((now, "refusal", len(ids)))
-        snap = snapshot(self.engine)
+        # flags are made by flow runs only: the snapshot taken after the last run is current (no second read)
+        snap = self.snap or snapshot(self.engine)
         for f in snap.flags:
             if f.id in self.known_flags:
                 continue
@@ -443,24 +451,32 @@ class Simulation:
             stuck = f.kind == "no_show" or (f.kind == "declined" and "moved to" not in f.detail)
             if stuck and self.lead_rng.random() < b.lead_ends_flagged:
                 self.ends_due.setdefault(f.match_id, now)
+            with store.unit_of_work() as uow:  # read and decided: what `mentorflow flags done ID` does
+                uow.followup.mark_flag_done(f.id, now)
         for match_id, due in sorted(self.ends_due.items()):
             if due <= now:
                 del self.ends_due[match_id]
-                with store.unit_of_work() as uow:  # what `mentorflow end-match` does
-                    ended = uow.matches.end(match_id, "ended (simulated)", "lead", now)
-                if ended:
-                    world.ended[match_id] = (now, "lead")
-                    world.lead_actions.append((now, "end match", 1))
-        uncertain = [e.key for e in snap.ledger if e.status == "uncertain"]
+                # what `mentorflow end-match` does: free the place, cancel the meeting, tell both sides
+                ending = end_relationship(self.services, match_id, "ended (simulated)", "lead", now)
+                if ending is None:
+                    continue
+                world.ended.setdefault(match_id, (now, "lead"))
+                world.lead_actions.append((now, "end match", 1))
+                if ending.failed:  # the command said "run it again later": the lead does, the next evening
+                    self.ends_due[match_id] = now + timedelta(days=1)
+        with store.unit_of_work() as uow:
+            uncertain = uow.ledger.entries("", "uncertain")
         inner = self.services.connectors.mailer.inner  # type: ignore[attr-defined]
-        for key in uncertain:
-            if not key.startswith("event:") and inner.lookup(key) is Presence.ABSENT:  # checked: it did not go out
+        for e in uncertain:
+            # the lead checks with the provider that it did not go out (the mailer's own settle), then releases
+            if not e.key.startswith("event:") and inner.settle(e.key, e.provider_ref) is Presence.ABSENT:
                 with store.unit_of_work() as uow:  # what `mentorflow ledger release` does
-                    uow.ledger.release(key, now)
+                    uow.ledger.release(e.key, now)
 
     def sample_feasibility(self, now: datetime) -> None:
-        """Before each match run: which waiting mentees have a feasible mentor right now."""
-        snap = snapshot(self.engine)
+        """Before each match run: which waiting mentees have a feasible mentor right now (the store is as the last
+        run and the lead's evening left it: people act on files only, so the last snapshot is current)."""
+        snap = self.snap or snapshot(self.engine)
         ctx = self.context(now, "match", snap)
         load = {m.email: len(ongoing(ctx, m.email, now)) for m in snap.mentors}
         for r in snap.requests:
