@@ -102,7 +102,7 @@ def invite_matches(match_ids: list[int], now: datetime) -> InviteBatch:
 def _invite(
     svc: Services, match: Match, request: MentoringRequest, mentor: Mentor, meeting: Meeting | None, now: datetime
 ) -> InviteOutcome:
-    store, calendar, mailer = svc.store, svc.connectors.calendar, svc.connectors.mailer
+    store, calendar = svc.store, svc.connectors.calendar
     match_id = match.id
     if mentor.scheduling == "booking_link":
         return _invite_by_link(svc, match, request, mentor, now)
@@ -166,21 +166,7 @@ def _invite(
         with store.unit_of_work() as uow:
             meeting = uow.matches.meeting(match_id) or meeting
     ics = calendar.invitation(event)
-    outcomes = []
-    for role in (Role.MENTEE, Role.MENTOR):
-        message = invitation_email(
-            svc.templates,
-            role,
-            meeting,
-            match,
-            request,
-            mentor,
-            svc.rules,
-            svc.settings.timezone,
-            ics,
-            links=links_for(role, request, mentor, svc.rules, _secret(svc), now, match.id),
-        )
-        outcomes.append(send_once(store, mailer, message, "invite", now))
+    outcomes = _send_invitations(svc, [Role.MENTEE, Role.MENTOR], meeting, match, request, mentor, ics, now)
     with store.unit_of_work() as uow:
         uow.matches.mark_scheduled(match_id, "", now)
     status: Literal["scheduled", "uncertain"] = "uncertain" if Outcome.UNCERTAIN in outcomes else "scheduled"
@@ -191,17 +177,18 @@ def _secret(svc: Services) -> str:
     return svc.settings.survey_token_secret.get_secret_value()
 
 
-def _invite_by_link(
-    svc: Services, match: Match, request: MentoringRequest, mentor: Mentor, now: datetime
-) -> InviteOutcome:
-    """A mentor who takes bookings by link: no calendar event; the mentee's email carries the link and the
-    reasons, the mentor (when they have an email) is told who will book. Each email at most once."""
-    with svc.store.unit_of_work() as uow:  # a rerun keeps the first placeholder (and so the nudge's day)
-        meeting = uow.matches.plan_meeting(
-            booking_meeting(match.id, now, svc.rules.followup, request.application.accessibility_needs)
-        )
-    roles = [Role.MENTEE, Role.MENTOR] if mentor.email else [Role.MENTEE]
-    outcomes = [
+def _send_invitations(
+    svc: Services,
+    roles: list[Role],
+    meeting: Meeting,
+    match: Match,
+    request: MentoringRequest,
+    mentor: Mentor,
+    ics: bytes | None,
+    now: datetime,
+) -> list[Outcome]:
+    """Each side's invitation (with the ``.ics`` when there is an event), each at most once by its ledger key."""
+    return [
         send_once(
             svc.store,
             svc.connectors.mailer,
@@ -214,7 +201,7 @@ def _invite_by_link(
                 mentor,
                 svc.rules,
                 svc.settings.timezone,
-                None,
+                ics,
                 links=links_for(role, request, mentor, svc.rules, _secret(svc), now, match.id),
             ),
             "invite",
@@ -222,6 +209,19 @@ def _invite_by_link(
         )
         for role in roles
     ]
+
+
+def _invite_by_link(
+    svc: Services, match: Match, request: MentoringRequest, mentor: Mentor, now: datetime
+) -> InviteOutcome:
+    """A mentor who takes bookings by link: no calendar event; the mentee's email carries the link and the
+    reasons, the mentor (when they have an email) is told who will book. Each email at most once."""
+    with svc.store.unit_of_work() as uow:  # a rerun keeps the first placeholder (and so the nudge's day)
+        meeting = uow.matches.plan_meeting(
+            booking_meeting(match.id, now, svc.rules.followup, request.application.accessibility_needs)
+        )
+    roles = [Role.MENTEE, Role.MENTOR] if mentor.email else [Role.MENTEE]
+    outcomes = _send_invitations(svc, roles, meeting, match, request, mentor, None, now)
     with svc.store.unit_of_work() as uow:
         uow.matches.mark_scheduled(match.id, "", now)
     log("booking link sent", match=match.id, emails=",".join(o.value for o in outcomes))
