@@ -386,6 +386,12 @@ class MentorCheck(Frozen):
 
 def check_mentor(raw: RawResponse, rules: ProgramRules) -> MentorCheck:
     """The lead's preview of one roster record (``mentorflow roster check``), from the same parsers as import."""
+    return inspect_mentor(raw, rules)[1]
+
+
+def inspect_mentor(raw: RawResponse, rules: ProgramRules) -> tuple[Mentor | SetAside, MentorCheck]:
+    """One roster record parsed (as :func:`parse_mentor`) together with its check (as ``roster check`` shows it):
+    the import uses both, so its mapping report is the one ``roster check`` prints."""
     f = _Fields(raw.answers, MENTOR_COLUMNS, rules.intake.max_text_length)
     mapping = mapper_for(rules).map_line("; ".join(split_items(f.values.get("expertise"))))
     parsed = parse_mentor(raw, rules)
@@ -397,7 +403,7 @@ def check_mentor(raw: RawResponse, rules: ProgramRules) -> MentorCheck:
         except ValueError:
             kind = "none"
         scheduling, reasons = None, parsed.reasons
-    return MentorCheck(
+    return parsed, MentorCheck(
         ref=raw.ref,
         name=" ".join(_as_text(f.values.get("name")).split()),
         topics=mapping.topics,

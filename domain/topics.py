@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from itertools import product
+from typing import Protocol
 
 from pydantic import Field
 from rapidfuzz import process
@@ -117,6 +119,57 @@ class LineMapping(Frozen):
     @property
     def topics(self) -> list[str]:
         return list(dict.fromkeys(k for p in self.mapped for k in p.topics))
+
+
+class PhraseCount(Frozen):
+    """A phrase of the roster's free text, its topics ([] when none), and how many mentor rows used it."""
+
+    phrase: str
+    topics: list[str] = Field(default_factory=list)
+    mentors: int
+
+
+class MappingReport(Frozen):
+    """The lead's mapping report over a roster's rows: phrases mapped to nothing and phrase → topics, each most
+    frequent first (phrases differing only in case, niqqud or quote marks count as one)."""
+
+    unmapped: list[PhraseCount] = Field(default_factory=list)
+    mapped: list[PhraseCount] = Field(default_factory=list)
+
+
+class Mapped(Protocol):
+    """What a row's mapping gives: a :class:`LineMapping`, a ``MentorCheck``."""
+
+    @property
+    def mapped(self) -> Sequence[PhraseTopics]: ...
+
+    @property
+    def unmapped(self) -> Sequence[str]: ...
+
+
+def _counted(counts: Counter[str], spelling: dict[str, PhraseTopics]) -> list[PhraseCount]:
+    return [
+        PhraseCount(phrase=spelling[k].phrase, topics=spelling[k].topics, mentors=n)
+        for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+
+
+def mapping_report(rows: Iterable[Mapped]) -> MappingReport:
+    """Count, over mentor rows, each phrase mapped to nothing and each phrase mapped to topics (once per row)."""
+    unmapped: Counter[str] = Counter()
+    mapped: Counter[str] = Counter()
+    first_unmapped: dict[str, PhraseTopics] = {}
+    first_mapped: dict[str, PhraseTopics] = {}
+    for row in rows:
+        row_unmapped = {normalize(p): PhraseTopics(phrase=p, topics=[]) for p in row.unmapped}
+        row_mapped = {normalize(m.phrase): m for m in row.mapped}
+        for key, phrase in row_unmapped.items():
+            first_unmapped.setdefault(key, phrase)
+        for key, m in row_mapped.items():
+            first_mapped.setdefault(key, m)
+        unmapped.update(row_unmapped.keys())
+        mapped.update(row_mapped.keys())
+    return MappingReport(unmapped=_counted(unmapped, first_unmapped), mapped=_counted(mapped, first_mapped))
 
 
 class TopicMapper:

@@ -11,7 +11,7 @@ from tasks.common import resolve_now
 from tasks.events import APPLICATIONS_STORED, announce
 from tasks.intake import IntakeReport, RosterReport, fetch_responses, save_applications, sync_roster
 from tasks.preflight import mailer_ready
-from tasks.reporting import md_table, publish_report, set_aside_section
+from tasks.reporting import mapping_section, md_table, publish_report, set_aside_section
 from tasks.selfservice import (
     AckReport,
     ActionsReport,
@@ -71,6 +71,7 @@ def intake(as_of: datetime | None = None) -> IntakeSummary:
             ),
             set_aside_section(actions.set_aside, "Self-service answers set aside"),
             set_aside_section(roster.set_aside, "Mentor records set aside"),
+            mapping_section(roster.mapping),
             set_aside_section(mentees.set_aside, "Mentee answers set aside"),
         ],
     )

@@ -12,6 +12,7 @@ from config.rules import RulesError, load_rules
 from connectors.base import IntakeError
 from connectors.local.roster import FileRoster
 from domain.intake import MentorCheck, check_mentor
+from domain.topics import mapping_report
 
 DEFAULT_RULES = Path(__file__).resolve().parent.parent / "config" / "program.yaml"
 
@@ -33,7 +34,10 @@ def render_checks(checks: list[MentorCheck]) -> str:
         lines += [f"    {m.phrase} → {', '.join(m.topics)}" for m in c.mapped]
         lines += [f"    {p} → (no topic: kept as free text)" for p in c.unmapped]
         lines += [f"    ! {r}" for r in c.set_aside]
-    unmapped = sorted({p for c in checks for p in c.unmapped})
+    unmapped = mapping_report(checks).unmapped  # the same report every import shows
+    if unmapped:
+        lines.append("Phrases mapped to no topic, most used first:")
+        lines += [f"    {p.phrase} ({p.mentors})" for p in unmapped]
     ready = sum(1 for c in checks if not c.set_aside)
     lines.append(
         f"{len(checks)} mentor rows: {ready} importable, {len(checks) - ready} set aside; "

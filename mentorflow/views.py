@@ -97,4 +97,7 @@ def render_status(report: StatusReport) -> str:
         lines.append("  uncertain (check, then `mentorflow ledger release KEY`): " + ", ".join(report.uncertain_keys))
     lines += [f"  failed {key}: {error}" for key, error in report.failed_keys]
     lines.append(f"Digests written: {report.digests}")
+    phrases = report.unmapped_phrases
+    lines.append(f"Roster phrases mapped to no topic ({len(phrases)}; an alias in config/program.yaml maps them):")
+    lines += [f"  {p.phrase} ({p.mentors} mentor{'s' if p.mentors != 1 else ''})" for p in phrases] or ["  none"]
     return "\n".join(lines)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from domain.models import FollowupFlag, RequestStatus
+from domain.topics import LineMapping, PhraseCount, mapping_report
 from store.tables import DigestRow, FlagRow, LedgerRow, MentorRow, RequestRow, SetAsideRow
 
 
@@ -33,6 +34,9 @@ class StatusReport(BaseModel):
     uncertain_keys: list[str]
     failed_keys: list[tuple[str, str]]
     digests: int
+    unmapped_phrases: list[PhraseCount] = Field(
+        default_factory=list, description="active mentors' phrases mapped to no topic, most used first"
+    )
 
 
 class ReportingRepository:
@@ -79,6 +83,9 @@ class ReportingRepository:
             FollowupFlag(id=r.id, match_id=r.match_id, kind=r.kind, detail=r.detail)  # type: ignore[arg-type]
             for r in s.scalars(select(FlagRow).where(FlagRow.done_at.is_(None)).order_by(FlagRow.id)).all()
         ]
+        # what the last roster import kept as free text: the same report as the import's artifact
+        texts = s.scalars(select(MentorRow.data["expertise_text"]).where(MentorRow.active.is_(True)))
+        unmapped = mapping_report(LineMapping(unmapped=t or []) for t in texts).unmapped
         return StatusReport(
             requests_by_status={st.value: int(by_status.get(st.value, 0)) for st in RequestStatus},
             mentors_active=int(mentors.get(True, 0)),
@@ -90,4 +97,5 @@ class ReportingRepository:
             uncertain_keys=[k for k, st, _ in problems if st == "uncertain"],
             failed_keys=[(k, e) for k, st, e in problems if st == "failed"],
             digests=int(s.scalar(select(func.count()).select_from(DigestRow)) or 0),
+            unmapped_phrases=unmapped,
         )

@@ -10,8 +10,9 @@ from pydantic import BaseModel, Field
 
 from connectors.base import IntakeBatch
 from domain.erasure import forgotten_hash
-from domain.intake import answer_of, parse_mentee, parse_mentor, parse_withdrawal
+from domain.intake import answer_of, inspect_mentor, parse_mentee, parse_withdrawal
 from domain.models import FollowupFlag, MenteeApplication, Mentor, RawResponse, RequestStatus, SetAside, Withdrawal
+from domain.topics import MappingReport, mapping_report
 from mentorflow.bootstrap import current_services
 from store.uow import UnitOfWork
 from tasks.common import log, retry_if_transient
@@ -30,6 +31,7 @@ class RosterReport(BaseModel):
     added: int
     updated: int
     set_aside: list[SetAside]
+    mapping: MappingReport = Field(default_factory=MappingReport, description="the roster's free text → topics")
 
 
 class IntakeReport(BaseModel):
@@ -49,7 +51,8 @@ def sync_roster(now: datetime) -> RosterReport:
     """Read the whole mentor roster; keep valid mentors, set the rest aside with reasons."""
     svc = current_services()
     raws = svc.connectors.roster.fetch()
-    parsed = [parse_mentor(r, svc.rules) for r in raws]
+    inspected = [inspect_mentor(r, svc.rules) for r in raws]  # what `mentorflow roster check` shows, per row
+    parsed = [p for p, _ in inspected]
     mentors = [m for m in parsed if isinstance(m, Mentor)]
     bad = [m for m in parsed if isinstance(m, SetAside)]
     # Whoever is named in the roster, even in a record set aside, is still in it; the others left.
@@ -67,7 +70,8 @@ def sync_roster(now: datetime) -> RosterReport:
             now,
         )
     log("roster synced", read=len(raws), added=added, updated=updated, set_aside=len(bad), left=len(gone))
-    return RosterReport(read=len(raws), added=added, updated=updated, set_aside=bad)
+    mapping = mapping_report(check for _, check in inspected)
+    return RosterReport(read=len(raws), added=added, updated=updated, set_aside=bad, mapping=mapping)
 
 
 @task(

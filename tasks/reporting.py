@@ -13,8 +13,9 @@ from prefect.cache_policies import NO_CACHE
 from domain.markdown import md_code_block, md_escape, md_table
 from domain.models import SetAside
 from domain.report import RunProblem
+from domain.topics import MappingReport
 
-__all__ = ["md_code_block", "md_escape", "md_table", "publish_report", "set_aside_section"]
+__all__ = ["mapping_section", "md_code_block", "md_escape", "md_table", "publish_report", "set_aside_section"]
 
 
 def set_aside_section(items: Sequence[SetAside], title: str = "Set aside (needs the lead)") -> str:
@@ -23,6 +24,28 @@ def set_aside_section(items: Sequence[SetAside], title: str = "Set aside (needs 
     return f"### {title}\n" + md_table(
         ["source", "record", "reasons"], [(i.source, i.ref, "; ".join(i.reasons)) for i in items]
     )
+
+
+def mapping_section(report: MappingReport, title: str = "Mentors' free text → topics") -> str:
+    """The roster import's mapping report: phrases mapped to no topic (most used first), then phrase → topic,
+    compact (one row per topic set). Adding an alias in ``config/program.yaml`` maps a whole class of lines."""
+    if not report.unmapped and not report.mapped:
+        return f"### {title}\nNo free-text expertise."
+    parts = [f"### {title}"]
+    if report.unmapped:
+        parts.append(
+            f"{len(report.unmapped)} phrases mapped to no topic (kept as free text; "
+            "an alias in config/program.yaml maps every line that uses one):"
+        )
+        parts.append(md_table(["phrase", "mentors"], [(p.phrase, p.mentors) for p in report.unmapped]))
+    else:
+        parts.append("Every phrase mapped to a topic.")
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for p in report.mapped:
+        groups.setdefault(tuple(p.topics), []).append(f"{p.phrase} ×{p.mentors}" if p.mentors > 1 else p.phrase)
+    if groups:
+        parts.append(md_table(["topics", "phrases"], [(", ".join(k), " · ".join(v)) for k, v in groups.items()]))
+    return "\n\n".join(parts)
 
 
 def publish_report(key: str, title: str, sections: list[str], rtl: bool = False) -> str:
