@@ -62,10 +62,13 @@ class RequestRepository:
         )
 
     def save_applications(self, apps: Sequence[MenteeApplication], now: datetime) -> Counter[Upsert]:
-        """A new mentee opens a request; a later answer by the same email updates the open one.
+        """A new mentee opens a request; a later answer updates the open one it belongs to: the one its response
+        id was taken in for (a form answer edited later keeps its id, even when its email changed: the request
+        then goes by the new email), else the one of its email.
 
-        Set-based: one ``IN`` select of the open requests of these emails, then bulk writes. Answers are
-        applied oldest first, so the latest answer of a person who submitted twice is the one that stays.
+        Set-based: one ``IN`` select of the open requests of these response ids and one of these emails, then
+        bulk writes. Answers are applied oldest first, so the latest answer of a person who submitted twice is
+        the one that stays.
         """
         counts: Counter[Upsert] = Counter({"created": 0, "updated": 0, "unchanged": 0})
         # An answer already taken in for a request that is over (completed, canceled, rejected) is not a new
@@ -81,86 +84,97 @@ class RequestRepository:
             )
         counts["unchanged"] += sum(a.response_id in over for a in apps)
         ordered = sorted((a for a in apps if a.response_id not in over), key=lambda a: a.submitted_at)
-        emails = sorted({str(a.email).lower() for a in ordered})
-        existing: dict[str, RequestRow] = {}
-        for part in chunks(emails):
+        # A request is keyed by its id when it exists, else (new in this batch) by its first answer's response id.
+        existing: dict[int | str, RequestRow] = {}
+        by_response: dict[str, int | str] = {}
+        by_email: dict[str, int | str] = {}
+        for part in chunks(sorted({a.response_id for a in ordered})):
+            for response_id, row in self.session.execute(
+                select(AnswerTakenRow.response_id, RequestRow)
+                .join(RequestRow, RequestRow.id == AnswerTakenRow.request_id)
+                .where(AnswerTakenRow.response_id.in_(part), RequestRow.is_open.is_(True))
+            ).tuples():
+                existing[row.id], by_response[response_id] = row, row.id
+        for part in chunks(sorted({str(a.email).lower() for a in ordered})):
             for row in self.session.scalars(
                 select(RequestRow).where(RequestRow.mentee_email.in_(part), RequestRow.is_open.is_(True))
             ):
-                existing[row.mentee_email] = row
-        current: dict[str, dict[str, Any]] = {e: r.application for e, r in existing.items()}
-        new: dict[str, MenteeApplication] = {}
-        updated_notes: dict[str, int] = Counter()
+                existing[row.id], by_email[row.mentee_email] = row, row.id
+        current: dict[int | str, dict[str, Any]] = {k: r.application for k, r in existing.items()}
+        new: dict[str, None] = {}  # in the order the requests opened
+        owner: dict[str, int | str] = {}  # response id → the request it is taken in for
+        updated_notes: Counter[int | str] = Counter()
         for app in ordered:
             email, data = str(app.email).lower(), app.model_dump(mode="json")
-            if email not in current:
-                current[email], new[email] = data, app
+            key = by_response.get(app.response_id, by_email.get(email))
+            if key is None:
+                key = app.response_id
+                current[key], by_response[key], by_email[email] = data, key, key
+                new[key] = None
+                owner[app.response_id] = key
                 counts["created"] += 1
                 continue
-            kept = MenteeApplication.model_validate(current[email])
-            if app.submitted_at < kept.submitted_at or data == current[email]:
+            owner[app.response_id], by_response[app.response_id] = key, key
+            kept = MenteeApplication.model_validate(current[key])
+            if app.submitted_at < kept.submitted_at or data == current[key]:
                 counts["unchanged"] += 1  # an older copy of the answer, or the same one read again
                 continue
-            current[email] = data
-            if email in new:
-                new[email] = app
-            updated_notes[email] += 1
+            before = str(kept.email).lower()
+            if before != email and by_email.get(before) == key:
+                del by_email[before]  # the request now goes by the new email
+            current[key], by_email[email] = data, key
+            updated_notes[key] += 1
             counts["updated"] += 1
 
-        ids: dict[str, int] = {e: r.id for e, r in existing.items()}
+        ids: dict[int | str, int] = {k: r.id for k, r in existing.items()}
         if new:
             rows = [
                 {
-                    "mentee_email": email,
+                    "mentee_email": str(current[k]["email"]).lower(),
                     "is_open": True,
                     "status": RequestStatus.PENDING.value,
-                    "application": current[email],
-                    "response_id": app.response_id,
+                    "application": current[k],
+                    "response_id": current[k]["response_id"],
                     "created_at": now,
                     "updated_at": now,
                     "waiting_since": now,
                     "wait_reason": "",
                 }
-                for email, app in new.items()
+                for k in new
             ]
+            latest = {str(current[k]["response_id"]): k for k in new}  # one response id per request
             for rows_part in chunks(rows, 5_000):
                 returned = self.session.execute(
-                    insert(self.session, RequestRow).returning(RequestRow.id, RequestRow.mentee_email),
+                    insert(self.session, RequestRow).returning(RequestRow.id, RequestRow.response_id),
                     list(rows_part),
                 )
-                ids.update({email: rid for rid, email in returned})
-        changed = [e for e in existing if updated_notes.get(e)]
+                ids.update({latest[response_id]: rid for rid, response_id in returned})
+        changed = [k for k in existing if updated_notes.get(k)]
         if changed:
             self.session.execute(
                 update(RequestRow),
                 [
                     {
-                        "id": existing[e].id,
-                        "application": current[e],
-                        "response_id": current[e]["response_id"],
+                        "id": existing[k].id,
+                        "mentee_email": str(current[k]["email"]).lower(),
+                        "application": current[k],
+                        "response_id": current[k]["response_id"],
                         "updated_at": now,
                     }
-                    for e in changed
+                    for k in changed
                 ],
             )
         pending = RequestStatus.PENDING.value
-        events = [event_row(ids[e], None, pending, "intake", "application received", now) for e in new]
-        for email, n in updated_notes.items():
-            status = existing[email].status if email in existing else pending
-            events += [
-                event_row(ids[email], status, status, "intake", "application updated by a later answer", now)
-            ] * n
+        events = [event_row(ids[k], None, pending, "intake", "application received", now) for k in new]
+        for k, n in updated_notes.items():
+            status = existing[k].status if k in existing else pending
+            events += [event_row(ids[k], status, status, "intake", "application updated by a later answer", now)] * n
         if events:
             self.session.execute(insert(self.session, RequestEventRow), events)
-        taken = {
-            a.response_id: {"response_id": a.response_id, "request_id": ids[e], "at": now}
-            for a in ordered
-            if (e := str(a.email).lower()) in ids
-        }
+        taken = [{"response_id": r, "request_id": ids[k], "at": now} for r, k in owner.items()]
         if taken:
             self.session.execute(
-                insert(self.session, AnswerTakenRow).on_conflict_do_nothing(index_elements=["response_id"]),
-                list(taken.values()),
+                insert(self.session, AnswerTakenRow).on_conflict_do_nothing(index_elements=["response_id"]), taken
             )
         return counts
 

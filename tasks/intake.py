@@ -133,7 +133,8 @@ def ask_for_info(
 
 @task(name="save-applications", cache_policy=NO_CACHE)
 def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
-    """Validate every answer; upsert the good ones by email, set the bad ones aside, move the watermark.
+    """Validate every answer; upsert the good ones (by response id, else email), set the bad ones aside, move
+    the watermark.
 
     All three in one unit of work: a run killed halfway keeps nothing and reads the same answers again.
     """

@@ -135,6 +135,40 @@ def test_email_is_matched_case_insensitively(store: Store) -> None:
         assert len(uow.requests.all()) == 1
 
 
+def test_an_edit_that_changes_the_email_updates_the_same_request(store: Store) -> None:
+    assert one(save(store, app())) == "created"
+    edit = app("dana.new@example.org", at=T0 + timedelta(hours=1), goals="edited")  # same response id
+    assert one(save(store, edit, now=T0 + timedelta(hours=1))) == "updated"
+    assert one(save(store, app("noa@example.org", rid="r2"))) == "created"  # another response: another request
+    with store.unit_of_work() as uow:
+        dana, noa = uow.requests.all()
+        assert list(uow.requests.open_of(["dana.new@example.org", "dana@example.org"])) == ["dana.new@example.org"]
+    assert (dana.application.email, dana.application.goals) == ("dana.new@example.org", "edited")
+    assert [c.note for c in dana.timeline] == ["application received", "application updated by a later answer"]
+    assert noa.application.email == "noa@example.org"
+
+
+def test_an_answer_and_its_edit_with_a_new_email_in_one_batch_open_one_request(store: Store) -> None:
+    edit = app("dana.new@example.org", at=T0 + timedelta(hours=1))
+    assert save(store, edit, app()) == {"created": 1, "updated": 1, "unchanged": 0}
+    with store.unit_of_work() as uow:
+        [req] = uow.requests.all()
+    assert req.application.email == "dana.new@example.org"
+    # the old address no longer names the request: a new answer from it is a new request
+    assert one(save(store, app(at=T0 + timedelta(hours=2), rid="r3"), now=T0 + timedelta(hours=2))) == "created"
+
+
+def test_an_edit_with_a_new_email_of_an_answer_whose_request_is_over_opens_nothing(store: Store) -> None:
+    save(store, app())
+    with store.unit_of_work() as uow:
+        [req] = uow.requests.all()
+        uow.requests.transition(req.id, RequestStatus.CANCELED, "mentee", "withdrew", T0)
+    edit = app("dana.new@example.org", at=T0 + timedelta(hours=1))
+    assert one(save(store, edit, now=T0 + timedelta(hours=1))) == "unchanged"  # invariant 5
+    with store.unit_of_work() as uow:
+        assert [r.status for r in uow.requests.all()] == [RequestStatus.CANCELED]
+
+
 def test_lifecycle_is_enforced_and_recorded(store: Store) -> None:
     save(store, app())
     with store.unit_of_work() as uow:
@@ -381,7 +415,7 @@ def test_meetings_held_count_by_meeting_date_once_confirmed(store: Store) -> Non
 def test_an_exception_inside_a_unit_of_work_leaves_nothing_of_it(store: Store) -> None:
     bad = [SetAside(source="file:x.csv", ref="row 3", reasons=["email: not a valid address"])]
     with pytest.raises(RuntimeError), store.unit_of_work() as uow:
-        uow.requests.save_applications([app(), app("noa@example.org")], T0)
+        uow.requests.save_applications([app(), app("noa@example.org", rid="r2")], T0)
         uow.requests.record_set_aside(bad, "mentee", T0)
         uow.requests.set_watermark("src", "w1", T0)
         raise RuntimeError("the run dies before the batch is done")
@@ -398,7 +432,7 @@ def test_a_lead_decision_that_fails_halfway_leaves_the_proposal_waiting(
     from store.requests import RequestRepository
     from tasks.matching import save_decision
 
-    save(store, app(), app("noa@example.org"))
+    save(store, app(), app("noa@example.org", rid="r2"))
     with store.unit_of_work() as uow:
         uow.roster.sync([mentor()], T0)
         dana, noa = uow.requests.all()
