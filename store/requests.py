@@ -345,6 +345,23 @@ class RequestRepository:
                 out[str(r.application.email).lower()] = r
         return out
 
+    def open_of_responses(self, response_ids: Sequence[str]) -> dict[str, MentoringRequest]:
+        """The open request each of these form responses was taken in for, by response id."""
+        out: dict[str, MentoringRequest] = {}
+        for part in chunks(sorted(set(response_ids))):
+            taken: dict[str, int] = {
+                rid: req
+                for rid, req in self.session.execute(
+                    select(AnswerTakenRow.response_id, AnswerTakenRow.request_id)
+                    .join(RequestRow, RequestRow.id == AnswerTakenRow.request_id)
+                    .where(AnswerTakenRow.response_id.in_(part), RequestRow.is_open.is_(True))
+                )
+            }
+            if taken:
+                loaded = {r.id: r for r in self._load(RequestRow.id.in_(sorted(set(taken.values()))))}
+                out.update({rid: loaded[req] for rid, req in taken.items()})
+        return out
+
     def waiting_at(self, moment: datetime) -> list[datetime]:
         """Since when each request that was pending at ``moment`` had waited, read back from the timeline (one
         query): last week's waitlist for the lead's report, without a snapshot kept for it."""

@@ -95,11 +95,14 @@ def withdraw_requests(uow: UnitOfWork, withdrawals: list[Withdrawal], now: datet
     place is freed; no invite, survey or reminder goes out for a canceled request). Returns how many."""
     if not withdrawals:
         return 0
-    latest: dict[str, Withdrawal] = {}
+    by_email: dict[str, Withdrawal] = {}
+    by_response: dict[str, Withdrawal] = {}
     for w in sorted(withdrawals, key=lambda w: w.submitted_at):
-        latest[str(w.email).lower()] = w
-    open_requests = uow.requests.open_of(list(latest))
-    chosen = [r for e, r in open_requests.items() if r.application.submitted_at < latest[e].submitted_at]
+        by_email[str(w.email).lower()], by_response[w.response_id] = w, w
+    # the request of the person's email, and the one the same form response opened (an edit may change the email)
+    found = [(r, by_email[e]) for e, r in uow.requests.open_of(list(by_email)).items()]
+    found += [(r, by_response[rid]) for rid, r in uow.requests.open_of_responses(list(by_response)).items()]
+    chosen = list({r.id: r for r, w in found if r.application.submitted_at < w.submitted_at}.values())
     matches = uow.matches.active_of_requests([r.id for r in chosen])
     why = "consent to contact withdrawn in a later answer"
     for r in chosen:

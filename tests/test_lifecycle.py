@@ -235,7 +235,7 @@ def test_re_reading_an_answer_whose_request_completed_never_opens_a_request_agai
 # --- invariant 4 ------------------------------------------------------------------------------------------------
 
 
-def raw_answer(rid: str, at: str, consent: str) -> RawResponse:
+def raw_answer(rid: str, at: str, consent: str, email: str = "dana@example.org") -> RawResponse:
     return RawResponse(
         source="json:mentees.json",
         ref=rid,
@@ -243,7 +243,7 @@ def raw_answer(rid: str, at: str, consent: str) -> RawResponse:
             "Response ID": rid,
             "Timestamp": at,
             "Full name": "Dana Levi",
-            "Email address": "dana@example.org",
+            "Email address": email,
             "Preferred languages": ["Hebrew"],
             "Topics (most important first)": ["Python"],
             "Career stage": "Junior",
@@ -278,6 +278,19 @@ def test_a_later_answer_withdrawing_consent_cancels_the_request_and_its_match(sv
         assert not uow.matches.get(m).active
         assert uow.matches.mentor_load() == {}
     assert list_matches_to_invite.fn() == []
+
+
+def test_an_edit_withdrawing_consent_under_a_new_email_cancels_the_request_it_opened(svc: Services) -> None:
+    from connectors.base import IntakeBatch
+    from tasks.intake import save_applications
+
+    first = raw_answer("r1", "2026-11-20T10:00:00+02:00", "Yes")
+    save_applications.fn(IntakeBatch(responses=[first], watermark=None), NOW)
+    edit = raw_answer("r1", "2026-11-23T10:00:00+02:00", "No", email="dana.new@example.org")  # same response
+    save_applications.fn(IntakeBatch(responses=[edit], watermark=None), NOW + timedelta(days=1))
+    with svc.store.unit_of_work() as uow:
+        [req] = uow.requests.all()
+    assert req.status is RequestStatus.CANCELED
 
 
 # --- invariant 7 ------------------------------------------------------------------------------------------------
