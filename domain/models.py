@@ -244,7 +244,8 @@ TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
     RequestStatus.NEEDS_INFO: frozenset({RequestStatus.PENDING, RequestStatus.REJECTED, RequestStatus.CANCELED}),
     RequestStatus.APPROVED: frozenset({RequestStatus.SCHEDULED, RequestStatus.PENDING, RequestStatus.CANCELED}),
     RequestStatus.SCHEDULED: frozenset({RequestStatus.MET, RequestStatus.PENDING, RequestStatus.CANCELED}),
-    RequestStatus.MET: frozenset({RequestStatus.COMPLETED, RequestStatus.CANCELED}),
+    # MET → PENDING: a relationship that ended early (a side stopped, the lead ended it) queues the mentee again
+    RequestStatus.MET: frozenset({RequestStatus.COMPLETED, RequestStatus.PENDING, RequestStatus.CANCELED}),
     RequestStatus.REJECTED: frozenset(),
     RequestStatus.COMPLETED: frozenset(),
     RequestStatus.CANCELED: frozenset(),

@@ -129,7 +129,8 @@ class MatchRepository:
             return False
         m.active, m.ended_reason = False, reason
         row = s.get(RequestRow, m.request_id)
-        if requeue and row is not None and row.status in {RequestStatus.APPROVED.value, RequestStatus.SCHEDULED.value}:
+        ongoing = {RequestStatus.APPROVED.value, RequestStatus.SCHEDULED.value, RequestStatus.MET.value}
+        if requeue and row is not None and row.status in ongoing:
             frm = row.status
             apply_transition(row, RequestStatus.PENDING, now)
             s.add(RequestEventRow(**event_row(row.id, frm, RequestStatus.PENDING.value, actor, reason, now)))

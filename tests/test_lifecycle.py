@@ -415,6 +415,26 @@ def test_ending_a_match_cancels_the_meeting_tells_both_sides_and_requeues_the_me
     assert any("המקום שלך בתור נשמר" in t for t in ended)
 
 
+def test_a_relationship_ended_after_the_first_meeting_queues_the_mentee_again(svc: Services) -> None:
+    """Invariant 8 after they met: a side stopped early, so the mentee waits for a new mentor, their time kept."""
+    from tasks.lifecycle import end_relationship
+
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor()], NOW)
+    [a] = request_ids(svc, "dana@example.org")
+    [m] = approved(svc, (a, "avi@example.org"))
+    with svc.store.unit_of_work() as uow:
+        uow.requests.transition(a, RequestStatus.SCHEDULED, "invite", "", NOW)
+        uow.requests.transition(a, RequestStatus.MET, "followup", "survey says they met", NOW)
+        waited_since = uow.requests.get(a).waiting_since
+    assert end_relationship(svc, m, "mentor stopped answering", "lead", NOW) is not None
+    with svc.store.unit_of_work() as uow:
+        again = uow.requests.get(a)
+        assert uow.matches.mentor_load() == {}
+    assert again.status is RequestStatus.PENDING and again.waiting_since == waited_since
+    assert (again.timeline[-1].from_status, again.timeline[-1].actor) == (RequestStatus.MET, "lead")
+
+
 def test_a_paused_mentor_gets_no_invitation_at_the_next_run(svc: Services) -> None:
     from tasks.invites import list_matches_to_invite
 
