@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from connectors.base import Presence, RespondingCalendar
 from domain.booking import booking_meeting, is_booking_meeting
+from domain.consent import may_contact
 from domain.keys import EventKey, RescheduleKey
 from domain.models import FollowupFlag, Match, Meeting, Mentor, MentoringRequest, Role
 from domain.rules import SchedulingRules
@@ -276,6 +277,7 @@ def _reschedule(
     with store.unit_of_work() as uow:
         match = uow.matches.get(meeting.match_id)
         request = uow.requests.get(match.request_id)
+        mentor = uow.roster.many([match.mentor_email]).get(str(match.mentor_email).lower())
         moves = uow.matches.reschedules(meeting.match_id)
     roles = {str(request.application.email).lower(): "mentee", str(match.mentor_email).lower(): "mentor"}
     answers = {email.lower(): status for email, status in responses.items()}
@@ -291,6 +293,9 @@ def _reschedule(
             uow.followup.record_flags([FollowupFlag(match_id=meeting.match_id, kind="declined", detail=detail)], now)
         return Reschedule(match_id=meeting.match_id, declined_by=declined, outcome=outcome, start=start)
 
+    silent = [r.value for r in (Role.MENTEE, Role.MENTOR) if not may_contact(r, request, mentor)]
+    if silent:  # a move would write to someone paused or withdrawn (invariant 4): not the program's to decide
+        return tell_lead(f"{who} declined; the {' and the '.join(silent)} may not be written to now", "lead_decides")
     if moves >= rules.max_reschedules:
         return tell_lead(f"{who} declined again after {moves} new slots: the lead decides", "lead_decides")
     start, horizon = busy_window(now, rules)

@@ -220,6 +220,31 @@ def test_a_declined_meeting_is_moved_not_recreated_and_needs_no_flag(
     assert google_emulator.counts["events.patch"] == 1
 
 
+def test_a_declined_meeting_is_not_moved_when_a_side_is_paused_the_lead_decides(
+    tmp_path: Path, google_emulator: GoogleEmulator, sendgrid_emulator: SendGridEmulator
+) -> None:
+    """Invariant 4: moving the event would send the paused mentor an update; the full simulation caught it."""
+    from flows.invite import invite
+
+    seed_forms(google_emulator, mentees=12, mentors=6)
+    services = remote_services(tmp_path, google_emulator, sendgrid_emulator)
+    run_stages(services)
+    with services.store.unit_of_work() as uow:
+        meeting = uow.matches.meetings_in_followup()[0]
+        match = uow.matches.get(meeting.match_id)
+        mentor = uow.roster.get(str(match.mentor_email))
+        uow.roster.sync([mentor.model_copy(update={"active": False})], DAY0)
+    google_emulator.respond(meeting.event_id, str(match.mentor_email), "declined")
+
+    with use_services(services):
+        summary = invite(DAY0 + timedelta(hours=1))
+    assert summary.rescheduled == [(meeting.match_id, "mentor declined: lead_decides")]
+    assert google_emulator.counts["events.patch"] == 0, "the paused mentor is not sent a moved event"
+    with services.store.unit_of_work() as uow:
+        [flag] = [f for f in uow.followup.flags() if f.match_id == meeting.match_id]
+    assert flag.kind == "declined" and "mentor may not be written to" in flag.detail
+
+
 def test_the_demo_honours_the_connector_settings(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
