@@ -108,3 +108,15 @@ def test_the_snapshot_shows_the_set_aside_list_the_lead_sees(tmp_path: Path) -> 
         shown = [s.ref for s in uow.reporting.status_report().set_aside]
     assert [s.ref for s in snapshot(store.engine).set_aside if s.open] == shown == ["sim-2-a"]
     store.engine.dispose()
+
+
+def test_a_fix_due_before_the_next_run_is_in_the_export_that_run_reads(tmp_path: Path) -> None:
+    """An incomplete answer plans its fix hours later; when both fall before the same run, both are in the file
+    (the full simulation reported a fix the export did not hold yet as the lead still seeing the old answer)."""
+    people = People(tmp_path, SUNDAY, 4, 20, 5, seed=3)
+    first = min((h for h in people.queue if h.kind == "apply"), key=lambda h: h.at)
+    people._mentee(first.who).bad_first = True
+    people.act_until(first.at + timedelta(days=2, hours=1))  # the fix comes 3 h – 2 days later
+    rids = {row["Response ID"] for row in people.form_rows}
+    assert {f"sim-{first.who}-a", f"sim-{first.who}"} <= rids
+    assert people.world.fixed_at[people._mentee(first.who).email] <= first.at + timedelta(days=2)

@@ -323,22 +323,25 @@ class People:
 
     def act_until(self, now: datetime) -> int:
         """Apply everything people did up to ``now`` (files written once per kind); returns how many acts."""
-        self.queue.sort()
-        due = [h for h in self.queue if h.at <= now]
-        self.queue = [h for h in self.queue if h.at > now]
         form = roster = surveys = False
-        for h in due:
-            form |= h.kind in {"apply", "fix", "edit", "withdraw"}
-            roster |= h.kind.startswith("mentor_")
-            surveys |= h.kind == "survey_answer"
-            getattr(self, f"_do_{h.kind}")(h)
+        acts = 0
+        # an act may plan another one that is already due (an incomplete answer fixed three hours later, before
+        # the next run): it happens now too, or the run would be checked against a fix not yet in the export
+        while due := sorted(h for h in self.queue if h.at <= now):
+            self.queue = [h for h in self.queue if h.at > now]
+            for h in due:
+                form |= h.kind in {"apply", "fix", "edit", "withdraw"}
+                roster |= h.kind.startswith("mentor_")
+                surveys |= h.kind == "survey_answer"
+                getattr(self, f"_do_{h.kind}")(h)
+            acts += len(due)
         if form:
             self._write_form()
         if roster:
             self._write_roster()
         if surveys:
             self._write_surveys()
-        return len(due)
+        return acts
 
     def _mentee(self, n: int) -> MenteeP:
         return self.world.mentees[f"mentee{n:03d}@sim.example.org"]
