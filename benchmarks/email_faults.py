@@ -30,8 +30,6 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -47,6 +45,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 
 from benchmarks.program import DAY0, emulator_settings, prefect_server, seed_forms  # noqa: E402
 from connectors.base import OutcomeUnknown  # noqa: E402
+from mentorflow.simulate.run import no_retry_delays  # noqa: E402
 
 FAULT_KINDS = (
     "429",
@@ -168,35 +167,6 @@ class Killer:
         mailer.sleep = guard(self.clock.sleep)
 
 
-@contextmanager
-def no_task_retry_delays() -> Iterator[None]:
-    """Task retries and the batch tasks' per-item retries at once (their pauses are minutes of wall time; the
-    mailer's own waits are virtual)."""
-    from prefect import Task
-
-    import tasks.common
-    import tasks.digest
-    import tasks.followup
-    import tasks.intake
-    import tasks.invites
-    import tasks.newsletter
-    import tasks.preflight
-
-    saved: list[tuple[Any, Any]] = []
-    pauses, tasks.common.TRANSIENT_RETRY_DELAYS = tasks.common.TRANSIENT_RETRY_DELAYS, (0.0, 0.0, 0.0)
-    for module in (tasks.digest, tasks.followup, tasks.intake, tasks.invites, tasks.newsletter, tasks.preflight):
-        for value in vars(module).values():
-            if isinstance(value, Task) and value.retries:
-                saved.append((value, value.retry_delay_seconds))
-                value.retry_delay_seconds = [0] * value.retries
-    try:
-        yield
-    finally:
-        tasks.common.TRANSIENT_RETRY_DELAYS = pauses
-        for task_, delays in saved:
-            task_.retry_delay_seconds = delays
-
-
 def _stages() -> list[tuple[str, Any]]:
     from flows.digest import digest
     from flows.followup import followup
@@ -276,7 +246,7 @@ def campaign(
         killer.wrap(mailer)
         return services
 
-    with no_task_retry_delays():
+    with no_retry_delays():
         services = process()
         while passes < max_passes:
             passes += 1

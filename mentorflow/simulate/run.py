@@ -160,24 +160,34 @@ def write_rules(directory: Path, changes: dict[str, dict[str, Any]]) -> Path:
     return path
 
 
+RETRYING_TASK_MODULES = (
+    "digest",
+    "followup",
+    "intake",
+    "invites",
+    "matching",
+    "newsletter",
+    "preflight",
+    "selfservice",
+)
+
+
 @contextmanager
 def no_retry_delays() -> Iterator[None]:
-    """Retries happen at once in simulated time (as tests/test_flows.py does); restored afterwards."""
+    """Retries happen at once in simulated time (as tests/test_flows.py does): every task's retry delays, the batch
+    tasks' per-item pauses and an ending's pauses are zero; restored afterwards."""
+    import importlib
+
     from prefect import Task
 
     import tasks.common
-    import tasks.digest
-    import tasks.followup
-    import tasks.intake
-    import tasks.invites
     import tasks.lifecycle
-    import tasks.matching
 
-    # batch tasks retry each item themselves (tasks.common.each), after these pauses
+    modules = [importlib.import_module(f"tasks.{name}") for name in RETRYING_TASK_MODULES]
     pauses, tasks.common.TRANSIENT_RETRY_DELAYS = tasks.common.TRANSIENT_RETRY_DELAYS, (0.0, 0.0, 0.0)
     ending_pauses, tasks.lifecycle.RETRY_PAUSES = tasks.lifecycle.RETRY_PAUSES, (0.0, 0.0)
     saved: list[tuple[Task[Any, Any], Any]] = []
-    for module in (tasks.intake, tasks.matching, tasks.invites, tasks.followup, tasks.digest):
+    for module in modules:
         for value in vars(module).values():
             if isinstance(value, Task) and value.retries:
                 saved.append((value, value.retry_delay_seconds))

@@ -289,8 +289,8 @@ def _validate(body: dict[str, Any]) -> list[_Invalid]:
         "parameter, but may also contain a name parameter.",
     ):
         check(
-            bool(EMAIL.match(str(sender["email"]))),
-            "from.email",  # type: ignore[index]
+            bool(EMAIL.match(str(sender["email"]))),  # type: ignore[index]
+            "from.email",
             "The from email does not contain a valid address.",
         )
     people = body.get("personalizations")
