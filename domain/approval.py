@@ -110,6 +110,10 @@ class ProposalLine(Frozen):
     score: float
     reasons: list[str]
 
+    def cells(self) -> tuple[int, str, str, str, str]:
+        """The line as table cells: request, mentee, mentor, score, reasons."""
+        return (self.request_id, self.mentee, self.mentor, f"{self.score:.2f}", "; ".join(self.reasons))
+
 
 FORM_WORDS: dict[Language, dict[str, str]] = {
     "he": {
@@ -167,9 +171,6 @@ def decision_form(language: Language) -> type[LeadDecision]:
 def form_description(language: Language, batch_id: int, lines: list[ProposalLine], timeout_hours: int) -> str:
     """The text above the approval form: what each choice does, then the proposals it answers (markdown)."""
     w = FORM_WORDS[language]
-    table = md_table(
-        w["columns"].split("|"),
-        [(p.request_id, p.mentee, p.mentor, f"{p.score:.2f}", "; ".join(p.reasons)) for p in lines],
-    )
+    table = md_table(w["columns"].split("|"), [p.cells() for p in lines])
     text = f"### {w['title'].format(batch=batch_id)}\n\n{w['help'].format(hours=timeout_hours)}\n\n{table}"
     return f'<div dir="rtl">\n\n{text}\n\n</div>' if language == "he" else text

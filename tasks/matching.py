@@ -116,7 +116,7 @@ def proposal_lines(result: MatchResult) -> list[ProposalLine]:
 
 def describe_proposals(result: MatchResult) -> str:
     """The proposals and the waitlist as markdown tables for the lead (names from the store)."""
-    rows = [(p.request_id, p.mentee, p.mentor, f"{p.score:.2f}", "; ".join(p.reasons)) for p in proposal_lines(result)]
+    rows = [p.cells() for p in proposal_lines(result)]
     table = md_table(["request", "mentee", "mentor", "score", "reasons"], rows) if rows else "No proposals."
     waitlist = (
         md_table(["request", "why waiting"], [(w.request_id, w.reason) for w in result.waitlist])

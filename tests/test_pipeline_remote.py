@@ -18,7 +18,7 @@ import pytest
 
 from benchmarks.program import DAY0, emulator_settings, seed_forms
 from connectors.base import OutcomeUnknown
-from domain.models import RequestStatus
+from domain.models import Match, Meeting, RequestStatus
 from mentorflow.bootstrap import Services, build_services, use_services
 from tests.emulators.google import GoogleEmulator
 from tests.emulators.sendgrid import SendGridEmulator, VirtualClock
@@ -221,17 +221,24 @@ def test_faults_and_a_crash_still_give_one_event_and_one_email_per_match_and_ste
     assert sendgrid_emulator.counts["scheduled_sends.create"] > 0, "unknown outcomes were settled by cancelling"
 
 
-def test_a_declined_meeting_is_moved_not_recreated_and_needs_no_flag(
+def first_meeting(
     tmp_path: Path, google_emulator: GoogleEmulator, sendgrid_emulator: SendGridEmulator
-) -> None:
-    from flows.invite import invite
-
+) -> tuple[Services, Meeting, Match]:
+    """A small program run through every stage, and its first planned meeting with its match."""
     seed_forms(google_emulator, mentees=12, mentors=6)
     services = remote_services(tmp_path, google_emulator, sendgrid_emulator)
     run_stages(services)
     with services.store.unit_of_work() as uow:
         meeting = uow.matches.meetings_in_followup()[0]
-        match = uow.matches.get(meeting.match_id)
+        return services, meeting, uow.matches.get(meeting.match_id)
+
+
+def test_a_declined_meeting_is_moved_not_recreated_and_needs_no_flag(
+    tmp_path: Path, google_emulator: GoogleEmulator, sendgrid_emulator: SendGridEmulator
+) -> None:
+    from flows.invite import invite
+
+    services, meeting, match = first_meeting(tmp_path, google_emulator, sendgrid_emulator)
     google_emulator.respond(meeting.event_id, str(match.mentor_email), "declined")
     inserts = google_emulator.counts["events.insert"]
 
@@ -260,12 +267,8 @@ def test_a_declined_meeting_is_not_moved_when_a_side_is_paused_the_lead_decides(
     """Invariant 4: moving the event would send the paused mentor an update; the full simulation caught it."""
     from flows.invite import invite
 
-    seed_forms(google_emulator, mentees=12, mentors=6)
-    services = remote_services(tmp_path, google_emulator, sendgrid_emulator)
-    run_stages(services)
+    services, meeting, match = first_meeting(tmp_path, google_emulator, sendgrid_emulator)
     with services.store.unit_of_work() as uow:
-        meeting = uow.matches.meetings_in_followup()[0]
-        match = uow.matches.get(meeting.match_id)
         mentor = uow.roster.get(str(match.mentor_email))
         uow.roster.sync([mentor.model_copy(update={"active": False})], DAY0)
     google_emulator.respond(meeting.event_id, str(match.mentor_email), "declined")
@@ -330,12 +333,7 @@ def test_a_cancelled_meeting_is_not_rescheduled_when_someone_declines(
 ) -> None:
     from flows.invite import invite
 
-    seed_forms(google_emulator, mentees=12, mentors=6)
-    services = remote_services(tmp_path, google_emulator, sendgrid_emulator)
-    run_stages(services)
-    with services.store.unit_of_work() as uow:
-        meeting = uow.matches.meetings_in_followup()[0]
-        match = uow.matches.get(meeting.match_id)
+    services, meeting, match = first_meeting(tmp_path, google_emulator, sendgrid_emulator)
     google_emulator.respond(meeting.event_id, str(match.mentor_email), "declined")
     google_emulator.cancel(meeting.event_id)  # and then the lead deleted the event
     lists = google_emulator.counts["events.list"]

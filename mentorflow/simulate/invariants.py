@@ -62,25 +62,16 @@ class Context:
             self._cache["emails"] = {r.id: r.email for r in self.snap.requests}
         return self._cache["emails"].get(m.request_id, "?")  # type: ignore[attr-defined, no-any-return]
 
-    def closed_at(self) -> dict[int, list[datetime]]:
-        """Request id -> when it was canceled or rejected (ends a relationship for invariant 2)."""
-        if "closed" not in self._cache:
-            closed: dict[int, list[datetime]] = defaultdict(list)
+    def entered(self, *statuses: str) -> dict[int, list[datetime]]:
+        """Request id -> when it entered one of ``statuses`` (from the timeline; computed once per set)."""
+        key = "entered:" + ",".join(sorted(statuses))
+        if key not in self._cache:
+            times: dict[int, list[datetime]] = defaultdict(list)
             for e in self.snap.events:
-                if e.to_status in {"canceled", "rejected"}:
-                    closed[e.request_id].append(e.at)
-            self._cache["closed"] = closed
-        return self._cache["closed"]  # type: ignore[return-value]
-
-    def completed_at(self) -> dict[int, list[datetime]]:
-        """Request id -> when its follow-up closed (status completed)."""
-        if "completed" not in self._cache:
-            completed: dict[int, list[datetime]] = defaultdict(list)
-            for e in self.snap.events:
-                if e.to_status == "completed":
-                    completed[e.request_id].append(e.at)
-            self._cache["completed"] = completed
-        return self._cache["completed"]  # type: ignore[return-value]
+                if e.to_status in statuses:
+                    times[e.request_id].append(e.at)
+            self._cache[key] = times
+        return self._cache[key]  # type: ignore[return-value]
 
     def label(self, email: str) -> str:
         return self.world.label(email)
@@ -135,9 +126,9 @@ def _ended_at(ctx: Context, m: MatchRec) -> datetime | None:
     ends = [m.created_at + timedelta(days=ctx.relationship_days)]
     if m.id in ctx.world.ended:
         ends.append(ctx.world.ended[m.id][0])
-    ends += [at for at in ctx.closed_at().get(m.request_id, []) if at >= m.created_at]
+    ends += [at for at in ctx.entered("canceled", "rejected").get(m.request_id, []) if at >= m.created_at]
     if not m.active and m.ended_reason == NO_LONGER_IN_TOUCH:  # the follow-up closed saying so: ended then
-        ends += [at for at in ctx.completed_at().get(m.request_id, []) if at >= m.created_at]
+        ends += [at for at in ctx.entered("completed").get(m.request_id, []) if at >= m.created_at]
     return min(ends)
 
 
