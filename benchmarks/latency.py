@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +33,75 @@ from tests.stack import Stack  # noqa: E402
 from tests.test_production import SECRETS, invitations, program_env, seed_program, submit  # noqa: E402
 
 TARGET_SECONDS = 120.0
+STAGES = ("intake", "match", "invite")  # the triggered runs, in chain order
+EMITS = {"intake": "mentorflow.applications.stored", "match": "mentorflow.matches.approved", "invite": None}
+RUN_STATES = (  # a triggered run's states, and what the time before each one was spent on
+    ("Scheduled", "run created (event → automation → run)"),
+    ("Pending", "picked up by a worker (poll)"),
+    ("Running", "flow started (process start, imports)"),
+)
+
+
+def occurred(event: dict[str, object]) -> float:
+    return datetime.fromisoformat(str(event["occurred"]).replace("Z", "+00:00")).timestamp()
+
+
+def chain_events(stack: Stack) -> list[dict[str, object]]:
+    """mentorflow's own events and every flow run's state changes, oldest first (ids and names only)."""
+    body: dict[str, object] = {
+        "filter": {"event": {"prefix": ["mentorflow.", "prefect.flow-run."]}, "order": "ASC"},
+        "limit": 50,
+    }
+    page = stack.api("POST", "/events/filter", body)
+    events = list(page["events"])  # type: ignore[index]
+    while page.get("next_page"):  # type: ignore[union-attr]
+        page = stack.api("GET", str(page["next_page"]).split("/api", 1)[1])  # type: ignore[index]
+        events += page["events"]  # type: ignore[index]
+    return sorted(events, key=occurred)
+
+
+def flow_of(event: dict[str, object]) -> str | None:
+    for related in event.get("related", []):  # type: ignore[union-attr]
+        if related.get("prefect.resource.role") == "flow":
+            return str(related.get("prefect.resource.name"))
+    return None
+
+
+def hops(events: list[dict[str, object]], answered: float, accepted: float) -> list[tuple[str, float]]:
+    """Where one answer's seconds went: each event and run state it passed through, first after the last."""
+    marks: list[tuple[str, float]] = [("answer", answered)]
+
+    def first(name: str, after: float, flow: str | None = None) -> float | None:
+        for e in events:
+            if e["event"] == name and occurred(e) >= after and (flow is None or flow_of(e) == flow):
+                return occurred(e)
+        return None
+
+    t = answered
+    seen = first("mentorflow.form.answered", t)
+    stages = STAGES
+    if seen is None:  # the watch ran intake in its own process: its first event is the stored one
+        stages = STAGES[1:]
+        seen = first("mentorflow.applications.stored", t)
+        if seen is not None:
+            marks.append(("watch saw it and stored it (intake in the watch)", seen))
+    else:
+        marks.append(("watch saw it", seen))
+    t = seen or t
+    for stage in stages:
+        for state, label in RUN_STATES:
+            at = first(f"prefect.flow-run.{state}", t, stage)
+            if at is not None:
+                marks.append((f"{stage}: {label}", at))
+                t = at
+        emitted = EMITS[stage]
+        if emitted:
+            at = first(emitted, t)
+            if at is not None:
+                marks.append((f"{stage}: emitted {emitted.removeprefix('mentorflow.')}", at))
+                t = at
+    marks.append(("SendGrid accepted the invitation", accepted))
+    return [(label, at - prev) for (label, at), (_, prev) in zip(marks[1:], marks, strict=False)]
 
 
 def invited_at(sendgrid: SendGridEmulator, address: str) -> bool:
@@ -48,7 +119,9 @@ def main() -> None:
     google.reset()
     sendgrid.reset()
     seed_program(google)
+    load_before = os.getloadavg()
     results: list[float] = []
+    moments: dict[str, tuple[float, float]] = {}  # address -> (answered, accepted), wall clock
     with tempfile.TemporaryDirectory(prefix="mentorflow-latency-") as tmp:
         home = Path(tmp)
         store = f"sqlite:///{home / 'mentorflow.db'}"
@@ -66,11 +139,13 @@ def main() -> None:
             for i in range(args.answers):
                 submit(google, i)
                 pending[f"mentee{i}@example.org"] = time.monotonic()
+                moments[f"mentee{i}@example.org"] = (time.time(), 0.0)
                 next_at = time.monotonic() + args.gap
                 while time.monotonic() < next_at or (i == args.answers - 1 and pending):
                     for address, t0 in list(pending.items()):
                         if invited_at(sendgrid, address):
                             results.append(time.monotonic() - t0)
+                            moments[address] = (moments[address][0], time.time())
                             print(f"{address.split('@')[0]}: invited {results[-1]:.1f} s after answering", flush=True)
                             del pending[address]
                     if i == args.answers - 1 and pending and time.monotonic() - min(pending.values()) > 600:
@@ -78,10 +153,21 @@ def main() -> None:
                     time.sleep(0.5)
             try:
                 runs = stack.flow_runs()
+                events = chain_events(stack)
             except Exception as exc:  # the figures above stand; the run list is a courtesy
                 print(f"(run list unavailable: {type(exc).__name__})")
-                runs = []
+                runs, events = [], []
+    breakdown = {a: hops(events, t0, t1) for a, (t0, t1) in moments.items() if t1 and events}
+    for address, steps in breakdown.items():
+        print(f"\n{address.split('@')[0]}: where the seconds went")
+        for label, seconds in steps:
+            print(f"  {seconds:6.1f}  {label}")
+    # After the watch saw an answer, the chain; before it, where in the watch's minute the answer fell. The worst
+    # an answer can wait is one whole minute (it came just after a look) plus the slowest chain.
+    chains = [sum(sec for _, sec in steps[1:]) for steps in breakdown.values()]
+    load = (load_before[0], os.getloadavg()[0])
     print()
+    print(f"load average (1 min) at start and end: {load[0]:.1f}, {load[1]:.1f}")
     print("| measure | seconds | target | before (schedules only) |")
     print("|---|---:|---:|---|")
     if results:
@@ -90,9 +176,23 @@ def main() -> None:
             f"{TARGET_SECONDS:.0f} | up to 15 min + the next 09:00/09:30 (Thursday evening → Sunday) |"
         )
         print(f"| worst of {len(results)} | {max(results):.0f} | {TARGET_SECONDS:.0f} | |")
+    if chains:
+        print(f"| worst chain (the watch saw it → accepted) | {max(chains):.0f} | | |")
+        print(
+            f"| worst possible (a whole look interval + the worst chain) | {args.every + max(chains):.0f} | "
+            f"{TARGET_SECONDS:.0f} | |"
+        )
     print(f"| answers never invited | {args.answers - len(results)} | 0 | |")
     print()
-    print(json.dumps({"latencies": [round(r, 1) for r in results], "runs": [r["name"] for r in runs]}, indent=1))
+    hops_json = {a.split("@")[0]: {label: round(sec, 1) for label, sec in steps} for a, steps in breakdown.items()}
+    summary = {
+        "load": [round(x, 1) for x in load],
+        "latencies": [round(r, 1) for r in results],
+        "chains": [round(c, 1) for c in chains],
+        "runs": [r["name"] for r in runs],
+        "hops": hops_json,
+    }
+    print(json.dumps(summary, indent=1, ensure_ascii=False))
 
 
 if __name__ == "__main__":
