@@ -87,7 +87,7 @@ def setup_prefect(
     from config.rules import load_rules
     from config.settings import Settings
     from mentorflow.orchestrator import PrefectServerUnreachable, choose_server
-    from mentorflow.prefect_setup import secret_values
+    from mentorflow.prefect_setup import WORKER_COMMAND, secret_values
     from mentorflow.prefect_setup import setup_prefect as run_setup
 
     try:
@@ -113,6 +113,7 @@ def setup_prefect(
         deploy=deploy,
     )
     typer.echo(str(report))
+    typer.echo(f"Workers (two, from this clone; docs/production.md has their systemd unit): {WORKER_COMMAND}")
 
 
 @app.command()

@@ -24,6 +24,15 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK_POOL = "mentorflow"
 TAG = "mentorflow"  # every mentorflow flow run carries it (deployments' tags, and `mentorflow run`)
 
+# The workers' settings (docs/production.md's worker.env, the README's worker line, tests/stack.py). A run that
+# an event triggered waits for a worker's next look for due runs: half the interval on average, all of it at
+# worst, on each triggered hop (match, invite). Prefect's default of 10 s could cost 20 s of the two minutes
+# from answer to invitation; 2 s costs at most 4, for one small request every 2 s per worker to a server on the
+# same machine. (Prefetch does not matter here: a triggered run is due at once; the default 10 s lets a
+# scheduled run's process start before its time.)
+WORKER_ENV = {"PREFECT_WORKER_QUERY_SECONDS": "2"}
+WORKER_COMMAND = " ".join(f"{k}={v}" for k, v in WORKER_ENV.items()) + " prefect worker start --pool " + WORK_POOL
+
 NOTIFY_BLOCK = "mentorflow-lead-email"
 AUTOMATION_FAILED = "mentorflow: a run failed or crashed"
 AUTOMATION_WAITING = "mentorflow: the approval form is waiting"

@@ -144,7 +144,9 @@ class Stack:
         return [{"name": r["name"], "tags": r["tags"], "state": r["state_name"]} for r in runs]  # type: ignore[union-attr]
 
     def worker_env(self) -> dict[str, str]:
-        env = self.env(PREFECT_WORKER_QUERY_SECONDS="2", PREFECT_WORKER_PREFETCH_SECONDS="2")
+        from mentorflow.prefect_setup import WORKER_ENV
+
+        env = self.env(**WORKER_ENV)  # the production profile's worker settings (docs/production.md)
         return {k: v for k, v in env.items() if k not in self.worker_hidden}
 
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> None:

@@ -58,6 +58,14 @@ def test_every_run_is_tagged_for_the_leads_automations(deployment: dict) -> None
     assert deployment["tags"][0] == "mentorflow" and len(deployment["tags"]) == 2
 
 
+def test_the_watchs_own_intake_runs_are_tagged_as_the_intake_deployments() -> None:
+    """The watch runs intake in its process (a run of its own): the same tags, so the same automations and filters."""
+    from flows.watch import RUN_TAGS
+
+    intake = next(d for d in DEPLOYMENTS if d["name"] == "intake")
+    assert list(RUN_TAGS) == intake["tags"]
+
+
 def test_no_secret_in_prefect_yaml() -> None:
     text = (ROOT / "prefect.yaml").read_text(encoding="utf-8").lower()
     for word in ("api_key:", "sg.", "password", "private_key"):
@@ -102,3 +110,18 @@ def test_prefect_deploy_registers_every_deployment_with_its_schedules(tmp_path: 
         # the worker runs the flows from the clone that was deployed (no environment variable to know)
         assert got.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}]
         assert {"mentorflow", *expected.get("tags", [])} <= set(got.tags)
+
+
+def test_the_workers_settings_are_the_same_in_the_docs_the_readme_and_the_test_stack(tmp_path: Path) -> None:
+    """The worker poll interval the latency figures were measured with is the one a lead is told to use."""
+    from mentorflow.prefect_setup import WORKER_COMMAND, WORKER_ENV
+    from tests.stack import Stack
+
+    production = (ROOT / "docs" / "production.md").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    stack = Stack(home=tmp_path, program_env={}).worker_env()
+    for key, value in WORKER_ENV.items():
+        assert f"\n{key}={value} " in production, "in worker.env"
+        assert f"{key}={value} .venv/bin/prefect worker start" in readme
+        assert stack[key] == value
+    assert WORKER_COMMAND.endswith("prefect worker start --pool mentorflow")
