@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from prefect import task
+from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import TaskRun
+from prefect.states import State
 from pydantic import BaseModel, Field
 
 from connectors.base import IntakeBatch
@@ -134,7 +137,30 @@ def ask_for_info(
             uow.requests.transition(r.id, RequestStatus.PENDING, "intake", "the answer was completed", now)
 
 
-@task(name="save-applications", cache_policy=NO_CACHE)
+def retry_if_taken_in_meanwhile(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Another intake stored the same answers at the same moment (the watch's own and a scheduled one): the
+    store's uniqueness refused this write (PostgreSQL), or SQLite refused a write on a stale read. Read again,
+    the answers are taken in already: the retry finds them unchanged, so nothing is stored or sent twice."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    try:
+        state.result()
+    except IntegrityError:
+        return True
+    except OperationalError as exc:
+        return "locked" in str(exc)
+    except Exception:
+        return False
+    return False
+
+
+@task(
+    name="save-applications",
+    cache_policy=NO_CACHE,
+    retries=1,
+    retry_delay_seconds=1,
+    retry_condition_fn=retry_if_taken_in_meanwhile,
+)
 def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
     """Validate every answer; upsert the good ones (by response id, else email), set the bad ones aside, move
     the watermark.

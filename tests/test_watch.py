@@ -66,3 +66,34 @@ def test_an_intake_that_did_not_complete_is_handed_to_the_deployment_once(
     assert (summary.taken_in, summary.announced) == (0, 1), "tried once here, then once by the deployment"
     assert [(e, s) for e, s, _ in announced] == [("mentorflow.form.answered", "watch")]
     assert announced[0][2] > 0
+
+
+def test_two_intakes_over_the_same_answers_at_once_take_them_in_once(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watch's own intake and a scheduled one read the same answers; the other commits first and the store's
+    uniqueness refuses this one's write: the retry reads them as taken in, and the run completes."""
+    from sqlalchemy.exc import IntegrityError
+
+    from flows.intake import intake
+    from store.requests import RequestRepository
+
+    services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
+    real = RequestRepository.save_applications
+    raced: list[int] = []
+
+    def the_other_intake_first(self: RequestRepository, apps, now):  # type: ignore[no-untyped-def]
+        if not raced:
+            with services.store.unit_of_work() as other:  # the other intake's transaction, committed first
+                raced.append(real(other.requests, apps, now)["created"])
+            raise IntegrityError("INSERT INTO requests …", {}, Exception("uq_requests_open_email"))
+        return real(self, apps, now)
+
+    monkeypatch.setattr(RequestRepository, "save_applications", the_other_intake_first)
+    with use_services(services):
+        summary = intake(DAY0)
+    assert raced and raced[0] > 0, "the other intake took the answers in"
+    assert summary.mentees.created == 0 and summary.mentees.unchanged >= raced[0], "this one found them taken in"
+    with services.store.unit_of_work() as uow:
+        emails = [str(r.application.email).lower() for r in uow.requests.all()]
+    assert len(emails) == raced[0] and len(set(emails)) == len(emails), "one request per person"
