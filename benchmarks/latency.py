@@ -1,11 +1,13 @@
 """Submission-to-invitation latency through a real Prefect server, two process workers and the event chain.
 
-A Prefect server (basic auth; PostgreSQL when MENTORFLOW_TEST_POSTGRES_URL is set, else SQLite), the program
-prepared by ``mentorflow setup-prefect``, two workers, Google Forms/Calendar and SendGrid as the emulators,
-schedules off. The form watch looks every 60 s, as in production. Mentees answer at spread-out moments; for
-each, the time from the answer reaching the form to SendGrid accepting the invitation to that mentee.
+A Prefect server with basic auth and the program's store (both on PostgreSQL when MENTORFLOW_TEST_POSTGRES_URL
+is set, as in production, else both on SQLite), the program prepared by ``mentorflow setup-prefect``, two
+workers, Google Forms/Calendar and SendGrid as the emulators, schedules off. The form watch looks every 60 s,
+as in production. Mentees answer at spread-out moments; for each, the time from the answer reaching the form
+to SendGrid accepting the invitation to that mentee, and where those seconds went.
 
-    .venv/bin/python benchmarks/latency.py [--answers 4] [--every 60]
+    MENTORFLOW_TEST_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:5432/postgres \\
+        .venv/bin/python benchmarks/latency.py [--answers 4] [--every 60]
 
 Compared with the target (120 s) and with the schedule-only chain before the event chain (intake every
 15 min, match at 09:00, invite at 09:30: from minutes to days).
@@ -14,12 +16,15 @@ Compared with the target (120 s) and with the schedule-only chain before the eve
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -82,10 +87,19 @@ def hops(events: list[dict[str, object]], answered: float, accepted: float) -> l
     stages = STAGES
     if seen is None:  # the watch ran intake in its own process: an intake run starts there, then stores
         stages = STAGES[1:]
-        began = first("prefect.flow-run.Running", t, "intake")
+        seen = first("mentorflow.applications.stored", t)
+        # the run that stored it started last before that (it may have started just before the answer came:
+        # it reads the form after starting)
+        began = max(
+            (
+                occurred(e)
+                for e in events
+                if e["event"] == "prefect.flow-run.Running" and flow_of(e) == "intake" and occurred(e) <= (seen or 0)
+            ),
+            default=None,
+        )
         if began is not None:
-            marks.append(("watch saw it: intake run started in the watch's process", began))
-        seen = first("mentorflow.applications.stored", began or t)
+            marks.append(("watch saw it: intake run started in the watch's process", max(began, t)))
         if seen is not None:
             marks.append(("intake (in the watch): emitted applications.stored", seen))
     else:
@@ -107,6 +121,33 @@ def hops(events: list[dict[str, object]], answered: float, accepted: float) -> l
     return [(label, at - prev) for (label, at), (_, prev) in zip(marks[1:], marks, strict=False)]
 
 
+@contextlib.contextmanager
+def databases() -> Iterator[tuple[str | None, str | None]]:
+    """With MENTORFLOW_TEST_POSTGRES_URL, the production profile's two PostgreSQL databases (Prefect's, the
+    store's), made for this run and dropped after it; else (None, None): SQLite for both."""
+    base = os.environ.get("MENTORFLOW_TEST_POSTGRES_URL")
+    if not base:
+        yield None, None
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    names = [f"latency_{kind}_{uuid.uuid4().hex[:8]}" for kind in ("prefect", "store")]
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for name in names:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        prefect = make_url(base).set(drivername="postgresql+asyncpg", database=names[0])
+        store = make_url(base).set(database=names[1])
+        yield prefect.render_as_string(hide_password=False), store.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            for name in names:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def invited_at(sendgrid: SendGridEmulator, address: str) -> bool:
     return any(t["email"] == address for b in invitations(sendgrid) for p in b["personalizations"] for t in p["to"])
 
@@ -125,11 +166,12 @@ def main() -> None:
     load_before = os.getloadavg()
     results: list[float] = []
     moments: dict[str, tuple[float, float]] = {}  # address -> (answered, accepted), wall clock
-    with tempfile.TemporaryDirectory(prefix="mentorflow-latency-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="mentorflow-latency-") as tmp, databases() as (prefect_db, store_db):
         home = Path(tmp)
-        store = f"sqlite:///{home / 'mentorflow.db'}"
+        store = store_db or f"sqlite:///{home / 'mentorflow.db'}"
         env = program_env(home, store, google, sendgrid)
-        with Stack(home=home, program_env=env, worker_hidden=SECRETS) as stack:
+        print(f"Prefect server and store on {'PostgreSQL' if prefect_db else 'SQLite'}", flush=True)
+        with Stack(home=home, program_env=env, worker_hidden=SECRETS, prefect_database_url=prefect_db) as stack:
             started = time.monotonic()
             stack.start()
             stack.pause_schedules()
