@@ -44,6 +44,7 @@ from connectors.base import (
     OutgoingEmail,
     Presence,
     SentRef,
+    TransientError,
 )
 
 MAX_PERSONALIZATIONS = 1000
@@ -454,7 +455,12 @@ class SendGridMailer:
             text = f"SendGrid refused {what} ({status}): {failed.detail}"
         else:
             text = f"SendGrid, {operation} for {what}: {failed.kind.value} ({status}, {failed.detail})"
-        return ERRORS[failed.kind](text)
+        error = ERRORS[failed.kind](text)
+        if isinstance(error, TransientError):
+            # This policy retried it (or, for an unknown Mail Send, the ledger settles and re-sends it): one retry
+            # layer, so the task does not repeat the same attempts; the next run takes what is left.
+            error.task_may_retry = False
+        return error
 
     def _wait(self, state: RetryCallState) -> float:
         """Until ``X-RateLimit-Reset`` for a 429 (capped), else exponential backoff."""

@@ -34,7 +34,11 @@ from tasks.compose import bulk_email
 
 
 class CopiesLeft(TransientError):
-    """Some copies of an issue failed for now (each was known not sent, or left pending to settle): try again."""
+    """Some copies of an issue failed for now (each was known not sent, or left pending to settle): the next run
+    sends them. Each copy had its retries already (the connector's, or the task's for what it did not retry):
+    the task is not run again for them."""
+
+    task_may_retry = False
 
 
 class NewsletterReport(BaseModel):

@@ -354,6 +354,21 @@ def test_a_request_that_never_reached_sendgrid_is_retried(sendgrid_emulator: Sen
     assert not isinstance(caught.value, OutcomeUnknown) and sleeper.waits == [2.0, 4.0, 8.0]
 
 
+def test_one_retry_layer_the_task_does_not_repeat_the_mailers_retries(
+    sendgrid_emulator: SendGridEmulator, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tasks.common
+
+    monkeypatch.setattr(tasks.common, "TRANSIENT_RETRY_DELAYS", (0, 0, 0))
+    sendgrid = mailer(sendgrid_emulator)
+    token = sendgrid.prepare(email())
+    rate_limited = Fault(status=429, headers={"X-RateLimit-Reset": "0"})
+    sendgrid_emulator.fail_share(1.0, lambda rng: rate_limited, operation="mail.send")
+    done, failed = tasks.common.each([0], lambda _: sendgrid.send(email(), token))
+    assert done == {} and len(failed) == 1
+    assert sendgrid_emulator.counts["mail.send"] == 4, "the mailer's 4 attempts, not 4 more per task retry"
+
+
 def test_a_refusal_is_a_mail_error_without_personal_data(sendgrid_emulator: SendGridEmulator) -> None:
     bad = email(recipients=[Address(email="not-an-address")])
     with pytest.raises(MailError) as caught:
