@@ -33,7 +33,7 @@ from typing import Any
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from connectors.base import (
     Address,
@@ -44,6 +44,7 @@ from connectors.base import (
     OutgoingEmail,
     Presence,
     SentRef,
+    TransientError,
 )
 
 MAX_PERSONALIZATIONS = 1000
@@ -203,6 +204,9 @@ class SendGridMailer:
             self._release(batch_id)
 
     def _cancel(self, batch_id: str, send_at: int) -> Presence:
+        """Cancel the batch while SendGrid allows it. The cancellation is idempotent and the only thing that can
+        settle the send, so a failing SendGrid is asked again until the window closes (not just ``attempts``
+        times: a send left pending once its window has passed can only be marked uncertain)."""
         deadline = send_at - CANCEL_LEAD_SECONDS
         refused_with_room = 0
         while self.clock() < deadline:
@@ -212,12 +216,18 @@ class SendGridMailer:
                     "POST",
                     ("user", "scheduled_sends"),
                     {"batch_id": batch_id, "status": "cancel"},
+                    until=deadline,
                 )
-            except (MailConfigurationError, MailUnavailable):
-                raise  # a wrong key; or SendGrid kept failing: the entry stays pending, settled on the next try
+            except MailConfigurationError:
+                raise  # a wrong key: nothing will work until the setting is fixed
+            except MailUnavailable:
+                break  # SendGrid failed until the window closed (the last answer may have been lost): ask below
             except MailError:
                 # Refused: cancelled already (an earlier try landed), too late, or no room. Ask.
-                statuses = self._statuses()
+                try:
+                    statuses = self._statuses(until=deadline)
+                except MailUnavailable:
+                    break
                 if statuses.get(batch_id) == "cancel":
                     return self._cancelled_now(batch_id, send_at)
                 if len(statuses) < MAX_CANCELLED_BATCHES:
@@ -232,6 +242,10 @@ class SendGridMailer:
                 wait = min(self._cancelled.values(), default=deadline) - self.clock()
                 self.sleep(max(1.0, min(wait, deadline - self.clock())))
                 continue
+            return self._cancelled_now(batch_id, send_at)
+        # Too late to cancel now; but an earlier cancellation (whose answer was lost, or made by a process that
+        # died before recording it) still settles it. A failure here leaves the key pending, asked again later.
+        if self._statuses().get(batch_id) == "cancel":
             return self._cancelled_now(batch_id, send_at)
         return Presence.UNKNOWN
 
@@ -355,8 +369,8 @@ class SendGridMailer:
             with self._lock:
                 self._cancelled.pop(batch_id, None)
 
-    def _statuses(self) -> dict[str, str]:
-        answer = self._call("scheduled_sends.list", "GET", ("user", "scheduled_sends"))
+    def _statuses(self, until: float | None = None) -> dict[str, str]:
+        answer = self._call("scheduled_sends.list", "GET", ("user", "scheduled_sends"), until=until)
         return {str(s["batch_id"]): str(s["status"]) for s in answer or []}
 
     # --- calls: one retry policy, errors mapped once -------------------------------------------------
@@ -375,13 +389,24 @@ class SendGridMailer:
         *,
         what: str = "",
         headers: bool = False,
+        until: float | None = None,
     ) -> Any:
         """One API call under the retry policy: what was not accepted is tried again; for idempotent calls
-        (every one but Mail Send) an unknown outcome too. Returns the JSON answer (or the headers)."""
+        (every one but Mail Send) an unknown outcome too. Returns the JSON answer (or the headers).
+
+        ``attempts`` tries, or with ``until`` (a moment on :attr:`clock`) as many as fit before it."""
         retryable = {Kind.NOT_ACCEPTED} if operation == "mail.send" else {Kind.NOT_ACCEPTED, Kind.UNKNOWN}
+
+        def stop(state: RetryCallState) -> bool:
+            return self.clock() >= until if until is not None else state.attempt_number >= self.attempts
+
+        def wait(state: RetryCallState) -> float:
+            pause = self._wait(state)
+            return pause if until is None else max(0.0, min(pause, until - self.clock()))
+
         retrying = Retrying(
-            stop=stop_after_attempt(self.attempts),
-            wait=self._wait,
+            stop=stop,
+            wait=wait,
             retry=retry_if_exception(lambda e: isinstance(e, _Failed) and e.kind in retryable),
             sleep=self.sleep,
             reraise=True,
@@ -430,7 +455,12 @@ class SendGridMailer:
             text = f"SendGrid refused {what} ({status}): {failed.detail}"
         else:
             text = f"SendGrid, {operation} for {what}: {failed.kind.value} ({status}, {failed.detail})"
-        return ERRORS[failed.kind](text)
+        error = ERRORS[failed.kind](text)
+        if isinstance(error, TransientError):
+            # This policy retried it (or, for an unknown Mail Send, the ledger settles and re-sends it): one retry
+            # layer, so the task does not repeat the same attempts; the next run takes what is left.
+            error.task_may_retry = False
+        return error
 
     def _wait(self, state: RetryCallState) -> float:
         """Until ``X-RateLimit-Reset`` for a 429 (capped), else exponential backoff."""

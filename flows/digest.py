@@ -15,9 +15,11 @@ from tasks.common import resolve_now
 from tasks.newsletter import (
     preview_newsletter,
     reader_counts,
+    released_copies,
     render_preview,
     send_newsletter,
     send_preview,
+    send_released_copies,
     skip_newsletter,
 )
 from tasks.preflight import check_credentials
@@ -57,6 +59,9 @@ def digest(as_of: datetime | None = None) -> DigestSummary:
     svc = current_services()
     rules = svc.rules.digest
     now = resolve_now(as_of, svc.settings.timezone)
+    if released_copies(svc):  # copies of an issue already sent, left uncertain, that the lead checked and released
+        check_credentials(mailer=True)
+        send_released_copies(now)
     with svc.store.unit_of_work() as uow:
         last_end = uow.digests.last_end()
     period = digest_period(now, last_end, rules.period_days, svc.settings.timezone)

@@ -134,7 +134,11 @@ class Outcome(StrEnum):
 
 
 class OutcomeCalledOff(TransientError):
-    """Every attempt of this run had an unknown outcome and was called off: known not sent, try later."""
+    """Every attempt of this run had an unknown outcome and was called off: known not sent, try later.
+
+    :func:`send_once`'s re-sends are the retry layer for unknown outcomes: the task does not add its own."""
+
+    task_may_retry = False
 
 
 def do_once(

@@ -82,6 +82,11 @@ class NewsletterRepository:
         ).first()
         return None if row is None else Preview.model_validate(row.data)
 
+    def sent(self) -> list[Preview]:
+        """The issues recorded as sent."""
+        rows = self.session.scalars(select(NewsletterPreviewRow).where(NewsletterPreviewRow.status == "sent"))
+        return [Preview.model_validate(row.data) for row in rows.all()]
+
     def update(self, preview: Preview) -> None:
         """Store the lead's approval or the final status of a preview."""
         row = self._row(preview.period_start, preview.period_end)

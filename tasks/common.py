@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,12 @@ SIDE_EFFECT_WORKERS = 4
 TRANSIENT_RETRY_DELAYS: tuple[float, ...] = (5, 30, 120)
 
 H = TypeVar("H", bound=Hashable)
+
+
+class _NotStarted(Exception):
+    """An item left alone because the process is going down (never reported: the process-ending error is)."""
+
+
 R = TypeVar("R")
 
 
@@ -46,30 +53,46 @@ def each(items: Sequence[H], work: Callable[[H], R]) -> tuple[dict[H, R], list[t
     Returns the results by item and (item, short reason) for each that failed for good: one item's failure
     never stops the others. A :class:`TransientError` is retried after :data:`TRANSIENT_RETRY_DELAYS`, unless the
     connector already spent its own retries on it (``task_may_retry``: one retry layer per connector). A
-    process-ending exception (SystemExit, KeyboardInterrupt) is re-raised once the running items are done.
+    process-ending exception (SystemExit, KeyboardInterrupt) stops the items not started yet and is re-raised once
+    the running items are done.
     """
 
+    going_down = threading.Event()
+
     def attempt(item: H) -> R:
-        for pause in TRANSIENT_RETRY_DELAYS:
-            try:
-                return work(item)
-            except TransientError as exc:
-                if not exc.task_may_retry:
-                    raise
-                time.sleep(pause)
-        return work(item)
+        if going_down.is_set():
+            raise _NotStarted
+        try:
+            for pause in TRANSIENT_RETRY_DELAYS:
+                try:
+                    return work(item)
+                except TransientError as exc:
+                    if not exc.task_may_retry:
+                        raise
+                    time.sleep(pause)
+            return work(item)
+        except Exception:
+            raise
+        except BaseException:
+            # The process is going down: no item that has not started yet starts now. (Queued items would
+            # otherwise run on, for as long as they take, while what the dying item left half done — an email
+            # accepted but not recorded — waits for the next process, whose time to settle it is short.)
+            going_down.set()
+            raise
 
     with ThreadPoolExecutor(max_workers=SIDE_EFFECT_WORKERS, thread_name_prefix="side-effect") as pool:
         # each item runs in a copy of this task's context, so logging and the run context work in the threads
         futures = [(item, pool.submit(contextvars.copy_context().run, attempt, item)) for item in items]
+    for _, future in futures:
+        exc = future.exception()
+        if exc is not None and not isinstance(exc, Exception):
+            raise exc
     done: dict[H, R] = {}
     failed: list[tuple[H, str]] = []
     for item, future in futures:
         exc = future.exception()
         if exc is None:
             done[item] = future.result()
-        elif isinstance(exc, Exception):  # crossed a connector boundary: no personal data in it
+        else:  # crossed a connector boundary: no personal data in it
             failed.append((item, f"{type(exc).__name__}: {exc}"[:300]))
-        else:
-            raise exc
     return done, failed

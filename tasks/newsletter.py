@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -34,7 +34,11 @@ from tasks.compose import bulk_email
 
 
 class CopiesLeft(TransientError):
-    """Some copies of an issue failed for now (each was known not sent, or left pending to settle): try again."""
+    """Some copies of an issue failed for now (each was known not sent, or left pending to settle): the next run
+    sends them. Each copy had its retries already (the connector's, or the task's for what it did not retry):
+    the task is not run again for them."""
+
+    task_may_retry = False
 
 
 class NewsletterReport(BaseModel):
@@ -144,6 +148,57 @@ def reader_counts(svc: Services) -> dict[str, int]:
     return dict(sorted(Counter(r.language for r in readers(svc)).items()))
 
 
+def _send_copy(svc: Services, preview: Preview, reader: Reader, now: datetime) -> Outcome:
+    """One reader's copy of the issue, with their own unsubscribe and erase links, once (its ledger key)."""
+    rules, secret = svc.rules, svc.settings.survey_token_secret.get_secret_value()
+    token = unsubscribe_token(reader, secret, now, rules.digest.unsubscribe_link_valid_days)
+    url = rules.digest.unsubscribe_url_template.format(token=token)
+    erase = erase_token(str(reader.email), secret, now, rules.retention.erase_link_valid_days)
+    issue = preview.final_issue(reader.language)
+    page = render_digest(
+        svc.templates,
+        issue,
+        rules,
+        unsubscribe_url=url,
+        erase_url=rules.retention.erase_url_template.format(token=erase),
+    )
+    key = NewsletterKey(start=preview.period_start.date(), end=preview.period_end.date(), person=reader.person)
+    to = [Address(email=str(reader.email), name=reader.name)]
+    base = bulk_email(str(key), to, page, reader.language, "digest", rules)
+    message = OutgoingEmail.model_validate(base.model_dump() | {"headers": unsubscribe_headers(url)})
+    return send_once(svc.store, svc.connectors.mailer, message, "newsletter", now)
+
+
+def released_copies(svc: Services) -> list[tuple[Preview, Reader]]:
+    """Copies of issues already recorded as sent that the lead released (``mentorflow ledger release``: checked
+    and not delivered), for readers still reading. An issue is recorded as sent although a copy was left
+    ``uncertain`` (nothing the program can do settles it); the released copy is then owed by a later run."""
+    with svc.store.unit_of_work() as uow:
+        released = uow.ledger.keys("newsletter:", "failed")
+        if not released:
+            return []
+        issues = {(p.period_start.date(), p.period_end.date()): p for p in uow.newsletter.sent()}
+    audience = {r.person: r for r in readers(svc)}
+    owed: list[tuple[Preview, Reader]] = []
+    for key in sorted(released):
+        _, start, end, person = key.split(":", 3)
+        preview = issues.get((date.fromisoformat(start), date.fromisoformat(end)))
+        if preview is not None and person in audience:  # else: still being sent, or the reader left since
+            owed.append((preview, audience[person]))
+    return owed
+
+
+@task(name="send-released-copies", cache_policy=NO_CACHE)
+def send_released_copies(now: datetime) -> int:
+    """Send each released copy of an issue already sent (see :func:`released_copies`), once; how many went."""
+    svc = current_services()
+    owed = released_copies(svc)
+    done, failed = each(range(len(owed)), lambda n: _send_copy(svc, owed[n][0], owed[n][1], now))
+    sent = sum(1 for outcome in done.values() if outcome is Outcome.PERFORMED)
+    log("released newsletter copies", owed=len(owed), sent=sent, failed=len(failed))
+    return sent
+
+
 @task(
     name="send-newsletter",
     cache_policy=NO_CACHE,
@@ -156,7 +211,7 @@ def send_newsletter(preview: Preview, now: datetime) -> NewsletterReport:
     their language, with their own one-click unsubscribe link and headers; each copy once (ledger key
     ``newsletter:<start>:<end>:<person>``). Then the period is recorded as published."""
     svc = current_services()
-    rules, secret = svc.rules, svc.settings.survey_token_secret.get_secret_value()
+    rules = svc.rules
     audience = readers(svc)
     rendered = render_preview(preview)
     stem = svc.settings.digests_dir() / f"digest-{preview.period_end - timedelta(days=1):%Y-%m-%d}"
@@ -164,23 +219,7 @@ def send_newsletter(preview: Preview, now: datetime) -> NewsletterReport:
         write_private(stem.with_name(f"{stem.name}.{language}.html"), page.html.encode())
 
     def send_copy(number: int) -> Outcome:
-        reader = audience[number]
-        token = unsubscribe_token(reader, secret, now, rules.digest.unsubscribe_link_valid_days)
-        url = rules.digest.unsubscribe_url_template.format(token=token)
-        erase = erase_token(str(reader.email), secret, now, rules.retention.erase_link_valid_days)
-        issue = preview.final_issue(reader.language)
-        page = render_digest(
-            svc.templates,
-            issue,
-            rules,
-            unsubscribe_url=url,
-            erase_url=rules.retention.erase_url_template.format(token=erase),
-        )
-        key = NewsletterKey(start=preview.period_start.date(), end=preview.period_end.date(), person=reader.person)
-        to = [Address(email=str(reader.email), name=reader.name)]
-        base = bulk_email(str(key), to, page, reader.language, "digest", rules)
-        message = OutgoingEmail.model_validate(base.model_dump() | {"headers": unsubscribe_headers(url)})
-        return send_once(svc.store, svc.connectors.mailer, message, "newsletter", now)
+        return _send_copy(svc, preview, audience[number], now)
 
     done, failed = each(range(len(audience)), send_copy)  # one copy's failure never stops the others
     outcomes: Counter[str] = Counter(outcome.value for outcome in done.values())

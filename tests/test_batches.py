@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -70,3 +71,22 @@ def test_a_crash_ends_the_batch() -> None:
 
     with pytest.raises(SystemExit):
         each([0, 1, 2, 3], work)
+
+
+def test_a_crash_starts_no_more_items() -> None:
+    """The process is going down: the items running finish, none that had not started starts (each would delay
+    the next process, which has a few minutes to settle what the dying item left half done)."""
+    started: list[int] = []
+    lock = threading.Lock()
+
+    def work(n: int) -> int:
+        with lock:
+            started.append(n)
+        if n == 0:
+            raise SystemExit("the process is going down")
+        time.sleep(0.05)
+        return n
+
+    with pytest.raises(SystemExit):
+        each(list(range(40)), work)
+    assert len(started) <= SIDE_EFFECT_WORKERS, "only the items already running when it crashed"

@@ -166,9 +166,10 @@ def test_unknown_every_time_is_known_not_sent_and_tried_later(
 ) -> None:
     mailer = sendgrid(sendgrid_emulator, clock)
     sendgrid_emulator.fail_share(1.0, lambda rng: Fault(status=502, after=True), operation="mail.send")
-    with pytest.raises(OutcomeCalledOff):
+    with pytest.raises(OutcomeCalledOff) as caught:
         send_once(store, mailer, message(), "invite", T0)
     assert entry(store, "invite:7:mentee").status == "failed"
+    assert not caught.value.task_may_retry, "its re-sends were the retry layer: the task adds none"
     assert sendgrid_emulator.delivered(at=math.inf) == []
     sendgrid_emulator.clear_faults()
     assert send_once(store, mailer, message(), "invite", T0) is Outcome.PERFORMED

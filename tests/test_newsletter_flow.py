@@ -161,3 +161,63 @@ def test_a_copy_that_fails_never_stops_the_others_and_the_issue_waits_for_it(
         sent = digest(DAY0 + timedelta(days=14, hours=3))
     assert sent.published and sent.sent == 1, "only the missing copy"
     assert len(newsletter_files(outbox)) == len(opted)
+
+
+def test_a_copy_left_uncertain_and_released_by_the_lead_is_sent_by_the_next_run(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#13: a copy nothing could settle is left uncertain and the issue is recorded as sent; once the lead
+    checked and released it, the next run sends that copy (before, no run ever did: the issue was done)."""
+    from connectors.base import OutcomeUnknown, OutgoingEmail, Presence
+    from flows.digest import digest
+    from flows.followup import followup
+    from flows.intake import intake
+    from flows.invite import invite
+    from flows.match import match
+    from mentorflow.demo import _simulate_answers
+    from tasks.newsletter import approve_newsletter, readers, send_newsletter
+
+    monkeypatch.setattr(send_newsletter, "retries", 0)
+    services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
+    store = services.store
+    with use_services(services):
+        intake(DAY0)
+        match(DAY0, approval="auto")
+        invite(DAY0)
+        followup(DAY0 + timedelta(days=12))
+        _simulate_answers(services, DAY0 + timedelta(days=12))
+        followup(DAY0 + timedelta(days=14))
+    with store.unit_of_work() as uow:
+        opted = [m.model_copy(update={"newsletter": True}) for m in uow.roster.mentors(active_only=True)[:3]]
+        uow.roster.sync(opted, DAY0)
+    with use_services(services):
+        assert digest(DAY0 + timedelta(days=14)).awaiting_approval
+    approve_newsletter(services, [], DAY0 + timedelta(days=14, hours=1))
+    first = readers(services)[0]
+    mailer = services.connectors.mailer
+    real_send, real_settle = mailer.send, mailer.settle
+
+    def unknown_for_the_first(message: OutgoingEmail, token: str = "") -> object:
+        if any(str(r.email) == str(first.email) for r in message.recipients):
+            raise OutcomeUnknown("no answer")
+        return real_send(message, token)
+
+    monkeypatch.setattr(mailer, "send", unknown_for_the_first)
+    monkeypatch.setattr(mailer, "settle", lambda key, token: Presence.UNKNOWN)
+    with use_services(services):
+        assert digest(DAY0 + timedelta(days=14, hours=2)).published
+    outbox = data_dir / "outbox"
+    assert str(first.email) not in " ".join(newsletter_files(outbox)), "the uncertain copy did not go out"
+    with store.unit_of_work() as uow:
+        (key,) = [e.key for e in uow.ledger.entries("newsletter:", "uncertain")]
+        assert uow.ledger.release(key, DAY0 + timedelta(days=15))  # the lead checked: not delivered
+
+    monkeypatch.setattr(mailer, "send", real_send)
+    monkeypatch.setattr(mailer, "settle", real_settle)
+    with use_services(services):
+        digest(DAY0 + timedelta(days=15, hours=3))
+        digest(DAY0 + timedelta(days=15, hours=4))  # and only once
+    assert len(newsletter_files(outbox)) == len(list(outbox.glob("newsletter*.eml"))) == len(opted)
+    assert str(first.email) in " ".join(newsletter_files(outbox))
+    with store.unit_of_work() as uow:
+        assert uow.ledger.get(key).status == "done"  # type: ignore[union-attr]

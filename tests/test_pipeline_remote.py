@@ -158,12 +158,6 @@ def test_the_newsletter_goes_to_each_opted_in_reader_once_after_approval(
     assert len(previews) == 1
 
 
-@pytest.mark.xfail(
-    strict=False,
-    raises=AssertionError,
-    reason="since intake acknowledges applicants (issue #11), one acknowledgment (ack:N) is left uncertain after "
-    "the crash in most runs, while every invitation is settled; the cause is open (issue #13's note)",
-)
 def test_faults_and_a_crash_still_give_one_event_and_one_email_per_match_and_step(
     tmp_path: Path, google_emulator: GoogleEmulator, sendgrid_emulator: SendGridEmulator
 ) -> None:

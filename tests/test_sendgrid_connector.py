@@ -239,6 +239,40 @@ def test_a_cancel_whose_answer_was_lost_is_found_cancelled(
     assert sendgrid_emulator.delivered(at=math.inf) == []
 
 
+def test_a_failing_cancel_is_asked_again_until_its_window_closes(
+    sendgrid_emulator: SendGridEmulator, clock: VirtualClock
+) -> None:
+    """More failures than one call's attempts: the cancellation is the only thing that settles the send, so it
+    is asked again while its window lasts, not given up (a key left pending past its window is uncertain)."""
+    sendgrid = mailer(sendgrid_emulator)
+    sendgrid_emulator.fail_next(500, after=True, operation="mail.send")
+    token = sendgrid.prepare(email())
+    with pytest.raises(MailOutcomeUnknown):
+        sendgrid.send(email(), token)
+    sendgrid_emulator.fail_next(503, times=8, operation="scheduled_sends.create")
+    assert sendgrid.settle(email().key, token) is Presence.ABSENT
+    assert sendgrid_emulator.counts["scheduled_sends.create"] == 9
+    assert clock() < int(token.split("@")[1]) - 600, "within its window"
+    assert sendgrid_emulator.delivered(at=math.inf) == []
+
+
+def test_a_cancel_made_before_its_window_closed_is_found_after(
+    sendgrid_emulator: SendGridEmulator, clock: VirtualClock
+) -> None:
+    """Too late to cancel, but the batch was cancelled in time (the answer lost, or by a process that died
+    before recording it): the send is known not to go out."""
+    sendgrid = mailer(sendgrid_emulator)
+    sendgrid_emulator.fail_next(500, after=True, operation="mail.send")
+    token = sendgrid.prepare(email())
+    with pytest.raises(MailOutcomeUnknown):
+        sendgrid.send(email(), token)
+    with sendgrid_emulator.lock:
+        sendgrid_emulator.statuses[token.split("@")[0]] = "cancel"
+    clock.sleep(300)  # exactly 10 minutes before send_at: too late to cancel
+    assert sendgrid.settle(email().key, token) is Presence.ABSENT
+    assert sendgrid_emulator.delivered(at=math.inf) == []
+
+
 def test_a_cancel_refused_for_want_of_room_is_tried_again_when_room_was_made_meanwhile(
     sendgrid_emulator: SendGridEmulator, clock: VirtualClock
 ) -> None:
@@ -253,10 +287,10 @@ def test_a_cancel_refused_for_want_of_room_is_tried_again_when_room_was_made_mea
             sendgrid_emulator.batches[batch_id], sendgrid_emulator.statuses[batch_id] = [], "cancel"
     asked = sendgrid._statuses
 
-    def one_lifted_meanwhile() -> dict[str, str]:  # another worker lifts one between the refusal and the question
+    def one_lifted_meanwhile(until: float | None = None) -> dict[str, str]:  # another worker lifts one meanwhile
         with sendgrid_emulator.lock:
             sendgrid_emulator.statuses.pop(others[0], None)
-        return asked()
+        return asked(until)
 
     sendgrid._statuses = one_lifted_meanwhile  # type: ignore[method-assign]
     assert sendgrid.settle(email().key, token) is Presence.ABSENT, "room was made: not too late"
@@ -318,6 +352,21 @@ def test_a_request_that_never_reached_sendgrid_is_retried(sendgrid_emulator: Sen
     with pytest.raises(MailUnavailable) as caught:
         nowhere.prepare(email())
     assert not isinstance(caught.value, OutcomeUnknown) and sleeper.waits == [2.0, 4.0, 8.0]
+
+
+def test_one_retry_layer_the_task_does_not_repeat_the_mailers_retries(
+    sendgrid_emulator: SendGridEmulator, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tasks.common
+
+    monkeypatch.setattr(tasks.common, "TRANSIENT_RETRY_DELAYS", (0, 0, 0))
+    sendgrid = mailer(sendgrid_emulator)
+    token = sendgrid.prepare(email())
+    rate_limited = Fault(status=429, headers={"X-RateLimit-Reset": "0"})
+    sendgrid_emulator.fail_share(1.0, lambda rng: rate_limited, operation="mail.send")
+    done, failed = tasks.common.each([0], lambda _: sendgrid.send(email(), token))
+    assert done == {} and len(failed) == 1
+    assert sendgrid_emulator.counts["mail.send"] == 4, "the mailer's 4 attempts, not 4 more per task retry"
 
 
 def test_a_refusal_is_a_mail_error_without_personal_data(sendgrid_emulator: SendGridEmulator) -> None:
