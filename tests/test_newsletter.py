@@ -4,6 +4,7 @@ headers, moderated quotes, and when a composed issue may go out."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -152,3 +153,39 @@ def test_the_local_outbox_writes_the_one_click_headers_and_refuses_injected_ones
         message.model_copy(update={"headers": {"List-Unsubscribe": "<x>\r\nBcc: all@example.org"}}).model_validate(
             message.model_dump() | {"headers": {"List-Unsubscribe": "<x>\r\nBcc: all@example.org"}}
         )
+
+
+def test_a_withdrawal_wins_over_an_opt_in_from_any_record() -> None:
+    """Invariant 4 (found by the simulator): a mentee whose later answer withdrew consent kept getting the
+    newsletter their first answer asked for."""
+    people = [
+        Candidate(email="a@example.org", name="A", languages=["he"], opted_in=True),  # as a mentor, say
+        Candidate(email="a@example.org", name="A", languages=["he"], opted_in=True, refused=True),
+        Candidate(email="b@example.org", name="B", languages=["he"], opted_in=True),
+    ]
+    assert audience(people) == [("b@example.org", "he")]
+
+
+def test_the_latest_answer_decides_who_reads(data_dir: Path) -> None:
+    from config.settings import Settings
+    from mentorflow.bootstrap import build_services, use_services
+    from tasks.intake import fetch_responses, save_applications
+    from tasks.newsletter import readers
+
+    header = "Response ID,Timestamp,Full name,Email address,Preferred languages,Topics (most important first),"
+    header += "Career stage,Goals,Weekly availability,May we contact you?,Send me the newsletter?\n"
+    row = "r{n},2026-11-{day}T10:00:00+02:00,Noa Reader,noa.reader@example.org,English,Python,1,Grow,Sun 18:00-20:00,{ok},Yes\n"
+    inbox = data_dir / "inbox"
+    for name in list(inbox.iterdir()):
+        name.unlink()
+    services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
+    at = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+    with use_services(services):
+        (inbox / "form.csv").write_text(header + row.format(n=1, day=20, ok="Yes"), encoding="utf-8")
+        save_applications.fn(fetch_responses.fn(), at)
+        assert [str(r.email) for r in readers(services)] == ["noa.reader@example.org"]
+        (inbox / "form.csv").write_text(
+            header + row.format(n=1, day=20, ok="Yes") + row.format(n=2, day=21, ok="No"), encoding="utf-8"
+        )
+        save_applications.fn(fetch_responses.fn(), at + timedelta(days=1))
+        assert readers(services) == [], "a later answer refusing contact ends the newsletter too"
