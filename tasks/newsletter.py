@@ -11,12 +11,12 @@ from pydantic import BaseModel
 
 from connectors.base import Address, OutgoingEmail, TransientError
 from connectors.local.files import write_private
+from domain.consent import mentee_consents
 from domain.digest import build_digest
 from domain.erasure import erase_token
 from domain.keys import DigestPreviewKey, NewsletterKey
 from domain.links import LinkRefused, verify_link
 from domain.messages import Rendered, render_digest
-from domain.consent import mentee_consents
 from domain.models import MentoringRequest, RequestStatus
 from domain.newsletter import (
     UNSUBSCRIBE,

@@ -174,7 +174,8 @@ def test_the_latest_answer_decides_who_reads(data_dir: Path) -> None:
 
     header = "Response ID,Timestamp,Full name,Email address,Preferred languages,Topics (most important first),"
     header += "Career stage,Goals,Weekly availability,May we contact you?,Send me the newsletter?\n"
-    row = "r{n},2026-11-{day}T10:00:00+02:00,Noa Reader,noa.reader@example.org,English,Python,1,Grow,Sun 18:00-20:00,{ok},Yes\n"
+    row = "r{n},2026-11-{day}T10:00:00+02:00,Noa Reader,noa.reader@example.org,English,Python,1,Grow,"
+    row += "Sun 18:00-20:00,{ok},Yes\n"
     inbox = data_dir / "inbox"
     for name in list(inbox.iterdir()):
         name.unlink()
