@@ -334,6 +334,8 @@ class Simulation:
             for tick in self.ticks():
                 self.people.act_until(tick.at)
                 self.honour_asks()
+                if tick.flow == "privacy" and not self.privacy_due(tick.at):
+                    continue  # sampled, as intake is: see privacy_due
                 if tick.flow == "lead":
                     self.lead(tick.at)
                 else:
@@ -428,6 +430,15 @@ class Simulation:
                 self.known_matches.add(m.id)
                 if self.lead_rng.random() < self.cfg.behaviour.end_early:
                     self.ends_due[m.id] = m.created_at + timedelta(days=self.lead_rng.uniform(lo, hi))
+
+    def privacy_due(self, now: datetime) -> bool:
+        """Whether the daily privacy run has anything to do: an erase link to carry out, or (in a simulation
+        longer than the retention policy's shortest delay, 90 days after a match) retention. Otherwise it is
+        skipped, as intake is sampled: it would only cost a flow run (60 in 12 weeks)."""
+        if now >= self.start + timedelta(days=self.services.rules.retention.form_answers_days_after_match):
+            return True
+        with self.services.store.unit_of_work() as uow:
+            return bool(uow.erasure.erase_requests())
 
     def honour_asks(self) -> None:
         """Erase and unsubscribe requests: a newsletter reader clicks the signed link in the issue they got (an
