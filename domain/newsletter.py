@@ -29,7 +29,6 @@ class Candidate(_Frozen):
     name: str
     languages: list[str] = Field(default_factory=list)
     opted_in: bool = False
-    refused: bool = Field(False, description="withdrew their consent to be contacted (their latest answer)")
 
 
 class Reader(_Frozen):
@@ -51,21 +50,18 @@ def newsletter_audience(
 ) -> list[Reader]:
     """The opted-in who have not unsubscribed, once each (by address), each in the first of their languages the
     newsletter is written in. Someone known twice (mentor and mentee) is in when either record opted in;
-    an unsubscribe, or a withdrawal of consent to be contacted (invariant 4), always wins."""
+    an unsubscribe always wins."""
     gone = set(unsubscribed)
     offered = list(languages)
     chosen: dict[str, Candidate] = {}
-    refused: set[str] = set()
     for c in candidates:
         address = str(c.email).casefold()
-        if c.refused:
-            refused.add(address)
         if c.opted_in and address not in chosen:
             chosen[address] = c
     readers = []
     for address, c in sorted(chosen.items()):
         person = person_key(address, secret)
-        if person in gone or address in refused:
+        if person in gone:
             continue
         language = next((code for code in c.languages if code in offered), default_language)
         readers.append(Reader(email=c.email, name=c.name, language=language, person=person))

@@ -11,7 +11,6 @@ from pydantic import BaseModel
 
 from connectors.base import Address, OutgoingEmail, TransientError
 from connectors.local.files import write_private
-from domain.consent import mentee_consents
 from domain.digest import build_digest
 from domain.erasure import erase_token
 from domain.keys import DigestPreviewKey, NewsletterKey
@@ -46,8 +45,8 @@ class NewsletterReport(BaseModel):
 
 
 def readers(svc: Services) -> list[Reader]:
-    """Who gets the newsletter now: opted in (roster field or form question), not unsubscribed, and, for a
-    mentee, as their latest answer says (a later answer withdrawing consent cancels the request: no newsletter)."""
+    """Who gets the newsletter now: opted in (roster field, or a mentee's latest answer) and not unsubscribed (an
+    answer withdrawing consent to be contacted unsubscribes too: see intake)."""
     with svc.store.unit_of_work() as uow:
         candidates = [
             Candidate(email=m.email, name=m.name, languages=m.languages, opted_in=m.newsletter)
@@ -63,7 +62,6 @@ def readers(svc: Services) -> list[Reader]:
                 name=r.application.name,
                 languages=r.application.languages,
                 opted_in=r.application.newsletter,
-                refused=not mentee_consents(r),
             )
             for r in latest.values()
         ]
