@@ -27,6 +27,21 @@ def digest_period(
     return start, end
 
 
+def issue_period(
+    now: datetime,
+    last_end: datetime | None,
+    waiting: tuple[datetime, datetime] | None,
+    period_days: int,
+    tz: str,
+) -> tuple[datetime, datetime] | None:
+    """The period of the issue to deal with now. An issue previewed earlier and still waiting for its release (the
+    lead's approval, or the end of its quiet period) comes first: composing a longer one each week instead would
+    replace the preview the lead approved, and restart the quiet period for ever. Else the next complete period."""
+    if waiting is not None and (last_end is None or waiting[0] >= last_end):
+        return waiting
+    return digest_period(now, last_end, period_days, tz)
+
+
 def display_name(full_name: str) -> str:
     """The first name only: enough to welcome someone in a public newsletter."""
     parts = full_name.split()

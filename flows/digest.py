@@ -6,7 +6,7 @@ from datetime import datetime
 from prefect import flow
 from pydantic import BaseModel
 
-from domain.digest import digest_period
+from domain.digest import issue_period
 from domain.markdown import md_code_block
 from domain.newsletter import Preview
 from flows.naming import run_name
@@ -64,7 +64,9 @@ def digest(as_of: datetime | None = None) -> DigestSummary:
         send_released_copies(now)
     with svc.store.unit_of_work() as uow:
         last_end = uow.digests.last_end()
-    period = digest_period(now, last_end, rules.period_days, svc.settings.timezone)
+        waiting = uow.newsletter.waiting()
+    held = (waiting.period_start, waiting.period_end) if waiting is not None else None
+    period = issue_period(now, last_end, held, rules.period_days, svc.settings.timezone)
     if period is None:
         return DigestSummary(published=False)
     start, end = period

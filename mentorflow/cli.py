@@ -361,7 +361,6 @@ def simulate(
     seed: Annotated[int, typer.Option(help="seed of the synthetic people, the lead and the faults")] = 7,
     faults: Annotated[float, typer.Option(min=0.0, max=0.9, help="share of connector calls that fail")] = 0.0,
     keep_going: Annotated[bool, typer.Option(help="collect every violation instead of stopping at the first")] = False,
-    pending: Annotated[bool, typer.Option(help="also check invariants that wait for a feature (erasure, …)")] = False,
     json_path: Annotated[Path | None, typer.Option("--json", help="write the figures and violations as JSON")] = None,
     chart: Annotated[Path | None, typer.Option(help="write the weekly chart as PNG")] = None,
     directory: Annotated[
@@ -374,9 +373,7 @@ def simulate(
     from mentorflow.simulate.run import SimConfig, prefect_quiet
     from mentorflow.simulate.run import simulate as run_simulation
 
-    config = SimConfig(
-        weeks=weeks, mentees=mentees, mentors=mentors, seed=seed, faults=faults, keep_going=keep_going, pending=pending
-    )
+    config = SimConfig(weeks=weeks, mentees=mentees, mentors=mentors, seed=seed, faults=faults, keep_going=keep_going)
     with prefect_quiet():
         result = run_simulation(config, directory)
     print_result(result)

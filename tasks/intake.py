@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from connectors.base import IntakeBatch
 from domain.erasure import forgotten_hash
 from domain.intake import answer_of, inspect_mentor, parse_mentee, parse_withdrawal
+from domain.links import person_key
 from domain.models import FollowupFlag, MenteeApplication, Mentor, RawResponse, RequestStatus, SetAside, Withdrawal
 from domain.topics import MappingReport, mapping_report
 from mentorflow.bootstrap import current_services
@@ -186,13 +187,18 @@ def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
     with svc.store.unit_of_work() as uow:
         # an answer given before its person was forgotten stays forgotten (a form such as Google Forms keeps
         # it and may be read again); one given after is a returning person, taken in as anyone else
-        hashes = {a.response_id: forgotten_hash(str(a.email), secret) for a in good}
+        answers: list[MenteeApplication | Withdrawal] = [*good, *withdrawals]
+        hashes = {a.response_id: forgotten_hash(str(a.email), secret) for a in answers}
         erased_at = uow.erasure.forgotten(hashes.values())
         old = {a.response_id for a in good if a.submitted_at <= erased_at.get(hashes[a.response_id], EPOCH)}
         good = [a for a in good if a.response_id not in old]
         returning = sum(hashes[a.response_id] in erased_at for a in good)
         counts = uow.requests.save_applications(good, now)
         withdrawn = withdraw_requests(uow, withdrawals, now)
+        # refusing contact refuses the newsletter too, whatever became of the request (a completed mentee is still
+        # a reader until then); for good: a later application does not undo it
+        refusing = [w for w in withdrawals if w.submitted_at > erased_at.get(hashes[w.response_id], EPOCH)]
+        uow.newsletter.unsubscribe_many([person_key(str(w.email), secret) for w in refusing], "withdrawal", now)
         uow.requests.record_set_aside(bad, "mentee", now, people)
         ask_for_info(
             uow,

@@ -16,7 +16,7 @@ from domain.erasure import erase_token
 from domain.keys import DigestPreviewKey, NewsletterKey
 from domain.links import LinkRefused, verify_link
 from domain.messages import Rendered, render_digest
-from domain.models import RequestStatus
+from domain.models import MentoringRequest, RequestStatus
 from domain.newsletter import (
     UNSUBSCRIBE,
     Candidate,
@@ -49,13 +49,17 @@ class NewsletterReport(BaseModel):
 
 
 def readers(svc: Services) -> list[Reader]:
-    """Who gets the newsletter now: opted in (roster field or form question) and not unsubscribed."""
+    """Who gets the newsletter now: opted in (roster field, or a mentee's latest answer) and not unsubscribed (an
+    answer withdrawing consent to be contacted unsubscribes too: see intake)."""
     with svc.store.unit_of_work() as uow:
         candidates = [
             Candidate(email=m.email, name=m.name, languages=m.languages, opted_in=m.newsletter)
             for m in uow.roster.mentors(active_only=True)
             if m.email is not None
         ]
+        latest: dict[str, MentoringRequest] = {}
+        for r in sorted(uow.requests.all(), key=lambda r: (r.created_at, r.id)):
+            latest[str(r.application.email).casefold()] = r
         candidates += [
             Candidate(
                 email=r.application.email,
@@ -63,7 +67,7 @@ def readers(svc: Services) -> list[Reader]:
                 languages=r.application.languages,
                 opted_in=r.application.newsletter,
             )
-            for r in uow.requests.all()
+            for r in latest.values()
         ]
         gone = uow.newsletter.unsubscribed()
     digest = svc.rules.digest

@@ -81,3 +81,20 @@ def test_top_topics_counts_and_indicators(rules: ProgramRules) -> None:
 def test_a_quiet_period_has_no_indicators(rules: ProgramRules) -> None:
     issue = digest(rules, answers=[], new_mentor_names=[])
     assert (issue.answers, issue.satisfaction_avg, issue.in_touch_pct, issue.quotes) == (0, None, None, [])
+
+
+def test_an_issue_waiting_for_its_release_is_dealt_with_before_a_new_period() -> None:
+    from zoneinfo import ZoneInfo
+
+    from domain.digest import issue_period
+
+    tz = "Asia/Jerusalem"
+    sunday = datetime(2027, 1, 17, 8, tzinfo=ZoneInfo(tz))
+    last_end = sunday - timedelta(days=14, hours=8)
+    held = (last_end, sunday - timedelta(hours=8))
+    a_week_later = sunday + timedelta(days=7)
+    assert issue_period(a_week_later, last_end, held, 14, tz) == held
+    fresh = issue_period(a_week_later, last_end, None, 14, tz)
+    assert fresh is not None and fresh[1] == a_week_later - timedelta(hours=8)
+    stale = (last_end - timedelta(days=14), last_end)  # waiting, but its period was published since
+    assert issue_period(a_week_later, last_end, stale, 14, tz) == fresh

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mentorflow.simulate.invariants import CHECKS, Context, checks, run_checks
+from mentorflow.simulate.invariants import CHECKS, Context, run_checks
 from mentorflow.simulate.people import Stop, World
 from mentorflow.simulate.query import (
     Event,
@@ -72,6 +72,7 @@ def ctx(
     calendar: dict[str, IcsEvent] | None = None,
 ) -> Context:
     runs = [(T0 + i * D + 8 * H, "intake") for i in range(12)] + [(T0 + i * D + 9 * H, "invite") for i in range(12)]
+    runs += [(T0 + i * D + 3 * H, "privacy") for i in range(12)]
     return Context(
         now=now,
         flow="test",
@@ -104,8 +105,8 @@ def plant_mail_after_withdrawal(snap: Snapshot, world: World) -> Context:
 
 
 def plant_mail_after_erasure(snap: Snapshot, world: World) -> Context:
-    world.stops.append(Stop(MENTEE, T0 + 2 * D, "erased"))
-    return ctx(snap, world, sent=[Sent(T0 + 5 * D, MENTEE, "digest:x", "digest", "digest")])
+    world.stops.append(Stop(MENTEE, T0 + 2 * D, "erased", taken_in_by="privacy"))
+    return ctx(snap, world, sent=[Sent(T0 + 5 * D, MENTEE, "survey:1:mentee", "survey", "followup")])
 
 
 def plant_mail_after_unsubscribe(snap: Snapshot, world: World) -> Context:
@@ -189,25 +190,35 @@ def test_every_check_has_a_planted_violation() -> None:
 
 def test_the_base_case_holds_every_invariant() -> None:
     snap, world = base()
-    assert run_checks(ctx(snap, world), checks(pending=True)) == []
+    assert run_checks(ctx(snap, world), CHECKS) == []
 
 
 @pytest.mark.parametrize("check_id", sorted(PLANTS))
 def test_each_check_detects_its_planted_violation(check_id: str) -> None:
     snap, world = base()
-    found = run_checks(PLANTS[check_id](snap, world), checks(pending=True))
+    found = run_checks(PLANTS[check_id](snap, world), CHECKS)
     assert check_id in {v.check for v in found}, found
     assert all("@" not in v.detail for v in found), "violations name people by label, never by address"
 
 
-def test_pending_checks_are_left_out_by_default() -> None:
-    default = {c.id for c in checks()}
-    assert {"4e", "4u"}.isdisjoint(default)
-    assert {"1", "2", "3", "4", "5", "6", "7", "8"} <= default
+def test_an_erasure_counts_from_the_run_that_carries_it_out() -> None:
+    snap, world = base()
+    world.stops.append(Stop(MENTEE, T0 + 2 * D + 10 * H, "erased", taken_in_by="privacy"))  # link clicked
+    before = Sent(T0 + 3 * D + 2 * H, MENTEE, "survey:1:mentee", "survey", "followup")  # before the 03:00 privacy run
+    after = Sent(T0 + 3 * D + 9 * H, MENTEE, "survey:1:mentee", "survey", "followup")
+    assert [v.check for v in run_checks(ctx(snap, world, sent=[before]), CHECKS)] == []
+    assert [v.check for v in run_checks(ctx(snap, world, sent=[after]), CHECKS)] == ["4e"]
+
+
+def test_unsubscribing_stops_the_newsletter_only() -> None:
+    snap, world = base()
+    world.stops.append(Stop(MENTEE, T0 + 2 * D, "unsubscribed"))
+    survey = Sent(T0 + 5 * D, MENTEE, "survey:1:mentee", "survey", "followup")
+    assert run_checks(ctx(snap, world, sent=[survey]), CHECKS) == []
 
 
 def test_contact_before_the_withdrawal_was_taken_in_is_allowed() -> None:
     snap, world = base()
     world.stops.append(Stop(MENTEE, T0 + 2 * D + 10 * H, "withdrew"))  # after that day's intake
     early = Sent(T0 + 3 * D + 8 * H, MENTEE, "survey:1:mentee", "survey", "followup")  # same instant as intake
-    assert [v for v in run_checks(ctx(snap, world, sent=[early]), checks()) if v.check == "4"] == []
+    assert [v for v in run_checks(ctx(snap, world, sent=[early]), CHECKS) if v.check == "4"] == []

@@ -4,6 +4,7 @@ headers, moderated quotes, and when a composed issue may go out."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -152,3 +153,64 @@ def test_the_local_outbox_writes_the_one_click_headers_and_refuses_injected_ones
         message.model_copy(update={"headers": {"List-Unsubscribe": "<x>\r\nBcc: all@example.org"}}).model_validate(
             message.model_dump() | {"headers": {"List-Unsubscribe": "<x>\r\nBcc: all@example.org"}}
         )
+
+
+FORM_HEADER = (
+    "Response ID,Timestamp,Full name,Email address,Preferred languages,Topics (most important first),"
+    "Career stage,Goals,Weekly availability,May we contact you?,Send me the newsletter?\n"
+)
+FORM_ROW = (
+    "r{n},2026-11-{day:02d}T10:00:00+02:00,Noa Reader,noa.reader@example.org,English,Python,1,Grow,"
+    "Sun 18:00-20:00,{ok},Yes\n"
+)
+
+
+def test_the_latest_answer_decides_who_reads(data_dir: Path) -> None:
+    from config.settings import Settings
+    from mentorflow.bootstrap import build_services, use_services
+    from tasks.intake import fetch_responses, save_applications
+    from tasks.newsletter import readers
+
+    header, row = FORM_HEADER, FORM_ROW
+    inbox = data_dir / "inbox"
+    for name in list(inbox.iterdir()):
+        name.unlink()
+    services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
+    at = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+    with use_services(services):
+        (inbox / "form.csv").write_text(header + row.format(n=1, day=20, ok="Yes"), encoding="utf-8")
+        save_applications.fn(fetch_responses.fn(), at)
+        assert [str(r.email) for r in readers(services)] == ["noa.reader@example.org"]
+        (inbox / "form.csv").write_text(
+            header + row.format(n=1, day=20, ok="Yes") + row.format(n=2, day=21, ok="No"), encoding="utf-8"
+        )
+        save_applications.fn(fetch_responses.fn(), at + timedelta(days=1))
+        assert readers(services) == [], "a later answer refusing contact ends the newsletter too"
+
+
+def test_refusing_contact_after_the_relationship_completed_ends_the_newsletter(data_dir: Path) -> None:
+    """Invariant 4, found by the simulator: a mentee whose relationship had completed withdrew consent in a later
+    answer (nothing open to cancel) and kept getting the newsletter their first answer asked for."""
+    from config.settings import Settings
+    from domain.models import RequestStatus
+    from mentorflow.bootstrap import build_services, use_services
+    from tasks.intake import fetch_responses, save_applications
+    from tasks.newsletter import readers
+
+    inbox = data_dir / "inbox"
+    for name in list(inbox.iterdir()):
+        name.unlink()
+    services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
+    at = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+    with use_services(services):
+        (inbox / "form.csv").write_text(FORM_HEADER + FORM_ROW.format(n=1, day=1, ok="Yes"), encoding="utf-8")
+        save_applications.fn(fetch_responses.fn(), at)
+        with services.store.unit_of_work() as uow:
+            (request,) = uow.requests.all()
+            for status in ("approved", "scheduled", "met", "completed"):
+                uow.requests.transition(request.id, RequestStatus(status), "test", "", at)
+        assert [str(r.email) for r in readers(services)] == ["noa.reader@example.org"], "a completed mentee reads on"
+        later = FORM_ROW.format(n=2, day=20, ok="No")
+        (inbox / "form.csv").write_text(FORM_HEADER + FORM_ROW.format(n=1, day=1, ok="Yes") + later, encoding="utf-8")
+        save_applications.fn(fetch_responses.fn(), at + timedelta(days=1))
+        assert readers(services) == []

@@ -221,3 +221,42 @@ def test_a_copy_left_uncertain_and_released_by_the_lead_is_sent_by_the_next_run(
     assert str(first.email) in " ".join(newsletter_files(outbox))
     with store.unit_of_work() as uow:
         assert uow.ledger.get(key).status == "done"  # type: ignore[union-attr]
+
+
+def test_an_issue_approved_days_later_goes_out_at_the_next_weekly_run(data_dir: Path) -> None:
+    """The weekly run after the preview must not compose a longer issue in its place: the lead approved the one
+    they were shown (found by the simulator: with a weekly deployment no issue ever went out)."""
+    from flows.digest import digest
+    from flows.followup import followup
+    from flows.intake import intake
+    from flows.invite import invite
+    from flows.match import match
+    from mentorflow.demo import _simulate_answers
+    from tasks.newsletter import approve_newsletter
+
+    services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
+    with use_services(services):
+        intake(DAY0)
+        match(DAY0, approval="auto")
+        invite(DAY0)
+        followup(DAY0 + timedelta(days=12))
+        _simulate_answers(services, DAY0 + timedelta(days=12))
+        followup(DAY0 + timedelta(days=14))
+    with services.store.unit_of_work() as uow:
+        opted = [m.model_copy(update={"newsletter": True}) for m in uow.roster.mentors(active_only=True)[:2]]
+        uow.roster.sync(opted, DAY0)
+    with use_services(services):
+        assert digest(DAY0 + timedelta(days=14)).awaiting_approval
+        again = digest(DAY0 + timedelta(days=21))  # a week on, not approved yet: the same issue still waits
+    assert again.awaiting_approval and again.period == digest_label(DAY0 + timedelta(days=14))
+    assert len(list((data_dir / "outbox").glob("digest-preview*.eml"))) == 1, "no second, longer preview"
+    approve_newsletter(services, [], DAY0 + timedelta(days=26))
+    with use_services(services):
+        sent = digest(DAY0 + timedelta(days=28))
+    assert sent.published and sent.sent == 2 and sent.period == digest_label(DAY0 + timedelta(days=14))
+
+
+def digest_label(composed: datetime) -> str:
+    """The flow's label of the 14-day period that ends at the local midnight starting ``composed``'s day."""
+    end = composed.replace(hour=0, minute=0)
+    return f"{end - timedelta(days=14):%Y-%m-%d} – {end - timedelta(days=1):%Y-%m-%d}"

@@ -22,12 +22,12 @@ SUNDAY = datetime(2027, 1, 3, tzinfo=TZ)
 def test_the_schedule_follows_prefect_yaml_with_a_daily_intake() -> None:
     ticks = schedule(SUNDAY, 1)
     counts = Counter(t.flow for t in ticks)
-    assert counts == {"intake": 7, "match": 5, "invite": 5, "followup": 5, "digest": 1, "report": 1}
+    assert counts == {"intake": 7, "match": 5, "invite": 5, "followup": 5, "digest": 1, "report": 1, "privacy": 5}
     matches = [t.at for t in ticks if t.flow == "match"]
     assert all(at.astimezone(TZ).time() == time(9, 0) for at in matches)
     assert {at.astimezone(TZ).weekday() for at in matches} == {6, 0, 1, 2, 3}  # Sunday to Thursday, no Shabbat
     first_day = [t.flow for t in ticks if t.at < SUNDAY + timedelta(days=1)]
-    assert first_day == ["report", "digest", "intake", "match", "invite", "followup"]
+    assert first_day == ["privacy", "report", "digest", "intake", "match", "invite", "followup"]
 
 
 def test_the_same_seed_makes_the_same_people(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ FLOWS = {
     "followup-daily": "followup",
     "digest-weekly": "digest",
     "lead-report-weekly": "report",
+    "privacy-daily": "privacy",
 }
 
 
@@ -59,7 +60,7 @@ def schedule(
     """Every flow run between ``start`` and ``start + weeks``, in time order (ties: intake first)."""
     end = start + timedelta(weeks=weeks)
     ticks: list[Tick] = []
-    order = {"intake": 0, "report": 1, "digest": 2, "match": 3, "invite": 4, "followup": 5}
+    order = {"intake": 0, "report": 1, "digest": 2, "match": 3, "invite": 4, "followup": 5, "privacy": 6}
     for flow, (cron, tz) in deployment_crons(path).items():
         zone = ZoneInfo(tz)
         for at in CronSim(cron, start.astimezone(zone) - timedelta(seconds=1)):

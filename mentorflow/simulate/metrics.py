@@ -25,6 +25,7 @@ LEAD_COSTS: dict[str, float] = {
     "uncertain": 5.0,  # a side effect whose outcome is unknown: check the provider, release or not
     "fix-it": 3.0,  # an answer set aside: ask the person to fix it
     "end match": 2.0,  # running end-match for a pair that stopped
+    "erasure": 2.0,  # someone without the newsletter's link asked by email: `mentorflow forget EMAIL`
 }
 MEETING_MINUTES = 60
 
@@ -50,6 +51,7 @@ class Week:
     fix_its: int = 0  # answers set aside that the lead must ask the person to fix (the program could not)
     fix_its_emailed: int = 0  # fix-it notes the program emailed itself (`fixit:` ledger keys, issue #11): no lead work
     end_matches: int = 0
+    erasures: int = 0
     lead_minutes: float = 0.0
     lead_actions: dict[str, int] = field(default_factory=dict)
 
@@ -163,6 +165,8 @@ def weekly(tracker: Tracker, snap: Snapshot, world: World) -> list[Week]:
             w.refusals += count
         elif action == "end match":
             w.end_matches += count
+        elif action == "erasure":
+            w.erasures += count
     for w in weeks:
         i = w.week - 1
         w.waiting = tracker.waiting_at_week_end.get(i, 0)
@@ -179,6 +183,7 @@ def weekly(tracker: Tracker, snap: Snapshot, world: World) -> list[Week]:
             "uncertain": w.uncertain,
             "fix-it": w.fix_its,
             "end match": w.end_matches,
+            "erasure": w.erasures,
         }
         w.lead_minutes = round(sum(LEAD_COSTS[k] * n for k, n in w.lead_actions.items()), 1)
     return weeks
@@ -188,8 +193,9 @@ def feasible_matched_within(
     tracker: Tracker, snap: Snapshot, world: World, end: datetime, days: int = 7
 ) -> tuple[float | None, int, int]:
     """Of the mentees who had a feasible mentor at some match run of their wait (and 7 days left in the
-    simulation, and did not withdraw), the share matched within ``days`` of applying: (pct, matched, of)."""
-    withdrew = {s.email for s in world.stops if s.why == "withdrew"}
+    simulation, and did not withdraw or ask to be erased), the share matched within ``days`` of applying:
+    (pct, matched, of)."""
+    withdrew = {s.email for s in world.stops if s.why in {"withdrew", "erased"}}
     first: dict[str, datetime] = {}
     emails = {r.id: r.email for r in snap.requests}
     for m in snap.matches:

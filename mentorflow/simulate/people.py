@@ -2,7 +2,8 @@
 
 Mentees fill the form (rows of ``inbox/responses.csv``, a Google Forms export downloaded again after every
 change); some first send an answer that must be fixed, some edit theirs, some withdraw with a later answer that
-refuses contact, some ask to be erased or unsubscribe (no such feature yet: only recorded as an intent). Mentors
+refuses contact, some unsubscribe from the newsletter or ask to be erased (the simulation clicks their signed links,
+or the lead forgets them; see ``Simulation.honour_requests``). Mentors
 are rows of ``mentors.yaml``: some join late, pause and return, change capacity or leave the roster. After a
 first meeting both sides answer the survey (``surveys/answers.csv``) late, partly or never; some pairs do not
 show up; some mentors decline the slot with a METHOD:REPLY ``.ics`` in ``invites/replies/`` (what a calendar
@@ -62,6 +63,7 @@ TOPIC_LABELS = {
 LANGUAGE_LABELS = {"he": "עברית", "en": "English"}
 DAYS = ("Sun", "Mon", "Tue", "Wed", "Thu")
 WINDOWS = ("12:00-14:00", "17:00-19:00", "18:00-20:00", "19:00-21:00", "20:00-22:00")
+MENTEE_ACTS = frozenset({"apply", "fix", "edit", "withdraw", "erase", "unsubscribe"})
 FORM_COLUMNS = (
     "Response ID",
     "Timestamp",
@@ -75,6 +77,7 @@ FORM_COLUMNS = (
     "Accessibility needs",
     "May we contact you?",
     "May we quote your feedback?",
+    "Send me the newsletter?",
 )
 SURVEY_COLUMNS = (
     "token",
@@ -95,8 +98,8 @@ class Behaviour:
     bad_first_answer: float = 0.08  # the first answer is incomplete and fixed by a later one
     edit: float = 0.15  # edits their answer (same response, later timestamp)
     withdraw: float = 0.06  # a later answer refuses contact
-    erase: float = 0.02  # asks the lead to erase their data (pending feature)
-    unsubscribe: float = 0.03  # asks to stop the newsletter (pending feature)
+    erase: float = 0.02  # asks to be erased (the newsletter's link, or by writing to the lead)
+    unsubscribe: float = 0.03  # stops the newsletter with its link (readers only)
     mentor_late: float = 0.2  # joins the roster during the simulation
     mentor_pause: float = 0.12  # pauses 1-3 weeks, then returns
     mentor_capacity: float = 0.15  # changes capacity once
@@ -167,6 +170,9 @@ class Stop:
     since: datetime
     why: str  # withdrew | paused | erased | unsubscribed
     until: datetime | None = None
+    # the run that takes the stop in, when the checks should not assume the default (an erase link is carried
+    # out by the next privacy run, an erasure asked of the lead at the lead's evening)
+    taken_in_by: str | None = None
 
 
 @dataclass
@@ -180,6 +186,8 @@ class World:
     bad_rows: dict[str, str] = field(default_factory=dict)  # "source|ref" of a bad first answer -> email
     fixed_at: dict[str, datetime] = field(default_factory=dict)  # email -> when the bad answer was fixed
     stops: list[Stop] = field(default_factory=list)  # consent withdrawn, paused, erased, unsubscribed
+    # (email, when, "erase" | "unsubscribe"): asked, not yet acted on (the simulation clicks the link or asks the lead)
+    asks: list[tuple[str, datetime, str]] = field(default_factory=list)
     removed_mentors: dict[str, datetime] = field(default_factory=dict)
     refused: dict[tuple[int, str], datetime] = field(default_factory=dict)  # (request, mentor) -> when
     ended: dict[int, tuple[datetime, str]] = field(default_factory=dict)  # match id -> (when, by whom)
@@ -330,6 +338,8 @@ class People:
         while due := sorted(h for h in self.queue if h.at <= now):
             self.queue = [h for h in self.queue if h.at > now]
             for h in due:
+                if h.kind in MENTEE_ACTS and self.gone(self._mentee(h.who).email):
+                    continue  # erased at their request: they do nothing more with the program
                 form |= h.kind in {"apply", "fix", "edit", "withdraw"}
                 roster |= h.kind.startswith("mentor_")
                 surveys |= h.kind == "survey_answer"
@@ -342,6 +352,12 @@ class People:
         if surveys:
             self._write_surveys()
         return acts
+
+    def gone(self, email: str) -> bool:
+        """Whether this person asked to be erased."""
+        return any(e == email and kind == "erase" for e, _at, kind in self.world.asks) or any(
+            s.email == email and s.why == "erased" for s in self.world.stops
+        )
 
     def _mentee(self, n: int) -> MenteeP:
         return self.world.mentees[f"mentee{n:03d}@sim.example.org"]
@@ -372,6 +388,8 @@ class People:
             "Accessibility needs": "",
             "May we contact you?": "Yes" if consent else "No",
             "May we quote your feedback?": "Yes" if self.rng.random() < 0.5 else "No",
+            # two in three opt in (drawn from the number, not the seed's dice, so that seeds keep their people)
+            "Send me the newsletter?": "Yes" if p.n % 3 else "No",
         }
 
     def _do_apply(self, h: Happening) -> None:
@@ -409,10 +427,10 @@ class People:
         self.world.stops.append(Stop(p.email, h.at, "withdrew"))
 
     def _do_erase(self, h: Happening) -> None:
-        self.world.stops.append(Stop(self._mentee(h.who).email, h.at, "erased"))
+        self.world.asks.append((self._mentee(h.who).email, h.at, "erase"))
 
     def _do_unsubscribe(self, h: Happening) -> None:
-        self.world.stops.append(Stop(self._mentee(h.who).email, h.at, "unsubscribed"))
+        self.world.asks.append((self._mentee(h.who).email, h.at, "unsubscribe"))
 
     def _do_mentor_join(self, h: Happening) -> None:
         self._mentor(h.who).listed = True

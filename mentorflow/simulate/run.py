@@ -30,9 +30,9 @@ from domain.approval import LeadDecision
 from mentorflow.bootstrap import Services, build_services, use_services
 from mentorflow.simulate.clock import Tick, schedule
 from mentorflow.simulate.faults import Dice, simulator_connectors
-from mentorflow.simulate.invariants import CHECKS, Check, Context, Violation, checks, ongoing, run_checks
+from mentorflow.simulate.invariants import CHECKS, Check, Context, Violation, ongoing, run_checks
 from mentorflow.simulate.metrics import Tracker, Week, as_dicts, feasible_matched_within, feasible_now, weekly
-from mentorflow.simulate.people import Behaviour, People
+from mentorflow.simulate.people import Behaviour, People, Stop
 from mentorflow.simulate.query import OutputWatcher, Sent, Snapshot, snapshot
 
 LEAD_TIME = clock_time(20, 30)  # the lead looks at the program in the evening, Sunday to Thursday
@@ -47,13 +47,16 @@ class SimConfig:
     seed: int = 7
     faults: float = 0.0
     keep_going: bool = False
-    pending: bool = False
     start: date = date(2027, 1, 3)  # a Sunday
     relationship_days: int = 56  # how long a relationship stays ongoing (holds a place) unless ended earlier
     behaviour: Behaviour = Behaviour()
     # program rules changed from config/program.yaml, e.g. a shorter follow-up for a short simulation
     rules: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+
+# The simulated program lets the newsletter go out by itself after its quiet period (a lead with two hours a week
+# stops an issue when needed rather than approving each); everything else is as shipped.
+PROGRAM_RULES: dict[str, dict[str, Any]] = {"digest": {"approval": "quiet_period"}}
 
 # A short simulation's program: the follow-up closes after 5 days instead of 14, so that a few weeks hold
 # whole relationships (survey, reminder, close) and what happens after them.
@@ -128,11 +131,6 @@ class SimResult:
             ],
             "stopped_early": self.stopped_early,
             "checks": [{"id": c.id, "invariant": c.invariant, "title": c.title} for c in self.checked],
-            "pending_checks": [
-                {"id": c.id, "title": c.title, "waits_for": c.pending}
-                for c in CHECKS
-                if c.pending and c not in self.checked
-            ],
             "weeks": as_dicts(self.weeks),
             "feasible_matched_within_7_days_pct": self.feasible_pct,
             "feasible_mentees": self.feasible_of,
@@ -153,7 +151,7 @@ def write_rules(directory: Path, changes: dict[str, dict[str, Any]]) -> Path:
     from config import CONFIG_DIR
 
     rules = yaml.safe_load((CONFIG_DIR / "program.yaml").read_text(encoding="utf-8"))
-    for section, values in changes.items():
+    for section, values in [*PROGRAM_RULES.items(), *changes.items()]:
         rules.setdefault(section, {}).update(values)
     path = directory / "program.yaml"
     path.write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
@@ -251,6 +249,7 @@ def _flows() -> dict[str, Callable[..., Any]]:
     from flows.intake import intake
     from flows.invite import invite
     from flows.match import match
+    from flows.privacy import privacy
     from flows.report import report
 
     return {
@@ -260,6 +259,7 @@ def _flows() -> dict[str, Callable[..., Any]]:
         "followup": followup,
         "digest": digest,
         "report": report,
+        "privacy": privacy,
     }
 
 
@@ -304,7 +304,7 @@ class Simulation:
         self.violations: list[Violation] = []
         self.seen: set[str] = set()
         self.tracker = Tracker(self.start, config.weeks)
-        self.checked = checks(config.pending)
+        self.checked = list(CHECKS)
         self.failed_runs: dict[str, int] = {}
         self.failures: list[str] = []
         self.run_seconds: dict[str, list[float]] = {}
@@ -312,6 +312,7 @@ class Simulation:
         self.known_matches: set[int] = set()
         self.known_flags: set[int] = set()
         self.snap: Snapshot | None = None
+        self.to_forget: list[str] = []  # erasures asked of the lead by email: `mentorflow forget` that evening
 
     # --- the loop -----------------------------------------------------------------------------------------
 
@@ -332,6 +333,9 @@ class Simulation:
         with use_services(self.services), no_retry_delays():
             for tick in self.ticks():
                 self.people.act_until(tick.at)
+                self.honour_asks()
+                if tick.flow == "privacy" and not self.privacy_due(tick.at):
+                    continue  # sampled, as intake is: see privacy_due
                 if tick.flow == "lead":
                     self.lead(tick.at)
                 else:
@@ -427,14 +431,58 @@ class Simulation:
                 if self.lead_rng.random() < self.cfg.behaviour.end_early:
                     self.ends_due[m.id] = m.created_at + timedelta(days=self.lead_rng.uniform(lo, hi))
 
+    def privacy_due(self, now: datetime) -> bool:
+        """Whether the daily privacy run has anything to do: an erase link to carry out, or (in a simulation
+        longer than the retention policy's shortest delay, 90 days after a match) retention. Otherwise it is
+        skipped, as intake is sampled: it would only cost a flow run (60 in 12 weeks)."""
+        if now >= self.start + timedelta(days=self.services.rules.retention.form_answers_days_after_match):
+            return True
+        with self.services.store.unit_of_work() as uow:
+            return bool(uow.erasure.erase_requests())
+
+    def honour_asks(self) -> None:
+        """Erase and unsubscribe requests: a newsletter reader clicks the signed link in the issue they got (an
+        unsubscribe counts at once, an erasure at the next privacy run); anyone else asks the lead to erase them
+        (`mentorflow forget` at the lead's evening); an unsubscribe from someone who never got an issue is no
+        request at all (they had no link to click)."""
+        from domain.erasure import erase_token
+        from domain.newsletter import unsubscribe_token
+        from tasks.erasure import request_erasure
+        from tasks.newsletter import readers, unsubscribe
+
+        world, svc = self.people.world, self.services
+        asks, world.asks = world.asks, []
+        if not asks:
+            return
+        secret = svc.settings.survey_token_secret.get_secret_value()
+        got_issue = {s.to for s in self.sent if s.kind == "digest"}
+        for email, at, kind in asks:
+            if kind == "unsubscribe":
+                reader = next((r for r in readers(svc) if r.email == email), None)
+                if email in got_issue and reader is not None:
+                    token = unsubscribe_token(reader, secret, at, svc.rules.digest.unsubscribe_link_valid_days)
+                    unsubscribe(svc, token, at)
+                    world.stops.append(Stop(email, at, "unsubscribed", taken_in_by=None))
+            elif email in got_issue:
+                request_erasure(svc, erase_token(email, secret, at, svc.rules.retention.erase_link_valid_days), at)
+                world.stops.append(Stop(email, at, "erased", taken_in_by="privacy"))
+            else:
+                self.to_forget.append(email)
+                world.stops.append(Stop(email, at, "erased", taken_in_by="lead"))
+
     # --- the lead -----------------------------------------------------------------------------------------
 
     def lead(self, now: datetime) -> None:
         """The lead's evening: answer the waiting batch, end matches that stopped, look at flags."""
         from mentorflow.lead import decide_waiting
+        from tasks.erasure import forget_person
         from tasks.lifecycle import end_relationship
 
         store, b, world = self.services.store, self.cfg.behaviour, self.people.world
+        for email in self.to_forget:  # asked by email to be erased: `mentorflow forget EMAIL --yes`
+            forget_person(self.services, email, now)
+            world.lead_actions.append((now, "erasure", 1))
+        self.to_forget = []
         with store.unit_of_work() as uow:
             waiting = uow.matches.waiting_proposals()  # what the lead sees (the Prefect UI or `status`)
         if waiting and self.lead_rng.random() < b.lead_answers:
