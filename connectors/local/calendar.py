@@ -83,14 +83,14 @@ def build_ics(event: CalendarEvent, stamp: datetime | None = None, default_tz: s
     return cal.to_ical()
 
 
-def write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Write ``data`` to ``path`` through ``.<name>.tmp`` in the same folder and ``os.replace``; no half files.
 
     The temp file's name is the target's own, so one left by a killed run is simply overwritten by the next
     write of that target (the ledger never writes one target from two runs at once). No scan of the folder per
     write: the outbox holds a file per message, and scanning it made n messages cost n² (issue #12).
     """
-    write_private(path, data, temp=path.with_name(f".{path.name}.tmp"))
+    write_private(path, data, temp=path.with_name(f".{path.name}.tmp"), durable=durable)
 
 
 class IcsCalendar:
