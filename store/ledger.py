@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
@@ -342,7 +342,7 @@ class LedgerBatch:
     def __exit__(self, *exc: object) -> None:
         self.flush()
 
-    def claim(self, keys: list[str] | list[LedgerKey], kind: str) -> None:
+    def claim(self, keys: Sequence[str | LedgerKey], kind: str) -> None:
         """Record the intent of these keys in one unit of work (the kind of each: ``kind``)."""
         if not keys:
             return
