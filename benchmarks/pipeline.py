@@ -134,9 +134,10 @@ def task_run_count() -> int:
 
 
 STAGES = ("intake", "match", "invite", "followup", "digest", "report")
+STAGE_TIMES: dict[str, float] = {}  # filled by the wrappers time_stages installs (once per process)
 
 
-def time_stages(times: dict[str, float]) -> None:
+def time_stages(times: dict[str, float] = STAGE_TIMES) -> None:
     """Time each stage of the ``pipeline`` flow, and intake's acknowledgments, into ``times`` (by name): each is
     wrapped where the flow calls it (``flows.pipeline.<stage>``, ``flows.intake.acknowledge_applications``), so
     any checkout of the program can be measured the same way."""
@@ -175,8 +176,9 @@ def measure(db: Database, root: Path, sizes: dict[str, int], out: dict[str, Any]
     from flows.pipeline import pipeline
     from mentorflow.bootstrap import use_services
 
-    times: dict[str, float] = {}
+    times = STAGE_TIMES
     time_stages(times)
+    times.clear()
     folder = root / f"{db.kind}-pipeline"
     write_program(folder, sizes["pipeline"], sizes["mentors"])
     services = services_for(folder, db.url(folder))
