@@ -270,10 +270,11 @@ def table(base: dict[str, Any] | None, new: dict[str, Any]) -> str:
         ("intake_extra_without_acks", f"{sizes['large']:,} minus {sizes['small']:,}, without them (s)", 10.0),
     ]
     full = sizes == SIZES and (base is None or base["sizes"] == SIZES)
+    base_label = f"{(base or {}).get('label', 'base')} ({(base or {}).get('rev', BASE_REV)})"
     lines = [
         f"Sizes: {sizes}" + ("" if full else " (not the targets' sizes: the targets do not apply)"),
         "",
-        f"| database | measure | base ({BASE_REV}) | this branch | target | met |",
+        f"| database | measure | {base_label} | this branch | target | met |",
         "|---|---|---:|---:|---:|---|",
     ]
 
