@@ -133,6 +133,37 @@ def task_run_count() -> int:
         return int(response.json())
 
 
+STAGES = ("intake", "match", "invite", "followup", "digest", "report")
+STAGE_TIMES: dict[str, float] = {}  # filled by the wrappers time_stages installs (once per process)
+
+
+def time_stages(times: dict[str, float] = STAGE_TIMES) -> None:
+    """Time each stage of the ``pipeline`` flow, and intake's acknowledgments, into ``times`` (by name): each is
+    wrapped where the flow calls it (``flows.pipeline.<stage>``, ``flows.intake.acknowledge_applications``), so
+    any checkout of the program can be measured the same way."""
+    import flows.intake
+    import flows.pipeline
+
+    def wrap(module: Any, name: str, label: str) -> None:
+        inner = getattr(module, name, None)
+        if inner is None or getattr(inner, "_bench_timed", False):
+            return
+
+        def timed_call(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                times[label] = round(time.perf_counter() - start, 2)
+
+        timed_call._bench_timed = True  # type: ignore[attr-defined]
+        setattr(module, name, timed_call)
+
+    for stage in STAGES:
+        wrap(flows.pipeline, stage, stage)
+    wrap(flows.intake, "acknowledge_applications", "acknowledgments")
+
+
 def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[float, Any]:
     start = time.perf_counter()
     result = fn(*args, **kwargs)
@@ -145,6 +176,9 @@ def measure(db: Database, root: Path, sizes: dict[str, int], out: dict[str, Any]
     from flows.pipeline import pipeline
     from mentorflow.bootstrap import use_services
 
+    times = STAGE_TIMES
+    time_stages(times)
+    times.clear()
     folder = root / f"{db.kind}-pipeline"
     write_program(folder, sizes["pipeline"], sizes["mentors"])
     services = services_for(folder, db.url(folder))
@@ -153,21 +187,37 @@ def measure(db: Database, root: Path, sizes: dict[str, int], out: dict[str, Any]
         out["all_stages"], result = timed(pipeline, DAY0)
         out["task_runs"] = task_run_count() - before
         out["scheduled"] = result["invite"].scheduled
+        out["all_stages_by_stage"], out["load"] = dict(times), load()
         save()
+        times.clear()
         before = task_run_count()
         out["nothing_new"], _ = timed(pipeline, DAY0)
         out["task_runs_nothing_new"] = task_run_count() - before
+        out["nothing_new_by_stage"], out["load_nothing_new"] = dict(times), load()
         save()
     for size in ("small", "large"):
         folder = root / f"{db.kind}-intake-{size}"
         write_program(folder, sizes[size], 40, seed=sizes[size])
         services = services_for(folder, db.url(folder))
+        times.clear()
         with use_services(services):
             out[f"intake_{size}"], summary = timed(intake, DAY0)
         out[f"intake_{size}_created"] = summary.mentees.created
+        # Intake also acknowledges each new applicant (issue #11): one email per request, timed on its own
+        acks = getattr(summary, "acknowledged", None)
+        out[f"intake_{size}_acks_sent"] = acks.sent if acks is not None else 0
+        out[f"intake_{size}_acks"] = times.get("acknowledgments", 0.0)
+        out[f"intake_{size}_without_acks"] = out[f"intake_{size}"] - out[f"intake_{size}_acks"]
+        out[f"load_intake_{size}"] = load()
         save()
     out["intake_extra"] = out["intake_large"] - out["intake_small"]
+    out["intake_extra_without_acks"] = out["intake_large_without_acks"] - out["intake_small_without_acks"]
     save()
+
+
+def load() -> str:
+    """The machine's load averages (1, 5, 15 minutes) when a figure was taken: the figures are wall times."""
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def run(databases: list[str], postgres_url: str, label: str, sizes: dict[str, int], out: Path) -> dict[str, Any]:
@@ -214,13 +264,17 @@ def table(base: dict[str, Any] | None, new: dict[str, Any]) -> str:
         ("intake_small", f"intake, {sizes['small']:,}-answer export (s)", None),
         ("intake_large", f"intake, {sizes['large']:,}-answer export (s)", None),
         ("intake_large_created", "requests created from it (all of them, or the figure above means nothing)", None),
-        ("intake_extra", f"{sizes['large']:,} minus {sizes['small']:,} (s)", 10.0),
+        ("intake_large_acks_sent", "acknowledgments sent by it (one email per new request)", None),
+        ("intake_large_acks", "of which acknowledging (s)", None),
+        ("intake_extra", f"{sizes['large']:,} minus {sizes['small']:,}, acknowledgments included (s)", 10.0),
+        ("intake_extra_without_acks", f"{sizes['large']:,} minus {sizes['small']:,}, without them (s)", 10.0),
     ]
     full = sizes == SIZES and (base is None or base["sizes"] == SIZES)
+    base_label = f"{(base or {}).get('label', 'base')} ({(base or {}).get('rev', BASE_REV)})"
     lines = [
         f"Sizes: {sizes}" + ("" if full else " (not the targets' sizes: the targets do not apply)"),
         "",
-        f"| database | measure | base ({BASE_REV}) | this branch | target | met |",
+        f"| database | measure | {base_label} | this branch | target | met |",
         "|---|---|---:|---:|---:|---|",
     ]
 
@@ -234,6 +288,13 @@ def table(base: dict[str, Any] | None, new: dict[str, Any]) -> str:
             met = "" if target is None or value is None or not full else ("yes" if value <= target else "no")
             shown = "" if target is None else f"≤ {target:g}"
             lines.append(f"| {kind} | {label} | {fmt(before.get(key))} | {fmt(value)} | {shown} | {met} |")
+    lines += ["", "Seconds per stage (this branch), and the load average (1, 5, 15 min) after each measure:", ""]
+    lines += [f"| database | run | load | {' | '.join(STAGES)} |", "|---|---|---|" + "---:|" * len(STAGES)]
+    for kind, figures in new["databases"].items():
+        for run, load_key in (("all_stages", "load"), ("nothing_new", "load_nothing_new")):
+            by_stage = figures.get(f"{run}_by_stage", {})
+            cells = " | ".join(fmt(by_stage.get(stage)) for stage in STAGES)
+            lines.append(f"| {kind} | {run} | {figures.get(load_key, '–')} | {cells} |")
     return "\n".join(lines)
 
 
@@ -247,6 +308,7 @@ def main() -> None:
         ),
     )
     parser.add_argument("--quick", action="store_true", help=f"small sizes, to see that it runs: {QUICK}")
+    parser.add_argument("--large", type=int, help=f"answers in the large intake export (default {SIZES['large']:,})")
     parser.add_argument("--code", help="measure this checkout instead of the one the script is in")
     parser.add_argument("--label", default="new")
     parser.add_argument("--out", type=Path)
@@ -263,7 +325,9 @@ def main() -> None:
         args.compare = args.compare.resolve()
     if args.compare and not args.compare.exists():
         measure_base(args.base_rev, args, args.compare)
-    sizes = QUICK if args.quick else SIZES
+    sizes = dict(QUICK if args.quick else SIZES)
+    if args.large:
+        sizes["large"] = args.large
     new = json.loads(args.new.read_text()) if args.new else run(args.db, args.postgres_url, args.label, sizes, out)
     base = json.loads(args.compare.read_text()) if args.compare else None
     md = table(base, new)

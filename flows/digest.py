@@ -73,7 +73,6 @@ def digest(as_of: datetime | None = None) -> DigestSummary:
     preview = preview_newsletter(start, end, now)
     label = f"{start:%Y-%m-%d} – {preview.final_issue(rules.language).period_end:%Y-%m-%d}"
     decision = preview.decide(now, rules.approval, rules.quiet_period_hours)
-    readers = reader_counts(svc)
     if decision == "skip":
         skip_newsletter(preview, now)
         publish_report(
@@ -83,6 +82,7 @@ def digest(as_of: datetime | None = None) -> DigestSummary:
         )
         return DigestSummary(published=False, period=label, skipped=True)
     if decision == "wait":
+        readers = reader_counts(svc)  # only the preview shows them (every reader loaded: not for a skip)
         send_preview(preview, now)
         when = (
             "after you approve it: `mentorflow digest approve` (add `--quotes ID,ID` for the quotes to include)"

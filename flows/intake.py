@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from flows.naming import run_name
 from mentorflow.bootstrap import current_services
-from tasks.common import resolve_now
+from tasks.common import as_is, resolve_now
 from tasks.events import APPLICATIONS_STORED, announce
 from tasks.intake import IntakeReport, RosterReport, fetch_responses, save_applications, sync_roster
 from tasks.preflight import mailer_ready
@@ -36,11 +36,11 @@ def intake(as_of: datetime | None = None) -> IntakeSummary:
     now = resolve_now(as_of, current_services().settings.timezone)
     roster = sync_roster(now)
     batch = fetch_responses()
-    mentees = save_applications(batch, now)
+    mentees = save_applications(as_is(batch), now)
     mail = mailer_ready()  # a refused key leaves the emails to a later run; the actions count at once
     actions = take_self_service_actions(now, confirm=mail)  # before matching: a withdrawal or a pause counts
     acknowledged = acknowledge_applications(now) if mail else None
-    fixes = send_fix_notes(batch, now) if mail else None
+    fixes = send_fix_notes(as_is(batch), now) if mail else None
     if mentees.created:
         announce(APPLICATIONS_STORED, "intake", mentees.created)
     publish_report(

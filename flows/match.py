@@ -22,7 +22,7 @@ from domain.models import MatchResult, ProposedMatch
 from flows.naming import run_name
 from mentorflow.bootstrap import current_services
 from mentorflow.lead import close_suspended_run
-from tasks.common import log, resolve_now
+from tasks.common import as_is, log, resolve_now
 from tasks.events import MATCHES_APPROVED, announce
 from tasks.matching import (
     describe_proposals,
@@ -103,12 +103,12 @@ def match(
                 close_suspended_run(stale.flow_run_id, "completed", "approval timed out: proposals approved")
         result = propose(now, objective)
         plan = plan_approval(result, approval or rules.approval, rules.auto_approve_min_score)
-        record_decision(plan.approve_now, plan.approve_now.matches, {}, plan.actor, now)
+        record_decision(as_is(plan.approve_now), as_is(plan.approve_now.matches), {}, plan.actor, now)
         approved = list(plan.approve_now.matches)
         ask = plan.ask_lead
         if ask.matches:
             superseded = [p.flow_run_id for p in load_waiting_proposals()]
-            proposal_id = keep_proposal(ask, run_id, now)
+            proposal_id = keep_proposal(as_is(ask), run_id, now)
             for older in superseded:  # their batches are in this one: their forms must not decide
                 close_suspended_run(older, "cancelled", "superseded by a newer batch")
             publish_report(

@@ -13,12 +13,12 @@ from pydantic import BaseModel
 from connectors.base import Presence, RespondingCalendar
 from domain.booking import booking_meeting, is_booking_meeting
 from domain.consent import may_contact
-from domain.keys import EventKey, RescheduleKey
+from domain.keys import EventKey, InviteKey, RescheduleKey
 from domain.models import FollowupFlag, Match, Meeting, Mentor, MentoringRequest, Role
 from domain.rules import SchedulingRules
 from domain.scheduling import first_meeting_slot
 from mentorflow.bootstrap import Services, current_services
-from store.ledger import Outcome, do_once, send_once
+from store.ledger import LedgerBatch, Outcome, do_once, send_once
 from tasks.common import each, log, retry_if_transient
 from tasks.compose import calendar_event, event_id_for, invitation_email, links_for
 
@@ -86,9 +86,14 @@ def invite_matches(match_ids: list[int], now: datetime) -> InviteBatch:
     def invite(match_id: int) -> InviteOutcome:
         match = matches[match_id]
         mentor = mentors[str(match.mentor_email).lower()]
-        return _invite(svc, match, requests[match.request_id], mentor, meetings.get(match_id), now)
+        return _invite(svc, match, requests[match.request_id], mentor, meetings.get(match_id), now, ledger)
 
-    done, failed = each(match_ids, invite)
+    with LedgerBatch(svc.store, now) as ledger:
+        _plan_meetings(svc, matches, requests, mentors, meetings, now)
+        planned = [meetings[i] for i in match_ids if i in meetings and not is_booking_meeting(meetings[i])]
+        ledger.claim([EventKey(event_id=m.event_id) for m in planned], "event")
+        ledger.claim([InviteKey(match_id=m.match_id, role=r) for m in planned for r in Role], "invite")
+        done, failed = each(match_ids, invite)
     outcomes = list(done.values())
     log(
         "matches invited",
@@ -100,13 +105,60 @@ def invite_matches(match_ids: list[int], now: datetime) -> InviteBatch:
     return InviteBatch(outcomes=outcomes, failed=failed)
 
 
+def _planned(svc: Services, match: Match, request: MentoringRequest, slot: tuple[datetime, datetime]) -> Meeting:
+    template = svc.rules.scheduling.video_link_template
+    return Meeting(
+        match_id=match.id,
+        start=slot[0],
+        end=slot[1],
+        event_id=event_id_for(svc.install_id, match.id),
+        video_link=template.format(match_id=match.id) if template else "",
+        accessibility_needs=request.application.accessibility_needs,
+    )
+
+
+def _plan_meetings(
+    svc: Services,
+    matches: dict[int, Match],
+    requests: dict[int, MentoringRequest],
+    mentors: dict[str, Mentor],
+    meetings: dict[int, Meeting],
+    now: datetime,
+) -> None:
+    """Choose and keep the first meeting of each match of the batch that has none, in one unit of work (one
+    commit, not one per match), adding them to ``meetings``. Best effort: a match whose busy times cannot be
+    read now, or that has no slot, is left to its own invitation, which plans it (or reports it) as before."""
+    rules, calendar = svc.rules.scheduling, svc.connectors.calendar
+    start, horizon = busy_window(now, rules)
+    with _PLANNING, svc.store.unit_of_work() as uow:
+        for match_id, match in matches.items():
+            if match_id in meetings or mentors[str(match.mentor_email).lower()].scheduling == "booking_link":
+                continue
+            request = requests[match.request_id]
+            emails = [str(request.application.email), str(match.mentor_email)]
+            try:
+                busy = calendar.busy(start, horizon, emails)
+            except Exception:  # noqa: BLE001 - read again, with its retries, by the match's own invitation
+                continue
+            booked = uow.matches.booked(emails, now, horizon, excluding=match_id)
+            slot = first_meeting_slot(match.shared_windows, [*busy, *booked], now, rules, svc.settings.timezone)
+            if slot is not None:
+                meetings[match_id] = uow.matches.plan_meeting(_planned(svc, match, request, slot))
+
+
 def _invite(
-    svc: Services, match: Match, request: MentoringRequest, mentor: Mentor, meeting: Meeting | None, now: datetime
+    svc: Services,
+    match: Match,
+    request: MentoringRequest,
+    mentor: Mentor,
+    meeting: Meeting | None,
+    now: datetime,
+    ledger: LedgerBatch,
 ) -> InviteOutcome:
     store, calendar = svc.store, svc.connectors.calendar
     match_id = match.id
     if mentor.scheduling == "booking_link":
-        return _invite_by_link(svc, match, request, mentor, now)
+        return _invite_by_link(svc, match, request, mentor, now, ledger)
     if meeting is None:
         rules = svc.rules.scheduling
         emails = [str(request.application.email), str(mentor.email)]
@@ -126,15 +178,7 @@ def _invite(
                         status="no_slot",
                         detail=f"no shared slot in the next {rules.horizon_days} days",
                     )
-                planned = Meeting(
-                    match_id=match_id,
-                    start=slot[0],
-                    end=slot[1],
-                    event_id=event_id_for(svc.install_id, match_id),
-                    video_link=rules.video_link_template.format(match_id=match_id) if rules.video_link_template else "",
-                    accessibility_needs=request.application.accessibility_needs,
-                )
-                meeting = uow.matches.plan_meeting(planned)
+                meeting = uow.matches.plan_meeting(_planned(svc, match, request, slot))
 
     event = calendar_event(meeting, match, request, mentor, svc.rules, svc.settings)
     has_video_link = bool(meeting.video_link)
@@ -153,6 +197,7 @@ def _invite(
         perform=create_event,
         lookup=lambda: calendar.lookup(event.event_id),
         now=now,
+        batch=ledger,
     )
     if event_outcome is Outcome.UNCERTAIN:
         return InviteOutcome(
@@ -167,9 +212,8 @@ def _invite(
         with store.unit_of_work() as uow:
             meeting = uow.matches.meeting(match_id) or meeting
     ics = calendar.invitation(event)
-    outcomes = _send_invitations(svc, [Role.MENTEE, Role.MENTOR], meeting, match, request, mentor, ics, now)
-    with store.unit_of_work() as uow:
-        uow.matches.mark_scheduled(match_id, "", now)
+    outcomes = _send_invitations(svc, [Role.MENTEE, Role.MENTOR], meeting, match, request, mentor, ics, now, ledger)
+    ledger.then(lambda uow: uow.matches.mark_scheduled(match_id, "", now))
     status: Literal["scheduled", "uncertain"] = "uncertain" if Outcome.UNCERTAIN in outcomes else "scheduled"
     return InviteOutcome(match_id=match_id, status=status, event=event_outcome, emails=outcomes)
 
@@ -187,6 +231,7 @@ def _send_invitations(
     mentor: Mentor,
     ics: bytes | None,
     now: datetime,
+    ledger: LedgerBatch,
 ) -> list[Outcome]:
     """Each side's invitation (with the ``.ics`` when there is an event), each at most once by its ledger key."""
     return [
@@ -207,13 +252,14 @@ def _send_invitations(
             ),
             "invite",
             now,
+            batch=ledger,
         )
         for role in roles
     ]
 
 
 def _invite_by_link(
-    svc: Services, match: Match, request: MentoringRequest, mentor: Mentor, now: datetime
+    svc: Services, match: Match, request: MentoringRequest, mentor: Mentor, now: datetime, ledger: LedgerBatch
 ) -> InviteOutcome:
     """A mentor who takes bookings by link: no calendar event; the mentee's email carries the link and the
     reasons, the mentor (when they have an email) is told who will book. Each email at most once."""
@@ -222,9 +268,8 @@ def _invite_by_link(
             booking_meeting(match.id, now, svc.rules.followup, request.application.accessibility_needs)
         )
     roles = [Role.MENTEE, Role.MENTOR] if mentor.email else [Role.MENTEE]
-    outcomes = _send_invitations(svc, roles, meeting, match, request, mentor, None, now)
-    with svc.store.unit_of_work() as uow:
-        uow.matches.mark_scheduled(match.id, "", now)
+    outcomes = _send_invitations(svc, roles, meeting, match, request, mentor, None, now, ledger)
+    ledger.then(lambda uow: uow.matches.mark_scheduled(match.id, "", now))
     log("booking link sent", match=match.id, emails=",".join(o.value for o in outcomes))
     status: Literal["scheduled", "uncertain"] = "uncertain" if Outcome.UNCERTAIN in outcomes else "scheduled"
     return InviteOutcome(match_id=match.id, status=status, emails=outcomes, detail="booking link")

@@ -27,7 +27,7 @@ from domain.selfservice import (
     typical_wait_days,
 )
 from mentorflow.bootstrap import Services, current_services
-from store.ledger import Outcome, send_once
+from store.ledger import LedgerBatch, Outcome, send_once
 from store.uow import UnitOfWork
 from tasks.common import each, log, retry_if_transient
 from tasks.compose import _email, links_for
@@ -90,9 +90,11 @@ def acknowledge_applications(now: datetime) -> AckReport:
         to = Address(email=str(r.application.email), name=r.application.name)
         key = str(AckKey(request_id=r.id))
         message = _email(key, to, rendered, language, ["ack"], {"request_id": str(r.id)}, svc.rules)
-        return send_once(svc.store, svc.connectors.mailer, message, "ack", now)
+        return send_once(svc.store, svc.connectors.mailer, message, "ack", now, batch=ledger)
 
-    sent, failed = each(sorted(by_id), send)
+    with LedgerBatch(svc.store, now) as ledger:
+        ledger.claim([AckKey(request_id=i) for i in by_id], "ack")
+        sent, failed = each(sorted(by_id), send)
     outcomes = Counter(o.value for o in sent.values())
     log("applications acknowledged", due=len(due), sent=_sent(outcomes), failed=len(failed))
     return AckReport(due=len(due), sent=_sent(outcomes), failed=len(failed), wait_days=wait)

@@ -210,3 +210,35 @@ def test_the_outbox_follows_the_same_rules(store: Store, tmp_path: Path) -> None
     assert outbox.settle("invite:7:mentee", "") is Presence.DONE
     assert send_once(store, outbox, message(), "invite", T0) is Outcome.FOUND_DONE
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+
+
+def test_a_batch_killed_before_it_records_its_sends_sends_nothing_twice(store: Store, tmp_path: Path) -> None:
+    """A batch claims its keys in one commit and records the outbox's sends done in one more: a kill before
+    that leaves them ``pending``, the rerun finds them written; a key claimed and never tried gets its entry
+    back as it was (none), and one that failed is recorded at once."""
+    from store.ledger import LedgerBatch
+
+    outbox = EmlOutbox(tmp_path / "outbox")
+    keys = ["ack:1", "ack:2", "ack:3"]
+    batch = LedgerBatch(store, T0)
+    batch.claim(keys, "ack")
+    assert [entry(store, k).status for k in keys] == ["pending"] * 3
+    assert send_once(store, outbox, message("ack:1"), "ack", T0, batch=batch) is Outcome.PERFORMED
+    assert entry(store, "ack:1").status == "pending"  # done only with the batch: killed here
+    rerun = LedgerBatch(store, T0)
+    rerun.claim(keys[:2], "ack")
+    with rerun:
+        assert send_once(store, outbox, message("ack:1"), "ack", T0, batch=rerun) is Outcome.FOUND_DONE
+        assert send_once(store, outbox, message("ack:2"), "ack", T0, batch=rerun) is Outcome.PERFORMED
+    assert [entry(store, k).status for k in keys] == ["done", "done", "pending"]
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2
+
+    with LedgerBatch(store, T0) as never_tried:
+        never_tried.claim(["ack:4"], "ack")
+    with store.unit_of_work() as uow:
+        assert uow.ledger.get("ack:4") is None
+    with LedgerBatch(store, T0) as again:  # ack:3, left pending by the kill: looked up (absent), then written
+        again.claim(["ack:3"], "ack")
+        assert send_once(store, outbox, message("ack:3"), "ack", T0, batch=again) is Outcome.PERFORMED
+    assert entry(store, "ack:3").status == "done" and entry(store, "ack:3").attempts == 2
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 3

@@ -482,7 +482,7 @@ def test_atomic_write_leaves_no_temp_file_when_replace_fails(tmp_path: Path, mon
 def test_temp_file_of_a_killed_write_is_swept_on_the_next_write(tmp_path: Path) -> None:
     outbox = EmlOutbox(tmp_path)
     message = email_message(recipients=[Address(email="dana@example.org")])
-    stale = tmp_path / f".{safe_key(message.key)}--1.eml.k1ll3d.tmp"
+    stale = tmp_path / f".{safe_key(message.key)}--1.eml.tmp"
     stale.write_bytes(b"From: half a mess")  # what SIGKILL mid-write leaves
     other = tmp_path / ".someone-else.eml.x.tmp"
     other.write_bytes(b"")

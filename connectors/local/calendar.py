@@ -8,7 +8,6 @@ then ``os.replace``), so a killed run never leaves half an invitation; an existi
 
 from __future__ import annotations
 
-import glob
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -84,15 +83,14 @@ def build_ics(event: CalendarEvent, stamp: datetime | None = None, default_tz: s
     return cal.to_ical()
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``; no half files.
+def write_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` through ``.<name>.tmp`` in the same folder and ``os.replace``; no half files.
 
-    A temp file of the same target left by a killed run is removed first (the ledger never writes one target
-    from two runs at once).
+    The temp file's name is the target's own, so one left by a killed run is simply overwritten by the next
+    write of that target (the ledger never writes one target from two runs at once). No scan of the folder per
+    write: the outbox holds a file per message, and scanning it made n messages cost n² (issue #12).
     """
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        stale.unlink(missing_ok=True)
-    write_private(path, data)
+    write_private(path, data, temp=path.with_name(f".{path.name}.tmp"), durable=durable)
 
 
 class IcsCalendar:

@@ -22,16 +22,25 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` as an owner-only file, atomically (temp file in the folder, then rename)."""
+def write_private(path: Path, data: bytes, temp: Path | None = None, *, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` as an owner-only file, atomically (temp file in the folder, then rename).
+
+    ``temp``: the temp file's own path, for a target that only one writer ever writes at a time (it is opened
+    truncated, so what a killed write left there is overwritten); by default a fresh unique one. ``durable``:
+    the data reaches the disk (fsync) before the rename; without it, only the kill of a process is covered."""
     private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    if temp is None:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    else:
+        tmp = str(temp)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, PRIVATE_FILE)
     try:
         os.fchmod(fd, PRIVATE_FILE)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

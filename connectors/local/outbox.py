@@ -16,16 +16,61 @@ from __future__ import annotations
 import hashlib
 import re
 from email.headerregistry import Address as HeaderAddress
+from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage, Message
-from email.policy import SMTP
+from email.policy import EmailPolicy
 from email.utils import formatdate, make_msgid
 from pathlib import Path
+from typing import Any
 
 from connectors.base import Address, Attachment, MailError, OutgoingEmail, Presence, SentRef
 from connectors.local.calendar import write_atomically
 from connectors.local.files import private_dir
 
 DEFAULT_SENDER = Address(email="mentorflow@localhost", name="mentorflow")
+
+
+class _RememberedHeaders(HeaderRegistry):
+    """Python's header parsing, remembered by (name, value): most headers of the outbox's messages repeat from
+    one message to the next (sender, reply-to, content types and encodings, categories), and parsing and
+    folding headers was most of the time it took to write a message (issue #12). Header objects are
+    immutable, so one can stand in every message that has it; the memory is bounded, and the headers that
+    are a message's own (its subject, key, id and date; addresses are not strings here) are not kept."""
+
+    LIMIT = 4_096
+    OWN = frozenset({"subject", "message-id", "date", "x-mentorflow-key"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parsed: dict[tuple[str, str], Any] = {}
+
+    def __call__(self, name: str, value: str) -> Any:
+        if type(value) is not str or name.lower() in self.OWN:
+            return super().__call__(name, value)
+        key = (name.lower(), value)
+        header = self._parsed.get(key)
+        if header is None:
+            header = super().__call__(name, value)
+            if len(self._parsed) < self.LIMIT:
+                self._parsed[key] = header
+        return header
+
+
+class _Policy(EmailPolicy):
+    """``SMTP``, with each remembered header folded once (the folded bytes kept on the header object)."""
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        if not hasattr(value, "name"):
+            return super().fold_binary(name, value)
+        how = (name, self.linesep, self.max_line_length, self.cte_type, self.utf8, self.refold_source)
+        folded = value.__dict__.get("_mentorflow_folded")
+        if folded is None or folded[0] != how:
+            folded = (how, super().fold_binary(name, value))
+            value._mentorflow_folded = folded
+        return folded[1]
+
+
+POLICY = _Policy(linesep="\r\n", header_factory=_RememberedHeaders())
 
 
 def safe_key(key: str) -> str:
@@ -58,7 +103,7 @@ def _add_attachment(msg: EmailMessage, att: Attachment) -> None:
 
 def build_message(message: OutgoingEmail, recipient: Address, sender: Address, date: str | None = None) -> bytes:
     """One recipient's copy of ``message`` as RFC 5322 bytes."""
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=POLICY)
     msg["From"] = _header_address(sender)
     msg["To"] = _header_address(recipient)
     if message.reply_to is not None:
@@ -121,7 +166,9 @@ class EmlOutbox:
                 path = self.folder / name
                 if not path.exists():  # written by a run killed before its marker: keep it, do not duplicate
                     write_atomically(path, data)
-            write_atomically(self._marker(message.key), "\n".join(names).encode() + b"\n")
+            # Only the marker's existence is ever read, and it is made after every copy is on the disk: its own
+            # content need not be synced (one fsync per message instead of two; issue #12).
+            write_atomically(self._marker(message.key), "\n".join(names).encode() + b"\n", durable=False)
         except OSError as exc:
             raise MailError(f"message {stem}: cannot write to the outbox ({exc.strerror})") from None
         return SentRef(key=message.key, provider_id=names[0])
