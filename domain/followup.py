@@ -248,7 +248,9 @@ def low_scores_for_lead(
         ]
         if earlier:
             kept.append(
-                f.model_copy(update={"detail": f"{f.detail}; this mentor was rated low in match {min(earlier)} too"})
+                f.model_copy(
+                    update={"detail": f"{f.detail}; match {min(earlier)} of the same mentor was rated low too"}
+                )
             )
     return kept
 

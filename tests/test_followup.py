@@ -215,6 +215,6 @@ def test_one_low_score_is_a_figure_and_a_comment_or_a_second_match_rated_low_is_
     no_show = FollowupFlag(match_id=3, kind="no_show", detail="mentor said they did not meet")
     kept = low_scores_for_lead([flag(1), flag(2), flag(3), flag(4), no_show], answers, mentor_of, RULES.low_score)
     assert [(f.match_id, f.kind) for f in kept] == [(2, "low_score"), (4, "low_score"), (3, "no_show")]
-    assert "rated low in match 1 too" in kept[0].detail
+    assert "match 1 of the same mentor was rated low too" in kept[0].detail
     # a low score of someone who did not meet is no pattern of the mentor's
     assert low_scores_for_lead([flag(2)], [rated(1, 1, 1, met=False), rated(2, 2, 5)], mentor_of, 2) == []
