@@ -349,6 +349,13 @@ class MatchRepository:
         s.flush()
         return row.id
 
+    def supersede_waiting(self) -> list[str]:
+        """Retire every batch still waiting (a later match run re-planned its requests); their flow run ids."""
+        s = self.session
+        runs = list(s.scalars(select(ProposalRow.flow_run_id).where(ProposalRow.status == "waiting")).all())
+        s.execute(update(ProposalRow).where(ProposalRow.status == "waiting").values(status="superseded"))
+        return runs
+
     def waiting_proposals(self) -> list[WaitingProposal]:
         rows = self.session.scalars(select(ProposalRow).where(ProposalRow.status == "waiting").order_by(ProposalRow.id))
         return [
