@@ -16,6 +16,8 @@ from domain.rules import FollowupRules
 
 SURVEY = "survey"
 NO_LONGER_IN_TOUCH = "the follow-up says they are no longer in touch"  # why a match ends at completion
+# why the program ends a match whose first meeting did not happen (the mentee goes back to the waitlist, first)
+DID_NOT_MEET = "the survey says they did not meet: the mentee is matched again"
 
 
 def survey_token(match_id: int, role: Role, secret: str, expires: datetime) -> str:
@@ -192,6 +194,65 @@ def assess(
         )
     met = None if not mine else not missed
     return met, flags
+
+
+def settle_no_shows(
+    flags: Iterable[FollowupFlag], request_of: Mapping[int, int], rematched_before: Iterable[int]
+) -> tuple[list[int], list[FollowupFlag]]:
+    """The no-shows the program settles by itself: (matches to end and re-queue, flags left for the lead).
+
+    A first meeting that did not happen needs no human to decide the next step: the match ends (the mentor's
+    place frees, the meeting's sides are told) and the mentee goes back to the waitlist with their waiting time
+    kept, so the next match run gives them another mentor first (:data:`DID_NOT_MEET`). Only a request that was
+    already re-matched after a no-show (``rematched_before``: request ids) is the lead's to judge: the no-show
+    flag stays for it, and the match is left as it is.
+    """
+    again = set(rematched_before)
+    end: list[int] = []
+    left: list[FollowupFlag] = []
+    for f in flags:
+        if f.kind == "no_show" and f.match_id in request_of and request_of[f.match_id] not in again:
+            end.append(f.match_id)
+        else:
+            left.append(f)
+    return sorted(set(end)), left
+
+
+def low_scores_for_lead(
+    flags: Iterable[FollowupFlag], answers: Iterable[SurveyAnswer], mentor_of: Mapping[int, str], low_score: int
+) -> list[FollowupFlag]:
+    """Keep a ``low_score`` flag only where it asks for a human judgement; other flags pass unchanged.
+
+    One low rating without a word of explanation is a figure (the weekly report's satisfaction), not something
+    the lead can act on. It is the lead's when the low rater wrote a comment (someone has to read it), or when
+    it is a pattern: the mentor was already rated low in an earlier match (a second match rated low).
+    """
+    answers = list(answers)
+    first_low: dict[int, datetime] = {}  # match -> its first low rating from a side that met
+    commented: set[int] = set()
+    for a in answers:
+        if a.met and a.satisfaction is not None and a.satisfaction <= low_score:
+            first_low[a.match_id] = min(first_low.get(a.match_id, a.submitted_at), a.submitted_at)
+            if a.free_text.strip():
+                commented.add(a.match_id)
+    kept: list[FollowupFlag] = []
+    for f in flags:
+        if f.kind != "low_score" or f.match_id in commented:
+            kept.append(f)
+            continue
+        mentor, at = mentor_of.get(f.match_id), first_low.get(f.match_id)
+        earlier = [
+            m
+            for m, t in first_low.items()
+            if m != f.match_id and mentor is not None and mentor_of.get(m) == mentor and at is not None and t < at
+        ]
+        if earlier:
+            kept.append(
+                f.model_copy(
+                    update={"detail": f"{f.detail}; match {min(earlier)} of the same mentor was rated low too"}
+                )
+            )
+    return kept
 
 
 def closed_unanswered(

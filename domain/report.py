@@ -43,12 +43,25 @@ class Health(BaseModel):
     surveys_unanswered: int = Field(0, description="surveys whose follow-up closed without an answer (no flag)")
 
 
+def set_aside_needs_lead(kind: str, person_known: bool) -> bool:
+    """Whether a record set aside asks something of the lead ("needs you").
+
+    Only an answer that somebody must be asked to fix and that the program could not ask about itself: a roster
+    row (the lead keeps the roster) or an application whose email could not be read. An application with a
+    readable email gets the program's fix-it note (the person fixes it; the record then leaves the list); a
+    survey answer or a self-service link that could not act (expired, already used, for a match that ended) has
+    nothing left to fix: both are counted under "what changed" only.
+    """
+    return kind == "mentor" or (kind == "mentee" and not person_known)
+
+
 class Changes(BaseModel):
     applications: int = 0
     mentors_joined: int = 0
     matches_made: int = 0
     invitations: int = 0
     digests: int = 0
+    set_aside_handled: int = Field(0, description="records set aside this week that ask nothing of the lead")
 
 
 class ReportFacts(BaseModel):
@@ -110,6 +123,7 @@ WORDS: dict[Language, dict[str, str]] = {
         "matches_made": "התאמות חדשות: {n}",
         "invitations": "הזמנות שנשלחו: {n}",
         "digests": "עלונים שיצאו: {n}",
+        "set_aside_handled": "רשומות שהוצאו הצידה ולא דורשות דבר (נשלחה בקשת תיקון, או שאין מה לתקן): {n}",
         "nothing_changed": "שום דבר חדש השבוע.",
         "matched": "הותאמו",
         "waiting": "ממתינים/ות להתאמה",
@@ -150,6 +164,7 @@ WORDS: dict[Language, dict[str, str]] = {
         "matches_made": "New matches: {n}",
         "invitations": "Invitations sent: {n}",
         "digests": "Digests published: {n}",
+        "set_aside_handled": "Set aside, nothing for you to do (the person was asked to fix it or nothing to fix): {n}",
         "nothing_changed": "Nothing new this week.",
         "matched": "matched",
         "waiting": "waiting for a match",

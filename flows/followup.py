@@ -23,6 +23,7 @@ class FollowupSummary(BaseModel):
     completed: int
     flags: int
     nudges_sent: int = 0
+    rematched: int = 0  # pairs that did not meet: the program ended the match and queued the mentee first
     uncertain: int
     failed: list[tuple[str, str]]
 
@@ -48,6 +49,7 @@ def followup(as_of: datetime | None = None) -> FollowupSummary:
         completed=assessed.completed,
         flags=len(assessed.new_flags) + len(bookings.new_flags),
         nudges_sent=len(bookings.nudged),
+        rematched=len(assessed.rematched),
         uncertain=sum(o is Outcome.UNCERTAIN for _, o in sent.outcomes),
         failed=failed,
     )
@@ -56,7 +58,16 @@ def followup(as_of: datetime | None = None) -> FollowupSummary:
         f"Follow-up as of {now:%Y-%m-%d %H:%M}",
         [
             md_table(
-                ["new answers", "surveys sent", "reminders sent", "met", "completed", "uncertain", "failed"],
+                [
+                    "new answers",
+                    "surveys sent",
+                    "reminders sent",
+                    "met",
+                    "completed",
+                    "matched again",
+                    "uncertain",
+                    "failed",
+                ],
                 [
                     (
                         summary.answers_new,
@@ -64,6 +75,7 @@ def followup(as_of: datetime | None = None) -> FollowupSummary:
                         summary.reminders_sent,
                         summary.met,
                         summary.completed,
+                        summary.rematched,
                         summary.uncertain,
                         len(failed),
                     )

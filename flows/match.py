@@ -32,6 +32,7 @@ from tasks.matching import (
     proposal_status_of_run,
     propose,
     record_decision,
+    retire_waiting_proposals,
 )
 from tasks.reporting import md_table, publish_report
 
@@ -106,6 +107,9 @@ def match(
         record_decision(as_is(plan.approve_now), as_is(plan.approve_now.matches), {}, plan.actor, now)
         approved = list(plan.approve_now.matches)
         ask = plan.ask_lead
+        if not ask.matches:  # every waiting request was re-planned just now: an older batch is out of date
+            for older in retire_waiting_proposals():
+                close_suspended_run(older, "cancelled", "superseded: a later run re-planned its requests")
         if ask.matches:
             superseded = [p.flow_run_id for p in load_waiting_proposals()]
             proposal_id = keep_proposal(as_is(ask), run_id, now)

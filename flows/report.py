@@ -18,6 +18,7 @@ class ReportSummary(BaseModel):
     day: str
     outcome: str
     needs_you: int = 0
+    set_aside_for_lead: int = 0  # records set aside this week that the report asks the lead to deal with
 
 
 @flow(name="report", flow_run_name=run_name("report"))
@@ -36,4 +37,9 @@ def report(as_of: datetime | None = None) -> ReportSummary:
         doc = build_report(facts)
         rendered, outcome = send_lead_report(doc, now.date(), now)
         publish_report("lead-report", rendered.subject, [report_markdown(doc)], rtl=doc.language == "he")
-    return ReportSummary(day=f"{now.date():%Y-%m-%d}", outcome=outcome.value, needs_you=len(doc.needs_you))
+    return ReportSummary(
+        day=f"{now.date():%Y-%m-%d}",
+        outcome=outcome.value,
+        needs_you=len(doc.needs_you),
+        set_aside_for_lead=facts.new_set_aside,
+    )

@@ -173,6 +173,11 @@ class MatchRepository:
             out.update({r.id: _match(r) for r in self.session.scalars(select(MatchRow).where(MatchRow.id.in_(part)))})
         return out
 
+    def ended_for(self, reason: str) -> list[Match]:
+        """Every match that ended for this reason (its ``ended_reason``), oldest first."""
+        rows = self.session.scalars(select(MatchRow).where(MatchRow.ended_reason == reason).order_by(MatchRow.id))
+        return [_match(r) for r in rows.all()]
+
     def made(self, since: datetime, until: datetime) -> list[Match]:
         rows = self.session.scalars(select(MatchRow).where(MatchRow.created_at >= since, MatchRow.created_at < until))
         return [_match(r) for r in rows.all()]
@@ -343,6 +348,13 @@ class MatchRepository:
         s.add(row)
         s.flush()
         return row.id
+
+    def supersede_waiting(self) -> list[str]:
+        """Retire every batch still waiting (a later match run re-planned its requests); their flow run ids."""
+        s = self.session
+        runs = list(s.scalars(select(ProposalRow.flow_run_id).where(ProposalRow.status == "waiting")).all())
+        s.execute(update(ProposalRow).where(ProposalRow.status == "waiting").values(status="superseded"))
+        return runs
 
     def waiting_proposals(self) -> list[WaitingProposal]:
         rows = self.session.scalars(select(ProposalRow).where(ProposalRow.status == "waiting").order_by(ProposalRow.id))

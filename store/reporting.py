@@ -19,6 +19,7 @@ class SetAsideView(BaseModel):
     ref: str
     reasons: list[str]
     last_seen_at: datetime
+    person_known: bool = False  # the answer's email could be read (the program can ask the person to fix it)
 
 
 class StatusReport(BaseModel):
@@ -60,7 +61,14 @@ class ReportingRepository:
         by_status = {st: n for st, n in s.execute(select(RequestRow.status, func.count()).group_by(RequestRow.status))}
         mentors = {a: n for a, n in s.execute(select(MentorRow.active, func.count()).group_by(MentorRow.active))}
         set_aside = [
-            SetAsideView(kind=r.kind, source=r.source, ref=r.ref, reasons=list(r.reasons), last_seen_at=r.last_seen_at)
+            SetAsideView(
+                kind=r.kind,
+                source=r.source,
+                ref=r.ref,
+                reasons=list(r.reasons),
+                last_seen_at=r.last_seen_at,
+                person_known=bool(r.person),
+            )
             for r in s.scalars(
                 select(SetAsideRow).where(SetAsideRow.resolved_at.is_(None)).order_by(SetAsideRow.id)
             ).all()

@@ -12,7 +12,7 @@ from domain.followup import closed_unanswered
 from domain.keys import ReportKey
 from domain.messages import Rendered, render_lead_report
 from domain.models import RequestStatus
-from domain.report import Changes, Health, ReportDoc, ReportFacts, WaitingApproval
+from domain.report import Changes, Health, ReportDoc, ReportFacts, WaitingApproval, set_aside_needs_lead
 from mentorflow.bootstrap import current_services
 from store.ledger import Outcome, send_once
 from tasks.common import retry_if_transient
@@ -56,12 +56,16 @@ def gather_report_facts(now: datetime, broken_rules: list[str]) -> ReportFacts:
             )
             for p in uow.matches.waiting_proposals()
         ]
+        # set aside this week (seen again = still unresolved); older ones the lead has seen already
+        fresh = [x for x in status.set_aside if x.last_seen_at >= week[0]]
+        for_lead = sum(set_aside_needs_lead(x.kind, x.person_known) for x in fresh)
         changes = Changes(
             applications=len(uow.requests.applications_received(*week)),
             mentors_joined=len(uow.roster.joined(*week)),
             matches_made=len(uow.matches.made(*week)),
             # two invitations (mentee and mentor) per match
             invitations=sum(e.updated_at >= week[0] for e in uow.ledger.entries("invite:")) // 2,
+            set_aside_handled=len(fresh) - for_lead,
         )
         this_week, last_week = health(*week), health(*last)
     return ReportFacts(
@@ -71,8 +75,7 @@ def gather_report_facts(now: datetime, broken_rules: list[str]) -> ReportFacts:
         broken_rules=broken_rules,
         uncertain_keys=status.uncertain_keys,
         failed_keys=[key for key, _ in status.failed_keys],
-        # set aside this week (seen again = still unresolved); older ones the lead has seen already
-        new_set_aside=sum(s.last_seen_at >= week[0] for s in status.set_aside),
+        new_set_aside=for_lead,
         changes=changes,
         this_week=this_week,
         last_week=last_week,

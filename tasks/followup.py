@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from domain.booking import booking_actions
 from domain.consent import may_contact
 from domain.followup import (
+    DID_NOT_MEET,
     NO_LONGER_IN_TOUCH,
     FollowupPlan,
     LinkedAnswer,
@@ -18,8 +19,10 @@ from domain.followup import (
     SurveySent,
     assess,
     followup_actions,
+    low_scores_for_lead,
     read_survey_link,
     screen_survey_answers,
+    settle_no_shows,
 )
 from domain.intake import parse_survey_answer
 from domain.keys import NudgeKey, parse_key
@@ -28,6 +31,7 @@ from mentorflow.bootstrap import current_services
 from store.ledger import Outcome, send_once
 from tasks.common import each, log, retry_if_transient
 from tasks.compose import invitation_email, links_for, survey_email
+from tasks.lifecycle import end_relationship
 
 
 class AnswersReport(BaseModel):
@@ -40,6 +44,7 @@ class AssessReport(BaseModel):
     met: int
     completed: int
     new_flags: list[FollowupFlag]
+    rematched: list[int] = []  # matches ended because the pair did not meet: the mentees are matched again
 
 
 @task(
@@ -234,6 +239,19 @@ def assess_meetings(plan: FollowupPlan, now: datetime) -> AssessReport:
                 mine = [a for a in answers if a.match_id == meeting.match_id]
                 if mine and not any(a.still_in_touch for a in mine):  # the relationship is over: free the place
                     uow.matches.end(meeting.match_id, NO_LONGER_IN_TOUCH, "followup", now)
+        # the program settles what needs no human: a first no-show is matched again, one low rating is a figure
+        rated = uow.matches.many(sorted({a.match_id for a in answers}))
+        flags = low_scores_for_lead(
+            flags, answers, {i: m.mentor_email.lower() for i, m in rated.items()}, svc.rules.followup.low_score
+        )
+        earlier = uow.matches.ended_for(DID_NOT_MEET)
+        rematch, flags = settle_no_shows(
+            flags, {i: m.request_id for i, m in matches.items()}, {m.request_id for m in earlier}
+        )
         new = uow.followup.record_flags(flags, now)
-    log("meetings assessed", met=met_count, completed=completed, new_flags=len(new))
-    return AssessReport(met=met_count, completed=completed, new_flags=new)
+    # each ending frees the place, re-queues the mentee (waiting time kept) and tells both sides; an ending whose
+    # cancel or emails failed is finished by a later run (the same call, idempotent by ledger key)
+    for match_id in [*rematch, *(m.id for m in earlier)]:
+        end_relationship(svc, match_id, DID_NOT_MEET, "followup", now)
+    log("meetings assessed", met=met_count, completed=completed, new_flags=len(new), rematched=len(rematch))
+    return AssessReport(met=met_count, completed=completed, new_flags=new, rematched=rematch)

@@ -89,6 +89,16 @@ def load_waiting_proposals() -> list[WaitingProposal]:
         return uow.matches.waiting_proposals()
 
 
+@task(name="retire-waiting-proposals", cache_policy=NO_CACHE)
+def retire_waiting_proposals() -> list[str]:
+    """A match run whose plan asks the lead nothing retires the batches still waiting: it re-planned their
+    requests with every place as it is now, so a pair it did not propose again is no longer possible (its
+    mentor's place went to someone else). Approving such a batch later, on time-out or by the lead, would give a
+    mentor more mentees than their capacity (invariant 2). Returns the retired batches' flow run ids."""
+    with current_services().store.unit_of_work() as uow:
+        return uow.matches.supersede_waiting()
+
+
 @task(name="keep-proposal", cache_policy=NO_CACHE)
 def keep_proposal(ask: MatchResult, flow_run_id: str, now: datetime) -> int:
     """Keep a batch for the lead (an older one still waiting is superseded); returns its id."""

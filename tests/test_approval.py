@@ -142,6 +142,33 @@ def approved_events(by: str, wait: float = 30.0) -> list[int]:
         sleep(0.5)
 
 
+def test_a_batch_whose_pairs_a_later_run_could_not_propose_again_is_never_approved_on_time_out(
+    data_dir: Path,
+) -> None:
+    """issue #10, found by the simulator (seed 2, invariant 2): a batch waited for the lead; the next run re-planned
+    its mentees, the proposed mentor's place was gone (taken by a newcomer approved at once), the run asked
+    nothing new, so the old batch stayed waiting and was approved on time-out: four mentees for a capacity of
+    three. A run that asks the lead nothing now retires the batches still waiting."""
+    from flows.intake import intake
+    from flows.match import match
+
+    services = build_services(every_pair_to_the_lead(data_dir))
+    hours = services.rules.matching.approval_timeout_hours
+    with use_services(services):
+        intake(DAY0)
+        held = match(DAY0, approval="lead")
+        assert held.awaiting_lead > 0
+        with services.store.unit_of_work() as uow:  # every place is gone before the next run
+            full = [m.model_copy(update={"capacity": 0}) for m in uow.roster.mentors()]
+            uow.roster.sync(full, DAY0 + timedelta(hours=1))
+        again = match(DAY0 + timedelta(hours=2), approval="lead")
+        assert again.proposed == 0
+        with services.store.unit_of_work() as uow:
+            assert uow.matches.waiting_proposals() == []
+        match(DAY0 + timedelta(hours=2 * hours), approval="lead")
+    assert approved_requests(services) == [], "nothing approved for mentors who have no place"
+
+
 @pytest.mark.usefixtures("prefect_server")
 def test_lead_mode_holds_the_batch_until_the_lead_answers(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from prefect.settings import PREFECT_API_URL

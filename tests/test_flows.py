@@ -196,6 +196,7 @@ def test_a_crash_right_after_a_send_is_not_repeated_on_rerun(data_dir: Path) -> 
 
 
 def test_follow_up_digest_and_report(data_dir: Path) -> None:
+    from domain.followup import DID_NOT_MEET
     from flows.digest import digest
     from flows.followup import followup
     from flows.report import report
@@ -224,12 +225,14 @@ def test_follow_up_digest_and_report(data_dir: Path) -> None:
         assert report(DAY0 + timedelta(days=14)).outcome == "performed"
     with services.store.unit_of_work() as uow:
         answers, flags = uow.followup.survey_answers(), uow.followup.flags()
+        rematched = uow.matches.ended_for(DID_NOT_MEET)
     reminded = {k.split(":", 1)[1] for k in mailer.sends if k.startswith("reminder:")}
     answered = {f"{a.match_id}:{a.role.value}" for a in answers}
     assert not reminded & answered, "nobody who answered was reminded"
     assert set(mailer.sends.values()) == {1}
     assert list((data_dir / "digests").glob("digest-*.html"))
-    assert any(f.kind in {"no_show", "low_score"} for f in flags)
+    # a first no-show is matched again by the program, a low score with a comment is the lead's
+    assert rematched or any(f.kind in {"no_show", "low_score"} for f in flags)
 
 
 @pytest.mark.parametrize("kill_after_files", [3, 17])

@@ -13,11 +13,13 @@ from domain.followup import (
     assess,
     closed_unanswered,
     followup_actions,
+    low_scores_for_lead,
     read_survey_token,
+    settle_no_shows,
     survey_summary,
     survey_token,
 )
-from domain.models import Meeting, Role, SurveyAnswer
+from domain.models import FollowupFlag, Meeting, Role, SurveyAnswer
 from domain.rules import FollowupRules
 
 RULES = FollowupRules(survey_after_days=3, reminder_after_days=4, close_after_days=14, low_score=2)
@@ -174,3 +176,45 @@ def test_survey_summary_indicators() -> None:
         "adopted_pct": 50.0,
     }
     assert survey_summary([])["satisfaction_avg"] is None
+
+
+# --- what the program settles itself (issue #10: the lead's minutes) --------------------------------------------
+
+
+def test_a_first_no_show_is_matched_again_by_the_program_and_only_a_repeat_is_flagged() -> None:
+    """A pair that did not meet was a flag for the lead (3 minutes, then end-match, 2 more) although the next step
+    is always the same: end the match and match the mentee again, first. The program does it; the lead is asked
+    only when the same mentee did not meet a second mentor either."""
+    no_show = FollowupFlag(match_id=7, kind="no_show", detail="mentee said they did not meet")
+    low = FollowupFlag(match_id=8, kind="low_score", detail="mentor rated 2/5")
+    again = FollowupFlag(match_id=9, kind="no_show", detail="mentor said they did not meet")
+    end, left = settle_no_shows([no_show, low, again], {7: 70, 8: 80, 9: 90}, rematched_before={90})
+    assert end == [7]
+    assert left == [low, again], "a repeat no-show of request 90 is the lead's; other flags pass"
+    assert settle_no_shows([no_show], {}, set()) == ([], [no_show]), "a match it does not know is left to the lead"
+
+
+def test_one_low_score_is_a_figure_and_a_comment_or_a_second_match_rated_low_is_for_the_lead() -> None:
+    def rated(match_id: int, score: int, days: float, text: str = "", met: bool = True) -> SurveyAnswer:
+        return SurveyAnswer(
+            match_id=match_id,
+            role=Role.MENTEE,
+            submitted_at=MEETING_END + timedelta(days=days),
+            satisfaction=score,
+            met=met,
+            still_in_touch=False,
+            adopted_idea=False,
+            free_text=text,
+        )
+
+    def flag(match_id: int) -> FollowupFlag:
+        return FollowupFlag(match_id=match_id, kind="low_score", detail="mentee rated 2/5")
+
+    mentor_of = {1: "a@x.org", 2: "a@x.org", 3: "b@x.org", 4: "c@x.org"}
+    answers = [rated(1, 2, 1), rated(2, 1, 5), rated(3, 2, 2), rated(4, 2, 3, text="the mentor never listened")]
+    no_show = FollowupFlag(match_id=3, kind="no_show", detail="mentor said they did not meet")
+    kept = low_scores_for_lead([flag(1), flag(2), flag(3), flag(4), no_show], answers, mentor_of, RULES.low_score)
+    assert [(f.match_id, f.kind) for f in kept] == [(2, "low_score"), (4, "low_score"), (3, "no_show")]
+    assert "match 1 of the same mentor was rated low too" in kept[0].detail
+    # a low score of someone who did not meet is no pattern of the mentor's
+    assert low_scores_for_lead([flag(2)], [rated(1, 1, 1, met=False), rated(2, 2, 5)], mentor_of, 2) == []

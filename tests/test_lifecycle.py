@@ -173,6 +173,60 @@ def test_a_relationship_the_follow_up_says_is_over_frees_the_place(svc: Services
         assert uow.matches.mentor_load(NOW) == {}
 
 
+def _met_or_not(svc: Services, m: int, request_id: int, met: bool, day: int) -> None:
+    from domain.models import Meeting, Role, SurveyAnswer
+
+    with svc.store.unit_of_work() as uow:
+        uow.requests.transition(request_id, RequestStatus.SCHEDULED, "invite", "", NOW)
+        start = NOW + timedelta(days=day)
+        uow.matches.plan_meeting(
+            Meeting(match_id=m, start=start, end=start + timedelta(hours=1), event_id=f"ev{m}x1234567", video_link="")
+        )
+        uow.followup.add_survey_answers(
+            [
+                SurveyAnswer(
+                    match_id=m,
+                    role=Role.MENTEE,
+                    submitted_at=start + timedelta(days=4),
+                    satisfaction=None,
+                    met=met,
+                    still_in_touch=met,
+                    adopted_idea=False,
+                )
+            ]
+        )
+
+
+def test_a_pair_that_did_not_meet_is_matched_again_by_the_program_and_a_second_no_show_is_flagged(
+    svc: Services,
+) -> None:
+    """issue #10 (the lead's minutes): a no-show was a flag, then the lead's end-match; the follow-up now ends the
+    match itself (place freed, both sides told), the mentee waits first for a new mentor, and only a second
+    no-show of the same mentee reaches the lead."""
+    from domain.followup import DID_NOT_MEET, FollowupPlan
+    from tasks.followup import assess_meetings
+
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor(capacity=1), mentor("noa@example.org", capacity=1)], NOW)
+    [a] = request_ids(svc, "dana@example.org")
+    [m] = approved(svc, (a, "avi@example.org"))
+    _met_or_not(svc, m, a, met=False, day=2)
+    first = assess_meetings.fn(FollowupPlan(), NOW + timedelta(days=7))
+    assert first.rematched == [m] and first.new_flags == []
+    with svc.store.unit_of_work() as uow:
+        assert uow.requests.get(a).status is RequestStatus.PENDING, "back on the waitlist"
+        assert uow.matches.mentor_load(NOW) == {}, "the place is free"
+        assert [x.id for x in uow.matches.ended_for(DID_NOT_MEET)] == [m]
+        told = {e.key for e in uow.ledger.entries("ended:")}
+    assert len(told) == 2, "both sides are told"
+    [m2] = approved(svc, (a, "noa@example.org"), at=NOW + timedelta(days=8))
+    _met_or_not(svc, m2, a, met=False, day=10)
+    second = assess_meetings.fn(FollowupPlan(), NOW + timedelta(days=15))
+    assert second.rematched == [] and [(f.match_id, f.kind) for f in second.new_flags] == [(m2, "no_show")]
+    with svc.store.unit_of_work() as uow:
+        assert uow.requests.get(a).status is RequestStatus.SCHEDULED, "the lead decides this time"
+
+
 # --- invariant 3 ------------------------------------------------------------------------------------------------
 
 

@@ -127,3 +127,19 @@ def test_a_hebrew_report_names_the_program_in_hebrew_in_its_subject_title_and_bo
     rendered = render_lead_report(template_env(), build_report(facts()), rules.name_in("he"))
     assert LATIN_WORD.findall(prose(rendered.subject)) == []  # the subject is the artifact's title too
     assert LATIN_WORD.findall(prose(rendered.text)) == []
+
+
+def test_only_set_aside_answers_nobody_else_can_be_asked_to_fix_are_needs_you() -> None:
+    """issue #10: every record set aside was a "needs you" line (3 minutes each), although most ask nothing of
+    the lead: the program emails an applicant with a readable email what to fix, and a survey answer or a
+    self-service link for a match that ended has nothing to fix."""
+    from domain.report import set_aside_needs_lead
+
+    assert set_aside_needs_lead("mentor", person_known=False), "the lead keeps the roster"
+    assert set_aside_needs_lead("mentee", person_known=False), "no email to send a fix-it note to"
+    assert not set_aside_needs_lead("mentee", person_known=True), "the program sent the fix-it note"
+    assert not set_aside_needs_lead("survey", person_known=False)
+    assert not set_aside_needs_lead("self-service", person_known=False)
+    doc = build_report(facts(language="en", changes=Changes(set_aside_handled=3)))
+    assert doc.needs_you == [] and doc.all_clear
+    assert any("nothing for you to do" in line.text and "3" in line.text for line in doc.changed)

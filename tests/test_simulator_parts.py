@@ -120,3 +120,76 @@ def test_a_fix_due_before_the_next_run_is_in_the_export_that_run_reads(tmp_path:
     rids = {row["Response ID"] for row in people.form_rows}
     assert {f"sim-{first.who}-a", f"sim-{first.who}"} <= rids
     assert people.world.fixed_at[people._mentee(first.who).email] <= first.at + timedelta(days=2)
+
+
+# --- the metrics (issue #10: count what the program asks of the lead, and what was feasible) --------------------
+
+
+def _snap(**kw: object) -> object:
+    from mentorflow.simulate.query import Snapshot
+
+    parts: dict[str, object] = {
+        "requests": [],
+        "events": [],
+        "matches": [],
+        "meetings": [],
+        "mentors": [],
+        "proposals": [],
+        "set_aside": [],
+        "flags": [],
+        "ledger": [],
+    }
+    return Snapshot(**{**parts, **kw})  # type: ignore[arg-type]
+
+
+def test_feasible_means_a_free_place_in_the_first_week_that_nobody_else_was_given() -> None:
+    """Before, a mentee counted as feasible if a place was free at any match run of a wait of weeks (a place that
+    then went to another mentee, or that opened in week four), and then "not matched within 7 days" although no
+    mentor was ever free for them in that week. Now: matched or proposed in the first week, or left waiting by a
+    run of that week although a place stayed free for them."""
+    from datetime import UTC, datetime, timedelta
+
+    from mentorflow.simulate.metrics import Tracker, feasible_matched_within
+    from mentorflow.simulate.people import World
+    from mentorflow.simulate.query import MatchRec, ProposalRec, Req
+
+    t0 = datetime(2027, 1, 3, tzinfo=UTC)
+    world = World()
+    reqs = []
+    for n in range(1, 6):
+        email = f"m{n}@sim.example.org"
+        world.applied_at[email] = t0
+        reqs.append(Req(n, email, "pending", True, f"r{n}", True, t0))
+    tracker = Tracker(t0, 4)
+    tracker.feasible.add("m3@sim.example.org")  # left waiting by a run of its first week with a place free
+    snap = _snap(
+        requests=reqs,
+        matches=[
+            MatchRec(1, 1, "a@x.org", t0 + timedelta(days=2), True),  # matched in the week
+            MatchRec(2, 2, "a@x.org", t0 + timedelta(days=20), True),  # a place opened in week three
+            MatchRec(3, 3, "b@x.org", t0 + timedelta(days=12), True),  # feasible, matched late: a miss
+        ],
+        proposals=[ProposalRec(1, t0 + timedelta(days=1), "decided", ((4, "c@x.org"),), None)],  # refused by the lead
+    )
+    pct, matched, of = feasible_matched_within(tracker, snap, world, t0 + timedelta(weeks=4))  # type: ignore[arg-type]
+    assert (matched, of) == (1, 3), "mentee 2 (no free place in the week) and 5 (never one) are not feasible"
+    assert pct == 33.3
+
+
+def test_the_lead_is_counted_for_the_set_aside_answers_the_weekly_report_asks_about() -> None:
+    """fix_its was every set-aside record of a week minus the fix-it notes emailed (survey answers for a match that
+    had ended counted, each 3 minutes); now it is the weekly report's own "needs you" count."""
+    from datetime import UTC, datetime, timedelta
+
+    from mentorflow.simulate.metrics import LEAD_COSTS, Tracker, weekly
+    from mentorflow.simulate.people import World
+    from mentorflow.simulate.query import SetAsideRec
+
+    t0 = datetime(2027, 1, 3, tzinfo=UTC)
+    tracker = Tracker(t0, 2)
+    tracker.fix_its_asked = {1: 1}
+    ended = "token: the match of this survey link has ended (or does not exist)"
+    snap = _snap(set_aside=[SetAsideRec("survey", "s", ended, t0 + timedelta(days=d), t0) for d in (1, 2, 8)])
+    weeks = weekly(tracker, snap, World())  # type: ignore[arg-type]
+    assert [w.fix_its for w in weeks] == [0, 1]
+    assert weeks[1].lead_minutes == LEAD_COSTS["weekly report"] + LEAD_COSTS["fix-it"]

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from domain.followup import NO_LONGER_IN_TOUCH
+from domain.followup import DID_NOT_MEET, NO_LONGER_IN_TOUCH
 from domain.models import OPEN_STATUSES, TRANSITIONS, RequestStatus
 from mentorflow.simulate.people import Stop, World
 from mentorflow.simulate.query import IcsEvent, MatchRec, MeetingRec, Req, Sent, Snapshot
@@ -126,6 +126,8 @@ def _ended_at(ctx: Context, m: MatchRec) -> datetime | None:
     ends += [at for at in ctx.entered("canceled", "rejected").get(m.request_id, []) if at >= m.created_at]
     if not m.active and m.ended_reason == NO_LONGER_IN_TOUCH:  # the follow-up closed saying so: ended then
         ends += [at for at in ctx.entered("completed").get(m.request_id, []) if at >= m.created_at]
+    if not m.active and m.ended_reason == DID_NOT_MEET:  # the program re-queued the mentee after a no-show
+        ends += [at for at in ctx.entered("pending").get(m.request_id, []) if at > m.created_at]
     return min(ends)
 
 

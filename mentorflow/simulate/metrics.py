@@ -28,6 +28,7 @@ LEAD_COSTS: dict[str, float] = {
     "erasure": 2.0,  # someone without the newsletter's link asked by email: `mentorflow forget EMAIL`
 }
 MEETING_MINUTES = 60
+FEASIBLE_WITHIN_DAYS = 7  # the target: a mentee with a feasible mentor is matched within a week of applying
 
 
 @dataclass
@@ -48,7 +49,7 @@ class Week:
     refusals: int = 0
     flags: int = 0
     uncertain: int = 0
-    fix_its: int = 0  # answers set aside that the lead must ask the person to fix (the program could not)
+    fix_its: int = 0  # answers set aside that the weekly report asks the lead to deal with ("needs you")
     fix_its_emailed: int = 0  # fix-it notes the program emailed itself (`fixit:` ledger keys, issue #11): no lead work
     end_matches: int = 0
     erasures: int = 0
@@ -91,7 +92,9 @@ class Tracker:
     start: datetime
     weeks: int
     waiting_at_week_end: dict[int, int] = field(default_factory=dict)
-    feasible: set[str] = field(default_factory=set)  # mentee emails with a feasible mentor during their wait
+    feasible: set[str] = field(default_factory=set)  # mentee emails left waiting in their first week by a match
+    # run although a mentor had a free place for them that nobody else was given (see Simulation.sample_feasibility)
+    fix_its_asked: dict[int, int] = field(default_factory=dict)  # week -> set-aside records the report asked about
 
     def week_of(self, at: datetime) -> int:
         return int((at - self.start) / timedelta(weeks=1))
@@ -144,17 +147,15 @@ def weekly(tracker: Tracker, snap: Snapshot, world: World) -> list[Week]:
     for e in snap.ledger:
         if e.status == "uncertain" and (w := wk(e.updated_at)) is not None:
             w.uncertain += 1
-    # Every answer set aside (resolved since or not) asked for a fix when it came in; the program emails the person
-    # a fix-it note where it can (a readable email: ledger key ``fixit:…``), and only the rest is the lead's.
-    set_aside: dict[int, int] = defaultdict(int)
-    for s in snap.set_aside:
-        set_aside[tracker.week_of(s.first_seen_at)] += 1
+    # A record set aside is the lead's only when the weekly report lists it under "needs you" (an answer nobody
+    # else can be asked to fix: domain.report.set_aside_needs_lead); the report's own count, in the week the lead
+    # reads it. Fix-it notes the program emailed are shown next to it (no minutes).
+    for i, n in tracker.fix_its_asked.items():
+        if 0 <= i < len(weeks):
+            weeks[i].fix_its = n
     for e in snap.ledger:
         if e.key.startswith("fixit:") and e.status == "done" and (w := wk(e.updated_at)) is not None:
             w.fix_its_emailed += 1
-    for i, n in set_aside.items():
-        if 0 <= i < len(weeks):
-            weeks[i].fix_its = max(0, n - weeks[i].fix_its_emailed)
     for at, action, count in world.lead_actions:
         if (w := wk(at)) is None:
             continue
@@ -190,11 +191,17 @@ def weekly(tracker: Tracker, snap: Snapshot, world: World) -> list[Week]:
 
 
 def feasible_matched_within(
-    tracker: Tracker, snap: Snapshot, world: World, end: datetime, days: int = 7
+    tracker: Tracker, snap: Snapshot, world: World, end: datetime, days: int = FEASIBLE_WITHIN_DAYS
 ) -> tuple[float | None, int, int]:
-    """Of the mentees who had a feasible mentor at some match run of their wait (and 7 days left in the
+    """Of the mentees who had a feasible mentor in the first ``days`` of their wait (and ``days`` left in the
     simulation, and did not withdraw or ask to be erased), the share matched within ``days`` of applying:
-    (pct, matched, of)."""
+    (pct, matched, of).
+
+    Feasible means: matched or proposed to the lead in that week, or left waiting by a match run of that week
+    although a mentor still had a free place, a shared topic and language, and a weekly hour in common with them
+    that the run gave to nobody else (:meth:`Simulation.sample_feasibility`). A mentee for whom a place opens only
+    later was not feasible within the week: that wait is the mentors' capacity (the weekly table's ``waiting``),
+    not the program's speed."""
     withdrew = {s.email for s in world.stops if s.why in {"withdrew", "erased"}}
     first: dict[str, datetime] = {}
     emails = {r.id: r.email for r in snap.requests}
@@ -202,8 +209,18 @@ def feasible_matched_within(
         email = emails.get(m.request_id)
         if email is not None:
             first.setdefault(email, m.created_at)
+    offered: set[str] = set(tracker.feasible)
+    for email, at in first.items():
+        if (applied := world.applied_at.get(email)) is not None and at <= applied + timedelta(days=days):
+            offered.add(email)
+    for p in snap.proposals:
+        for request_id, _mentor in p.pairs:
+            email = emails.get(request_id)
+            applied = world.applied_at.get(email or "")
+            if email is not None and applied is not None and p.created_at <= applied + timedelta(days=days):
+                offered.add(email)
     of = matched = 0
-    for email in tracker.feasible - withdrew:
+    for email in offered - withdrew:
         applied = world.applied_at.get(email)
         if applied is None or applied + timedelta(days=days) > end:
             continue

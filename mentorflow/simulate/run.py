@@ -31,7 +31,15 @@ from mentorflow.bootstrap import Services, build_services, use_services
 from mentorflow.simulate.clock import Tick, schedule
 from mentorflow.simulate.faults import Dice, simulator_connectors
 from mentorflow.simulate.invariants import CHECKS, Check, Context, Violation, ongoing, run_checks
-from mentorflow.simulate.metrics import Tracker, Week, as_dicts, feasible_matched_within, feasible_now, weekly
+from mentorflow.simulate.metrics import (
+    FEASIBLE_WITHIN_DAYS,
+    Tracker,
+    Week,
+    as_dicts,
+    feasible_matched_within,
+    feasible_now,
+    weekly,
+)
 from mentorflow.simulate.people import Behaviour, People, Stop
 from mentorflow.simulate.query import OutputWatcher, Sent, Snapshot, snapshot
 
@@ -339,11 +347,13 @@ class Simulation:
                 if tick.flow == "lead":
                     self.lead(tick.at)
                 else:
-                    if tick.flow == "match":
-                        self.sample_feasibility(tick.at)
-                    self.run_flow(flows[tick.flow], tick)
+                    out = self.run_flow(flows[tick.flow], tick)
+                    if tick.flow == "report" and out is not None:  # what the report asked the lead to fix
+                        self.tracker.fix_its_asked[self.tracker.week_of(tick.at)] = out.set_aside_for_lead
                 self.runs.append((tick.at, tick.flow))
                 new = self.observe(tick)
+                if tick.flow == "match":
+                    self.sample_feasibility(tick.at)
                 if new and not self.cfg.keep_going:
                     stopped = True
                     break
@@ -366,10 +376,11 @@ class Simulation:
             run_seconds={k: sum(v) / len(v) for k, v in self.run_seconds.items()},
         )
 
-    def run_flow(self, flow: Callable[..., Any], tick: Tick) -> None:
+    def run_flow(self, flow: Callable[..., Any], tick: Tick) -> Any:
         t0 = time.perf_counter()
+        out = None
         try:
-            flow(tick.at)
+            out = flow(tick.at)
         except Exception as exc:  # failed for good (faults beyond its retries, or a bug): the next run picks up
             self.failed_runs[tick.flow] = self.failed_runs.get(tick.flow, 0) + 1
             # connector and validation messages carry no personal data (house rule), ids at most
@@ -377,6 +388,7 @@ class Simulation:
                 f"{tick.flow} at {tick.at:%Y-%m-%d %H:%M}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
             )
         self.run_seconds.setdefault(tick.flow, []).append(time.perf_counter() - t0)
+        return out
 
     def observe(self, tick: Tick) -> list[Violation]:
         """Record what the run sent, let people react, and check every invariant."""
@@ -532,13 +544,26 @@ class Simulation:
                     uow.ledger.release(e.key, now)
 
     def sample_feasibility(self, now: datetime) -> None:
-        """Before each match run: which waiting mentees have a feasible mentor right now (the store is as the last
-        run and the lead's evening left it: people act on files only, so the last snapshot is current)."""
+        """After each match run: which mentees, in the first week of their wait, were left waiting although a
+        mentor still had a free place for them (a shared topic, language and weekly hour) that the run gave to
+        nobody else. Places held by the pairs waiting for the lead's approval count as taken, and a mentee in such
+        a pair is not left waiting. Mentees matched or proposed in their first week count as feasible too
+        (:func:`feasible_matched_within`)."""
         snap = self.snap or snapshot(self.engine)
         ctx = self.context(now, "match", snap)
         load = {m.email: len(ongoing(ctx, m.email, now)) for m in snap.mentors}
+        proposed: set[int] = set()
+        for p in snap.proposals:
+            if p.status == "waiting":
+                for request_id, mentor in p.pairs:
+                    load[mentor] = load.get(mentor, 0) + 1
+                    proposed.add(request_id)
+        applied = self.people.world.applied_at
         for r in snap.requests:
-            if r.status == "pending" and r.email not in self.tracker.feasible and feasible_now(r, snap.mentors, load):
+            if r.status != "pending" or r.id in proposed or r.email in self.tracker.feasible:
+                continue
+            since = applied.get(r.email, r.created_at)
+            if now <= since + timedelta(days=FEASIBLE_WITHIN_DAYS) and feasible_now(r, snap.mentors, load):
                 self.tracker.feasible.add(r.email)
 
 
