@@ -45,6 +45,15 @@ class LedgerEntry(BaseModel):
     updated_at: datetime
 
 
+def _new_attempt(row: LedgerRow, now: datetime) -> None:
+    """A ``pending`` or ``failed`` entry becomes a new ``pending`` attempt. A failed one loses its token: it is
+    known not sent, and a token left on a pending entry reads as an attempt still in flight, which a process's
+    first send would settle (for SendGrid, a cancellation whose window may be long closed: uncertain)."""
+    if row.status == "failed":
+        row.provider_ref = ""
+    row.status, row.attempts, row.updated_at = "pending", row.attempts + 1, now
+
+
 def _entry(row: LedgerRow) -> LedgerEntry:
     return LedgerEntry(
         key=row.key,
@@ -92,7 +101,7 @@ class LedgerRepository:
             return _entry(row).model_copy(update={"attempts": 0})
         before = _entry(row)
         if row.status in {"pending", "failed"}:
-            row.status, row.attempts, row.updated_at = "pending", row.attempts + 1, now
+            _new_attempt(row, now)
         return before
 
     def begin_many(self, keys: list[str], kind: str, now: datetime) -> dict[str, LedgerEntry]:
@@ -127,7 +136,7 @@ class LedgerRepository:
                     continue
                 out[row.key] = _entry(row)
                 if row.status in {"pending", "failed"}:
-                    row.status, row.attempts, row.updated_at = "pending", row.attempts + 1, now
+                    _new_attempt(row, now)
         return out
 
     def restore(self, entries: list[LedgerEntry]) -> None:
@@ -139,7 +148,11 @@ class LedgerRepository:
             if e.attempts == 0 and e.status == "pending":
                 s.execute(delete(LedgerRow).where(*claimed))
             else:
-                s.execute(update(LedgerRow).where(*claimed).values(status=e.status, attempts=e.attempts))
+                s.execute(
+                    update(LedgerRow)
+                    .where(*claimed)
+                    .values(status=e.status, attempts=e.attempts, provider_ref=e.provider_ref)
+                )
 
     def finish_many(self, done: list[tuple[str, str]], now: datetime) -> None:
         """Record many side effects ``done`` at once: (key, provider reference) each."""
@@ -314,8 +327,15 @@ def send_once(
 def _begin(store: Store, key: str | LedgerKey, kind: str, now: datetime, batch: LedgerBatch | None) -> LedgerEntry:
     """The entry as it was before this attempt: claimed with the batch's, or recorded now in its own commit."""
     claimed = batch.take(key) if batch is not None else None
+    if claimed is not None and claimed.attempts == 0:
+        return claimed  # new with the claim: nothing else writes it
     if claimed is not None:
-        return claimed
+        # An earlier attempt: the claim saw it before this process's first send settled what a killed process
+        # left in flight (_settle_left_over); acting on that stale view would settle it a second time, when its
+        # window may have closed (uncertain) or after it was found sent.
+        with store.unit_of_work() as uow:
+            now_entry = uow.ledger.get(str(key))
+        return now_entry if now_entry is not None else claimed
     with store.unit_of_work() as uow:
         return uow.ledger.begin(key, kind, now)
 

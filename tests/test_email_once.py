@@ -242,3 +242,28 @@ def test_a_batch_killed_before_it_records_its_sends_sends_nothing_twice(store: S
         assert send_once(store, outbox, message("ack:3"), "ack", T0, batch=again) is Outcome.PERFORMED
     assert entry(store, "ack:3").status == "done" and entry(store, "ack:3").attempts == 2
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 3
+
+
+def test_a_failed_key_claimed_by_a_batch_is_sent_again_not_settled(
+    store: Store, sendgrid_emulator: SendGridEmulator, clock: VirtualClock
+) -> None:
+    """Found by the small fault campaign after the batches (#12) met the one retry layer (#13): a key failed
+    (its attempt called off) kept its old token; a batch's claim made it ``pending`` again before the next
+    process's first send, which took it for an attempt still in flight and tried to cancel a batch whose window
+    had long closed: uncertain, and the acknowledgment never went out."""
+    from store.ledger import LedgerBatch
+
+    sendgrid_emulator.fail_share(1.0, lambda rng: Fault(status=502, after=True), operation="mail.send")
+    with pytest.raises(OutcomeCalledOff):
+        send_once(store, sendgrid(sendgrid_emulator, clock), message("ack:5"), "ack", T0)
+    assert entry(store, "ack:5").status == "failed"
+    sendgrid_emulator.clear_faults()
+    clock.sleep(3600)  # the next run, an hour later: every window of the failed attempts is closed
+    rerun = sendgrid(sendgrid_emulator, clock)  # a new process
+    with LedgerBatch(store, T0) as batch:
+        batch.claim(["ack:5"], "ack")
+        claimed = entry(store, "ack:5")
+        assert (claimed.status, claimed.provider_ref) == ("pending", ""), "no token: nothing in flight to settle"
+        assert send_once(store, rerun, message("ack:5"), "ack", T0, batch=batch) is Outcome.PERFORMED
+    assert entry(store, "ack:5").status == "done" and uncertain_keys(store) == []
+    assert copies(sendgrid_emulator) == [1]
