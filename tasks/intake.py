@@ -175,6 +175,7 @@ def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
     withdrawals: list[Withdrawal] = []
     bad = list(batch.problems)
     people = [""] * len(bad)
+    given: list[datetime | None] = [None] * len(bad)
     for raw, p in parsed:
         if isinstance(p, SetAside):
             w = parse_withdrawal(raw, svc.rules, tz)  # "do not contact me" is an answer, not a mistake
@@ -183,15 +184,21 @@ def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
             else:
                 bad.append(p)
                 people.append(next(iter(emails_in(raw)), ""))
+                given.append(raw.submitted_at)
     secret = svc.settings.survey_token_secret.get_secret_value()
     with svc.store.unit_of_work() as uow:
         # an answer given before its person was forgotten stays forgotten (a form such as Google Forms keeps
         # it and may be read again); one given after is a returning person, taken in as anyone else
         answers: list[MenteeApplication | Withdrawal] = [*good, *withdrawals]
         hashes = {a.response_id: forgotten_hash(str(a.email), secret) for a in answers}
-        erased_at = uow.erasure.forgotten(hashes.values())
+        of_bad = [forgotten_hash(e, secret) if e else "" for e in people]
+        erased_at = uow.erasure.forgotten([*hashes.values(), *filter(None, of_bad)])
         old = {a.response_id for a in good if a.submitted_at <= erased_at.get(hashes[a.response_id], EPOCH)}
         good = [a for a in good if a.response_id not in old]
+        # the same for an answer set aside: not set aside again (it would name the person to the lead)
+        gone = [h in erased_at and (at is None or at <= erased_at[h]) for h, at in zip(of_bad, given, strict=True)]
+        bad = [b for b, g in zip(bad, gone, strict=True) if not g]
+        people = [e for e, g in zip(people, gone, strict=True) if not g]
         returning = sum(hashes[a.response_id] in erased_at for a in good)
         counts = uow.requests.save_applications(good, now)
         withdrawn = withdraw_requests(uow, withdrawals, now)
@@ -223,7 +230,7 @@ def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
         set_aside=len(bad),
         withdrawn=withdrawn,
         returning=returning,
-        erased=len(old),
+        erased=len(old) + sum(gone),
         **dict(counts),
     )
     return IntakeReport(
@@ -233,7 +240,7 @@ def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
         unchanged=counts["unchanged"],
         set_aside=bad,
         returning=returning,
-        erased=len(old),
+        erased=len(old) + sum(gone),
     )
 
 

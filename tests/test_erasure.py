@@ -233,6 +233,37 @@ def test_a_returning_person_is_recognised_by_the_kept_hash_only(svc: Services) -
     assert save_applications.fn(fetch_responses.fn(), later).returning == 1
 
 
+def test_an_answer_set_aside_before_the_erasure_is_not_set_aside_again(svc: Services) -> None:
+    """Found by the simulator (check 7): a person's incomplete first answer, fixed later, then the person
+    erased; the form still holds both (Google Forms cannot delete them), and the next read set the incomplete one
+    aside again, in front of the lead, with their address (the fix was dropped as erased, so nothing resolved it)."""
+    from tasks.erasure import forget_person
+    from tasks.intake import fetch_responses, save_applications
+
+    sample = Path(__file__).parents[1] / "config/samples/mentees-en.json"
+    mine = next(a for a in json.loads(sample.read_text(encoding="utf-8")) if a["Email address"] == EMAIL)
+    incomplete = mine | {"Response ID": "first-try", "Timestamp": (NOW - timedelta(days=5)).isoformat()}
+    incomplete["Weekly availability"] = "whenever"
+    write_private(svc.settings.inbox() / "first.json", json.dumps([incomplete]).encode())
+    _take_in(svc)
+
+    def first_try() -> list[str]:
+        with svc.store.unit_of_work() as uow:
+            return [s.ref for s in uow.reporting.status_report().set_aside if s.source == "file:first.json"]
+
+    assert first_try() == [], "the later valid answer resolved it"
+    forget_person(svc, EMAIL, NOW)
+    write_private(svc.settings.inbox() / "first.json", json.dumps([incomplete]).encode())  # the form keeps it
+    write_private(svc.settings.inbox() / "mentees-en.json", sample.read_bytes())
+    other = mine | {"Response ID": "new-1", "Email address": "someone.new@example.com", "Full name": "Someone New"}
+    write_private(svc.settings.inbox() / "other.json", json.dumps([other]).encode())  # the export changed
+    report = save_applications.fn(fetch_responses.fn(), NOW + timedelta(days=1))
+    assert report.received > 0
+    assert [b for b in report.set_aside if b.source == "file:first.json"] == [] and report.erased == 2
+    assert first_try() == []
+    assert EMAIL not in _store_text(svc)
+
+
 def test_forget_is_repeatable_and_an_unknown_address_is_reported_as_such(svc: Services) -> None:
     from tasks.erasure import forget_person
 
