@@ -323,7 +323,8 @@ def summarize(services: Services, taken_in: IntakeSummary, done_before: int, pau
         f"  told where they stand  {done['ack:']} acknowledgments, {done['fixit:']} notes on what to fix, "
         f"{done['selfservice:']} self-service confirmations" + (f" ({paused})" if paused else ""),
         f"  digests written  {report.digests}",
-        f"  side effects this run: {new_effects} new (a second `make demo` makes 0)",
+        f"  side effects this run: {new_effects} new (a second `make demo` repeats none of them; it only matches"
+        " the mentees this run put back on the waitlist, and a third makes 0)",
         "",
         "Set aside:",
         *[f"  {s.source} {s.ref}: {'; '.join(s.reasons)}" for s in report.set_aside],
