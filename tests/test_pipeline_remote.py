@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 import time
 from collections import Counter
 from datetime import datetime, timedelta
@@ -176,16 +177,30 @@ def test_faults_and_a_crash_still_give_one_event_and_one_email_per_match_and_ste
 
     # the first run crashes part-way: the mailer dies right after its 20th accepted send
     mailer = services.connectors.mailer
-    real_send, calls = mailer.send, Counter[str]()
+    real_send, real_settle, real_sleep, calls = mailer.send, mailer.settle, mailer.sleep, Counter[str]()
+    dead = threading.Event()  # a killed process does nothing more: no call goes out, no time passes for it
 
     def send_then_die(message, token=""):  # type: ignore[no-untyped-def]
+        if dead.is_set():
+            raise SystemExit("the process is gone")
         ref = real_send(message, token)
         calls["n"] += 1
         if calls["n"] == 20:
+            dead.set()
             raise SystemExit("killed right after a send")
         return ref
 
-    mailer.send = send_then_die  # type: ignore[method-assign]
+    def settle_unless_dead(key, token):  # type: ignore[no-untyped-def]
+        if dead.is_set():
+            raise SystemExit("the process is gone")
+        return real_settle(key, token)
+
+    def sleep_unless_dead(seconds):  # type: ignore[no-untyped-def]
+        if dead.is_set():  # its other threads die with it (in this test they share the Python process)
+            raise SystemExit("the process is gone")
+        real_sleep(seconds)
+
+    mailer.send, mailer.settle, mailer.sleep = send_then_die, settle_unless_dead, sleep_unless_dead  # type: ignore[method-assign]
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(tasks.common, "TRANSIENT_RETRY_DELAYS", (0, 0, 0))
         with pytest.raises(BaseException):  # noqa: B017 - the crash ends the run
