@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -176,7 +177,7 @@ def test_faults_and_a_crash_still_give_one_event_and_one_email_per_match_and_ste
     sendgrid_emulator.fail_share(0.25, sendgrid_fault, seed=4)
 
     # the first run crashes part-way: the mailer dies right after its 20th accepted send
-    mailer = services.connectors.mailer
+    mailer: Any = services.connectors.mailer  # the SendGrid mailer (its sleep is replaced below)
     real_send, real_settle, real_sleep, calls = mailer.send, mailer.settle, mailer.sleep, Counter[str]()
     dead = threading.Event()  # a killed process does nothing more: no call goes out, no time passes for it
 
@@ -200,7 +201,7 @@ def test_faults_and_a_crash_still_give_one_event_and_one_email_per_match_and_ste
             raise SystemExit("the process is gone")
         real_sleep(seconds)
 
-    mailer.send, mailer.settle, mailer.sleep = send_then_die, settle_unless_dead, sleep_unless_dead  # type: ignore[method-assign]
+    mailer.send, mailer.settle, mailer.sleep = send_then_die, settle_unless_dead, sleep_unless_dead
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(tasks.common, "TRANSIENT_RETRY_DELAYS", (0, 0, 0))
         with pytest.raises(BaseException):  # noqa: B017 - the crash ends the run
