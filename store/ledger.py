@@ -78,31 +78,7 @@ class LedgerRepository:
 
     def begin(self, key: str | LedgerKey, kind: str, now: datetime) -> LedgerEntry:
         """Record the intent (or a new attempt) before the side effect; returns the entry as it was."""
-        s, key = self.session, str(key)
-        created = s.scalar(
-            insert(s, LedgerRow)
-            .values(
-                key=key,
-                kind=kind,
-                status="pending",
-                attempts=1,
-                created_at=now,
-                updated_at=now,
-                provider_ref="",
-                error="",
-            )
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(LedgerRow.key)
-        )
-        row = s.scalars(
-            select(LedgerRow).where(LedgerRow.key == key).with_for_update().execution_options(populate_existing=True)
-        ).one()
-        if created is not None:
-            return _entry(row).model_copy(update={"attempts": 0})
-        before = _entry(row)
-        if row.status in {"pending", "failed"}:
-            _new_attempt(row, now)
-        return before
+        return self.begin_many([str(key)], kind, now)[str(key)]
 
     def begin_many(self, keys: list[str], kind: str, now: datetime) -> dict[str, LedgerEntry]:
         """:meth:`begin` for many keys in two statements per 2,000 (the insert, the select), plus an update
