@@ -13,11 +13,35 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from config.settings import Settings
-from mentorflow.bootstrap import build_services, use_services
+from domain.models import Mentor
+from mentorflow.bootstrap import Services, build_services, use_services
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
 DAY0 = datetime(2026, 11, 22, 9, 0, tzinfo=ZoneInfo("Asia/Jerusalem"))
+
+
+def program_with_readers(data_dir: Path, readers: int) -> tuple[Services, list[Mentor]]:
+    """The sample program two weeks on (matched, met, surveys answered) with ``readers`` mentors opted in to the
+    newsletter."""
+    from flows.followup import followup
+    from flows.intake import intake
+    from flows.invite import invite
+    from flows.match import match
+    from mentorflow.demo import _simulate_answers
+
+    services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
+    with use_services(services):
+        intake(DAY0)
+        match(DAY0, approval="auto")
+        invite(DAY0)
+        followup(DAY0 + timedelta(days=12))
+        _simulate_answers(services, DAY0 + timedelta(days=12))
+        followup(DAY0 + timedelta(days=14))
+    with services.store.unit_of_work() as uow:
+        opted = [m.model_copy(update={"newsletter": True}) for m in uow.roster.mentors(active_only=True)[:readers]]
+        uow.roster.sync(opted, DAY0)
+    return services, opted
 
 
 def newsletter_files(outbox: Path) -> dict[str, email.message.EmailMessage]:
@@ -31,25 +55,9 @@ def newsletter_files(outbox: Path) -> dict[str, email.message.EmailMessage]:
 
 def test_preview_approval_send_and_an_unsubscribe_honoured_by_the_next_issue(data_dir: Path) -> None:
     from flows.digest import digest
-    from flows.followup import followup
-    from flows.intake import intake
-    from flows.invite import invite
-    from flows.match import match
-    from mentorflow.demo import _simulate_answers
     from tasks.newsletter import approve_newsletter, unsubscribe
 
-    services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
-    store = services.store
-    with use_services(services):
-        intake(DAY0)
-        match(DAY0, approval="auto")
-        invite(DAY0)
-        followup(DAY0 + timedelta(days=12))
-        _simulate_answers(services, DAY0 + timedelta(days=12))
-        followup(DAY0 + timedelta(days=14))
-    with store.unit_of_work() as uow:
-        opted = [m.model_copy(update={"newsletter": True}) for m in uow.roster.mentors(active_only=True)[:3]]
-        uow.roster.sync(opted, DAY0)
+    services, opted = program_with_readers(data_dir, 3)
     outbox = data_dir / "outbox"
 
     with use_services(services):
@@ -116,26 +124,11 @@ def test_a_copy_that_fails_never_stops_the_others_and_the_issue_waits_for_it(
     as sent only once that copy went out too, and the next run sends that one copy only."""
     from connectors.base import MailError, OutgoingEmail
     from flows.digest import digest
-    from flows.followup import followup
-    from flows.intake import intake
-    from flows.invite import invite
-    from flows.match import match
-    from mentorflow.demo import _simulate_answers
     from tasks.newsletter import CopiesLeft, approve_newsletter, readers, send_newsletter
 
     monkeypatch.setattr(send_newsletter, "retries", 0)
-    services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
+    services, opted = program_with_readers(data_dir, 3)
     store = services.store
-    with use_services(services):
-        intake(DAY0)
-        match(DAY0, approval="auto")
-        invite(DAY0)
-        followup(DAY0 + timedelta(days=12))
-        _simulate_answers(services, DAY0 + timedelta(days=12))
-        followup(DAY0 + timedelta(days=14))
-    with store.unit_of_work() as uow:
-        opted = [m.model_copy(update={"newsletter": True}) for m in uow.roster.mentors(active_only=True)[:3]]
-        uow.roster.sync(opted, DAY0)
     with use_services(services):
         assert digest(DAY0 + timedelta(days=14)).awaiting_approval
     approve_newsletter(services, [], DAY0 + timedelta(days=14, hours=1))
@@ -170,26 +163,11 @@ def test_a_copy_left_uncertain_and_released_by_the_lead_is_sent_by_the_next_run(
     checked and released it, the next run sends that copy (before, no run ever did: the issue was done)."""
     from connectors.base import OutcomeUnknown, OutgoingEmail, Presence
     from flows.digest import digest
-    from flows.followup import followup
-    from flows.intake import intake
-    from flows.invite import invite
-    from flows.match import match
-    from mentorflow.demo import _simulate_answers
     from tasks.newsletter import approve_newsletter, readers, send_newsletter
 
     monkeypatch.setattr(send_newsletter, "retries", 0)
-    services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
+    services, opted = program_with_readers(data_dir, 3)
     store = services.store
-    with use_services(services):
-        intake(DAY0)
-        match(DAY0, approval="auto")
-        invite(DAY0)
-        followup(DAY0 + timedelta(days=12))
-        _simulate_answers(services, DAY0 + timedelta(days=12))
-        followup(DAY0 + timedelta(days=14))
-    with store.unit_of_work() as uow:
-        opted = [m.model_copy(update={"newsletter": True}) for m in uow.roster.mentors(active_only=True)[:3]]
-        uow.roster.sync(opted, DAY0)
     with use_services(services):
         assert digest(DAY0 + timedelta(days=14)).awaiting_approval
     approve_newsletter(services, [], DAY0 + timedelta(days=14, hours=1))
@@ -227,24 +205,9 @@ def test_an_issue_approved_days_later_goes_out_at_the_next_weekly_run(data_dir: 
     """The weekly run after the preview must not compose a longer issue in its place: the lead approved the one
     they were shown (found by the simulator: with a weekly deployment no issue ever went out)."""
     from flows.digest import digest
-    from flows.followup import followup
-    from flows.intake import intake
-    from flows.invite import invite
-    from flows.match import match
-    from mentorflow.demo import _simulate_answers
     from tasks.newsletter import approve_newsletter
 
-    services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
-    with use_services(services):
-        intake(DAY0)
-        match(DAY0, approval="auto")
-        invite(DAY0)
-        followup(DAY0 + timedelta(days=12))
-        _simulate_answers(services, DAY0 + timedelta(days=12))
-        followup(DAY0 + timedelta(days=14))
-    with services.store.unit_of_work() as uow:
-        opted = [m.model_copy(update={"newsletter": True}) for m in uow.roster.mentors(active_only=True)[:2]]
-        uow.roster.sync(opted, DAY0)
+    services, opted = program_with_readers(data_dir, 2)
     with use_services(services):
         assert digest(DAY0 + timedelta(days=14)).awaiting_approval
         again = digest(DAY0 + timedelta(days=21))  # a week on, not approved yet: the same issue still waits
