@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from config.settings import Settings
 from domain.links import person_key, verify_link
 from domain.models import DigestIssue
 from domain.newsletter import (
@@ -20,6 +21,7 @@ from domain.newsletter import (
     unsubscribe_headers,
     unsubscribe_token,
 )
+from mentorflow.bootstrap import Services, build_services, use_services
 
 SECRET = "u4Xr9Qm2Lz7Tb1Kc8Vn3Wp6Hy0Sd5Fg"
 NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
@@ -165,52 +167,50 @@ FORM_ROW = (
 )
 
 
-def test_the_latest_answer_decides_who_reads(data_dir: Path) -> None:
-    from config.settings import Settings
-    from mentorflow.bootstrap import build_services, use_services
+AT = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+
+
+def form_only(data_dir: Path) -> Services:
+    """Services over ``data_dir`` with an empty inbox (the sample exports removed)."""
+    for name in list((data_dir / "inbox").iterdir()):
+        name.unlink()
+    return build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
+
+
+def take_in(data_dir: Path, rows: list[str], at: datetime) -> None:
+    """The form export holding ``rows`` (FORM_ROW lines), read by intake at ``at``."""
     from tasks.intake import fetch_responses, save_applications
+
+    (data_dir / "inbox" / "form.csv").write_text(FORM_HEADER + "".join(rows), encoding="utf-8")
+    save_applications.fn(fetch_responses.fn(), at)
+
+
+def test_the_latest_answer_decides_who_reads(data_dir: Path) -> None:
     from tasks.newsletter import readers
 
-    header, row = FORM_HEADER, FORM_ROW
-    inbox = data_dir / "inbox"
-    for name in list(inbox.iterdir()):
-        name.unlink()
-    services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
-    at = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+    services = form_only(data_dir)
+    first = FORM_ROW.format(n=1, day=20, ok="Yes")
     with use_services(services):
-        (inbox / "form.csv").write_text(header + row.format(n=1, day=20, ok="Yes"), encoding="utf-8")
-        save_applications.fn(fetch_responses.fn(), at)
+        take_in(data_dir, [first], AT)
         assert [str(r.email) for r in readers(services)] == ["noa.reader@example.org"]
-        (inbox / "form.csv").write_text(
-            header + row.format(n=1, day=20, ok="Yes") + row.format(n=2, day=21, ok="No"), encoding="utf-8"
-        )
-        save_applications.fn(fetch_responses.fn(), at + timedelta(days=1))
+        take_in(data_dir, [first, FORM_ROW.format(n=2, day=21, ok="No")], AT + timedelta(days=1))
         assert readers(services) == [], "a later answer refusing contact ends the newsletter too"
 
 
 def test_refusing_contact_after_the_relationship_completed_ends_the_newsletter(data_dir: Path) -> None:
     """Invariant 4, found by the simulator: a mentee whose relationship had completed withdrew consent in a later
     answer (nothing open to cancel) and kept getting the newsletter their first answer asked for."""
-    from config.settings import Settings
     from domain.models import RequestStatus
-    from mentorflow.bootstrap import build_services, use_services
-    from tasks.intake import fetch_responses, save_applications
     from tasks.newsletter import readers
 
-    inbox = data_dir / "inbox"
-    for name in list(inbox.iterdir()):
-        name.unlink()
-    services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
-    at = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+    services = form_only(data_dir)
+    first = FORM_ROW.format(n=1, day=1, ok="Yes")
     with use_services(services):
-        (inbox / "form.csv").write_text(FORM_HEADER + FORM_ROW.format(n=1, day=1, ok="Yes"), encoding="utf-8")
-        save_applications.fn(fetch_responses.fn(), at)
+        take_in(data_dir, [first], AT)
         with services.store.unit_of_work() as uow:
             (request,) = uow.requests.all()
             for status in ("approved", "scheduled", "met", "completed"):
-                uow.requests.transition(request.id, RequestStatus(status), "test", "", at)
+                uow.requests.transition(request.id, RequestStatus(status), "test", "", AT)
         assert [str(r.email) for r in readers(services)] == ["noa.reader@example.org"], "a completed mentee reads on"
-        later = FORM_ROW.format(n=2, day=20, ok="No")
-        (inbox / "form.csv").write_text(FORM_HEADER + FORM_ROW.format(n=1, day=1, ok="Yes") + later, encoding="utf-8")
-        save_applications.fn(fetch_responses.fn(), at + timedelta(days=1))
+        take_in(data_dir, [first, FORM_ROW.format(n=2, day=20, ok="No")], AT + timedelta(days=1))
         assert readers(services) == []
