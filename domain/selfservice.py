@@ -1,10 +1,11 @@
 """Mentees and mentors know where they stand: acknowledgment, fix-it notes and self-service through signed links.
 
 A self-service link is a signed token (:mod:`domain.links`) whose purpose is ``<role>-<action>``
-(``mentee-withdraw``, ``mentee-pause``, ``mentee-unreachable``, ``mentor-pause``, ``mentor-capacity``,
-``mentor-unreachable``), whose subject is the person's opaque key (:func:`domain.links.person_key`, never the
-address) and whose number is what it acts on: the request for a mentee's withdraw or pause, the match for
-"I could not reach …", nothing for a mentor's pause or capacity. The link opens a form (Google Forms in
+(``mentee-withdraw``, ``mentee-pause``, ``mentee-unreachable``, ``mentee-end``, ``mentor-pause``,
+``mentor-capacity``, ``mentor-unreachable``, ``mentor-end``), whose subject is the person's opaque key
+(:func:`domain.links.person_key`, never the address) and whose number is what it acts on: the request for a
+mentee's withdraw or pause, the match for "I could not reach …" and "end this mentoring", nothing for a mentor's
+pause or capacity. The link opens a form (Google Forms in
 production, an answers file locally) with the columns ``token``, ``action``, ``timestamp``, ``until`` (a
 pause's return date), ``capacity`` and ``reason``. Everything here is pure: the tasks read and act.
 """
@@ -33,12 +34,17 @@ class Action(StrEnum):
     PAUSE = "pause"
     UNREACHABLE = "unreachable"
     CAPACITY = "capacity"
+    END = "end"
 
 
 ACTIONS: dict[Role, tuple[Action, ...]] = {
-    Role.MENTEE: (Action.WITHDRAW, Action.PAUSE, Action.UNREACHABLE),
-    Role.MENTOR: (Action.PAUSE, Action.CAPACITY, Action.UNREACHABLE),
+    Role.MENTEE: (Action.WITHDRAW, Action.PAUSE, Action.UNREACHABLE, Action.END),
+    Role.MENTOR: (Action.PAUSE, Action.CAPACITY, Action.UNREACHABLE, Action.END),
 }
+# Actions on a match, offered only in an email about one: either side ends it (invariant 8: the place frees, the
+# future meeting is cancelled, both sides are told, and the mentee is queued again with their waiting time kept),
+# saying why ("I could not reach …") or not ("end this mentoring").
+MATCH_ACTIONS = frozenset({Action.UNREACHABLE, Action.END})
 FIELDS = ("token", "action", "timestamp", "until", "capacity", "reason")
 
 
@@ -74,16 +80,17 @@ def self_service_links(
     match_id: int | None = None,
 ) -> list[SelfServiceLink]:
     """The links one person gets in an email: a mentee's withdraw and pause act on ``request_id``, "could not
-    reach" on ``match_id`` (only offered with a match); a mentor's pause and capacity on the mentor."""
+    reach" and "end this mentoring" on ``match_id`` (only offered with a match); a mentor's pause and capacity on
+    the mentor."""
     out: list[SelfServiceLink] = []
     for action in ACTIONS[role]:
-        if action is Action.UNREACHABLE:
+        if action in MATCH_ACTIONS:
             number = match_id
         elif role is Role.MENTEE:
             number = request_id
         else:
             number = None
-        if number is None and (action is Action.UNREACHABLE or role is Role.MENTEE):
+        if number is None and (action in MATCH_ACTIONS or role is Role.MENTEE):
             continue
         claims = LinkClaims(purpose=purpose(role, action), subject=person, match_id=number, expires=expires)
         token = sign_link(claims, secret)

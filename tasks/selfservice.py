@@ -18,6 +18,7 @@ from domain.links import person_key
 from domain.messages import pick_language, render_ack, render_fixit, render_self_service
 from domain.models import OPEN_STATUSES, MenteeApplication, RequestStatus, Role, SetAside
 from domain.selfservice import (
+    MATCH_ACTIONS,
     Action,
     ActionRequest,
     FixNote,
@@ -195,7 +196,7 @@ def _take(svc: Services, item: ActionRequest, now: datetime) -> str:
     secret = _secret(svc)
     actor = item.role.value
     why = f"{item.role.value} {item.action.value} (self-service link)" + (f": {item.reason}" if item.reason else "")
-    if item.action is Action.UNREACHABLE:
+    if item.action in MATCH_ACTIONS:
         with svc.store.unit_of_work() as uow:
             match = uow.matches.many([item.target or 0]).get(item.target or 0)
             if match is None:
@@ -241,7 +242,7 @@ def _recipient(uow: UnitOfWork, action: TakenAction, svc: Services) -> tuple[Add
     if action.role is Role.MENTEE:
         try:
             request_id = action.target or 0
-            if action.action is Action.UNREACHABLE:
+            if action.action in MATCH_ACTIONS:
                 request_id = uow.matches.get(request_id).request_id
             app = uow.requests.get(request_id).application
         except KeyError:  # erased since (at their request): no more mail

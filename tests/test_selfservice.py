@@ -233,8 +233,10 @@ def test_links_are_per_person_and_action() -> None:
     links = self_service_links(Role.MENTEE, "p1", SECRET, NOW, RULES, request_id=3, match_id=None)
     assert [link.action for link in links] == [Action.WITHDRAW, Action.PAUSE], "no match: no 'could not reach'"
     mentor_links = self_service_links(Role.MENTOR, "p2", SECRET, NOW, RULES, match_id=8)
-    assert [link.action for link in mentor_links] == [Action.PAUSE, Action.CAPACITY, Action.UNREACHABLE]
-    assert len({link.url for link in links + mentor_links}) == 5
+    assert [link.action for link in mentor_links] == [Action.PAUSE, Action.CAPACITY, Action.UNREACHABLE, Action.END]
+    matched = self_service_links(Role.MENTEE, "p1", SECRET, NOW, RULES, request_id=3, match_id=8)
+    assert [link.action for link in matched] == [Action.WITHDRAW, Action.PAUSE, Action.UNREACHABLE, Action.END]
+    assert len({link.url for link in links + mentor_links + matched}) == 8, "the same request's links are the same"
 
 
 # --- acknowledgment --------------------------------------------------------------------------------------------
@@ -514,6 +516,41 @@ def test_a_mentor_who_could_not_reach_the_mentee_ends_the_match(svc: Services) -
     with svc.store.unit_of_work() as uow:
         assert not uow.matches.get(match_id).active
         assert uow.requests.get(rid).status is RequestStatus.PENDING
+
+
+def test_either_side_ends_the_mentoring_through_its_link_and_the_mentee_is_matched_again_first(svc: Services) -> None:
+    """Invariant 8 through the self-service door: no email to the lead, no `end-match`."""
+    from tasks.matching import propose
+    from tasks.selfservice import take_self_service_actions
+
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor(), mentor("ben@example.org")], NOW)
+    [rid] = new_requests(svc, "dana@example.org")
+    [other] = new_requests(svc, "noa@example.org", languages=("en", "he"))
+    by_mentor, by_mentee = approve(svc, rid), approve(svc, other, "ben@example.org")
+    avi, noa = person_key("avi@example.org", secret_of(svc)), mentee_person(svc, "noa@example.org")
+    wrong = token(svc, Role.MENTOR, Action.END, avi, by_mentee)  # Avi's link, Ben's match
+    ends = [
+        {"token": wrong, "action": "mentor-end", "timestamp": at(2)},
+        {"token": token(svc, Role.MENTOR, Action.END, avi, by_mentor), "action": "mentor-end", "timestamp": at(2)},
+        {"token": token(svc, Role.MENTEE, Action.END, noa, by_mentee), "action": "mentee-end", "timestamp": at(2.1)},
+    ]
+    answer(svc, "a.csv", ends)
+    report = take_self_service_actions.fn(NOW + timedelta(days=3))
+    assert report.taken == {"ended": 2, "not applied": 1} and report.confirmed == 2
+    with svc.store.unit_of_work() as uow:
+        assert not uow.matches.get(by_mentor).active and not uow.matches.get(by_mentee).active
+        requests = {r: uow.requests.get(r) for r in (rid, other)}
+    assert all(r.status is RequestStatus.PENDING and r.waiting_since == NOW for r in requests.values()), "priority"
+    mails = outbox(svc)
+    assert len(mails) == 6, "each match: ended to both sides, and the confirmation to the side who ended it"
+    [to_mentor] = [m for m in mails if str(m["Subject"]).startswith("הליווי הסתיים") and "avi@" in str(m["To"])]
+    assert "המנטי/ת יותאם/תותאם מחדש" in text_of(to_mentor)
+    [to_mentee] = [m for m in mails if str(m["Subject"]).startswith("Your mentoring has ended")]
+    assert "noa@" in str(to_mentee["To"])
+    assert "another mentor for you first" in text_of(to_mentee)
+    again = propose.fn(NOW + timedelta(days=4))
+    assert {m.request_id for m in again.matches} == {rid, other}, [w.reason for w in again.waitlist]
 
 
 # --- through the SendGrid emulator -----------------------------------------------------------------------------

@@ -60,6 +60,7 @@ def test_the_simulation_exercises_what_the_checks_are_about(results: list[SimRes
         assert r.flow_runs >= 40
     assert any(r.faults_injected for r in results), "faults were injected"
     assert sum(w.end_matches for r in results for w in r.weeks) >= 1, "the lead ended a match"
+    assert sum(w.ended_by_a_side for r in results for w in r.weeks) >= 1, "a side ended a match by its link (8)"
     assert sum(w.erasures for r in results for w in r.weeks) >= 1, "someone asked the lead to erase them (4e)"
 
 

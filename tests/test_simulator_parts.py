@@ -169,11 +169,30 @@ def test_feasible_means_a_free_place_in_the_first_week_that_nobody_else_was_give
             MatchRec(2, 2, "a@x.org", t0 + timedelta(days=20), True),  # a place opened in week three
             MatchRec(3, 3, "b@x.org", t0 + timedelta(days=12), True),  # feasible, matched late: a miss
         ],
-        proposals=[ProposalRec(1, t0 + timedelta(days=1), "decided", ((4, "c@x.org"),), None)],  # refused by the lead
+        proposals=[ProposalRec(1, t0 + timedelta(days=1), "decided", ((4, "c@x.org"), (5, "d@x.org")), None)],
     )
+    world.refused[(4, "c@x.org")] = t0 + timedelta(days=1)  # the lead turned the pair down: no evidence
     pct, matched, of = feasible_matched_within(tracker, snap, world, t0 + timedelta(weeks=4))  # type: ignore[arg-type]
-    assert (matched, of) == (1, 3), "mentee 2 (no free place in the week) and 5 (never one) are not feasible"
+    assert (matched, of) == (1, 3), "mentee 2 (no free place in the week) and 4 (only a refused pair) are not"
     assert pct == 33.3
+
+
+def test_a_former_mentor_or_one_the_lead_refused_is_no_feasible_mentor() -> None:
+    """Both misses of seed 5 (12 weeks, c39fd03) were mentees whose only fitting mentor the lead had turned down:
+    the program may never propose that pair again (invariant 3), so no mentor was feasible for them."""
+    from datetime import UTC, datetime
+
+    from mentorflow.simulate.metrics import feasible_now
+    from mentorflow.simulate.query import MentorRec, Req
+
+    t0 = datetime(2027, 1, 3, tzinfo=UTC)
+    free = {"day": 7, "start": "18:00", "end": "20:00"}  # Sunday
+    app = {"topics": ["python"], "languages": ["he"], "availability": [free]}
+    mentee = Req(1, "m1@sim.example.org", "pending", True, "r1", True, t0, application=app)
+    mentor = MentorRec("a@x.org", True, 2, {"expertise": ["python"], "languages": ["he"], "availability": [free]})
+    assert feasible_now(mentee, [mentor], {})
+    assert not feasible_now(mentee, [mentor], {}, barred={"a@x.org"})
+    assert not feasible_now(mentee, [mentor], {"a@x.org": 2}), "full"
 
 
 def test_the_lead_is_counted_for_the_set_aside_answers_the_weekly_report_asks_about() -> None:

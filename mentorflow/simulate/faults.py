@@ -211,4 +211,5 @@ def simulator_connectors(local: Connectors, invites: Path, tz: str, dice: Dice) 
         calendar=FaultyCalendar(calendar, dice),
         mailer=FaultyMailer(local.mailer, dice),
         surveys=FaultySurveys(local.surveys, dice),  # type: ignore[arg-type]
+        actions=None if local.actions is None else FaultySurveys(local.actions, dice),  # type: ignore[arg-type]
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
@@ -52,6 +53,7 @@ class Week:
     fix_its: int = 0  # answers set aside that the weekly report asks the lead to deal with ("needs you")
     fix_its_emailed: int = 0  # fix-it notes the program emailed itself (`fixit:` ledger keys, issue #11): no lead work
     end_matches: int = 0
+    ended_by_a_side: int = 0  # a side used its "end this mentoring" or "could not reach" link: no lead work
     erasures: int = 0
     lead_minutes: float = 0.0
     lead_actions: dict[str, int] = field(default_factory=dict)
@@ -66,14 +68,22 @@ def _p90(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
 
 
-def feasible_now(req: Req, mentors: list[MentorRec], load: dict[str, int], require_topic: bool = True) -> bool:
-    """Some active mentor shares a topic, a language and a meeting's length of weekly time, with a free place."""
+def feasible_now(
+    req: Req,
+    mentors: list[MentorRec],
+    load: dict[str, int],
+    require_topic: bool = True,
+    barred: Collection[str] = (),
+) -> bool:
+    """Some active mentor shares a topic, a language and a meeting's length of weekly time, with a free place,
+    and is not ``barred`` for this mentee (a former mentor, or a pair the lead turned down: never proposed
+    again)."""
     app = req.application
     topics, langs = set(app.get("topics", [])), set(app.get("languages", []))
     windows = [WeeklyWindow.model_validate(w) for w in app.get("availability", [])]
     for m in mentors:
         data = m.data
-        if not m.active or load.get(m.email, 0) >= m.capacity:
+        if not m.active or load.get(m.email, 0) >= m.capacity or m.email in barred:
             continue
         if require_topic and not topics & set(data.get("expertise", [])):
             continue
@@ -168,6 +178,9 @@ def weekly(tracker: Tracker, snap: Snapshot, world: World) -> list[Week]:
             w.end_matches += count
         elif action == "erasure":
             w.erasures += count
+    for at, by in world.ended.values():
+        if by != "lead" and (w := wk(at)) is not None:
+            w.ended_by_a_side += 1
     for w in weeks:
         i = w.week - 1
         w.waiting = tracker.waiting_at_week_end.get(i, 0)
@@ -197,9 +210,11 @@ def feasible_matched_within(
     simulation, and did not withdraw or ask to be erased), the share matched within ``days`` of applying:
     (pct, matched, of).
 
-    Feasible means: matched or proposed to the lead in that week, or left waiting by a match run of that week
-    although a mentor still had a free place, a shared topic and language, and a weekly hour in common with them
-    that the run gave to nobody else (:meth:`Simulation.sample_feasibility`). A mentee for whom a place opens only
+    Feasible means: matched or proposed to the lead in that week (a pair the lead turned down is no evidence:
+    the lead's word is final), or left waiting by a match run of that week although a mentor still had a free
+    place, a shared topic and language, and a weekly hour in common with them that the run gave to nobody else,
+    and that was neither a former mentor of theirs nor turned down for them by the lead
+    (:meth:`Simulation.sample_feasibility`). A mentee for whom a place opens only
     later was not feasible within the week: that wait is the mentors' capacity (the weekly table's ``waiting``),
     not the program's speed."""
     withdrew = {s.email for s in world.stops if s.why in {"withdrew", "erased"}}
@@ -214,7 +229,9 @@ def feasible_matched_within(
         if (applied := world.applied_at.get(email)) is not None and at <= applied + timedelta(days=days):
             offered.add(email)
     for p in snap.proposals:
-        for request_id, _mentor in p.pairs:
+        for request_id, mentor in p.pairs:
+            if (request_id, mentor) in world.refused:
+                continue
             email = emails.get(request_id)
             applied = world.applied_at.get(email or "")
             if email is not None and applied is not None and p.created_at <= applied + timedelta(days=days):

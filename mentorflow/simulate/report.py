@@ -29,6 +29,7 @@ COLUMNS = (
     ("uncertain", "uncertain"),
     ("fix-its", "fix_its"),
     ("end-match", "end_matches"),
+    ("ended by a side", "ended_by_a_side"),
     ("lead minutes", "lead_minutes"),
 )
 

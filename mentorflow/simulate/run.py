@@ -8,6 +8,7 @@ zero (simulated time; retries themselves still happen, as in tests/test_flows.py
 
 from __future__ import annotations
 
+import csv
 import os
 import random
 import shutil
@@ -27,6 +28,7 @@ import yaml
 from config.settings import Settings
 from connectors.base import Presence
 from domain.approval import LeadDecision
+from domain.models import Role
 from mentorflow.bootstrap import Services, build_services, use_services
 from mentorflow.simulate.clock import Tick, schedule
 from mentorflow.simulate.faults import Dice, simulator_connectors
@@ -89,6 +91,7 @@ SHORT_BEHAVIOUR = Behaviour(
     decline_slot=0.15,
     no_show=0.2,
     end_early=0.3,
+    end_by_link=0.5,  # both doors: the side's own link, and the lead's end-match
     end_after_days=(1, 6),
     lead_refuses=0.2,
     mentor_leave=0.35,
@@ -317,6 +320,8 @@ class Simulation:
         self.failures: list[str] = []
         self.run_seconds: dict[str, list[float]] = {}
         self.ends_due: dict[int, datetime] = {}  # match id -> when a side ends it (the lead runs end-match)
+        self.link_ends: dict[int, tuple[datetime, Role]] = {}  # match id -> when which side uses its "end" link
+        self.ending_by_link: dict[int, Role] = {}  # answered, not yet taken in by an intake run
         self.known_matches: set[int] = set()
         self.known_flags: set[int] = set()
         self.snap: Snapshot | None = None
@@ -342,6 +347,7 @@ class Simulation:
             for tick in self.ticks():
                 self.people.act_until(tick.at)
                 self.honour_asks()
+                self.end_by_links(tick.at)
                 if tick.flow == "privacy" and not self.privacy_due(tick.at):
                     continue  # sampled, as intake is: see privacy_due
                 if tick.flow == "lead":
@@ -441,7 +447,15 @@ class Simulation:
             if m.id not in self.known_matches:
                 self.known_matches.add(m.id)
                 if self.lead_rng.random() < self.cfg.behaviour.end_early:
-                    self.ends_due[m.id] = m.created_at + timedelta(days=self.lead_rng.uniform(lo, hi))
+                    due = m.created_at + timedelta(days=self.lead_rng.uniform(lo, hi))
+                    side = self.lead_rng.choice((Role.MENTEE, Role.MENTOR))
+                    if self.lead_rng.random() < self.cfg.behaviour.end_by_link:
+                        self.link_ends[m.id] = (due, side)
+                    else:
+                        self.ends_due[m.id] = due
+        for m in snap.matches:  # an "end" answer the intake run took in: ended then, by that side
+            if m.id in self.ending_by_link and not m.active and "(self-service link)" in m.ended_reason:
+                self.people.world.ended.setdefault(m.id, (now, self.ending_by_link.pop(m.id).value))
 
     def privacy_due(self, now: datetime) -> bool:
         """Whether the daily privacy run has anything to do: an erase link to carry out, or (in a simulation
@@ -481,6 +495,46 @@ class Simulation:
             else:
                 self.to_forget.append(email)
                 world.stops.append(Stop(email, at, "erased", taken_in_by="lead"))
+
+    def end_by_links(self, now: datetime) -> None:
+        """A side that stops uses "end this mentoring" in the invitation it got (an answer to the self-service
+        form, taken in by the next intake run); a side that got no invitation (not written to, or it failed)
+        writes to the lead instead, who runs `end-match` that evening."""
+        from domain.links import LinkClaims, person_key, sign_link
+        from domain.selfservice import Action, purpose
+
+        due = sorted((at, match_id, side) for match_id, (at, side) in self.link_ends.items() if at <= now)
+        if not due:
+            return
+        snap = self.snap or snapshot(self.engine)
+        matches = {m.id: m for m in snap.matches}
+        emails = {r.id: r.email for r in snap.requests}
+        secret = self.services.settings.survey_token_secret.get_secret_value()
+        folder = self.services.settings.self_service_inbox()
+        folder.mkdir(parents=True, exist_ok=True)
+        for at, match_id, side in due:
+            del self.link_ends[match_id]
+            m = matches.get(match_id)
+            if m is None or not m.active:
+                continue  # ended already (a no-show, the lead, the other side)
+            email = m.mentor if side is Role.MENTOR else emails.get(m.request_id)
+            if email is None or self.people.gone(email):
+                continue
+            if not any(s.key == f"invite:{match_id}:{side.value}" and s.to == email for s in self.sent):
+                self.ends_due[match_id] = at
+                continue
+            claims = LinkClaims(
+                purpose=purpose(side, Action.END),
+                subject=person_key(email, secret),
+                match_id=match_id,
+                expires=at + timedelta(days=self.services.rules.self_service.link_valid_days),
+            )
+            row = {"token": sign_link(claims, secret), "action": claims.purpose, "timestamp": at.isoformat()}
+            with (folder / f"end-{match_id}.csv").open("w", newline="", encoding="utf-8") as f:
+                writer = csv.DictWriter(f, fieldnames=[*row, "until", "capacity", "reason"])
+                writer.writeheader()
+                writer.writerow(row)
+            self.ending_by_link[match_id] = side
 
     # --- the lead -----------------------------------------------------------------------------------------
 
@@ -559,11 +613,18 @@ class Simulation:
                     load[mentor] = load.get(mentor, 0) + 1
                     proposed.add(request_id)
         applied = self.people.world.applied_at
+        barred: dict[int, set[str]] = {}  # request -> its former mentors and the mentors the lead refused for it
+        for m in snap.matches:
+            barred.setdefault(m.request_id, set()).add(m.mentor)
+        for request_id, mentor in self.people.world.refused:
+            barred.setdefault(request_id, set()).add(mentor)
         for r in snap.requests:
             if r.status != "pending" or r.id in proposed or r.email in self.tracker.feasible:
                 continue
             since = applied.get(r.email, r.created_at)
-            if now <= since + timedelta(days=FEASIBLE_WITHIN_DAYS) and feasible_now(r, snap.mentors, load):
+            if now <= since + timedelta(days=FEASIBLE_WITHIN_DAYS) and feasible_now(
+                r, snap.mentors, load, barred=barred.get(r.id, set())
+            ):
                 self.tracker.feasible.add(r.email)
 
 
