@@ -62,8 +62,4 @@ def stages_due(facts: StageFacts, now: datetime, period_days: int, tz: str) -> S
 def invite_due(facts: StageFacts, approved: int) -> bool:
     """Whether invite has work: matches to invite (``approved``: those the match run just approved, which the
     facts, read before it, do not count), or declines to read for meetings still ahead."""
-    return (
-        approved > 0
-        or facts.matches_to_invite > 0
-        or (facts.calendar_reads_replies and facts.upcoming_meetings > 0)
-    )
+    return approved > 0 or facts.matches_to_invite > 0 or (facts.calendar_reads_replies and facts.upcoming_meetings > 0)

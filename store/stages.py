@@ -79,5 +79,7 @@ class StageCountRepository:
 
     def ledger_count(self, prefix: str, status: str) -> int:
         return self._count(
-            select(func.count()).select_from(LedgerRow).where(LedgerRow.key.startswith(prefix), LedgerRow.status == status)
+            select(func.count())
+            .select_from(LedgerRow)
+            .where(LedgerRow.key.startswith(prefix), LedgerRow.status == status)
         )

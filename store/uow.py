@@ -25,8 +25,8 @@ from store.reporting import ReportingRepository
 from store.requests import RequestRepository
 from store.roster import RosterRepository
 from store.selfservice import SelfServiceRepository
-from store.stages import StageCountRepository
 from store.sql import insert
+from store.stages import StageCountRepository
 from store.tables import Meta
 
 
