@@ -43,6 +43,7 @@ class MatchSummary(BaseModel):
     rejected: int
     waiting: int
     awaiting_lead: int
+    approved_on_timeout: int = 0  # older batches approved because the lead did not answer in time
 
 
 def _ask_lead(description: str | None = None) -> LeadDecision | None:
@@ -149,4 +150,5 @@ def match(
         rejected=len(rejected),
         waiting=len(result.waitlist),
         awaiting_lead=awaiting,
+        approved_on_timeout=approved_on_timeout,
     )

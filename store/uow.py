@@ -26,6 +26,7 @@ from store.requests import RequestRepository
 from store.roster import RosterRepository
 from store.selfservice import SelfServiceRepository
 from store.sql import insert
+from store.stages import StageCountRepository
 from store.tables import Meta
 
 
@@ -44,6 +45,7 @@ class UnitOfWork:
         self.reporting = ReportingRepository(session)
         self.self_service = SelfServiceRepository(session)
         self.erasure = ErasureRepository(session)
+        self.stages = StageCountRepository(session)
 
 
 class Store:
