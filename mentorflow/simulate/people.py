@@ -112,7 +112,12 @@ class Behaviour:
     end_early: float = 0.06  # per match: a side ends the relationship early …
     end_by_link: float = 0.75  # … with "end this mentoring" in their invitation; the others write to the lead
     end_after_days: tuple[float, float] = (5, 35)  # … this many days after the approval
-    lead_answers: float = 0.85  # per evening with a waiting batch: the lead answers it
+    # The lead answers the waiting batch on these evenings (date.weekday(): Sunday, Tuesday, Thursday), with
+    # ``lead_answers`` probability. Every match run re-plans the pairs still waiting and puts them in its own
+    # batch, so the day between two of these evenings costs the lead nothing, and no batch reaches the 48-hour
+    # time-out before the lead's next evening (Thursday's runs to Sunday's).
+    lead_approval_days: tuple[int, ...] = (6, 1, 3)
+    lead_answers: float = 0.85  # per approval evening with a waiting batch: the lead answers it
     lead_refuses: float = 0.08  # per proposal the lead answers: turned down ("--except")
     lead_ends_flagged: float = 0.5  # per no-show or declined flag: the lead ends the match
     days: tuple[str, ...] = DAYS  # weekly availability is drawn from these days and windows

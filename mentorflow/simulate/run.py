@@ -94,6 +94,7 @@ SHORT_BEHAVIOUR = Behaviour(
     end_by_link=0.5,  # both doors: the side's own link, and the lead's end-match
     end_after_days=(1, 6),
     lead_refuses=0.2,
+    lead_approval_days=(6, 0, 1, 2, 3),  # every evening: two weeks hold enough batches to answer and turn down
     mentor_leave=0.35,
     survey_late=0.15,
     days=("Sun", "Tue", "Thu"),
@@ -539,7 +540,8 @@ class Simulation:
     # --- the lead -----------------------------------------------------------------------------------------
 
     def lead(self, now: datetime) -> None:
-        """The lead's evening: answer the waiting batch, end matches that stopped, look at flags."""
+        """The lead's evening: answer the waiting batch (on an approval evening), end matches that stopped, look
+        at flags."""
         from mentorflow.lead import decide_waiting
         from tasks.erasure import forget_person
         from tasks.lifecycle import end_relationship
@@ -551,7 +553,7 @@ class Simulation:
         self.to_forget = []
         with store.unit_of_work() as uow:
             waiting = uow.matches.waiting_proposals()  # what the lead sees (the Prefect UI or `status`)
-        if waiting and self.lead_rng.random() < b.lead_answers:
+        if waiting and now.weekday() in b.lead_approval_days and self.lead_rng.random() < b.lead_answers:
             batch = waiting[-1]
             refused = [p for p in batch.result.matches if self.lead_rng.random() < b.lead_refuses]
             ids = sorted({p.request_id for p in refused})
