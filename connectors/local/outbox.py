@@ -13,8 +13,10 @@ exists, and ``send`` of a key already done writes nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
+import secrets
 from email.headerregistry import Address as HeaderAddress
 from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage, Message
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import Address, Attachment, MailError, OutgoingEmail, Presence, SentRef
+from connectors.local import mime
 from connectors.local.calendar import write_atomically
 from connectors.local.files import private_dir
 
@@ -101,16 +104,47 @@ def _add_attachment(msg: EmailMessage, att: Attachment) -> None:
     msg.add_attachment(att.content, maintype=maintype, subtype=subtype, filename=att.filename, params=params)
 
 
+@functools.lru_cache(maxsize=256)
+def _split_type(value: str) -> mime.ContentType:
+    maintype, subtype, params = _content_type(value)
+    return mime.ContentType(maintype, subtype, params)
+
+
+def _boundary() -> str:
+    return f"==============={secrets.randbelow(10**19):019d}=="
+
+
 def build_message(message: OutgoingEmail, recipient: Address, sender: Address, date: str | None = None) -> bytes:
-    """One recipient's copy of ``message`` as RFC 5322 bytes."""
+    """One recipient's copy of ``message`` as RFC 5322 bytes: written directly (:mod:`connectors.local.mime`),
+    or by the ``email`` package when the message is of a shape that module does not write."""
+    stamp = date or formatdate(usegmt=True)
+    message_id = make_msgid(domain=sender.email.rpartition("@")[2] or "localhost")
+    try:
+        return mime.render(
+            message,
+            recipient,
+            sender,
+            date=stamp,
+            message_id=message_id,
+            boundary=_boundary,
+            content_type=_split_type,
+        )
+    except mime.Unsupported:
+        return build_with_email_package(message, recipient, sender, stamp, message_id)
+
+
+def build_with_email_package(
+    message: OutgoingEmail, recipient: Address, sender: Address, date: str, message_id: str
+) -> bytes:
+    """One recipient's copy of ``message``, built by Python's ``email`` package."""
     msg = EmailMessage(policy=POLICY)
     msg["From"] = _header_address(sender)
     msg["To"] = _header_address(recipient)
     if message.reply_to is not None:
         msg["Reply-To"] = _header_address(message.reply_to)
     msg["Subject"] = message.subject
-    msg["Date"] = date or formatdate(usegmt=True)
-    msg["Message-ID"] = make_msgid(domain=sender.email.rpartition("@")[2] or "localhost")
+    msg["Date"] = date
+    msg["Message-ID"] = message_id
     msg["Content-Language"] = message.language
     msg["X-Mentorflow-Key"] = message.key
     for category in message.categories:
