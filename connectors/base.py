@@ -291,6 +291,20 @@ class Mailer(Protocol):
 
 
 @runtime_checkable
+class StagingMailer(Mailer, Protocol):
+    """A mailer that can write a batch's messages first and put them in place together (the local outbox): a
+    message staged is not sent until ``commit_staged`` returns, and a lookup finds it only after that."""
+
+    def stage(self, message: OutgoingEmail) -> SentRef:
+        """Prepare ``message`` to go out with the batch's ``commit_staged``."""
+        ...
+
+    def commit_staged(self) -> None:
+        """Send (durably) every message staged so far."""
+        ...
+
+
+@runtime_checkable
 class SurveySource(Protocol):
     """Answers to the follow-up survey."""
 

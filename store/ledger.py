@@ -24,7 +24,15 @@ from pydantic import BaseModel
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from connectors.base import ConnectorError, Mailer, OutcomeUnknown, OutgoingEmail, Presence, TransientError
+from connectors.base import (
+    ConnectorError,
+    Mailer,
+    OutcomeUnknown,
+    OutgoingEmail,
+    Presence,
+    StagingMailer,
+    TransientError,
+)
 from domain.keys import LedgerKey
 from store.sql import chunks, insert
 from store.tables import LedgerRow
@@ -281,8 +289,14 @@ def send_once(
             finish("pending", provider_ref=token or "-")  # committed before the send: a rerun can settle it
             recorded = token or "-"
         # else: the entry is already ``pending`` with no token, which a rerun settles by lookup
+        staged = batch is not None and not token and isinstance(mailer, StagingMailer)
         try:
-            ref = mailer.send(message, token)
+            if staged:
+                assert batch is not None and isinstance(mailer, StagingMailer)
+                batch.before_commit(mailer.commit_staged)  # in place, durably, before the batch records it done
+                ref = mailer.stage(message)
+            else:
+                ref = mailer.send(message, token)
         except OutcomeUnknown:
             settled = _settle(store, mailer, key, token, now)
             if settled is not None:
@@ -334,6 +348,7 @@ class LedgerBatch:
         self._claimed: dict[str, LedgerEntry] = {}
         self._done: list[tuple[str, str]] = []
         self._then: list[Callable[[UnitOfWork], None]] = []
+        self._commits: dict[Callable[[], None], None] = {}  # a bound method is equal to itself taken again
         self._lock = threading.Lock()
 
     def __enter__(self) -> LedgerBatch:
@@ -359,6 +374,13 @@ class LedgerBatch:
         with self._lock:
             self._done.append((str(key), provider_ref))
 
+    def before_commit(self, commit: Callable[[], None]) -> None:
+        """Call ``commit`` (once, however often it is given) when the batch is flushed, before anything is
+        recorded: a connector that staged the batch's effects (the local outbox's files) puts them in place, so
+        that nothing is recorded done before it is. Should it fail, nothing of the batch is recorded done."""
+        with self._lock:
+            self._commits[commit] = None
+
     def then(self, write: Callable[[UnitOfWork], None]) -> None:
         """Write this to the store when the batch is flushed, after (and in the same commit as) the outcomes
         recorded with it: what follows from effects done (a match becoming scheduled) is never ahead of them."""
@@ -372,8 +394,17 @@ class LedgerBatch:
             done, self._done = self._done, []
             then, self._then = self._then, []
             untaken, self._claimed = list(self._claimed.values()), {}
-        if not (done or then or untaken):
+            commits, self._commits = list(self._commits), {}
+        if not (done or then or untaken or commits):
             return
+        try:
+            for commit in commits:
+                commit()
+        except BaseException:
+            # Not in place (or not all): the batch's effects stay ``pending``, and the next run looks them up.
+            with self.store.unit_of_work() as uow:
+                uow.ledger.restore(untaken)
+            raise
         with self.store.unit_of_work() as uow:
             uow.ledger.finish_many(done, self.now)
             for write in then:

@@ -28,7 +28,7 @@ from typing import Any
 from connectors.base import Address, Attachment, MailError, OutgoingEmail, Presence, SentRef
 from connectors.local import mime
 from connectors.local.calendar import write_atomically
-from connectors.local.files import private_dir
+from connectors.local.files import StagedFiles, private_dir
 
 DEFAULT_SENDER = Address(email="mentorflow@localhost", name="mentorflow")
 
@@ -173,6 +173,7 @@ class EmlOutbox:
     def __init__(self, folder: Path, sender: Address | None = None) -> None:
         self.folder = Path(folder)
         self.sender = sender or DEFAULT_SENDER
+        self._staged = StagedFiles()
 
     def _marker(self, key: str) -> Path:
         return self.folder / f"{safe_key(key)}.sent"
@@ -183,6 +184,21 @@ class EmlOutbox:
 
     def send(self, message: OutgoingEmail, token: str = "") -> SentRef:
         """Write one file per recipient, then the marker; a key already written is not written again."""
+        return self._write(message, staged=False)
+
+    def stage(self, message: OutgoingEmail) -> SentRef:
+        """:meth:`send` for a batch: the files are written under temp names and put in place (durably), with
+        their marker, by :meth:`commit_staged`, which the batch calls before it records them done."""
+        return self._write(message, staged=True)
+
+    def commit_staged(self) -> None:
+        """Put every staged message in place, durably (see :class:`StagedFiles`)."""
+        try:
+            self._staged.commit()
+        except OSError as exc:
+            raise MailError(f"cannot write to the outbox ({exc.strerror})") from None
+
+    def _write(self, message: OutgoingEmail, *, staged: bool) -> SentRef:
         stem = safe_key(message.key)
         names = [f"{stem}--{n}.eml" for n in range(1, len(message.recipients) + 1)]
         if self._marker(message.key).exists():
@@ -194,15 +210,23 @@ class EmlOutbox:
         except (ValueError, TypeError, IndexError) as exc:
             # e.g. a line break in the subject (header injection) or an address the standard rejects
             raise MailError(f"message {stem}: cannot be built as email ({type(exc).__name__})") from None
+        marker = "\n".join(names).encode() + b"\n"
         try:
-            private_dir(self.folder)
+            if not staged:  # (staged files make their folder private once per batch)
+                private_dir(self.folder)
             for name, data in zip(names, copies, strict=True):
                 path = self.folder / name
                 if not path.exists():  # written by a run killed before its marker: keep it, do not duplicate
-                    write_atomically(path, data)
-            # Only the marker's existence is ever read, and it is made after every copy is on the disk: its own
-            # content need not be synced (one fsync per message instead of two; issue #12).
-            write_atomically(self._marker(message.key), "\n".join(names).encode() + b"\n", durable=False)
+                    if staged:
+                        self._staged.write(path, data)
+                    else:
+                        write_atomically(path, data)
+            if staged:
+                self._staged.mark(self._marker(message.key), marker)
+            else:
+                # Only the marker's existence is ever read, and it is made after every copy is on the disk: its
+                # own content need not be synced (one fsync per message instead of two; issue #12).
+                write_atomically(self._marker(message.key), marker, durable=False)
         except OSError as exc:
             raise MailError(f"message {stem}: cannot write to the outbox ({exc.strerror})") from None
         return SentRef(key=message.key, provider_id=names[0])
