@@ -15,7 +15,7 @@ import hashlib
 import json
 import re
 import statistics
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -222,6 +222,20 @@ def typical_wait_days(
         approved = next((c.at for c in r.timeline if c.to_status is RequestStatus.APPROVED), None)
         if approved is not None and since <= approved <= now:
             waits.append((approved - r.created_at).total_seconds() / 86400)
+    return median_wait_days(waits, min_history)
+
+
+def acknowledgment_due(consent_contact: bool, submitted_at: datetime, now: datetime, within_days: int) -> bool:
+    """Whether a request just opened is acknowledged: its mentee agreed to be contacted and gave the answer in
+    the last ``within_days``. An answer given long before it was taken in (a first import of a past export, a
+    form read again after months) opens its request without a "we received your application" email: that
+    would arrive months late; the person still hears from the program with their match."""
+    return consent_contact and submitted_at >= now - timedelta(days=within_days)
+
+
+def median_wait_days(waits: Sequence[float], min_history: int) -> int | None:
+    """The median of these waits (days from application to approved match), in whole days and at least one;
+    None with fewer than ``min_history`` of them (no history to speak of yet)."""
     if len(waits) < min_history:
         return None
     return max(1, round(statistics.median(waits)))

@@ -7,7 +7,7 @@ import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import ColumnElement, bindparam, func, select, true, update
 from sqlalchemy.orm import Session
@@ -25,6 +25,23 @@ from store.sql import chunks, insert
 from store.tables import AnswerTakenRow, MatchRow, RefusalRow, RequestEventRow, RequestRow, SetAsideRow, WatermarkRow
 
 Upsert = Literal["created", "updated", "unchanged"]
+
+
+class Contact(NamedTuple):
+    """An open request's mentee, as a message to them needs it."""
+
+    request_id: int
+    email: str
+    name: str
+    languages: list[str]
+    consent_contact: bool
+    submitted_at: datetime
+
+
+class RequestState(NamedTuple):
+    request_id: int
+    status: RequestStatus
+    submitted_at: datetime
 
 
 def event_row(request_id: int, frm: str | None, to: str, actor: str, note: str, now: datetime) -> dict[str, Any]:
@@ -318,6 +335,53 @@ class RequestRepository:
             )
             for row in rows
         ]
+
+    def contacts_opened_since(self, since: datetime) -> list[Contact]:
+        """The open requests opened since ``since``: whom to write to and what they answered, read from the
+        stored application as it was written (one query: no timelines, no validation of what the store holds)."""
+        rows = self.session.execute(
+            select(RequestRow.id, RequestRow.application)
+            .where(RequestRow.is_open.is_(True), RequestRow.created_at >= since)
+            .order_by(RequestRow.id)
+        )
+        return [
+            Contact(
+                request_id=rid,
+                email=str(app["email"]),
+                name=str(app["name"]),
+                languages=list(app["languages"]),
+                consent_contact=bool(app["consent_contact"]),
+                submitted_at=datetime.fromisoformat(app["submitted_at"]),
+            )
+            for rid, app in rows
+        ]
+
+    def days_to_approval(self, since: datetime, until: datetime) -> list[float]:
+        """Days from opening to first approval of each request first approved within [since, until] (one query)."""
+        first = (
+            select(RequestEventRow.request_id, func.min(RequestEventRow.at).label("approved"))
+            .where(RequestEventRow.to_status == RequestStatus.APPROVED.value)
+            .group_by(RequestEventRow.request_id)
+            .subquery()
+        )
+        rows = self.session.execute(
+            select(RequestRow.created_at, first.c.approved).join(first, first.c.request_id == RequestRow.id)
+        )
+        return [(approved - opened).total_seconds() / 86400 for opened, approved in rows if since <= approved <= until]
+
+    def open_states(self, emails: Sequence[str], statuses: Sequence[RequestStatus]) -> dict[str, RequestState]:
+        """Each of these mentees' open request in one of these statuses, as far as intake needs it (id, status,
+        when its answer was given), by lower-case email: light columns, not whole requests."""
+        out: dict[str, RequestState] = {}
+        wanted = [s.value for s in statuses]
+        for part in chunks(sorted({e.lower() for e in emails})):
+            for rid, email, status, app in self.session.execute(
+                select(RequestRow.id, RequestRow.mentee_email, RequestRow.status, RequestRow.application).where(
+                    RequestRow.mentee_email.in_(part), RequestRow.is_open.is_(True), RequestRow.status.in_(wanted)
+                )
+            ):
+                out[email] = RequestState(rid, RequestStatus(status), datetime.fromisoformat(app["submitted_at"]))
+        return out
 
     # --- lifecycle -------------------------------------------------------------------------------
 

@@ -129,13 +129,18 @@ def ask_for_info(
     for (e, at), problem in bad:
         if e not in latest or at > latest[e][0]:
             latest[e] = (at, problem)
-    for e, r in uow.requests.open_of(list(latest)).items():
+    # only these can change: a pending request whose person's latest answer is bad, a waiting one whose is good
+    bad_latest = [e for e, (_, item) in latest.items() if item is not None]
+    good_latest = [e for e, (_, item) in latest.items() if item is None]
+    found = uow.requests.open_states(bad_latest, [RequestStatus.PENDING])
+    found |= uow.requests.open_states(good_latest, [RequestStatus.NEEDS_INFO])
+    for e, r in found.items():
         at, item = latest[e]
-        if item is not None and r.status is RequestStatus.PENDING and at > r.application.submitted_at:
+        if item is not None and r.status is RequestStatus.PENDING and at > r.submitted_at:
             why = "a later answer must be completed: " + "; ".join(item.reasons)
-            uow.requests.transition(r.id, RequestStatus.NEEDS_INFO, "intake", why, now)
+            uow.requests.transition(r.request_id, RequestStatus.NEEDS_INFO, "intake", why, now)
         elif item is None and r.status is RequestStatus.NEEDS_INFO:
-            uow.requests.transition(r.id, RequestStatus.PENDING, "intake", "the answer was completed", now)
+            uow.requests.transition(r.request_id, RequestStatus.PENDING, "intake", "the answer was completed", now)
 
 
 def retry_if_taken_in_meanwhile(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:

@@ -22,15 +22,17 @@ from domain.selfservice import (
     ActionRequest,
     FixNote,
     TakenAction,
+    acknowledgment_due,
+    median_wait_days,
     read_action,
     screen_actions,
-    typical_wait_days,
+    self_service_links,
 )
 from mentorflow.bootstrap import Services, current_services
 from store.ledger import LedgerBatch, Outcome, send_once
 from store.uow import UnitOfWork
 from tasks.common import each, log, retry_if_transient
-from tasks.compose import _email, links_for
+from tasks.compose import _email
 from tasks.lifecycle import end_relationship
 
 CONFIRM_WITHIN_DAYS = 7  # an action's confirmation not sent yet (a crash, an outage) is tried again this long
@@ -56,40 +58,39 @@ class AckReport(BaseModel):
 
 @task(name="acknowledge-applications", cache_policy=NO_CACHE)
 def acknowledge_applications(now: datetime) -> AckReport:
-    """Each new request's mentee is told once (``ack:<request>``), in their language: received, what happens
-    next, the usual wait from the program's own recent history, and their self-service links."""
+    """Each request opened in the last ``acknowledge_within_days`` whose answer was given in that time too is
+    acknowledged once (``ack:<request>``), in the mentee's language: received, what happens next, the usual wait
+    from the program's own recent history, and their self-service links."""
     svc = current_services()
     rules = svc.rules.self_service
-    with svc.store.unit_of_work() as uow:
-        requests = uow.requests.all()
-        done = uow.ledger.keys(AckKey.prefix())
     since = now - timedelta(days=rules.acknowledge_within_days)
+    with svc.store.unit_of_work() as uow:
+        opened = uow.requests.contacts_opened_since(since)
+        done = uow.ledger.keys(AckKey.prefix())
+        waits = uow.requests.days_to_approval(now - timedelta(days=rules.history_days), now)
     due = [
-        r
-        for r in requests
-        if r.status in OPEN_STATUSES
-        and r.created_at >= since
-        and r.application.consent_contact
-        and str(AckKey(request_id=r.id)) not in done
+        c
+        for c in opened
+        if acknowledgment_due(c.consent_contact, c.submitted_at, now, rules.acknowledge_within_days)
+        and str(AckKey(request_id=c.request_id)) not in done
     ]
-    wait = typical_wait_days(requests, now, rules.history_days, rules.min_history)
+    wait = median_wait_days(waits, rules.min_history)
     secret = _secret(svc)
-    by_id = {r.id: r for r in due}
+    by_id = {c.request_id: c for c in due}
+    expires = now + timedelta(days=rules.link_valid_days)
 
     def send(request_id: int) -> Outcome:
-        r = by_id[request_id]
-        language = pick_language(r.application.languages, svc.rules.digest.language)
-        rendered = render_ack(
-            svc.templates,
-            name=r.application.name,
-            wait_days=wait,
-            links=links_for(Role.MENTEE, r, None, svc.rules, secret, now),
-            rules=svc.rules,
-            language=language,
+        c = by_id[request_id]
+        language = pick_language(c.languages, svc.rules.digest.language)
+        links = self_service_links(
+            Role.MENTEE, person_key(c.email, secret), secret, expires, rules, request_id=c.request_id
         )
-        to = Address(email=str(r.application.email), name=r.application.name)
-        key = str(AckKey(request_id=r.id))
-        message = _email(key, to, rendered, language, ["ack"], {"request_id": str(r.id)}, svc.rules)
+        rendered = render_ack(
+            svc.templates, name=c.name, wait_days=wait, links=links, rules=svc.rules, language=language
+        )
+        to = Address(email=c.email, name=c.name)
+        key = str(AckKey(request_id=c.request_id))
+        message = _email(key, to, rendered, language, ["ack"], {"request_id": str(c.request_id)}, svc.rules)
         return send_once(svc.store, svc.connectors.mailer, message, "ack", now, batch=ledger)
 
     with LedgerBatch(svc.store, now) as ledger:
