@@ -264,6 +264,20 @@ class CancellingCalendar(Calendar, Protocol):
 
 
 @runtime_checkable
+class StagingCalendar(Calendar, Protocol):
+    """A calendar that can write a batch's events first and put them in place together (the local ``.ics``
+    files): an event staged exists (for ``lookup``) only once ``commit_staged`` returned."""
+
+    def stage(self, event: CalendarEvent) -> EventRef:
+        """``create`` for a batch: the event is put in place by the batch's ``commit_staged``."""
+        ...
+
+    def commit_staged(self) -> None:
+        """Put every event staged so far in place, durably."""
+        ...
+
+
+@runtime_checkable
 class Mailer(Protocol):
     """Sends email so that the ledger can make each message go out exactly once.
 

@@ -31,7 +31,7 @@ from domain.selfservice import (
 from mentorflow.bootstrap import Services, current_services
 from store.ledger import LedgerBatch, Outcome, send_once
 from store.uow import UnitOfWork
-from tasks.common import each, log, retry_if_transient
+from tasks.common import each, log, retry_if_transient, workers_for
 from tasks.compose import _email
 from tasks.lifecycle import end_relationship
 
@@ -95,7 +95,7 @@ def acknowledge_applications(now: datetime) -> AckReport:
 
     with LedgerBatch(svc.store, now) as ledger:
         ledger.claim([AckKey(request_id=i) for i in by_id], "ack")
-        sent, failed = each(sorted(by_id), send)
+        sent, failed = each(sorted(by_id), send, workers_for(svc.connectors.mailer))
     outcomes = Counter(o.value for o in sent.values())
     log("applications acknowledged", due=len(due), sent=_sent(outcomes), failed=len(failed))
     return AckReport(due=len(due), sent=_sent(outcomes), failed=len(failed), wait_days=wait)

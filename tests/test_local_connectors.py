@@ -573,3 +573,19 @@ def test_safe_keys_are_distinct_and_plain() -> None:
     stems = [safe_key(k) for k in keys]
     assert len(set(stems)) == len(keys)
     assert all("/" not in s and not s.startswith(".") and len(s) <= 91 for s in stems)
+
+
+def test_an_event_staged_is_in_place_only_once_committed(tmp_path: Path) -> None:
+    """A batch's events are written under temp names and put in place together (durably) before the batch
+    records them done: until then the calendar does not have them (a kill leaves nothing to find), and the
+    invitation attaches the very bytes that are put in place."""
+    calendar = IcsCalendar(tmp_path)
+    staged = calendar.stage(event())
+    assert calendar.lookup(event().event_id) is Presence.ABSENT
+    assert not list(tmp_path.glob("*.ics"))
+    assert calendar.invitation(event()) == staged.ics
+    calendar.commit_staged()
+    assert calendar.lookup(event().event_id) is Presence.DONE
+    assert (tmp_path / f"{event().event_id}.ics").read_bytes() == staged.ics == calendar.invitation(event())
+    assert calendar.stage(event()).ics == staged.ics, "an event in place is not written again"
+    assert [p.name for p in tmp_path.iterdir()] == [f"{event().event_id}.ics"]

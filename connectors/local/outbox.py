@@ -174,6 +174,7 @@ class EmlOutbox:
         self.folder = Path(folder)
         self.sender = sender or DEFAULT_SENDER
         self._staged = StagedFiles()
+        self.waits_on_network = False  # local files: a batch's items go one at a time (threads only contend)
 
     def _marker(self, key: str) -> Path:
         return self.folder / f"{safe_key(key)}.sent"
