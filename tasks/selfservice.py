@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from connectors.base import Address, IntakeBatch
 from domain.erasure import forgotten_hash
-from domain.intake import answer_of, fix_note_of, parse_mentee
+from domain.intake import answer_of, fix_note_of
 from domain.keys import AckKey, FixKey, SelfServiceKey
 from domain.links import person_key
 from domain.messages import pick_language, render_ack, render_fixit, render_self_service
@@ -33,6 +33,7 @@ from store.ledger import LedgerBatch, Outcome, send_once
 from store.uow import UnitOfWork
 from tasks.common import each, log, retry_if_transient, workers_for
 from tasks.compose import _email
+from tasks.intake import parsed_answers
 from tasks.lifecycle import end_relationship
 
 CONFIRM_WITHIN_DAYS = 7  # an action's confirmation not sent yet (a crash, an outage) is tried again this long
@@ -116,8 +117,7 @@ def fix_notes(svc: Services, batch: IntakeBatch, now: datetime) -> list[FixNote]
     tz = svc.settings.timezone
     notes: list[tuple[FixNote, datetime | None]] = []
     newest_good: dict[str, datetime] = {}
-    for raw in batch.responses:
-        parsed = parse_mentee(raw, svc.rules, tz, now=now)
+    for raw, parsed in parsed_answers(batch, svc.rules, tz, now):
         if isinstance(parsed, MenteeApplication):
             e = str(parsed.email).lower()
             newest_good[e] = max(parsed.submitted_at, newest_good.get(e, parsed.submitted_at))
