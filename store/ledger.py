@@ -108,16 +108,22 @@ class LedgerRepository:
             ]
             stmt = insert(s, LedgerRow).values(rows).on_conflict_do_nothing(index_elements=["key"])
             created = set(s.scalars(stmt.returning(LedgerRow.key)).all())
-            found = s.scalars(
-                select(LedgerRow)
-                .where(LedgerRow.key.in_(part))
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            ).all()
+            for k in created:  # as inserted: no need to read them back (a first run's keys are all new)
+                out[k] = LedgerEntry(
+                    key=k, kind=kind, status="pending", attempts=0, provider_ref="", error="", updated_at=now
+                )
+            older = [k for k in part if k not in created]
+            found = (
+                s.scalars(
+                    select(LedgerRow)
+                    .where(LedgerRow.key.in_(older))
+                    .with_for_update()
+                    .execution_options(populate_existing=True)
+                ).all()
+                if older
+                else []
+            )
             for row in found:
-                if row.key in created:
-                    out[row.key] = _entry(row).model_copy(update={"attempts": 0})
-                    continue
                 out[row.key] = _entry(row)
                 if row.status in {"pending", "failed"}:
                     _new_attempt(row, now)
