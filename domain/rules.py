@@ -211,10 +211,7 @@ class SelfServiceRules(Strict):
     )
     min_history: int = Field(3, ge=1, description="fewer approved requests than this: no figure is given")
     acknowledge_within_days: int = Field(
-        14,
-        ge=1,
-        description="requests opened, with their answer given, this many days ago or less are acknowledged: not "
-        "older ones, nor an old answer taken in now (a first import of a past export)",
+        14, ge=1, description="requests opened this many days ago or less are acknowledged (not older ones)"
     )
     max_pause_days: int = Field(180, ge=1, description="a pause ends at most this many days after it was asked")
 

@@ -225,14 +225,6 @@ def typical_wait_days(
     return median_wait_days(waits, min_history)
 
 
-def acknowledgment_due(consent_contact: bool, submitted_at: datetime, now: datetime, within_days: int) -> bool:
-    """Whether a request just opened is acknowledged: its mentee agreed to be contacted and gave the answer in
-    the last ``within_days``. An answer given long before it was taken in (a first import of a past export, a
-    form read again after months) opens its request without a "we received your application" email: that
-    would arrive months late; the person still hears from the program with their match."""
-    return consent_contact and submitted_at >= now - timedelta(days=within_days)
-
-
 def median_wait_days(waits: Sequence[float], min_history: int) -> int | None:
     """The median of these waits (days from application to approved match), in whole days and at least one;
     None with fewer than ``min_history`` of them (no history to speak of yet)."""

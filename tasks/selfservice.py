@@ -22,7 +22,6 @@ from domain.selfservice import (
     ActionRequest,
     FixNote,
     TakenAction,
-    acknowledgment_due,
     median_wait_days,
     read_action,
     screen_actions,
@@ -59,9 +58,8 @@ class AckReport(BaseModel):
 
 @task(name="acknowledge-applications", cache_policy=NO_CACHE)
 def acknowledge_applications(now: datetime) -> AckReport:
-    """Each request opened in the last ``acknowledge_within_days`` whose answer was given in that time too is
-    acknowledged once (``ack:<request>``), in the mentee's language: received, what happens next, the usual wait
-    from the program's own recent history, and their self-service links."""
+    """Each new request's mentee is told once (``ack:<request>``), in their language: received, what happens
+    next, the usual wait from the program's own recent history, and their self-service links."""
     svc = current_services()
     rules = svc.rules.self_service
     since = now - timedelta(days=rules.acknowledge_within_days)
@@ -69,12 +67,7 @@ def acknowledge_applications(now: datetime) -> AckReport:
         opened = uow.requests.contacts_opened_since(since)
         done = uow.ledger.keys(AckKey.prefix())
         waits = uow.requests.days_to_approval(now - timedelta(days=rules.history_days), now)
-    due = [
-        c
-        for c in opened
-        if acknowledgment_due(c.consent_contact, c.submitted_at, now, rules.acknowledge_within_days)
-        and str(AckKey(request_id=c.request_id)) not in done
-    ]
+    due = [c for c in opened if c.consent_contact and str(AckKey(request_id=c.request_id)) not in done]
     wait = median_wait_days(waits, rules.min_history)
     secret = _secret(svc)
     by_id = {c.request_id: c for c in due}

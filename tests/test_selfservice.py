@@ -260,28 +260,6 @@ def test_every_new_applicant_is_acknowledged_once_in_their_language(svc: Service
         assert uow.ledger.keys("ack:") == {f"ack:{he}", f"ack:{en}"}
 
 
-def test_an_answer_given_long_before_it_was_taken_in_is_not_acknowledged(svc: Services) -> None:
-    """A first import of a past export opens a request per answer; only the answers given in the last
-    ``acknowledge_within_days`` get "we received your application" (months late, it would mislead)."""
-    from tasks.selfservice import acknowledge_applications
-
-    within = svc.rules.self_service.acknowledge_within_days
-    given = {
-        "old@example.org": NOW - timedelta(days=200),
-        "edge@example.org": NOW - timedelta(days=within),
-        "recent@example.org": NOW - timedelta(days=within - 1),
-    }
-    with svc.store.unit_of_work() as uow:
-        uow.requests.save_applications(
-            [application(m).model_copy(update={"submitted_at": at}) for m, at in given.items()], NOW
-        )
-    report = acknowledge_applications.fn(NOW)
-    assert (report.due, report.sent) == (2, 2)
-    assert sorted(str(m["To"]) for m in outbox(svc)) == ["Dana <edge@example.org>", "Dana <recent@example.org>"]
-    with svc.store.unit_of_work() as uow:  # the old one's request is open all the same, and waits for a match
-        assert {str(r.application.email) for r in uow.requests.all(RequestStatus.PENDING)} == set(given)
-
-
 def test_the_acknowledgment_quotes_the_programs_own_typical_wait(svc: Services) -> None:
     from tasks.selfservice import acknowledge_applications
 
