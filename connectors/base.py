@@ -264,6 +264,20 @@ class CancellingCalendar(Calendar, Protocol):
 
 
 @runtime_checkable
+class StagingCalendar(Calendar, Protocol):
+    """A calendar that can write a batch's events first and put them in place together (the local ``.ics``
+    files): an event staged exists (for ``lookup``) only once ``commit_staged`` returned."""
+
+    def stage(self, event: CalendarEvent) -> EventRef:
+        """``create`` for a batch: the event is put in place by the batch's ``commit_staged``."""
+        ...
+
+    def commit_staged(self) -> None:
+        """Put every event staged so far in place, durably."""
+        ...
+
+
+@runtime_checkable
 class Mailer(Protocol):
     """Sends email so that the ledger can make each message go out exactly once.
 
@@ -287,6 +301,20 @@ class Mailer(Protocol):
     def check_credentials(self) -> None:
         """One cheap authenticated call before a run's first side effect: ConfigurationError naming the
         setting if the provider refuses the key (nothing to check for the local outbox)."""
+        ...
+
+
+@runtime_checkable
+class StagingMailer(Mailer, Protocol):
+    """A mailer that can write a batch's messages first and put them in place together (the local outbox): a
+    message staged is not sent until ``commit_staged`` returns, and a lookup finds it only after that."""
+
+    def stage(self, message: OutgoingEmail) -> SentRef:
+        """Prepare ``message`` to go out with the batch's ``commit_staged``."""
+        ...
+
+    def commit_staged(self) -> None:
+        """Send (durably) every message staged so far."""
         ...
 
 

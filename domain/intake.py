@@ -7,6 +7,7 @@ Every field is read by the one set of parsers in ``domain/fields.py``; free-text
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -50,8 +51,22 @@ from domain.topics import PhraseTopics, TopicMapper
 T = TypeVar("T")
 
 
+@functools.lru_cache(maxsize=4_096)
 def _norm(title: str) -> str:
     return " ".join(title.split()).casefold()
+
+
+_COLUMNS: dict[int, tuple[Mapping[str, str], dict[str, str]]] = {}
+
+
+def _by_norm(columns: Mapping[str, str]) -> dict[str, str]:
+    """Normalised question title → field, built once per mapping (it was rebuilt for every answer read)."""
+    hit = _COLUMNS.get(id(columns))
+    if hit is None or hit[0] is not columns:
+        if len(_COLUMNS) >= 16:  # a process holds one set of rules; tests load many
+            _COLUMNS.clear()
+        hit = _COLUMNS[id(columns)] = (columns, {_norm(title): field for title, field in columns.items()})
+    return hit[1]
 
 
 def _as_text(value: str | list[str] | None, sep: str = ", ") -> str:
@@ -82,7 +97,7 @@ class _Fields:
     """Reads mapped answers field by field, collecting reasons instead of raising."""
 
     def __init__(self, answers: Mapping[str, str | list[str]], columns: Mapping[str, str], max_text: int) -> None:
-        mapping = {_norm(title): field for title, field in columns.items()}
+        mapping = _by_norm(columns)
         self.values: dict[str, str | list[str]] = {}
         self.titles: dict[str, str] = {}
         for title, value in answers.items():

@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 import statistics
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -229,6 +229,12 @@ def typical_wait_days(
         approved = next((c.at for c in r.timeline if c.to_status is RequestStatus.APPROVED), None)
         if approved is not None and since <= approved <= now:
             waits.append((approved - r.created_at).total_seconds() / 86400)
+    return median_wait_days(waits, min_history)
+
+
+def median_wait_days(waits: Sequence[float], min_history: int) -> int | None:
+    """The median of these waits (days from application to approved match), in whole days and at least one;
+    None with fewer than ``min_history`` of them (no history to speak of yet)."""
     if len(waits) < min_history:
         return None
     return max(1, round(statistics.median(waits)))

@@ -16,7 +16,7 @@ from domain.erasure import Person, RequestAge, drop_free_text, scrub_json, witho
 from domain.keys import CancelKey, EndedKey, EventKey, InviteKey, NudgeKey, SurveyKey
 from domain.models import Frozen, Role
 from store.requests import person_key as set_aside_key
-from store.sql import chunks, insert
+from store.sql import among, chunks, insert
 from store.tables import (
     AnswerTakenRow,
     DigestRow,
@@ -224,7 +224,7 @@ class ErasureRepository:
         found: dict[str, datetime] = {}
         for part in chunks(sorted(set(hashes))):
             rows = self.session.execute(
-                select(ForgottenRow.person, ForgottenRow.at).where(ForgottenRow.person.in_(part))
+                select(ForgottenRow.person, ForgottenRow.at).where(among(self.session, ForgottenRow.person, part))
             )
             found.update({person: at for person, at in rows})
         return found

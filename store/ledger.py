@@ -24,7 +24,15 @@ from pydantic import BaseModel
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from connectors.base import ConnectorError, Mailer, OutcomeUnknown, OutgoingEmail, Presence, TransientError
+from connectors.base import (
+    ConnectorError,
+    Mailer,
+    OutcomeUnknown,
+    OutgoingEmail,
+    Presence,
+    StagingMailer,
+    TransientError,
+)
 from domain.keys import LedgerKey
 from store.sql import chunks, insert
 from store.tables import LedgerRow
@@ -100,16 +108,22 @@ class LedgerRepository:
             ]
             stmt = insert(s, LedgerRow).values(rows).on_conflict_do_nothing(index_elements=["key"])
             created = set(s.scalars(stmt.returning(LedgerRow.key)).all())
-            found = s.scalars(
-                select(LedgerRow)
-                .where(LedgerRow.key.in_(part))
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            ).all()
+            for k in created:  # as inserted: no need to read them back (a first run's keys are all new)
+                out[k] = LedgerEntry(
+                    key=k, kind=kind, status="pending", attempts=0, provider_ref="", error="", updated_at=now
+                )
+            older = [k for k in part if k not in created]
+            found = (
+                s.scalars(
+                    select(LedgerRow)
+                    .where(LedgerRow.key.in_(older))
+                    .with_for_update()
+                    .execution_options(populate_existing=True)
+                ).all()
+                if older
+                else []
+            )
             for row in found:
-                if row.key in created:
-                    out[row.key] = _entry(row).model_copy(update={"attempts": 0})
-                    continue
                 out[row.key] = _entry(row)
                 if row.status in {"pending", "failed"}:
                     _new_attempt(row, now)
@@ -281,8 +295,14 @@ def send_once(
             finish("pending", provider_ref=token or "-")  # committed before the send: a rerun can settle it
             recorded = token or "-"
         # else: the entry is already ``pending`` with no token, which a rerun settles by lookup
+        staged = batch is not None and not token and isinstance(mailer, StagingMailer)
         try:
-            ref = mailer.send(message, token)
+            if staged:
+                assert batch is not None and isinstance(mailer, StagingMailer)
+                batch.before_commit(mailer.commit_staged)  # in place, durably, before the batch records it done
+                ref = mailer.stage(message)
+            else:
+                ref = mailer.send(message, token)
         except OutcomeUnknown:
             settled = _settle(store, mailer, key, token, now)
             if settled is not None:
@@ -334,6 +354,7 @@ class LedgerBatch:
         self._claimed: dict[str, LedgerEntry] = {}
         self._done: list[tuple[str, str]] = []
         self._then: list[Callable[[UnitOfWork], None]] = []
+        self._commits: dict[Callable[[], None], None] = {}  # a bound method is equal to itself taken again
         self._lock = threading.Lock()
 
     def __enter__(self) -> LedgerBatch:
@@ -359,6 +380,13 @@ class LedgerBatch:
         with self._lock:
             self._done.append((str(key), provider_ref))
 
+    def before_commit(self, commit: Callable[[], None]) -> None:
+        """Call ``commit`` (once, however often it is given) when the batch is flushed, before anything is
+        recorded: a connector that staged the batch's effects (the local outbox's files) puts them in place, so
+        that nothing is recorded done before it is. Should it fail, nothing of the batch is recorded done."""
+        with self._lock:
+            self._commits[commit] = None
+
     def then(self, write: Callable[[UnitOfWork], None]) -> None:
         """Write this to the store when the batch is flushed, after (and in the same commit as) the outcomes
         recorded with it: what follows from effects done (a match becoming scheduled) is never ahead of them."""
@@ -372,8 +400,17 @@ class LedgerBatch:
             done, self._done = self._done, []
             then, self._then = self._then, []
             untaken, self._claimed = list(self._claimed.values()), {}
-        if not (done or then or untaken):
+            commits, self._commits = list(self._commits), {}
+        if not (done or then or untaken or commits):
             return
+        try:
+            for commit in commits:
+                commit()
+        except BaseException:
+            # Not in place (or not all): the batch's effects stay ``pending``, and the next run looks them up.
+            with self.store.unit_of_work() as uow:
+                uow.ledger.restore(untaken)
+            raise
         with self.store.unit_of_work() as uow:
             uow.ledger.finish_many(done, self.now)
             for write in then:

@@ -7,9 +7,9 @@ import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import ColumnElement, bindparam, func, select, true, update
+from sqlalchemy import ColumnElement, Table, bindparam, func, select, true, update
 from sqlalchemy.orm import Session
 
 from domain.models import (
@@ -21,10 +21,28 @@ from domain.models import (
     StatusChange,
     check_transition,
 )
-from store.sql import chunks, insert
+from store.sql import among, chunks, insert
 from store.tables import AnswerTakenRow, MatchRow, RefusalRow, RequestEventRow, RequestRow, SetAsideRow, WatermarkRow
 
 Upsert = Literal["created", "updated", "unchanged"]
+REQUESTS: Table = RequestRow.__table__  # type: ignore[assignment]
+
+
+class Contact(NamedTuple):
+    """An open request's mentee, as a message to them needs it."""
+
+    request_id: int
+    email: str
+    name: str
+    languages: list[str]
+    consent_contact: bool
+    submitted_at: datetime
+
+
+class RequestState(NamedTuple):
+    request_id: int
+    status: RequestStatus
+    submitted_at: datetime
 
 
 def event_row(request_id: int, frm: str | None, to: str, actor: str, note: str, now: datetime) -> dict[str, Any]:
@@ -79,7 +97,7 @@ class RequestRepository:
                 self.session.scalars(
                     select(AnswerTakenRow.response_id)
                     .join(RequestRow, RequestRow.id == AnswerTakenRow.request_id)
-                    .where(AnswerTakenRow.response_id.in_(part), RequestRow.is_open.is_(False))
+                    .where(among(self.session, AnswerTakenRow.response_id, part), RequestRow.is_open.is_(False))
                 )
             )
         counts["unchanged"] += sum(a.response_id in over for a in apps)
@@ -92,12 +110,14 @@ class RequestRepository:
             for response_id, row in self.session.execute(
                 select(AnswerTakenRow.response_id, RequestRow)
                 .join(RequestRow, RequestRow.id == AnswerTakenRow.request_id)
-                .where(AnswerTakenRow.response_id.in_(part), RequestRow.is_open.is_(True))
+                .where(among(self.session, AnswerTakenRow.response_id, part), RequestRow.is_open.is_(True))
             ).tuples():
                 existing[row.id], by_response[response_id] = row, row.id
         for part in chunks(sorted({str(a.email).lower() for a in ordered})):
             for row in self.session.scalars(
-                select(RequestRow).where(RequestRow.mentee_email.in_(part), RequestRow.is_open.is_(True))
+                select(RequestRow).where(
+                    among(self.session, RequestRow.mentee_email, part), RequestRow.is_open.is_(True)
+                )
             ):
                 existing[row.id], by_email[row.mentee_email] = row, row.id
         current: dict[int | str, dict[str, Any]] = {k: r.application for k, r in existing.items()}
@@ -145,7 +165,9 @@ class RequestRepository:
             latest = {str(current[k]["response_id"]): k for k in new}  # one response id per request
             for rows_part in chunks(rows, 5_000):
                 returned = self.session.execute(
-                    insert(self.session, RequestRow).returning(RequestRow.id, RequestRow.response_id),
+                    # Core, not ORM, inserts (here and below): the ORM's bookkeeping per row was a second of a
+                    # 20,000-answer intake, for rows no object of this session stands for (issue #12)
+                    insert(self.session, REQUESTS).returning(REQUESTS.c.id, REQUESTS.c.response_id),
                     list(rows_part),
                 )
                 ids.update({latest[response_id]: rid for rid, response_id in returned})
@@ -170,11 +192,12 @@ class RequestRepository:
             status = existing[k].status if k in existing else pending
             events += [event_row(ids[k], status, status, "intake", "application updated by a later answer", now)] * n
         if events:
-            self.session.execute(insert(self.session, RequestEventRow), events)
+            self.session.execute(insert(self.session, RequestEventRow.__table__), events)
         taken = [{"response_id": r, "request_id": ids[k], "at": now} for r, k in owner.items()]
         if taken:
             self.session.execute(
-                insert(self.session, AnswerTakenRow).on_conflict_do_nothing(index_elements=["response_id"]), taken
+                insert(self.session, AnswerTakenRow.__table__).on_conflict_do_nothing(index_elements=["response_id"]),
+                taken,
             )
         return counts
 
@@ -222,13 +245,21 @@ class RequestRepository:
         for part in chunks(keys):
             self.session.execute(
                 update(SetAsideRow)
-                .where(SetAsideRow.kind == kind, SetAsideRow.person.in_(part), SetAsideRow.resolved_at.is_(None))
+                .where(
+                    SetAsideRow.kind == kind,
+                    among(self.session, SetAsideRow.person, part),
+                    SetAsideRow.resolved_at.is_(None),
+                )
                 .values(resolved_at=now)
             )
         for part in chunks(sorted(set(refs))):
             self.session.execute(
                 update(SetAsideRow)
-                .where(SetAsideRow.kind == kind, SetAsideRow.ref.in_(part), SetAsideRow.resolved_at.is_(None))
+                .where(
+                    SetAsideRow.kind == kind,
+                    among(self.session, SetAsideRow.ref, part),
+                    SetAsideRow.resolved_at.is_(None),
+                )
                 .values(resolved_at=now)
             )
 
@@ -318,6 +349,55 @@ class RequestRepository:
             )
             for row in rows
         ]
+
+    def contacts_opened_since(self, since: datetime) -> list[Contact]:
+        """The open requests opened since ``since``: whom to write to and what they answered, read from the
+        stored application as it was written (one query: no timelines, no validation of what the store holds)."""
+        rows = self.session.execute(
+            select(RequestRow.id, RequestRow.application)
+            .where(RequestRow.is_open.is_(True), RequestRow.created_at >= since)
+            .order_by(RequestRow.id)
+        )
+        return [
+            Contact(
+                request_id=rid,
+                email=str(app["email"]),
+                name=str(app["name"]),
+                languages=list(app["languages"]),
+                consent_contact=bool(app["consent_contact"]),
+                submitted_at=datetime.fromisoformat(app["submitted_at"]),
+            )
+            for rid, app in rows
+        ]
+
+    def days_to_approval(self, since: datetime, until: datetime) -> list[float]:
+        """Days from opening to first approval of each request first approved within [since, until] (one query)."""
+        first = (
+            select(RequestEventRow.request_id, func.min(RequestEventRow.at).label("approved"))
+            .where(RequestEventRow.to_status == RequestStatus.APPROVED.value)
+            .group_by(RequestEventRow.request_id)
+            .subquery()
+        )
+        rows = self.session.execute(
+            select(RequestRow.created_at, first.c.approved).join(first, first.c.request_id == RequestRow.id)
+        )
+        return [(approved - opened).total_seconds() / 86400 for opened, approved in rows if since <= approved <= until]
+
+    def open_states(self, emails: Sequence[str], statuses: Sequence[RequestStatus]) -> dict[str, RequestState]:
+        """Each of these mentees' open request in one of these statuses, as far as intake needs it (id, status,
+        when its answer was given), by lower-case email: light columns, not whole requests."""
+        out: dict[str, RequestState] = {}
+        wanted = [s.value for s in statuses]
+        for part in chunks(sorted({e.lower() for e in emails})):
+            for rid, email, status, app in self.session.execute(
+                select(RequestRow.id, RequestRow.mentee_email, RequestRow.status, RequestRow.application).where(
+                    among(self.session, RequestRow.mentee_email, part),
+                    RequestRow.is_open.is_(True),
+                    RequestRow.status.in_(wanted),
+                )
+            ):
+                out[email] = RequestState(rid, RequestStatus(status), datetime.fromisoformat(app["submitted_at"]))
+        return out
 
     # --- lifecycle -------------------------------------------------------------------------------
 

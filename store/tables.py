@@ -33,7 +33,16 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("the store only keeps timezone-aware datetimes")
-        return value.astimezone(UTC)
+        if value.tzinfo is UTC:
+            return value
+        last = self._last  # a bulk write binds the run's one ``now`` to every row: converted once, not per row
+        if last is not None and last[0] is value:
+            return last[1]
+        converted = value.astimezone(UTC)
+        self._last = (value, converted)
+        return converted
+
+    _last: tuple[datetime, datetime] | None = None
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:

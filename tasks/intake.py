@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +18,7 @@ from domain.erasure import forgotten_hash
 from domain.intake import answer_of, inspect_mentor, parse_mentee, parse_withdrawal
 from domain.links import person_key
 from domain.models import FollowupFlag, MenteeApplication, Mentor, RawResponse, RequestStatus, SetAside, Withdrawal
+from domain.rules import ProgramRules
 from domain.topics import MappingReport, mapping_report
 from mentorflow.bootstrap import current_services
 from store.uow import UnitOfWork
@@ -129,13 +132,38 @@ def ask_for_info(
     for (e, at), problem in bad:
         if e not in latest or at > latest[e][0]:
             latest[e] = (at, problem)
-    for e, r in uow.requests.open_of(list(latest)).items():
+    # only these can change: a pending request whose person's latest answer is bad, a waiting one whose is good
+    bad_latest = [e for e, (_, item) in latest.items() if item is not None]
+    good_latest = [e for e, (_, item) in latest.items() if item is None]
+    found = uow.requests.open_states(bad_latest, [RequestStatus.PENDING])
+    found |= uow.requests.open_states(good_latest, [RequestStatus.NEEDS_INFO])
+    for e, r in found.items():
         at, item = latest[e]
-        if item is not None and r.status is RequestStatus.PENDING and at > r.application.submitted_at:
+        if item is not None and r.status is RequestStatus.PENDING and at > r.submitted_at:
             why = "a later answer must be completed: " + "; ".join(item.reasons)
-            uow.requests.transition(r.id, RequestStatus.NEEDS_INFO, "intake", why, now)
+            uow.requests.transition(r.request_id, RequestStatus.NEEDS_INFO, "intake", why, now)
         elif item is None and r.status is RequestStatus.NEEDS_INFO:
-            uow.requests.transition(r.id, RequestStatus.PENDING, "intake", "the answer was completed", now)
+            uow.requests.transition(r.request_id, RequestStatus.PENDING, "intake", "the answer was completed", now)
+
+
+Parsed = list[tuple[RawResponse, MenteeApplication | SetAside]]
+_PARSED: list[tuple[weakref.ref[IntakeBatch], ProgramRules, str, datetime, Parsed]] = []
+_PARSED_LOCK = threading.Lock()
+
+
+def parsed_answers(batch: IntakeBatch, rules: ProgramRules, tz: str, now: datetime) -> Parsed:
+    """Each answer of the batch with what :func:`parse_mentee` makes of it, worked out once per batch: saving
+    and the fix-it notes both need it, and parsing was most of a large intake's own time (issue #12). Kept only
+    while the batch lives (the flow hands the same batch to both tasks; a copy is simply parsed again)."""
+    with _PARSED_LOCK:
+        for ref, r, t, n, parsed in _PARSED:
+            if ref() is batch and r is rules and t == tz and n == now:
+                return parsed
+    parsed = [(raw, parse_mentee(raw, rules, tz, now=now)) for raw in batch.responses]
+    with _PARSED_LOCK:
+        _PARSED[:] = [e for e in _PARSED if e[0]() is not None][-3:]
+        _PARSED.append((weakref.ref(batch), rules, tz, now, parsed))
+    return parsed
 
 
 def retry_if_taken_in_meanwhile(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -170,7 +198,7 @@ def save_applications(batch: IntakeBatch, now: datetime) -> IntakeReport:
     """
     svc = current_services()
     tz = svc.settings.timezone
-    parsed = [(raw, parse_mentee(raw, svc.rules, tz, now=now)) for raw in batch.responses]
+    parsed = parsed_answers(batch, svc.rules, tz, now)
     good = [p for _, p in parsed if isinstance(p, MenteeApplication)]
     withdrawals: list[Withdrawal] = []
     bad = list(batch.problems)

@@ -10,7 +10,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
-from connectors.base import Presence, RespondingCalendar
+from connectors.base import Presence, RespondingCalendar, StagingCalendar
 from domain.booking import booking_meeting, is_booking_meeting
 from domain.consent import may_contact
 from domain.keys import EventKey, InviteKey, RescheduleKey
@@ -19,7 +19,7 @@ from domain.rules import SchedulingRules
 from domain.scheduling import first_meeting_slot
 from mentorflow.bootstrap import Services, current_services
 from store.ledger import LedgerBatch, Outcome, do_once, send_once
-from tasks.common import each, log, retry_if_transient
+from tasks.common import each, log, retry_if_transient, workers_for
 from tasks.compose import calendar_event, event_id_for, invitation_email, links_for
 
 # Where the calendar's sync position (Google's sync token) is kept between runs, like the intake watermark.
@@ -93,7 +93,7 @@ def invite_matches(match_ids: list[int], now: datetime) -> InviteBatch:
         planned = [meetings[i] for i in match_ids if i in meetings and not is_booking_meeting(meetings[i])]
         ledger.claim([EventKey(event_id=m.event_id) for m in planned], "event")
         ledger.claim([InviteKey(match_id=m.match_id, role=r) for m in planned for r in Role], "invite")
-        done, failed = each(match_ids, invite)
+        done, failed = each(match_ids, invite, workers_for(svc.connectors.calendar, svc.connectors.mailer))
     outcomes = list(done.values())
     log(
         "matches invited",
@@ -184,7 +184,11 @@ def _invite(
     has_video_link = bool(meeting.video_link)
 
     def create_event() -> str:
-        ref = calendar.create(event)
+        if isinstance(calendar, StagingCalendar):  # in place with the batch, before it records the event done
+            ledger.before_commit(calendar.commit_staged)
+            ref = calendar.stage(event)
+        else:
+            ref = calendar.create(event)
         if ref.video_link and not has_video_link:
             with store.unit_of_work() as uow:  # the room the calendar made (Google Meet)
                 uow.matches.set_video_link(match_id, ref.video_link)

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from connectors.base import Address, IntakeBatch
 from domain.erasure import forgotten_hash
-from domain.intake import answer_of, fix_note_of, parse_mentee
+from domain.intake import answer_of, fix_note_of
 from domain.keys import AckKey, FixKey, SelfServiceKey
 from domain.links import person_key
 from domain.messages import pick_language, render_ack, render_fixit, render_self_service
@@ -23,15 +23,17 @@ from domain.selfservice import (
     ActionRequest,
     FixNote,
     TakenAction,
+    median_wait_days,
     read_action,
     screen_actions,
-    typical_wait_days,
+    self_service_links,
 )
 from mentorflow.bootstrap import Services, current_services
 from store.ledger import LedgerBatch, Outcome, send_once
 from store.uow import UnitOfWork
-from tasks.common import each, log, retry_if_transient
-from tasks.compose import _email, links_for
+from tasks.common import each, log, retry_if_transient, workers_for
+from tasks.compose import _email
+from tasks.intake import parsed_answers
 from tasks.lifecycle import end_relationship
 
 CONFIRM_WITHIN_DAYS = 7  # an action's confirmation not sent yet (a crash, an outage) is tried again this long
@@ -61,41 +63,34 @@ def acknowledge_applications(now: datetime) -> AckReport:
     next, the usual wait from the program's own recent history, and their self-service links."""
     svc = current_services()
     rules = svc.rules.self_service
-    with svc.store.unit_of_work() as uow:
-        requests = uow.requests.all()
-        done = uow.ledger.keys(AckKey.prefix())
     since = now - timedelta(days=rules.acknowledge_within_days)
-    due = [
-        r
-        for r in requests
-        if r.status in OPEN_STATUSES
-        and r.created_at >= since
-        and r.application.consent_contact
-        and str(AckKey(request_id=r.id)) not in done
-    ]
-    wait = typical_wait_days(requests, now, rules.history_days, rules.min_history)
+    with svc.store.unit_of_work() as uow:
+        opened = uow.requests.contacts_opened_since(since)
+        done = uow.ledger.keys(AckKey.prefix())
+        waits = uow.requests.days_to_approval(now - timedelta(days=rules.history_days), now)
+    due = [c for c in opened if c.consent_contact and str(AckKey(request_id=c.request_id)) not in done]
+    wait = median_wait_days(waits, rules.min_history)
     secret = _secret(svc)
-    by_id = {r.id: r for r in due}
+    by_id = {c.request_id: c for c in due}
+    expires = now + timedelta(days=rules.link_valid_days)
 
     def send(request_id: int) -> Outcome:
-        r = by_id[request_id]
-        language = pick_language(r.application.languages, svc.rules.digest.language)
-        rendered = render_ack(
-            svc.templates,
-            name=r.application.name,
-            wait_days=wait,
-            links=links_for(Role.MENTEE, r, None, svc.rules, secret, now),
-            rules=svc.rules,
-            language=language,
+        c = by_id[request_id]
+        language = pick_language(c.languages, svc.rules.digest.language)
+        links = self_service_links(
+            Role.MENTEE, person_key(c.email, secret), secret, expires, rules, request_id=c.request_id
         )
-        to = Address(email=str(r.application.email), name=r.application.name)
-        key = str(AckKey(request_id=r.id))
-        message = _email(key, to, rendered, language, ["ack"], {"request_id": str(r.id)}, svc.rules)
+        rendered = render_ack(
+            svc.templates, name=c.name, wait_days=wait, links=links, rules=svc.rules, language=language
+        )
+        to = Address(email=c.email, name=c.name)
+        key = str(AckKey(request_id=c.request_id))
+        message = _email(key, to, rendered, language, ["ack"], {"request_id": str(c.request_id)}, svc.rules)
         return send_once(svc.store, svc.connectors.mailer, message, "ack", now, batch=ledger)
 
     with LedgerBatch(svc.store, now) as ledger:
         ledger.claim([AckKey(request_id=i) for i in by_id], "ack")
-        sent, failed = each(sorted(by_id), send)
+        sent, failed = each(sorted(by_id), send, workers_for(svc.connectors.mailer))
     outcomes = Counter(o.value for o in sent.values())
     log("applications acknowledged", due=len(due), sent=_sent(outcomes), failed=len(failed))
     return AckReport(due=len(due), sent=_sent(outcomes), failed=len(failed), wait_days=wait)
@@ -116,8 +111,7 @@ def fix_notes(svc: Services, batch: IntakeBatch, now: datetime) -> list[FixNote]
     tz = svc.settings.timezone
     notes: list[tuple[FixNote, datetime | None]] = []
     newest_good: dict[str, datetime] = {}
-    for raw in batch.responses:
-        parsed = parse_mentee(raw, svc.rules, tz, now=now)
+    for raw, parsed in parsed_answers(batch, svc.rules, tz, now):
         if isinstance(parsed, MenteeApplication):
             e = str(parsed.email).lower()
             newest_good[e] = max(parsed.submitted_at, newest_good.get(e, parsed.submitted_at))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import Address, OutgoingEmail, Presence
+from connectors.base import Address, MailError, OutgoingEmail, Presence
 from connectors.local.outbox import EmlOutbox
 from connectors.sendgrid import SendGridMailer
 from store.ledger import LedgerEntry, Outcome, OutcomeCalledOff, send_once
@@ -213,25 +213,41 @@ def test_the_outbox_follows_the_same_rules(store: Store, tmp_path: Path) -> None
 
 
 def test_a_batch_killed_before_it_records_its_sends_sends_nothing_twice(store: Store, tmp_path: Path) -> None:
-    """A batch claims its keys in one commit and records the outbox's sends done in one more: a kill before
-    that leaves them ``pending``, the rerun finds them written; a key claimed and never tried gets its entry
-    back as it was (none), and one that failed is recorded at once."""
+    """A batch claims its keys in one commit and records the outbox's sends done in one more, just after the
+    outbox put the batch's files in place (durably): a kill before that leaves nothing in place and the keys
+    ``pending``, and the rerun writes them, once; a kill between the two leaves them in place and the rerun finds
+    them done; a key claimed and never tried gets its entry back as it was (none)."""
     from store.ledger import LedgerBatch
 
-    outbox = EmlOutbox(tmp_path / "outbox")
+    folder = tmp_path / "outbox"
+    outbox = EmlOutbox(folder)
     keys = ["ack:1", "ack:2", "ack:3"]
     batch = LedgerBatch(store, T0)
     batch.claim(keys, "ack")
     assert [entry(store, k).status for k in keys] == ["pending"] * 3
     assert send_once(store, outbox, message("ack:1"), "ack", T0, batch=batch) is Outcome.PERFORMED
-    assert entry(store, "ack:1").status == "pending"  # done only with the batch: killed here
+    assert send_once(store, outbox, message("ack:3"), "ack", T0, batch=batch) is Outcome.PERFORMED
+    # killed here: staged, not in place, not recorded
+    assert entry(store, "ack:1").status == "pending" and list(folder.glob("*.eml")) == []
+    assert outbox.lookup("ack:1") is Presence.ABSENT
+
+    outbox = EmlOutbox(folder)  # the next process
     rerun = LedgerBatch(store, T0)
     rerun.claim(keys[:2], "ack")
-    with rerun:
-        assert send_once(store, outbox, message("ack:1"), "ack", T0, batch=rerun) is Outcome.FOUND_DONE
-        assert send_once(store, outbox, message("ack:2"), "ack", T0, batch=rerun) is Outcome.PERFORMED
+    assert send_once(store, outbox, message("ack:1"), "ack", T0, batch=rerun) is Outcome.PERFORMED
+    assert send_once(store, outbox, message("ack:2"), "ack", T0, batch=rerun) is Outcome.PERFORMED
+    outbox.commit_staged()  # what the flush does first; killed before the ledger's commit
+    # looked up absent before this attempt (failed: known not sent then), and not recorded since
+    assert [entry(store, k).status for k in keys] == ["failed", "failed", "pending"]
+    assert len(list(folder.glob("*.eml"))) == 2
+
+    outbox = EmlOutbox(folder)
+    with LedgerBatch(store, T0) as third:
+        third.claim(keys[:2], "ack")
+        for key in keys[:2]:  # looked up: found written whole (its marker), nothing written again
+            assert send_once(store, outbox, message(key), "ack", T0, batch=third) is Outcome.FOUND_DONE
     assert [entry(store, k).status for k in keys] == ["done", "done", "pending"]
-    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2
+    assert len(list(folder.glob("*.eml"))) == 2
 
     with LedgerBatch(store, T0) as never_tried:
         never_tried.claim(["ack:4"], "ack")
@@ -241,7 +257,33 @@ def test_a_batch_killed_before_it_records_its_sends_sends_nothing_twice(store: S
         again.claim(["ack:3"], "ack")
         assert send_once(store, outbox, message("ack:3"), "ack", T0, batch=again) is Outcome.PERFORMED
     assert entry(store, "ack:3").status == "done" and entry(store, "ack:3").attempts == 2
-    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 3
+    assert len(list(folder.glob("*.eml"))) == 3 and not list(folder.glob(".*.tmp"))
+
+
+def test_a_batch_whose_files_cannot_be_put_in_place_records_nothing_done(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outbox puts a batch's files in place before the batch records them done: when that fails (a full
+    disk at the sync), nothing is recorded done, the task sees the error, and the next run sends them once."""
+    from connectors.local import files as files_module
+    from store.ledger import LedgerBatch
+
+    folder = tmp_path / "outbox"
+    outbox = EmlOutbox(folder)
+
+    def full(folders: object, files: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files_module, "_sync_folders", full)
+    with pytest.raises(MailError, match="cannot write"), LedgerBatch(store, T0) as batch:
+        batch.claim(["ack:1"], "ack")
+        assert send_once(store, outbox, message("ack:1"), "ack", T0, batch=batch) is Outcome.PERFORMED
+    assert entry(store, "ack:1").status == "pending" and list(folder.glob("*.eml")) == []
+    monkeypatch.undo()
+    with LedgerBatch(store, T0) as batch:
+        batch.claim(["ack:1"], "ack")
+        assert send_once(store, EmlOutbox(folder), message("ack:1"), "ack", T0, batch=batch) is Outcome.PERFORMED
+    assert entry(store, "ack:1").status == "done" and len(list(folder.glob("*.eml"))) == 1
 
 
 def test_a_failed_key_claimed_by_a_batch_is_sent_again_not_settled(

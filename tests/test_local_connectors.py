@@ -27,6 +27,7 @@ from connectors.base import (
 )
 from connectors.local import files as files_module
 from connectors.local import intake as intake_module
+from connectors.local import mime
 from connectors.local import outbox as outbox_module
 from connectors.local.calendar import IcsCalendar, build_ics
 from connectors.local.intake import FileIntake
@@ -434,6 +435,75 @@ def test_eml_one_recipient_per_file_with_alternatives_and_invitation(tmp_path: P
     assert outbox.lookup(message.key) is Presence.DONE
 
 
+def _as_read(data: bytes) -> list[tuple[object, ...]]:
+    """A message as a mail client reads it: every part's headers (decoded) and content, without what is new in
+    each copy (date, id, boundaries) and how the content travels (transfer encoding)."""
+    out: list[tuple[object, ...]] = []
+    for part in message_from_bytes(data, policy=default_policy).walk():
+        skip = {"date", "message-id", "mime-version", "content-transfer-encoding", "content-type"}
+        headers = sorted((k.lower(), str(v)) for k, v in part.items() if k.lower() not in skip)
+        params = None if part.is_multipart() else sorted((part.get_params() or [])[1:])
+        content = None if part.is_multipart() else part.get_content()
+        if isinstance(content, str):
+            content = content.replace("\r\n", "\n")
+        out.append((part.get_content_type(), params, headers, content, [type(d).__name__ for d in part.defects]))
+    return out
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"attachments": []},
+        {"subject": "Hello " * 30, "recipients": [Address(email="a.b@example.org", name='Smith, "Jo" \\ x')]},
+        {
+            "subject": "",
+            "reply_to": None,
+            "recipients": [Address(email="x@example.org")],
+            "headers": {
+                "List-Unsubscribe": "<https://example.org/u?t=" + "a" * 150 + ">",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            },
+        },
+        {"text": "long line " * 40 + "\nשורה " * 30, "html": "<p>" + "x" * 500 + "</p>"},
+        {"attachments": [Attachment(filename="a.pdf", content_type="application/pdf", content=b"%PDF\x00\xff" * 99)]},
+        {"recipients": [Address(email="a@example.org", name="Dana  Cohen ")], "categories": ["digest", "news"]},
+        {"recipients": [Address(email='"a b"@example.org', name="דנה")]},  # a quoted local part: the email package
+    ],
+)
+def test_eml_written_directly_reads_as_the_email_package_writes_it(changes: dict[str, object]) -> None:
+    message = email_message(**changes)
+    sender = Address(email="from@example.org", name="תוכנית mentor")
+    for recipient in message.recipients:
+        direct = outbox_module.build_message(message, recipient, sender)
+        by_package = outbox_module.build_with_email_package(message, recipient, sender, "Wed, 2 Dec 2026", "<1@x>")
+        assert _as_read(direct) == _as_read(by_package)
+        assert all(len(line) <= 998 for line in direct.split(b"\r\n"))
+        assert b"\n" not in direct.replace(b"\r\n", b"") and b"\r" not in direct.replace(b"\r\n", b"")
+
+
+@pytest.mark.parametrize("field", ["subject", "name", "email", "header"])
+def test_eml_written_directly_refuses_a_line_break_in_a_header(field: str) -> None:
+    bad = "x\r\nBcc: everyone@example.org"
+    changes: dict[str, object] = {
+        "subject": {"subject": bad},
+        "name": {"recipients": [Address(email="a@example.org", name=bad)]},
+        "email": {"recipients": [Address(email="a@example.org" + bad)]},
+        "header": {"custom_args": {"match_id": bad}},
+    }[field]
+    message = email_message(**changes)
+    with pytest.raises(ValueError):
+        mime.render(
+            message,
+            message.recipients[0],
+            Address(email="from@example.org"),
+            date="d",
+            message_id="<1@x>",
+            boundary=lambda: "b",
+            content_type=lambda v: mime.ContentType("text", "calendar", {}),
+        )
+
+
 def test_eml_send_twice_writes_nothing_new(tmp_path: Path) -> None:
     outbox = EmlOutbox(tmp_path)
     outbox.send(email_message())
@@ -503,3 +573,19 @@ def test_safe_keys_are_distinct_and_plain() -> None:
     stems = [safe_key(k) for k in keys]
     assert len(set(stems)) == len(keys)
     assert all("/" not in s and not s.startswith(".") and len(s) <= 91 for s in stems)
+
+
+def test_an_event_staged_is_in_place_only_once_committed(tmp_path: Path) -> None:
+    """A batch's events are written under temp names and put in place together (durably) before the batch
+    records them done: until then the calendar does not have them (a kill leaves nothing to find), and the
+    invitation attaches the very bytes that are put in place."""
+    calendar = IcsCalendar(tmp_path)
+    staged = calendar.stage(event())
+    assert calendar.lookup(event().event_id) is Presence.ABSENT
+    assert not list(tmp_path.glob("*.ics"))
+    assert calendar.invitation(event()) == staged.ics
+    calendar.commit_staged()
+    assert calendar.lookup(event().event_id) is Presence.DONE
+    assert (tmp_path / f"{event().event_id}.ics").read_bytes() == staged.ics == calendar.invitation(event())
+    assert calendar.stage(event()).ics == staged.ics, "an event in place is not written again"
+    assert [p.name for p in tmp_path.iterdir()] == [f"{event().event_id}.ics"]

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import icalendar
 
 from connectors.base import Address, CalendarError, CalendarEvent, EventRef, Presence
-from connectors.local.files import write_private
+from connectors.local.files import StagedFiles, write_private
 
 PRODID = "-//mentorflow//first meetings//EN"
 UID_DOMAIN = "mentorflow"
@@ -99,6 +99,8 @@ class IcsCalendar:
     def __init__(self, folder: Path, organizer_tz: str = "Asia/Jerusalem") -> None:
         self.folder = Path(folder)
         self.organizer_tz = organizer_tz
+        self._staged = StagedFiles()
+        self.waits_on_network = False  # local files: a batch's items go one at a time (threads only contend)
 
     def _path(self, event_id: str) -> Path:
         return self.folder / f"{event_id}.ics"
@@ -114,13 +116,36 @@ class IcsCalendar:
                 raise CalendarError(f"event {event.event_id}: cannot write {path.name} ({exc.strerror})") from None
         return EventRef(event_id=event.event_id, link=str(path), ics=path.read_bytes())
 
+    def stage(self, event: CalendarEvent) -> EventRef:
+        """:meth:`create` for a batch: the ``.ics`` is written under a temp name and put in place (durably) by
+        :meth:`commit_staged`, which the batch calls before it records the event done."""
+        path = self._path(event.event_id)
+        if path.exists():
+            return EventRef(event_id=event.event_id, link=str(path), ics=path.read_bytes())
+        data = build_ics(event, default_tz=self.organizer_tz)
+        try:
+            self._staged.write(path, data)
+        except OSError as exc:
+            raise CalendarError(f"event {event.event_id}: cannot write {path.name} ({exc.strerror})") from None
+        return EventRef(event_id=event.event_id, link=str(path), ics=data)
+
+    def commit_staged(self) -> None:
+        """Put every staged event in place, durably (see :class:`StagedFiles`)."""
+        try:
+            self._staged.commit()
+        except OSError as exc:
+            raise CalendarError(f"cannot write the calendar's files ({exc.strerror})") from None
+
     def lookup(self, event_id: str) -> Presence:
         """DONE when the event's file exists."""
         return Presence.DONE if self._path(event_id).exists() else Presence.ABSENT
 
     def invitation(self, event: CalendarEvent) -> bytes | None:
-        """The .ics to attach to the invitation email: the written file when there is one."""
+        """The .ics to attach to the invitation email: the one staged or written when there is one."""
         path = self._path(event.event_id)
+        staged = self._staged.staged(path)
+        if staged is not None:
+            return staged
         return path.read_bytes() if path.exists() else build_ics(event, default_tz=self.organizer_tz)
 
     def cancel(self, event_id: str) -> None:

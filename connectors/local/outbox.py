@@ -13,8 +13,10 @@ exists, and ``send`` of a key already done writes nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
+import secrets
 from email.headerregistry import Address as HeaderAddress
 from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage, Message
@@ -24,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import Address, Attachment, MailError, OutgoingEmail, Presence, SentRef
+from connectors.local import mime
 from connectors.local.calendar import write_atomically
-from connectors.local.files import private_dir
+from connectors.local.files import StagedFiles, private_dir
 
 DEFAULT_SENDER = Address(email="mentorflow@localhost", name="mentorflow")
 
@@ -101,16 +104,47 @@ def _add_attachment(msg: EmailMessage, att: Attachment) -> None:
     msg.add_attachment(att.content, maintype=maintype, subtype=subtype, filename=att.filename, params=params)
 
 
+@functools.lru_cache(maxsize=256)
+def _split_type(value: str) -> mime.ContentType:
+    maintype, subtype, params = _content_type(value)
+    return mime.ContentType(maintype, subtype, params)
+
+
+def _boundary() -> str:
+    return f"==============={secrets.randbelow(10**19):019d}=="
+
+
 def build_message(message: OutgoingEmail, recipient: Address, sender: Address, date: str | None = None) -> bytes:
-    """One recipient's copy of ``message`` as RFC 5322 bytes."""
+    """One recipient's copy of ``message`` as RFC 5322 bytes: written directly (:mod:`connectors.local.mime`),
+    or by the ``email`` package when the message is of a shape that module does not write."""
+    stamp = date or formatdate(usegmt=True)
+    message_id = make_msgid(domain=sender.email.rpartition("@")[2] or "localhost")
+    try:
+        return mime.render(
+            message,
+            recipient,
+            sender,
+            date=stamp,
+            message_id=message_id,
+            boundary=_boundary,
+            content_type=_split_type,
+        )
+    except mime.Unsupported:
+        return build_with_email_package(message, recipient, sender, stamp, message_id)
+
+
+def build_with_email_package(
+    message: OutgoingEmail, recipient: Address, sender: Address, date: str, message_id: str
+) -> bytes:
+    """One recipient's copy of ``message``, built by Python's ``email`` package."""
     msg = EmailMessage(policy=POLICY)
     msg["From"] = _header_address(sender)
     msg["To"] = _header_address(recipient)
     if message.reply_to is not None:
         msg["Reply-To"] = _header_address(message.reply_to)
     msg["Subject"] = message.subject
-    msg["Date"] = date or formatdate(usegmt=True)
-    msg["Message-ID"] = make_msgid(domain=sender.email.rpartition("@")[2] or "localhost")
+    msg["Date"] = date
+    msg["Message-ID"] = message_id
     msg["Content-Language"] = message.language
     msg["X-Mentorflow-Key"] = message.key
     for category in message.categories:
@@ -139,6 +173,8 @@ class EmlOutbox:
     def __init__(self, folder: Path, sender: Address | None = None) -> None:
         self.folder = Path(folder)
         self.sender = sender or DEFAULT_SENDER
+        self._staged = StagedFiles()
+        self.waits_on_network = False  # local files: a batch's items go one at a time (threads only contend)
 
     def _marker(self, key: str) -> Path:
         return self.folder / f"{safe_key(key)}.sent"
@@ -149,6 +185,21 @@ class EmlOutbox:
 
     def send(self, message: OutgoingEmail, token: str = "") -> SentRef:
         """Write one file per recipient, then the marker; a key already written is not written again."""
+        return self._write(message, staged=False)
+
+    def stage(self, message: OutgoingEmail) -> SentRef:
+        """:meth:`send` for a batch: the files are written under temp names and put in place (durably), with
+        their marker, by :meth:`commit_staged`, which the batch calls before it records them done."""
+        return self._write(message, staged=True)
+
+    def commit_staged(self) -> None:
+        """Put every staged message in place, durably (see :class:`StagedFiles`)."""
+        try:
+            self._staged.commit()
+        except OSError as exc:
+            raise MailError(f"cannot write to the outbox ({exc.strerror})") from None
+
+    def _write(self, message: OutgoingEmail, *, staged: bool) -> SentRef:
         stem = safe_key(message.key)
         names = [f"{stem}--{n}.eml" for n in range(1, len(message.recipients) + 1)]
         if self._marker(message.key).exists():
@@ -160,15 +211,23 @@ class EmlOutbox:
         except (ValueError, TypeError, IndexError) as exc:
             # e.g. a line break in the subject (header injection) or an address the standard rejects
             raise MailError(f"message {stem}: cannot be built as email ({type(exc).__name__})") from None
+        marker = "\n".join(names).encode() + b"\n"
         try:
-            private_dir(self.folder)
+            if not staged:  # (staged files make their folder private once per batch)
+                private_dir(self.folder)
             for name, data in zip(names, copies, strict=True):
                 path = self.folder / name
                 if not path.exists():  # written by a run killed before its marker: keep it, do not duplicate
-                    write_atomically(path, data)
-            # Only the marker's existence is ever read, and it is made after every copy is on the disk: its own
-            # content need not be synced (one fsync per message instead of two; issue #12).
-            write_atomically(self._marker(message.key), "\n".join(names).encode() + b"\n", durable=False)
+                    if staged:
+                        self._staged.write(path, data)
+                    else:
+                        write_atomically(path, data)
+            if staged:
+                self._staged.mark(self._marker(message.key), marker)
+            else:
+                # Only the marker's existence is ever read, and it is made after every copy is on the disk: its
+                # own content need not be synced (one fsync per message instead of two; issue #12).
+                write_atomically(self._marker(message.key), marker, durable=False)
         except OSError as exc:
             raise MailError(f"message {stem}: cannot write to the outbox ({exc.strerror})") from None
         return SentRef(key=message.key, provider_id=names[0])
