@@ -225,14 +225,17 @@ def low_scores_for_lead(
 
     One low rating without a word of explanation is a figure (the weekly report's satisfaction), not something
     the lead can act on. It is the lead's when the low rater wrote a comment (someone has to read it), or when
-    it is a pattern: the mentor was already rated low in an earlier match (a second match rated low).
+    it is a pattern: the mentor was rated low by this match's mentee and by a mentee of an earlier match. A
+    mentor's own low rating of a match is not a rating of the mentor: it is no part of a pattern (a comment
+    with it still makes it the lead's).
     """
     answers = list(answers)
-    first_low: dict[int, datetime] = {}  # match -> its first low rating from a side that met
+    first_low: dict[int, datetime] = {}  # match -> its mentee's first low rating of the mentor, having met
     commented: set[int] = set()
     for a in answers:
         if a.met and a.satisfaction is not None and a.satisfaction <= low_score:
-            first_low[a.match_id] = min(first_low.get(a.match_id, a.submitted_at), a.submitted_at)
+            if a.role is Role.MENTEE:
+                first_low[a.match_id] = min(first_low.get(a.match_id, a.submitted_at), a.submitted_at)
             if a.free_text.strip():
                 commented.add(a.match_id)
     kept: list[FollowupFlag] = []
