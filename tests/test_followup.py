@@ -194,59 +194,47 @@ def test_a_first_no_show_is_matched_again_by_the_program_and_only_a_repeat_is_fl
     assert settle_no_shows([no_show], {}, set()) == ([], [no_show]), "a match it does not know is left to the lead"
 
 
+def rated(
+    match_id: int, score: int, days: float, text: str = "", met: bool = True, role: Role = Role.MENTEE
+) -> SurveyAnswer:
+    """One side's survey answer ``days`` after the meeting."""
+    return SurveyAnswer(
+        match_id=match_id,
+        role=role,
+        submitted_at=MEETING_END + timedelta(days=days),
+        satisfaction=score,
+        met=met,
+        still_in_touch=False,
+        adopted_idea=False,
+        free_text=text,
+    )
+
+
+def low(match_id: int) -> FollowupFlag:
+    return FollowupFlag(match_id=match_id, kind="low_score", detail="mentee rated 2/5")
+
+
 def test_one_low_score_is_a_figure_and_a_comment_or_a_second_match_rated_low_is_for_the_lead() -> None:
-    def rated(match_id: int, score: int, days: float, text: str = "", met: bool = True) -> SurveyAnswer:
-        return SurveyAnswer(
-            match_id=match_id,
-            role=Role.MENTEE,
-            submitted_at=MEETING_END + timedelta(days=days),
-            satisfaction=score,
-            met=met,
-            still_in_touch=False,
-            adopted_idea=False,
-            free_text=text,
-        )
-
-    def flag(match_id: int) -> FollowupFlag:
-        return FollowupFlag(match_id=match_id, kind="low_score", detail="mentee rated 2/5")
-
     mentor_of = {1: "a@x.org", 2: "a@x.org", 3: "b@x.org", 4: "c@x.org"}
     answers = [rated(1, 2, 1), rated(2, 1, 5), rated(3, 2, 2), rated(4, 2, 3, text="the mentor never listened")]
     no_show = FollowupFlag(match_id=3, kind="no_show", detail="mentor said they did not meet")
-    kept = low_scores_for_lead([flag(1), flag(2), flag(3), flag(4), no_show], answers, mentor_of, RULES.low_score)
+    kept = low_scores_for_lead([low(1), low(2), low(3), low(4), no_show], answers, mentor_of, RULES.low_score)
     assert [(f.match_id, f.kind) for f in kept] == [(2, "low_score"), (4, "low_score"), (3, "no_show")]
     assert "match 1 of the same mentor was rated low too" in kept[0].detail
     # a low score of someone who did not meet is no pattern of the mentor's
-    assert low_scores_for_lead([flag(2)], [rated(1, 1, 1, met=False), rated(2, 2, 5)], mentor_of, 2) == []
+    assert low_scores_for_lead([low(2)], [rated(1, 1, 1, met=False), rated(2, 2, 5)], mentor_of, 2) == []
 
 
 def test_a_mentors_own_low_ratings_are_no_pattern_of_the_mentor() -> None:
     """ "The mentor was rated low in an earlier match" counted the mentor's own rating of a match too: in the
     12-week simulation most of the lead's flags were such pairs (a mentor who rated one mentee 2/5, then another),
     each 3 minutes, although nobody had rated the mentor. Only the mentees' ratings make the pattern now."""
-
-    def rated(match_id: int, role: Role, days: float, text: str = "") -> SurveyAnswer:
-        return SurveyAnswer(
-            match_id=match_id,
-            role=role,
-            submitted_at=MEETING_END + timedelta(days=days),
-            satisfaction=2,
-            met=True,
-            still_in_touch=False,
-            adopted_idea=False,
-            free_text=text,
-        )
-
-    def flag(match_id: int) -> FollowupFlag:
-        return FollowupFlag(match_id=match_id, kind="low_score", detail="rated 2/5")
-
     mentor_of = {1: "a@x.org", 2: "a@x.org", 3: "a@x.org"}
-    by_mentor = [rated(1, Role.MENTOR, 1), rated(2, Role.MENTOR, 5)]
-    assert low_scores_for_lead([flag(2)], by_mentor, mentor_of, 2) == [], "the mentor rated two mentees low"
-    mixed = [rated(1, Role.MENTOR, 1), rated(2, Role.MENTEE, 5)]
-    assert low_scores_for_lead([flag(2)], mixed, mentor_of, 2) == [], "one mentee rated the mentor low: a figure"
-    rated_twice = [rated(1, Role.MENTEE, 1), rated(3, Role.MENTEE, 6)]
-    [kept] = low_scores_for_lead([flag(3)], rated_twice, mentor_of, 2)
+    by_mentor = [rated(1, 2, 1, role=Role.MENTOR), rated(2, 2, 5, role=Role.MENTOR)]
+    assert low_scores_for_lead([low(2)], by_mentor, mentor_of, 2) == [], "the mentor rated two mentees low"
+    mixed = [rated(1, 2, 1, role=Role.MENTOR), rated(2, 2, 5)]
+    assert low_scores_for_lead([low(2)], mixed, mentor_of, 2) == [], "one mentee rated the mentor low: a figure"
+    [kept] = low_scores_for_lead([low(3)], [rated(1, 2, 1), rated(3, 2, 6)], mentor_of, 2)
     assert "match 1 of the same mentor" in kept.detail, "two mentees rated the mentor low: the lead's"
-    commented = [rated(2, Role.MENTOR, 5, text="the mentee never came prepared")]
-    assert low_scores_for_lead([flag(2)], commented, mentor_of, 2) == [flag(2)], "a comment is read"
+    commented = [rated(2, 2, 5, text="the mentee never came prepared", role=Role.MENTOR)]
+    assert low_scores_for_lead([low(2)], commented, mentor_of, 2) == [low(2)], "a comment is read"
