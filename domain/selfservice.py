@@ -45,6 +45,7 @@ ACTIONS: dict[Role, tuple[Action, ...]] = {
 # future meeting is cancelled, both sides are told, and the mentee is queued again with their waiting time kept),
 # saying why ("I could not reach …") or not ("end this mentoring").
 MATCH_ACTIONS = frozenset({Action.UNREACHABLE, Action.END})
+VIA_LINK = "(self-service link)"  # how a timeline entry or a match's end reason says the person acted through one
 FIELDS = ("token", "action", "timestamp", "until", "capacity", "reason")
 
 
@@ -92,10 +93,17 @@ def self_service_links(
             number = None
         if number is None and (action in MATCH_ACTIONS or role is Role.MENTEE):
             continue
-        claims = LinkClaims(purpose=purpose(role, action), subject=person, match_id=number, expires=expires)
-        token = sign_link(claims, secret)
-        out.append(SelfServiceLink(action=action, url=rules.url_template.format(token=token, action=claims.purpose)))
+        token = action_token(role, action, person, secret, expires, number)
+        url = rules.url_template.format(token=token, action=purpose(role, action))
+        out.append(SelfServiceLink(action=action, url=url))
     return out
+
+
+def action_token(role: Role, action: Action, person: str, secret: str, expires: datetime, number: int | None) -> str:
+    """The signed token one self-service link carries: ``person`` (an opaque key) may take ``action`` as
+    ``role`` on ``number`` (a request or a match, see the module) until ``expires``."""
+    claims = LinkClaims(purpose=purpose(role, action), subject=person, match_id=number, expires=expires)
+    return sign_link(claims, secret)
 
 
 class ActionRequest(Frozen):

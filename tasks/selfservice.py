@@ -19,6 +19,7 @@ from domain.messages import pick_language, render_ack, render_fixit, render_self
 from domain.models import OPEN_STATUSES, MenteeApplication, RequestStatus, Role, SetAside
 from domain.selfservice import (
     MATCH_ACTIONS,
+    VIA_LINK,
     Action,
     ActionRequest,
     FixNote,
@@ -189,7 +190,7 @@ def _take(svc: Services, item: ActionRequest, now: datetime) -> str:
     """Apply one action (its link is genuine, unexpired, not used before); the outcome in words."""
     secret = _secret(svc)
     actor = item.role.value
-    why = f"{item.role.value} {item.action.value} (self-service link)" + (f": {item.reason}" if item.reason else "")
+    why = f"{item.role.value} {item.action.value} {VIA_LINK}" + (f": {item.reason}" if item.reason else "")
     if item.action in MATCH_ACTIONS:
         with svc.store.unit_of_work() as uow:
             match = uow.matches.many([item.target or 0]).get(item.target or 0)

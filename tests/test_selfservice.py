@@ -35,7 +35,7 @@ from domain.rules import SelfServiceRules
 from domain.selfservice import (
     Action,
     ActionRequest,
-    purpose,
+    action_token,
     read_action,
     screen_actions,
     self_service_links,
@@ -123,10 +123,7 @@ def text_of(msg: EmailMessage) -> str:
 
 
 def token(svc: Services, role: Role, action: Action, person: str, target: int | None, days: int = 30) -> str:
-    claims = LinkClaims(
-        purpose=purpose(role, action), subject=person, match_id=target, expires=NOW + timedelta(days=days)
-    )
-    return sign_link(claims, secret_of(svc))
+    return action_token(role, action, person, secret_of(svc), NOW + timedelta(days=days), target)
 
 
 def answer(svc: Services, name: str, rows: list[dict[str, str]]) -> None:

@@ -28,7 +28,9 @@ import yaml
 from config.settings import Settings
 from connectors.base import Presence
 from domain.approval import LeadDecision
+from domain.keys import InviteKey
 from domain.models import Role
+from domain.selfservice import VIA_LINK
 from mentorflow.bootstrap import Services, build_services, use_services
 from mentorflow.simulate.clock import Tick, schedule
 from mentorflow.simulate.faults import Dice, simulator_connectors
@@ -455,7 +457,7 @@ class Simulation:
                     else:
                         self.ends_due[m.id] = due
         for m in snap.matches:  # an "end" answer the intake run took in: ended then, by that side
-            if m.id in self.ending_by_link and not m.active and "(self-service link)" in m.ended_reason:
+            if m.id in self.ending_by_link and not m.active and VIA_LINK in m.ended_reason:
                 self.people.world.ended.setdefault(m.id, (now, self.ending_by_link.pop(m.id).value))
 
     def privacy_due(self, now: datetime) -> bool:
@@ -501,8 +503,8 @@ class Simulation:
         """A side that stops uses "end this mentoring" in the invitation it got (an answer to the self-service
         form, taken in by the next intake run); a side that got no invitation (not written to, or it failed)
         writes to the lead instead, who runs `end-match` that evening."""
-        from domain.links import LinkClaims, person_key, sign_link
-        from domain.selfservice import Action, purpose
+        from domain.links import person_key
+        from domain.selfservice import Action, action_token, purpose
 
         due = sorted((at, match_id, side) for match_id, (at, side) in self.link_ends.items() if at <= now)
         if not due:
@@ -521,16 +523,13 @@ class Simulation:
             email = m.mentor if side is Role.MENTOR else emails.get(m.request_id)
             if email is None or self.people.gone(email):
                 continue
-            if not any(s.key == f"invite:{match_id}:{side.value}" and s.to == email for s in self.sent):
+            invitation = str(InviteKey(match_id=match_id, role=side))
+            if not any(s.key == invitation and s.to == email for s in self.sent):
                 self.ends_due[match_id] = at
                 continue
-            claims = LinkClaims(
-                purpose=purpose(side, Action.END),
-                subject=person_key(email, secret),
-                match_id=match_id,
-                expires=at + timedelta(days=self.services.rules.self_service.link_valid_days),
-            )
-            row = {"token": sign_link(claims, secret), "action": claims.purpose, "timestamp": at.isoformat()}
+            expires = at + timedelta(days=self.services.rules.self_service.link_valid_days)
+            token = action_token(side, Action.END, person_key(email, secret), secret, expires, match_id)
+            row = {"token": token, "action": purpose(side, Action.END), "timestamp": at.isoformat()}
             with (folder / f"end-{match_id}.csv").open("w", newline="", encoding="utf-8") as f:
                 writer = csv.DictWriter(f, fieldnames=[*row, "until", "capacity", "reason"])
                 writer.writeheader()
