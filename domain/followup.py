@@ -18,6 +18,8 @@ SURVEY = "survey"
 NO_LONGER_IN_TOUCH = "the follow-up says they are no longer in touch"  # why a match ends at completion
 # why the program ends a match whose first meeting did not happen (the mentee goes back to the waitlist, first)
 DID_NOT_MEET = "the survey says they did not meet: the mentee is matched again"
+# why the program ends a match whose mentor left the roster before the first meeting (the mentee is matched again)
+MENTOR_LEFT = "the mentor left the program before the first meeting: the mentee is matched again"
 
 
 def survey_token(match_id: int, role: Role, secret: str, expires: datetime) -> str:
@@ -216,6 +218,36 @@ def settle_no_shows(
         else:
             left.append(f)
     return sorted(set(end)), left
+
+
+def settle_departures(
+    open_matches: Mapping[int, str], met: Iterable[int], left_now: Iterable[str]
+) -> tuple[list[int], list[FollowupFlag]]:
+    """What the program does about mentors gone from the roster: (matches to end and re-queue, flags for the lead).
+
+    ``open_matches``: the open matches of every mentor no longer in the roster (match id → mentor key); ``met``:
+    those whose first meeting already took place; ``left_now``: the mentors who left since the last roster read.
+    A match whose first meeting is still ahead (or was never planned) needs no human: the mentor left the
+    program, so the match ends, the meeting is cancelled and the mentee is matched again first, as after a
+    no-show. A relationship that already met may go on outside the program; that is the lead's to know, in one
+    flag per mentor (on their first such match, naming the others), raised once, when the mentor leaves.
+    """
+    met, left_now = set(met), set(left_now)
+    end = sorted(m for m in open_matches if m not in met)
+    ongoing: dict[str, list[int]] = {}
+    for match_id in sorted(m for m in open_matches if m in met):
+        ongoing.setdefault(open_matches[match_id], []).append(match_id)
+    flags = [
+        FollowupFlag(
+            match_id=ids[0],
+            kind="mentor_left",
+            detail="the mentor is no longer in the roster"
+            + (f"; their other ongoing matches: {', '.join(map(str, ids[1:]))}" if ids[1:] else ""),
+        )
+        for mentor, ids in sorted(ongoing.items())
+        if mentor in left_now
+    ]
+    return end, flags
 
 
 def low_scores_for_lead(

@@ -56,6 +56,11 @@ class RosterRepository:
             r.active, r.updated_at, r.data = False, now, {**r.data, "active": False}
         return sorted(r.email for r in gone)
 
+    def absent(self, present: Sequence[str]) -> list[str]:
+        """Every known mentor (active or not) whose key is not among ``present``: those gone from the roster."""
+        here = {e.lower() for e in present}
+        return sorted(e for e in self.session.scalars(select(MentorRow.email)).all() if e not in here)
+
     def mentors(self, active_only: bool = False) -> list[Mentor]:
         q = select(MentorRow.data).order_by(MentorRow.email)
         if active_only:

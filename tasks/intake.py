@@ -15,14 +15,16 @@ from pydantic import BaseModel, Field
 
 from connectors.base import IntakeBatch
 from domain.erasure import forgotten_hash
+from domain.followup import MENTOR_LEFT, settle_departures
 from domain.intake import answer_of, inspect_mentor, parse_mentee, parse_withdrawal
 from domain.links import person_key
-from domain.models import FollowupFlag, MenteeApplication, Mentor, RawResponse, RequestStatus, SetAside, Withdrawal
+from domain.models import MenteeApplication, Mentor, RawResponse, RequestStatus, SetAside, Withdrawal
 from domain.rules import ProgramRules
 from domain.topics import MappingReport, mapping_report
 from mentorflow.bootstrap import current_services
 from store.uow import UnitOfWork
 from tasks.common import log, retry_if_transient
+from tasks.lifecycle import end_relationship
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -68,15 +70,29 @@ def sync_roster(now: datetime) -> RosterReport:
         added, updated = uow.roster.sync(mentors, now)
         uow.requests.record_set_aside(bad, "mentor", now)
         gone = uow.roster.deactivate_absent(present, now) if raws else []
-        left = uow.matches.active_of_mentors(gone)
-        uow.followup.record_flags(
-            [
-                FollowupFlag(match_id=m, kind="mentor_left", detail="the mentor is no longer in the roster")
-                for m in left
-            ],
-            now,
+        # every mentor not in the roster, not only those who left since the last read: an ending a crash cut
+        # short is found again here
+        departed = uow.roster.absent(present) if raws else []
+        open_matches = uow.matches.many(uow.matches.active_of_mentors(departed))
+        met = [i for i, m in uow.matches.meetings(list(open_matches)).items() if m.start <= now]
+        end, flags = settle_departures(
+            {i: m.mentor_email.lower() for i, m in open_matches.items()}, met, {g.lower() for g in gone}
         )
-    log("roster synced", read=len(raws), added=added, updated=updated, set_aside=len(bad), left=len(gone))
+        uow.followup.record_flags(flags, now)
+        unfinished = [m.id for m in uow.matches.ended_for(MENTOR_LEFT)]
+    # each ending frees the place, cancels the meeting, tells whoever may be written to, and re-queues the mentee
+    # (waiting time kept); one whose cancel or emails failed is finished by a later run (idempotent by ledger key)
+    for match_id in [*end, *unfinished]:
+        end_relationship(svc, match_id, MENTOR_LEFT, "roster", now)
+    log(
+        "roster synced",
+        read=len(raws),
+        added=added,
+        updated=updated,
+        set_aside=len(bad),
+        left=len(gone),
+        matches_ended=len(end),
+    )
     mapping = mapping_report(check for _, check in inspected)
     return RosterReport(read=len(raws), added=added, updated=updated, set_aside=bad, mapping=mapping)
 

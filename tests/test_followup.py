@@ -15,6 +15,7 @@ from domain.followup import (
     followup_actions,
     low_scores_for_lead,
     read_survey_token,
+    settle_departures,
     settle_no_shows,
     survey_summary,
     survey_token,
@@ -192,6 +193,23 @@ def test_a_first_no_show_is_matched_again_by_the_program_and_only_a_repeat_is_fl
     assert end == [7]
     assert left == [low, again], "a repeat no-show of request 90 is the lead's; other flags pass"
     assert settle_no_shows([no_show], {}, set()) == ([], [no_show]), "a match it does not know is left to the lead"
+
+
+def test_a_mentor_gone_before_the_first_meeting_is_settled_by_the_program_and_one_flag_tells_the_rest() -> None:
+    """A mentor who left the roster with three open matches was three flags (9 of the lead's minutes) although
+    a first meeting with someone who left needs no human: the match ends and the mentee is matched again, first.
+    What already met is the lead's to know, once per mentor, on the roster read that saw the mentor go."""
+    open_matches = {60: "m9", 75: "m9", 77: "m9", 80: "m3", 81: "m5"}
+    end, flags = settle_departures(open_matches, met=[60, 77, 81], left_now={"m9", "m3"})
+    assert end == [75, 80], "no first meeting yet: ended by the program"
+    assert flags == [
+        FollowupFlag(
+            match_id=60,
+            kind="mentor_left",
+            detail="the mentor is no longer in the roster; their other ongoing matches: 77",
+        )
+    ], "one flag for m9; m3 had nothing that met; m5 left at an earlier read and was flagged then"
+    assert settle_departures({}, [], {"m9"}) == ([], [])
 
 
 def rated(

@@ -17,6 +17,7 @@ import pytest
 
 from config.settings import Settings
 from domain.models import (
+    Meeting,
     MenteeApplication,
     Mentor,
     ProposedMatch,
@@ -368,12 +369,18 @@ def test_what_the_lead_sees_is_what_is_open_now(svc: Services, data_dir: Path) -
     with svc.store.unit_of_work() as uow:
         assert uow.reporting.status_report().set_aside == [], "the person fixed their answer"
 
-    # a mentor gone from the roster is deactivated and their open match flagged; a flag marked done goes away
+    # a mentor gone from the roster is deactivated and their open match, which already met, flagged; a flag
+    # marked done goes away
     sync_roster.fn(NOW)
     with svc.store.unit_of_work() as uow:
         [req] = uow.requests.all()
         leaving = uow.roster.mentors(active_only=True)[0]
     [m] = approved(svc, (req.id, str(leaving.email)))
+    with svc.store.unit_of_work() as uow:
+        start = NOW + timedelta(hours=12)
+        uow.matches.plan_meeting(
+            Meeting(match_id=m, start=start, end=start + timedelta(hours=1), event_id=f"ev{m}x1234567", video_link="")
+        )
     roster = data_dir / "mentors.yaml"
 
     records = yaml.safe_load(roster.read_text(encoding="utf-8"))
@@ -383,12 +390,52 @@ def test_what_the_lead_sees_is_what_is_open_now(svc: Services, data_dir: Path) -
     with svc.store.unit_of_work() as uow:
         assert str(leaving.email) not in {str(x.email) for x in uow.roster.mentors(active_only=True)}
         [flag] = uow.reporting.status_report().flags
+        assert uow.matches.many([m])[m].active, "a relationship that met is the lead's to judge"
     assert flag.match_id == m and flag.kind == "mentor_left"
     result = CliRunner().invoke(app, ["flags", "done", str(flag.id)], env={"MENTORFLOW_DATA_DIR": str(data_dir)})
     assert result.exit_code == 0 and "done" in result.output
     sync_roster.fn(NOW + timedelta(days=2))
     with svc.store.unit_of_work() as uow:
         assert uow.reporting.status_report().flags == []
+
+
+def test_a_mentor_gone_before_the_first_meeting_ends_the_match_and_the_mentee_is_matched_again(
+    svc: Services, data_dir: Path
+) -> None:
+    """Invariant 8 when the mentor leaves the roster: no flag for the lead (it was one per match), the meeting is
+    cancelled, the mentee is told and queued again first; the mentor, gone, is not written to. A second read
+    (as after a crash between the roster's commit and the ending) ends nothing twice."""
+    import yaml
+
+    from connectors.base import Presence
+    from domain.followup import MENTOR_LEFT
+    from tasks.intake import sync_roster
+    from tasks.invites import invite_matches
+
+    sync_roster.fn(NOW)
+    [a] = request_ids(svc, "dana@example.org")
+    with svc.store.unit_of_work() as uow:
+        leaving = uow.roster.mentors(active_only=True)[0]
+        waited_since = uow.requests.get(a).waiting_since
+    [m] = approved(svc, (a, str(leaving.email)))
+    assert invite_matches.fn([m], NOW).outcomes[0].status == "scheduled"
+    with svc.store.unit_of_work() as uow:
+        meeting = uow.matches.meeting(m)
+    assert meeting is not None and meeting.start > NOW + timedelta(days=2), "ahead of both roster reads"
+    roster = data_dir / "mentors.yaml"
+    records = yaml.safe_load(roster.read_text(encoding="utf-8"))
+    kept = [r for r in records if str(r["email"]).lower() != str(leaving.email).lower()]
+    roster.write_text(yaml.safe_dump(kept, allow_unicode=True), encoding="utf-8")
+
+    for day in (1, 2):
+        sync_roster.fn(NOW + timedelta(days=day))
+    with svc.store.unit_of_work() as uow:
+        assert uow.reporting.status_report().flags == []
+        assert not uow.matches.many([m])[m].active and uow.matches.ended_for(MENTOR_LEFT)[0].id == m
+        again = uow.requests.get(a)
+        assert uow.ledger.keys("ended:") == {f"ended:{m}:mentee"}, "the mentee is told once; the mentor is gone"
+    assert again.status is RequestStatus.PENDING and again.waiting_since == waited_since
+    assert svc.connectors.calendar.lookup(meeting.event_id) is Presence.ABSENT
 
 
 # --- invariant 6 ------------------------------------------------------------------------------------------------
