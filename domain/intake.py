@@ -523,20 +523,19 @@ def _scheduling(text: str) -> str:
     raise ValueError("must be invite or booking_link")
 
 
+# the survey's own column names (a local survey file is written with these), then other headings of the same columns
+SURVEY_FIELDS = (
+    "token",
+    "timestamp",
+    "satisfaction",
+    "met",
+    "still_in_touch",
+    "adopted_idea",
+    "free_text",
+    "consent_quote",
+)
 SURVEY_COLUMNS: dict[str, str] = {
-    **{
-        k: k
-        for k in (
-            "token",
-            "timestamp",
-            "satisfaction",
-            "met",
-            "still_in_touch",
-            "adopted_idea",
-            "free_text",
-            "consent_quote",
-        )
-    },
+    **{k: k for k in SURVEY_FIELDS},
     "חותמת זמן": "timestamp",
     "still in touch": "still_in_touch",
     "adopted an idea": "adopted_idea",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -45,46 +46,30 @@ class SelfServiceRepository:
         )
         return self.session.scalar(stmt)
 
+    def _latest(self, key: Any, value: Any, role: Role, action: Action, *where: Any) -> dict[Any, Any]:
+        """``key`` → ``value`` of each key's latest action of this kind (rows in order: a later one overwrites)."""
+        rows = (
+            select(key, value)
+            .where(SelfServiceActionRow.role == role.value, SelfServiceActionRow.action == action.value, *where)
+            .order_by(SelfServiceActionRow.submitted_at, SelfServiceActionRow.id)
+        )
+        return dict(self.session.execute(rows).tuples().all())
+
     def pauses(self, role: Role, now: datetime) -> dict[str, datetime]:
         """Person key → return time, for each person of ``role`` whose latest pause still holds at ``now``."""
-        latest: dict[str, datetime | None] = {}
-        for person, until in self.session.execute(
-            select(SelfServiceActionRow.person, SelfServiceActionRow.until)
-            .where(SelfServiceActionRow.role == role.value, SelfServiceActionRow.action == Action.PAUSE.value)
-            .order_by(SelfServiceActionRow.submitted_at, SelfServiceActionRow.id)
-        ):
-            latest[person] = until
+        latest = self._latest(SelfServiceActionRow.person, SelfServiceActionRow.until, role, Action.PAUSE)
         return {p: u for p, u in latest.items() if u is not None and u > now}
 
     def paused_requests(self, now: datetime) -> dict[int, datetime]:
         """Request id → return time, for requests whose mentee's latest pause of them still holds."""
-        latest: dict[int, datetime | None] = {}
-        for target, until in self.session.execute(
-            select(SelfServiceActionRow.target, SelfServiceActionRow.until)
-            .where(
-                SelfServiceActionRow.role == Role.MENTEE.value,
-                SelfServiceActionRow.action == Action.PAUSE.value,
-                SelfServiceActionRow.target.is_not(None),
-            )
-            .order_by(SelfServiceActionRow.submitted_at, SelfServiceActionRow.id)
-        ):
-            latest[target] = until
+        target = SelfServiceActionRow.target
+        latest = self._latest(target, SelfServiceActionRow.until, Role.MENTEE, Action.PAUSE, target.is_not(None))
         return {t: u for t, u in latest.items() if u is not None and u > now}
 
     def capacities(self) -> dict[str, int]:
         """Mentor person key → the capacity they last set themselves."""
-        out: dict[str, int] = {}
-        for person, capacity in self.session.execute(
-            select(SelfServiceActionRow.person, SelfServiceActionRow.capacity)
-            .where(
-                SelfServiceActionRow.role == Role.MENTOR.value,
-                SelfServiceActionRow.action == Action.CAPACITY.value,
-                SelfServiceActionRow.capacity.is_not(None),
-            )
-            .order_by(SelfServiceActionRow.submitted_at, SelfServiceActionRow.id)
-        ):
-            out[person] = capacity
-        return out
+        capacity = SelfServiceActionRow.capacity
+        return self._latest(SelfServiceActionRow.person, capacity, Role.MENTOR, Action.CAPACITY, capacity.is_not(None))
 
     def since(self, at: datetime) -> list[TakenAction]:
         """The actions taken at or after ``at``, oldest first."""

@@ -26,6 +26,7 @@ import yaml
 
 from connectors.local.calendar import write_atomically
 from domain.followup import survey_token
+from domain.intake import SURVEY_FIELDS
 from domain.models import Role
 
 TOPICS = (
@@ -78,16 +79,6 @@ FORM_COLUMNS = (
     "May we contact you?",
     "May we quote your feedback?",
     "Send me the newsletter?",
-)
-SURVEY_COLUMNS = (
-    "token",
-    "timestamp",
-    "satisfaction",
-    "met",
-    "still_in_touch",
-    "adopted_idea",
-    "free_text",
-    "consent_quote",
 )
 
 
@@ -545,7 +536,7 @@ class People:
     def _write_surveys(self) -> None:
         path = self.dir / "surveys" / "answers.csv"
         with path.with_suffix(".tmp").open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(SURVEY_COLUMNS))
+            writer = csv.DictWriter(fh, fieldnames=list(SURVEY_FIELDS))
             writer.writeheader()
             writer.writerows(self.survey_rows)
         path.with_suffix(".tmp").replace(path)
