@@ -2,7 +2,8 @@
 
 Each rule errs toward running: a fact that could mean work makes the stage due, and only a stage that provably
 does nothing (no send, no store change, no time-based step falling due) is skipped. Intake is always run: what
-it reads (roster, form answers, self-service answers) is only known by reading it.
+it reads (roster, form answers, self-service answers) is only known by reading it. A skipped stage publishes no
+artifact: the lead's last one of it stands (the match report and a waiting preview are not shown again).
 """
 
 from __future__ import annotations
