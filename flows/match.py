@@ -116,14 +116,15 @@ def match(
             proposal_id = keep_proposal(as_is(ask), run_id, now)
             for older in superseded:  # their batches are in this one: their forms must not decide
                 close_suspended_run(older, "cancelled", "superseded by a newer batch")
+            lines = proposal_lines(ask)  # once: the artifact and the form show the same names
             publish_report(
                 "match-proposal",
                 f"Matches awaiting your approval (batch {proposal_id})",
-                [describe_proposals(ask), "Answer in this run's form (Resume), or run `mentorflow approve`."],
+                [describe_proposals(ask, lines), "Answer in this run's form (Resume), or run `mentorflow approve`."],
             )
             awaiting = len(ask.matches)
             language = svc.rules.digest.language
-            text = form_description(language, proposal_id, proposal_lines(ask), rules.approval_timeout_hours)
+            text = form_description(language, proposal_id, lines, rules.approval_timeout_hours)
             decision = _ask_lead(text)  # suspends here in a deployment run
             if decision is not None:
                 more, turned_down = apply_decision(ask, decision)

@@ -37,7 +37,8 @@ def pipeline(
     out: dict[str, Any] = {"intake": intake(as_of)}
     svc = current_services()
     now = resolve_now(as_of, svc.settings.timezone)
-    facts = read_stage_facts(now)  # after intake: what it stored or changed counts
+    # after intake (what it stored counts); matching's plan is made there, as the match run would make it
+    facts = read_stage_facts(now, objective, approval)  # type: ignore[arg-type]
     due = stages_due(facts, now, svc.rules.digest.period_days, svc.settings.timezone)
     summary = match(as_of, objective, approval) if due.match else Skipped()  # type: ignore[arg-type]
     out["match"] = summary

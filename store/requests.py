@@ -459,6 +459,13 @@ class RequestRepository:
         )
         return [since for (since,) in rows]
 
+    def wait_reasons(self) -> dict[int, str]:
+        """The reason each pending request waits, as last noted (one query, two columns)."""
+        rows = self.session.execute(
+            select(RequestRow.id, RequestRow.wait_reason).where(RequestRow.status == RequestStatus.PENDING.value)
+        )
+        return {rid: reason for rid, reason in rows}
+
     def note_waiting(self, reasons: Mapping[int, str], now: datetime) -> None:
         """Why each still-pending request waits (a request no longer pending is left alone); one statement."""
         if not reasons:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from prefect import task
@@ -36,9 +36,16 @@ def own_capacities(
     return out
 
 
-@task(name="propose-matches", cache_policy=NO_CACHE)
-def propose(now: datetime, objective: Literal["fit", "participation", "stable"] | None = None) -> MatchResult:
-    """Match every pending request against the mentors' remaining capacity."""
+class Planned(NamedTuple):
+    """A plan of matches, with how many requests it planned and how many of them are paused."""
+
+    result: MatchResult
+    pending: int
+    paused: int
+
+
+def plan_matches(now: datetime, objective: Literal["fit", "participation", "stable"] | None = None) -> Planned:
+    """Match every pending request against the mentors' remaining capacity (reads only: nothing is recorded)."""
     svc = current_services()
     with svc.store.unit_of_work() as uow:
         pending = uow.requests.all(RequestStatus.PENDING)
@@ -55,10 +62,17 @@ def propose(now: datetime, objective: Literal["fit", "participation", "stable"] 
     mentors = own_capacities(mentors, mentor_pauses, capacities, svc.settings.survey_token_secret.get_secret_value())
     result = propose_matches(pending, mentors, load, svc.rules, now, objective)
     result = result.model_copy(update={"waitlist": [*result.waitlist, *on_pause]})  # the lead sees why they wait
+    return Planned(result, len(pending), len(paused))
+
+
+@task(name="propose-matches", cache_policy=NO_CACHE)
+def propose(now: datetime, objective: Literal["fit", "participation", "stable"] | None = None) -> MatchResult:
+    """Match every pending request against the mentors' remaining capacity."""
+    result, pending, paused = plan_matches(now, objective)
     log(
         "matches proposed",
-        pending=len(pending),
-        paused=len(paused),
+        pending=pending,
+        paused=paused,
         proposed=len(result.matches),
         waiting=len(result.waitlist),
     )
@@ -110,7 +124,8 @@ def keep_proposal(ask: MatchResult, flow_run_id: str, now: datetime) -> int:
 def proposal_lines(result: MatchResult) -> list[ProposalLine]:
     """The proposals with the mentee's and the mentor's names (one read of the store)."""
     with current_services().store.unit_of_work() as uow:
-        mentors = {m.key: m.name for m in uow.roster.mentors()}
+        named = uow.roster.many([str(m.mentor_email) for m in result.matches])  # these mentors only, not the roster
+        mentors = {key: m.name for key, m in named.items()}
         requests = uow.requests.many([m.request_id for m in result.matches])
     return [
         ProposalLine(
@@ -124,9 +139,12 @@ def proposal_lines(result: MatchResult) -> list[ProposalLine]:
     ]
 
 
-def describe_proposals(result: MatchResult) -> str:
-    """The proposals and the waitlist as markdown tables for the lead (names from the store)."""
-    rows = [p.cells() for p in proposal_lines(result)]
+def describe_proposals(result: MatchResult, lines: list[ProposalLine] | None = None) -> str:
+    """The proposals and the waitlist as markdown tables for the lead (names from the store, unless ``lines``
+    already has them)."""
+    if lines is None:
+        lines = proposal_lines(result) if result.matches else []
+    rows = [p.cells() for p in lines]
     table = md_table(["request", "mentee", "mentor", "score", "reasons"], rows) if rows else "No proposals."
     waitlist = (
         md_table(["request", "why waiting"], [(w.request_id, w.reason) for w in result.waitlist])

@@ -198,6 +198,25 @@ def _met_or_not(svc: Services, m: int, request_id: int, met: bool, day: int) -> 
         )
 
 
+def test_only_an_unfinished_no_show_ending_makes_follow_up_due(svc: Services) -> None:
+    """The pipeline's due-check (issue #12) counts the no-show endings follow-up would finish (a cancel or an
+    email to a side not done), not every no-show ever: a finished ending is no work."""
+    from domain.followup import FollowupPlan
+    from tasks.followup import assess_meetings
+
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor(capacity=1)], NOW)
+    [a] = request_ids(svc, "dana@example.org")
+    [m] = approved(svc, (a, "avi@example.org"))
+    _met_or_not(svc, m, a, met=False, day=2)
+    assert assess_meetings.fn(FollowupPlan(), NOW + timedelta(days=7)).rematched == [m]
+    with svc.store.unit_of_work() as uow:
+        assert uow.stages.unfinished_no_show_endings() == 0, "both sides told: nothing left to finish"
+        uow.ledger.finish(f"ended:{m}:mentor", "uncertain", NOW + timedelta(days=7))
+    with svc.store.unit_of_work() as uow:
+        assert uow.stages.unfinished_no_show_endings() == 1, "the mentor's email is not done: follow-up finishes it"
+
+
 def test_a_pair_that_did_not_meet_is_matched_again_by_the_program_and_a_second_no_show_is_flagged(
     svc: Services,
 ) -> None:

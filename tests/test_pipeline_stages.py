@@ -13,6 +13,7 @@ from config.settings import Settings
 from domain.models import RequestStatus
 from flows.pipeline import Skipped, pipeline
 from mentorflow.bootstrap import build_services, use_services
+from tasks.newsletter import approve_newsletter
 from tasks.stages import read_stage_facts
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -27,6 +28,7 @@ def test_a_run_with_nothing_new_skips_idle_stages_and_due_work_still_runs(data_d
         first = pipeline(DAY0, approval="auto")
         assert first["invite"].scheduled >= 25
         assert not isinstance(first["report"], Skipped)
+        assert not isinstance(first["match"], Skipped) and first["match"].approved >= 25
         assert isinstance(first["followup"], Skipped), "every first meeting is ahead: nothing to follow up yet"
 
         # the counts agree with the lists the stages themselves read
@@ -43,8 +45,18 @@ def test_a_run_with_nothing_new_skips_idle_stages_and_due_work_still_runs(data_d
         assert isinstance(again["followup"], Skipped)
         assert isinstance(again["report"], Skipped), "today's report went out in the first run"
 
-        # 40 days on every first meeting is past: surveys fall due, a new day's report, a complete digest period
+        # 40 days on every first meeting is past: surveys fall due, a new day's report
         later = pipeline(DAY0 + timedelta(days=40), approval="auto")
         assert not isinstance(later["followup"], Skipped) and later["followup"].surveys_sent >= 2 * 25
         assert not isinstance(later["report"], Skipped) and later["report"].outcome == "performed"
-        assert not isinstance(later["digest"], Skipped)
+        # the first run's issue still waits for the lead (its preview mailed): that run would only show it again
+        assert first["digest"].awaiting_approval and isinstance(later["digest"], Skipped)
+
+        # right after: matching's plan, made again, changes nothing
+        idle = pipeline(DAY0 + timedelta(days=40), approval="auto")
+        assert isinstance(idle["match"], Skipped) and isinstance(idle["digest"], Skipped)
+
+        # the lead approves the issue: the next run's digest sends it
+        assert approve_newsletter(services, [], DAY0 + timedelta(days=40, hours=1)) is not None
+        approved = pipeline(DAY0 + timedelta(days=40, hours=2), approval="auto")
+        assert not isinstance(approved["digest"], Skipped) and approved["digest"].published

@@ -8,7 +8,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from domain.pipeline import StageFacts, StagesDue, followup_due_in_store, invite_due, stages_due
+from domain.approval import ApprovalPlan, WaitingProposal
+from domain.models import MatchResult, ProposedMatch, ScoreBreakdown, Unmatched
+from domain.pipeline import (
+    StageFacts,
+    StagesDue,
+    followup_due_in_store,
+    invite_due,
+    match_would_change,
+    stages_due,
+)
 
 TZ = "Asia/Jerusalem"
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=ZoneInfo(TZ))
@@ -85,3 +94,70 @@ def test_survey_source_is_read_only_when_the_store_does_not_decide() -> None:
 
 def test_a_digest_period_not_complete_yet_is_not_due() -> None:
     assert not due(digest_last_end=MIDNIGHT - timedelta(days=PERIOD - 1)).digest
+
+
+# --- a match run that would change nothing; a digest preview still waiting for the lead ----------------------
+
+HOURS = 48
+PAIR = ProposedMatch(request_id=1, mentor_email="m@example.org", score=3.0, breakdown=ScoreBreakdown(), reasons=["x"])
+WAITS = Unmatched(request_id=2, reason="no mentor shares a language")
+
+
+def plan(now: list[ProposedMatch] | None = None, ask: list[ProposedMatch] | None = None) -> ApprovalPlan:
+    """A plan approving ``now``, asking the lead about ``ask``; request 2 waits, for the reason stored."""
+    return ApprovalPlan(
+        actor="auto-threshold",
+        approve_now=MatchResult(matches=now or [], waitlist=[WAITS]),
+        ask_lead=MatchResult(matches=ask or [], waitlist=[WAITS]),
+    )
+
+
+def batch(result: MatchResult, age_hours: float = 1) -> WaitingProposal:
+    return WaitingProposal(id=1, flow_run_id="run", created_at=NOW - timedelta(hours=age_hours), result=result)
+
+
+STORED = {2: WAITS.reason}
+
+
+def changes(p: ApprovalPlan, waiting: list[WaitingProposal], reasons: dict[int, str] = STORED) -> bool:
+    return match_would_change(p, waiting, reasons, NOW, HOURS)
+
+
+def test_a_match_run_that_would_change_nothing_is_skipped_and_one_with_work_runs() -> None:
+    assert not changes(plan(), [])  # nobody can be paired now, each waits for the reason recorded
+    assert not changes(plan(ask=[PAIR]), [batch(plan(ask=[PAIR]).ask_lead)]), "the same batch already waits"
+    assert due(pending_requests=3, match_idle=True) == due(), "idle: match is skipped"
+    assert due(pending_requests=3, match_idle=False).match
+
+
+@pytest.mark.parametrize(
+    ("plan_", "waiting", "reasons", "why"),
+    [
+        (plan(now=[PAIR]), [], STORED, "a pair approved at once (time freed a place, a mentor joined)"),
+        (plan(), [], {2: "an older reason"}, "another reason why someone waits is recorded"),
+        (plan(), [], {}, "a request not noted yet"),
+        (plan(ask=[PAIR]), [], STORED, "a new batch for the lead"),
+        (plan(ask=[PAIR]), [batch(MatchResult(matches=[], waitlist=[WAITS]))], STORED, "another batch"),
+        (plan(), [batch(plan(ask=[PAIR]).ask_lead)], STORED, "a batch no longer possible is retired"),
+        (plan(ask=[PAIR]), [batch(plan(ask=[PAIR]).ask_lead, age_hours=HOURS)], STORED, "the lead's time ran out"),
+    ],
+)
+def test_each_change_a_match_run_would_make_makes_it_due(
+    plan_: ApprovalPlan, waiting: list[WaitingProposal], reasons: dict[int, str], why: str
+) -> None:
+    assert changes(plan_, waiting, reasons), why
+
+
+WAITING = (MIDNIGHT - timedelta(days=3), MIDNIGHT)  # begins where the last issue ended
+
+
+def test_a_preview_waiting_for_the_lead_is_not_due_until_its_release() -> None:
+    assert not due(digest_waiting=WAITING, digest_waiting_release="wait", digest_preview_mailed=True).digest
+    assert due(digest_waiting=WAITING, digest_waiting_release="send", digest_preview_mailed=True).digest, (
+        "approved by the lead, or its quiet period over: sent by this run"
+    )
+    assert due(digest_waiting=WAITING, digest_waiting_release="wait", digest_preview_mailed=False).digest, (
+        "the preview's mail to the lead is not done yet"
+    )
+    assert due(digest_waiting=WAITING, digest_waiting_release="skip", digest_preview_mailed=True).digest
+    assert due(digest_waiting=WAITING, digest_preview_mailed=True).digest, "release unknown: run"
