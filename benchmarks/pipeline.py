@@ -170,15 +170,12 @@ def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
-def measure(db: Database, root: Path, sizes: dict[str, int], out: dict[str, Any], save: Any) -> None:
-    """Fill ``out`` measure by measure (``save()`` after each, so a long run keeps what it measured)."""
-    from flows.intake import intake
+def measure_pipeline(db: Database, root: Path, sizes: dict[str, int], out: dict[str, Any], save: Any) -> None:
+    """The ``pipeline`` flow over new answers, then again with nothing new."""
     from flows.pipeline import pipeline
     from mentorflow.bootstrap import use_services
 
     times = STAGE_TIMES
-    time_stages(times)
-    times.clear()
     folder = root / f"{db.kind}-pipeline"
     write_program(folder, sizes["pipeline"], sizes["mentors"])
     services = services_for(folder, db.url(folder))
@@ -195,6 +192,21 @@ def measure(db: Database, root: Path, sizes: dict[str, int], out: dict[str, Any]
         out["task_runs_nothing_new"] = task_run_count() - before
         out["nothing_new_by_stage"], out["load_nothing_new"] = dict(times), load()
         save()
+
+
+def measure(
+    db: Database, root: Path, sizes: dict[str, int], out: dict[str, Any], save: Any, intake_only: bool = False
+) -> None:
+    """Fill ``out`` measure by measure (``save()`` after each, so a long run keeps what it measured);
+    ``intake_only``: only the two intake exports."""
+    from flows.intake import intake
+    from mentorflow.bootstrap import use_services
+
+    times = STAGE_TIMES
+    time_stages(times)
+    times.clear()
+    if not intake_only:
+        measure_pipeline(db, root, sizes, out, save)
     for size in ("small", "large"):
         folder = root / f"{db.kind}-intake-{size}"
         write_program(folder, sizes[size], 40, seed=sizes[size])
@@ -220,7 +232,9 @@ def load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def run(databases: list[str], postgres_url: str, label: str, sizes: dict[str, int], out: Path) -> dict[str, Any]:
+def run(
+    databases: list[str], postgres_url: str, label: str, sizes: dict[str, int], out: Path, intake_only: bool = False
+) -> dict[str, Any]:
     results: dict[str, Any] = {"label": label, "sizes": sizes, "databases": {}}
     startup = int(os.environ.get("MENTORFLOW_BENCH_SERVER_STARTUP_TIMEOUT", "600"))
     with (
@@ -237,7 +251,7 @@ def run(databases: list[str], postgres_url: str, label: str, sizes: dict[str, in
                 print(label, kind, json.dumps(figures), flush=True)
 
             try:
-                measure(db, Path(tmp), sizes, figures, save)
+                measure(db, Path(tmp), sizes, figures, save, intake_only)
             finally:
                 db.drop_all()
     return results
@@ -250,6 +264,7 @@ def measure_base(rev: str, args: argparse.Namespace, out: Path) -> None:
         subprocess.run(["tar", "-x", "-C", code], input=archive.stdout, check=True)
         command = [sys.executable, __file__, "--code", code, "--label", "base", "--out", str(out), "--db", *args.db]
         command += ["--postgres-url", args.postgres_url] + (["--quick"] if args.quick else [])
+        command += (["--large", str(args.large)] if args.large else []) + (["--intake-only"] * args.intake_only)
         subprocess.run(command, cwd=code, check=True)
 
 
@@ -310,6 +325,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help=f"small sizes, to see that it runs: {QUICK}")
     parser.add_argument("--large", type=int, help=f"answers in the large intake export (default {SIZES['large']:,})")
     parser.add_argument("--code", help="measure this checkout instead of the one the script is in")
+    parser.add_argument(
+        "--intake-only", action="store_true", help="only the intake measures (the 100- and the large export)"
+    )
     parser.add_argument("--label", default="new")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--compare", type=Path, help="the base run's JSON (measured first when it is missing)")
@@ -328,7 +346,11 @@ def main() -> None:
     sizes = dict(QUICK if args.quick else SIZES)
     if args.large:
         sizes["large"] = args.large
-    new = json.loads(args.new.read_text()) if args.new else run(args.db, args.postgres_url, args.label, sizes, out)
+    new = (
+        json.loads(args.new.read_text())
+        if args.new
+        else run(args.db, args.postgres_url, args.label, sizes, out, args.intake_only)
+    )
     base = json.loads(args.compare.read_text()) if args.compare else None
     md = table(base, new)
     print(md)
