@@ -170,18 +170,12 @@ def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
-def measure(
-    db: Database, root: Path, sizes: dict[str, int], out: dict[str, Any], save: Any, pipeline_only: bool = False
-) -> None:
-    """Fill ``out`` measure by measure (``save()`` after each, so a long run keeps what it measured);
-    ``pipeline_only``: ``all_stages`` and ``nothing_new`` only, not the intake exports."""
-    from flows.intake import intake
+def measure_pipeline(db: Database, root: Path, sizes: dict[str, int], out: dict[str, Any], save: Any) -> None:
+    """The ``pipeline`` flow over new answers, then again with nothing new."""
     from flows.pipeline import pipeline
     from mentorflow.bootstrap import use_services
 
     times = STAGE_TIMES
-    time_stages(times)
-    times.clear()
     folder = root / f"{db.kind}-pipeline"
     write_program(folder, sizes["pipeline"], sizes["mentors"])
     services = services_for(folder, db.url(folder))
@@ -198,6 +192,27 @@ def measure(
         out["task_runs_nothing_new"] = task_run_count() - before
         out["nothing_new_by_stage"], out["load_nothing_new"] = dict(times), load()
         save()
+
+
+def measure(
+    db: Database,
+    root: Path,
+    sizes: dict[str, int],
+    out: dict[str, Any],
+    save: Any,
+    intake_only: bool = False,
+    pipeline_only: bool = False,
+) -> None:
+    """Fill ``out`` measure by measure (``save()`` after each, so a long run keeps what it measured);
+    ``intake_only``: only the two intake exports; ``pipeline_only``: ``all_stages`` and ``nothing_new`` only."""
+    from flows.intake import intake
+    from mentorflow.bootstrap import use_services
+
+    times = STAGE_TIMES
+    time_stages(times)
+    times.clear()
+    if not intake_only:
+        measure_pipeline(db, root, sizes, out, save)
     if pipeline_only:
         return
     for size in ("small", "large"):
@@ -231,6 +246,7 @@ def run(
     label: str,
     sizes: dict[str, int],
     out: Path,
+    intake_only: bool = False,
     pipeline_only: bool = False,
 ) -> dict[str, Any]:
     results: dict[str, Any] = {"label": label, "sizes": sizes, "databases": {}}
@@ -249,7 +265,7 @@ def run(
                 print(label, kind, json.dumps(figures), flush=True)
 
             try:
-                measure(db, Path(tmp), sizes, figures, save, pipeline_only)
+                measure(db, Path(tmp), sizes, figures, save, intake_only, pipeline_only)
             finally:
                 db.drop_all()
     return results
@@ -263,6 +279,7 @@ def measure_base(rev: str, args: argparse.Namespace, out: Path) -> None:
         command = [sys.executable, __file__, "--code", code, "--label", "base", "--out", str(out), "--db", *args.db]
         command += ["--postgres-url", args.postgres_url] + (["--quick"] if args.quick else [])
         command += ["--pipeline-only"] if args.pipeline_only else []
+        command += (["--large", str(args.large)] if args.large else []) + (["--intake-only"] * args.intake_only)
         subprocess.run(command, cwd=code, check=True)
 
 
@@ -326,6 +343,9 @@ def main() -> None:
         "--pipeline-only", action="store_true", help="measure all_stages and nothing_new only (not the intake exports)"
     )
     parser.add_argument("--code", help="measure this checkout instead of the one the script is in")
+    parser.add_argument(
+        "--intake-only", action="store_true", help="only the intake measures (the 100- and the large export)"
+    )
     parser.add_argument("--label", default="new")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--compare", type=Path, help="the base run's JSON (measured first when it is missing)")
@@ -347,7 +367,7 @@ def main() -> None:
     new = (
         json.loads(args.new.read_text())
         if args.new
-        else run(args.db, args.postgres_url, args.label, sizes, out, args.pipeline_only)
+        else run(args.db, args.postgres_url, args.label, sizes, out, args.intake_only, args.pipeline_only)
     )
     base = json.loads(args.compare.read_text()) if args.compare else None
     md = table(base, new)

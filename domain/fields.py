@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, time, timedelta
+from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import ValidationError
 
-from domain.models import WEEKDAY_NAMES, Weekday, WeeklyWindow
+from domain.models import PARSED_EMAILS, WEEKDAY_NAMES, Weekday, WeeklyWindow
 from domain.rules import AvailabilityRules, ProgramRules, SchedulingRules
 from domain.topics import TopicMapper, hebrew_forms, normalize
 
@@ -146,6 +147,12 @@ def parse_email(text: str) -> str:
         raise ValueError("not a valid address") from None
 
 
+def parsed_emails(*emails: str | None) -> dict[str, frozenset[str]]:
+    """The validation context that spares a model a second check of addresses :func:`parse_email` returned
+    (``domain.models.Email``): only ASCII ones, which the model's ``EmailStr`` would return unchanged."""
+    return {PARSED_EMAILS: frozenset(e for e in emails if e and e.isascii())}
+
+
 def parse_int(text: str, lo: int, hi: int) -> int:
     """A whole number within ``lo``–``hi``."""
     s = text.strip()
@@ -238,12 +245,25 @@ LANGUAGES: dict[str, tuple[str, ...]] = {
 }
 
 
-def language_index(rules: ProgramRules) -> dict[str, str]:
-    """Every accepted spelling (code, the program's label, common names; case-folded) → code.
+_LANGUAGE_INDEXES: dict[int, tuple[ProgramRules, Mapping[str, str]]] = {}
+
+
+def language_index(rules: ProgramRules) -> Mapping[str, str]:
+    """Every accepted spelling (code, the program's label, common names; case-folded) → code; built once per
+    set of rules (the rules are immutable; it was rebuilt for every answer read).
 
     Languages of the table beyond the program's own are accepted too: an Arabic speaker waits for a mentor
     who speaks Arabic ("no active mentor speaks Arabic") rather than being set aside.
     """
+    hit = _LANGUAGE_INDEXES.get(id(rules))
+    if hit is None or hit[0] is not rules:
+        if len(_LANGUAGE_INDEXES) >= 8:  # a process holds one set of rules; tests load many
+            _LANGUAGE_INDEXES.clear()
+        hit = _LANGUAGE_INDEXES[id(rules)] = (rules, MappingProxyType(_language_index(rules)))
+    return hit[1]
+
+
+def _language_index(rules: ProgramRules) -> dict[str, str]:
     index: dict[str, str] = {}
     for code, names in LANGUAGES.items():
         for spelling in (code, *names):

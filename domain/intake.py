@@ -28,6 +28,7 @@ from domain.fields import (
     parse_timestamp,
     parse_topics,
     parse_url,
+    parsed_emails,
     split_items,
     text_problem,
 )
@@ -42,6 +43,7 @@ from domain.models import (
     Scheduling,
     SetAside,
     SurveyAnswer,
+    WeeklyWindow,
     Withdrawal,
 )
 from domain.rules import ProgramRules
@@ -176,10 +178,10 @@ class _Fields:
             return default
 
 
-def _build(model: type[T], data: dict[str, Any], reasons: list[str]) -> T | None:
+def _build(model: type[T], data: dict[str, Any], reasons: list[str], context: dict[str, Any] | None = None) -> T | None:
     """Validate ``data`` into ``model``; on failure add 'field: message' reasons (never the input values)."""
     try:
-        return model.model_validate(data)  # type: ignore[attr-defined, no-any-return]
+        return model.model_validate(data, context=context)  # type: ignore[attr-defined, no-any-return]
     except ValidationError as exc:
         reasons.extend(format_errors(exc))
         return None
@@ -188,12 +190,35 @@ def _build(model: type[T], data: dict[str, Any], reasons: list[str]) -> T | None
 # --- public parsers ------------------------------------------------------------------------------------------
 
 
-def _availability(text: str, rules: ProgramRules) -> list[Any]:
-    """Weekly windows in which a meeting can actually happen (not Shabbat only, not too short)."""
-    windows = parse_availability(text, rules.availability)
-    if problem := meetable_problem(windows, rules.scheduling):
-        raise ValueError(problem)
-    return windows
+_AVAILABILITIES: dict[int, tuple[ProgramRules, dict[str, tuple[WeeklyWindow, ...] | str]]] = {}
+_AVAILABILITY_MEMO = 20_000  # distinct answers kept per set of rules
+
+
+def _availability(text: str, rules: ProgramRules) -> list[WeeklyWindow]:
+    """Weekly windows in which a meeting can actually happen (not Shabbat only, not too short).
+
+    Remembered per distinct answer text (a pure function of the text and the immutable rules): a form's
+    availability answers repeat (checkbox choices), and reading them was a fifth of parsing a large export.
+    """
+    hit = _AVAILABILITIES.get(id(rules))
+    if hit is None or hit[0] is not rules:
+        if len(_AVAILABILITIES) >= 8:  # a process holds one set of rules; tests load many
+            _AVAILABILITIES.clear()
+        hit = _AVAILABILITIES[id(rules)] = (rules, {})
+    memo = hit[1]
+    found = memo.get(text)
+    if found is None:
+        try:
+            windows = parse_availability(text, rules.availability)
+            found = problem if (problem := meetable_problem(windows, rules.scheduling)) else tuple(windows)
+        except ValueError as exc:
+            found = str(exc)
+        if len(memo) >= _AVAILABILITY_MEMO:
+            memo.clear()
+        memo[text] = found
+    if isinstance(found, str):
+        raise ValueError(found)
+    return list(found)
 
 
 def parse_mentee(
@@ -243,7 +268,7 @@ def parse_mentee(
     }
     if f.reasons:
         return SetAside(source=raw.source, ref=raw.ref, reasons=f.reasons)
-    app = _build(MenteeApplication, data, f.reasons)
+    app = _build(MenteeApplication, data, f.reasons, parsed_emails(data["email"], data["continue_with"]))
     return app if app is not None else SetAside(source=raw.source, ref=raw.ref, reasons=f.reasons)
 
 

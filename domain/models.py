@@ -9,10 +9,20 @@ from __future__ import annotations
 import hashlib
 from datetime import date, datetime, time
 from enum import IntEnum, StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_validator,
+)
 
 
 def _aware(value: datetime) -> datetime:
@@ -22,6 +32,24 @@ def _aware(value: datetime) -> datetime:
 
 
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+# Validation context key: addresses ``domain.fields.parse_email`` has just validated (see ``Email``).
+PARSED_EMAILS = "parsed_emails"
+
+
+def _email_once(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+    """``EmailStr``'s check, except for an address the caller's context lists as validated by ``parse_email``:
+    every email of a form answer was checked (by the same email_validator) and normalised there, and the second
+    check was ~40 % of parsing a large export (issue #12). Only ASCII addresses are listed, for which
+    ``EmailStr`` returns parse_email's output unchanged (``tests/test_fields.py`` checks it), so the model holds
+    the same value either way; anything else, and every caller without the context, is checked here."""
+    checked = info.context.get(PARSED_EMAILS, ()) if isinstance(info.context, dict) else ()
+    if isinstance(value, str) and value in checked:
+        return value
+    return handler(value)
+
+
+Email = Annotated[EmailStr, WrapValidator(_email_once)]
 
 
 # Validation errors never echo the input: they reach logs, Prefect states and the lead's reports.
@@ -188,7 +216,7 @@ class MenteeApplication(Frozen):
     response_id: str = Field(min_length=1, description="the form's own id of the response (or a row key)")
     submitted_at: AwareDatetime
     name: str = Field(min_length=1, max_length=120)
-    email: EmailStr
+    email: Email
     languages: list[str] = Field(min_length=1)
     topics: list[str] = Field(min_length=1, description="topic keys, most wanted first")
     career_stage: int = Field(ge=0, le=4)
@@ -198,7 +226,7 @@ class MenteeApplication(Frozen):
     consent_contact: bool
     consent_quote: bool = False
     newsletter: bool = Field(False, description="opted in to the newsletter (apart from being contacted about a match)")
-    continue_with: EmailStr | None = Field(default=None, description="a former mentor the mentee asks to continue with")
+    continue_with: Email | None = Field(default=None, description="a former mentor the mentee asks to continue with")
 
 
 class RawResponse(Frozen):

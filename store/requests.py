@@ -21,7 +21,7 @@ from domain.models import (
     StatusChange,
     check_transition,
 )
-from store.sql import among, chunks, insert
+from store.sql import among, chunks, insert, insert_rows
 from store.tables import AnswerTakenRow, MatchRow, RefusalRow, RequestEventRow, RequestRow, SetAsideRow, WatermarkRow
 
 Upsert = Literal["created", "updated", "unchanged"]
@@ -163,14 +163,10 @@ class RequestRepository:
                 for k in new
             ]
             latest = {str(current[k]["response_id"]): k for k in new}  # one response id per request
-            for rows_part in chunks(rows, 5_000):
-                returned = self.session.execute(
-                    # Core, not ORM, inserts (here and below): the ORM's bookkeeping per row was a second of a
-                    # 20,000-answer intake, for rows no object of this session stands for (issue #12)
-                    insert(self.session, REQUESTS).returning(REQUESTS.c.id, REQUESTS.c.response_id),
-                    list(rows_part),
-                )
-                ids.update({latest[response_id]: rid for rid, response_id in returned})
+            # Core, not ORM, inserts (here and below): the ORM's bookkeeping per row was a second of a 20,000-answer
+            # intake, for rows no object of this session stands for (issue #12)
+            returned = insert_rows(self.session, REQUESTS, rows, returning=["id", "response_id"])
+            ids.update({latest[response_id]: rid for rid, response_id in returned})
         changed = [k for k in existing if updated_notes.get(k)]
         if changed:
             self.session.execute(
@@ -191,14 +187,9 @@ class RequestRepository:
         for k, n in updated_notes.items():
             status = existing[k].status if k in existing else pending
             events += [event_row(ids[k], status, status, "intake", "application updated by a later answer", now)] * n
-        if events:
-            self.session.execute(insert(self.session, RequestEventRow.__table__), events)
+        insert_rows(self.session, RequestEventRow.__table__, events)
         taken = [{"response_id": r, "request_id": ids[k], "at": now} for r, k in owner.items()]
-        if taken:
-            self.session.execute(
-                insert(self.session, AnswerTakenRow.__table__).on_conflict_do_nothing(index_elements=["response_id"]),
-                taken,
-            )
+        insert_rows(self.session, AnswerTakenRow.__table__, taken, conflict=["response_id"])
         return counts
 
     def record_set_aside(

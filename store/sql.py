@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, any_, bindparam
+from sqlalchemy import ColumnElement, Row, any_, bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -36,3 +38,57 @@ def among(session: Session, column: Any, values: Sequence[Any]) -> ColumnElement
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))  # type: ignore[no-any-return]
     return column.in_(values)  # type: ignore[no-any-return]
+
+
+def insert_rows(
+    session: Session,
+    table: Any,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    returning: Sequence[str] = (),
+    conflict: Sequence[str] | None = None,
+) -> list[Row[Any]]:
+    """Insert ``rows`` (dicts with the same keys) in one statement per :data:`IN_CHUNK`; with ``returning``
+    (column names), the returned rows; ``conflict``: the unique columns on which a row already there is skipped.
+
+    On PostgreSQL one ``INSERT … SELECT … FROM json_to_recordset(<the rows as one JSON parameter>)``: a multi-row
+    ``VALUES`` of thousands of placeholders is re-scanned by psycopg in Python for every statement (too long for
+    its cache), ``executemany`` dumps each row apart, and arrays of text are escaped item by item; each was most
+    of a large intake's extra time there (issue #12). Elsewhere (SQLite) the dialect's own ``executemany``."""
+    out: list[Row[Any]] = []
+    dialect = session.get_bind().dialect
+    for part in chunks(rows):
+        if not part:
+            continue
+        if dialect.name != "postgresql":
+            stmt = insert(session, table)
+            if conflict is not None:
+                stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
+            if returning:
+                out += session.execute(stmt.returning(*(table.c[c] for c in returning)), list(part)).all()
+            else:
+                session.execute(stmt, list(part))
+            continue
+        quote = dialect.identifier_preparer.quote
+        names = list(part[0])
+        cols = ", ".join(quote(n) for n in names)
+        types = ", ".join(f"{quote(n)} {table.c[n].type.compile(dialect=dialect)}" for n in names)
+        source = f"json_to_recordset(CAST(:rows AS json)) AS v({types})"
+        sql = f"INSERT INTO {quote(table.name)} ({cols}) SELECT {cols} FROM {source}"
+        if conflict is not None:
+            sql += f" ON CONFLICT ({', '.join(quote(c) for c in conflict)}) DO NOTHING"
+        if returning:
+            sql += f" RETURNING {', '.join(quote(c) for c in returning)}"
+        result = session.execute(text(sql), {"rows": json.dumps(list(part), default=_json_value)})
+        if returning:
+            out += result.all()
+    return out
+
+
+def _json_value(value: Any) -> str:
+    """A datetime as the store keeps it: aware only (ISO with its offset: PostgreSQL reads the same instant)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("the store only keeps timezone-aware datetimes")
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -12,10 +12,11 @@ import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import EmailStr, TypeAdapter, ValidationError
 
 from config import CONFIG_DIR, SAMPLES_DIR
 from config.rules import load_rules
-from domain.fields import parse_availability, parse_timestamp
+from domain.fields import parse_availability, parse_email, parse_timestamp, parsed_emails
 from domain.followup import survey_token
 from domain.intake import parse_mentee, parse_mentor, parse_survey_answer
 from domain.models import MenteeApplication, Mentor, RawResponse, Role, SetAside, SurveyAnswer, Weekday, WeeklyWindow
@@ -136,6 +137,59 @@ def test_every_problem_is_reported_at_once_without_personal_data(rules: ProgramR
 )
 def test_one_bad_field_gives_one_specific_reason(rules: ProgramRules, field: str, value: str, reason: str) -> None:
     assert reasons(mentee(rules, **{field: value})) == [reason]
+
+
+def test_each_email_is_validated_once_and_bad_ones_are_still_refused(
+    rules: ProgramRules, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parser's email_validator call is the only one per address (issue #12); the model keeps EmailStr's
+    check for every caller that did not just parse the address, and bad addresses are set aside as before."""
+    import email_validator
+
+    import domain.fields
+
+    calls: list[str] = []
+    real = email_validator.validate_email
+
+    def counting(value: str, **kwargs: object) -> object:
+        calls.append(value)
+        return real(value, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(email_validator, "validate_email", counting)  # pydantic's EmailStr
+    monkeypatch.setattr(domain.fields, "validate_email", counting)  # our parser
+    answer = {"Continue with a former mentor (email)": "mailto:Noa@Example.ORG"}
+    app = mentee(rules, **answer)
+    assert isinstance(app, MenteeApplication)
+    assert (app.email, app.continue_with) == ("dana.example@example.org", "noa@example.org")
+    assert len(calls) == 2
+    # without the parser's context (a stored application read back, a test, a hand-built one) the model checks
+    calls.clear()
+    assert MenteeApplication.model_validate(app.model_dump(mode="json")) == app
+    assert len(calls) == 2
+    data = app.model_dump(mode="json") | {"email": "dana@"}
+    with pytest.raises(ValidationError):
+        MenteeApplication.model_validate(data)
+    with pytest.raises(ValidationError):  # a context that names other addresses spares none of these
+        MenteeApplication.model_validate(data, context=parsed_emails("dana.example@example.org"))
+    assert reasons(mentee(rules, **{"Email address": "dana@"})) == ["email: not a valid address"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Dana.Example@Example.org",
+        " mailto:dana+mentoring@Sub.Example.CO.IL ",
+        "o'brien_x-y@mail.example.com",
+        "DANA@EXAMPLE.ORG",
+        "דנה@דוגמה.ישראל",
+        "Zoë@Bücher.example",
+    ],
+)
+def test_an_email_spared_a_second_check_is_what_the_check_returns(rules: ProgramRules, text: str) -> None:
+    """What the model holds when the parser's check spares its own (ASCII addresses) is EmailStr's result."""
+    app = mentee(rules, **{"Email address": text})
+    assert isinstance(app, MenteeApplication)
+    assert app.email == TypeAdapter(EmailStr).validate_python(parse_email(text))
 
 
 @pytest.mark.parametrize(

@@ -184,7 +184,8 @@ def _json_rows(name: str, items: list[Any]) -> Iterable[Row]:
         problem = None
         for key, value in item.items():
             try:
-                answers[str(key).strip()] = answer_text(value)
+                # most answers are text already: kept as they are, without the checks of answer_text
+                answers[str(key).strip()] = value if type(value) is str else answer_text(value)
             except ValueError as exc:
                 problem = f"the answer to '{str(key).strip()}' {exc}"
                 break
