@@ -56,9 +56,22 @@ def test_an_intake_that_did_not_complete_is_handed_to_the_deployment_once(
     def broken(as_of: datetime | None = None) -> None:
         raise RuntimeError("injected")
 
+    class Clock:
+        """The watch's time: it moves only when the watch sleeps, so the number of looks does not depend on how
+        long a look takes on a loaded machine (a real one let the first look use up the whole window)."""
+
+        now = 0.0
+
+        def monotonic(self) -> float:
+            return self.now
+
+        def sleep(self, seconds: float) -> None:
+            self.now += seconds
+
     announced: list[tuple[str, str, int]] = []
     monkeypatch.setattr(flows.watch, "intake", broken)
     monkeypatch.setattr(flows.watch, "announce", lambda event, stage, count: announced.append((event, stage, count)))
+    monkeypatch.setattr(flows.watch, "time", Clock())
     services = build_services(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
     with use_services(services):
         summary = flows.watch.intake_watch(DAY0, hours=0.5 / 3600, every_seconds=0.1)  # a few looks
