@@ -8,6 +8,7 @@ zero (simulated time; retries themselves still happen, as in tests/test_flows.py
 
 from __future__ import annotations
 
+import atexit
 import csv
 import os
 import random
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
+from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -216,8 +218,13 @@ def no_retry_delays() -> Iterator[None]:
 @contextmanager
 def prefect_quiet() -> Iterator[None]:
     """A Prefect of the simulator's own for this process: its own home (so no profile points the thousands of
-    simulated runs at a real server), the ephemeral local server started once, warnings only, no heartbeats."""
-    home = tempfile.mkdtemp(prefix="mentorflow-sim-prefect-")
+    simulated runs at a real server), the ephemeral local server started once, warnings only, no heartbeats.
+
+    The home is the process's, made at the first use and removed when the process exits: the ephemeral server
+    started in it serves every later seed of the process, and its database file must outlive each seed (removed
+    after the first seed, the server failed once it opened a new connection to it: "unable to open database
+    file", then 500s, failed runs and false violations in the seeds after)."""
+    home = _prefect_home()
     saved = {k: os.environ.get(k) for k in _PREFECT_ENV}
     os.environ.update(
         PREFECT_HOME=home,
@@ -244,7 +251,13 @@ def prefect_quiet() -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        shutil.rmtree(home, ignore_errors=True)
+
+
+@cache
+def _prefect_home() -> str:
+    home = tempfile.mkdtemp(prefix="mentorflow-sim-prefect-")
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    return home
 
 
 _PREFECT_ENV = (
