@@ -53,6 +53,9 @@ def plan_matches(now: datetime, objective: Literal["fit", "participation", "stab
         mentors, load = uow.roster.mentors(), uow.matches.mentor_load(since)
         paused, tz = uow.self_service.paused_requests(now), ZoneInfo(svc.settings.timezone)
         mentor_pauses, capacities = uow.self_service.pauses(Role.MENTOR, now), uow.self_service.capacities()
+        waiting = uow.matches.waiting_proposals()
+    # the pairs the lead is already asked about win ties, latest batch last (it supersedes the others)
+    keep = {m.request_id: str(m.mentor_email) for w in waiting for m in w.result.matches}
     on_pause = [
         Unmatched(request_id=r.id, reason=f"paused by the mentee until {paused[r.id].astimezone(tz):%Y-%m-%d}")
         for r in pending
@@ -60,7 +63,7 @@ def plan_matches(now: datetime, objective: Literal["fit", "participation", "stab
     ]
     pending = [r for r in pending if r.id not in paused]
     mentors = own_capacities(mentors, mentor_pauses, capacities, svc.settings.survey_token_secret.get_secret_value())
-    result = propose_matches(pending, mentors, load, svc.rules, now, objective)
+    result = propose_matches(pending, mentors, load, svc.rules, now, objective, keep)
     result = result.model_copy(update={"waitlist": [*result.waitlist, *on_pause]})  # the lead sees why they wait
     return Planned(result, len(pending), len(paused))
 

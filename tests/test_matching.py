@@ -262,3 +262,21 @@ def test_a_booking_link_mentor_needs_no_shared_time_and_is_keyed_by_link(rules: 
     assert waiting(propose_matches([r], [link], {"booking:cal.com/l": 1}, rules, NOW)) == {
         1: "all fitting mentors are full"
     }
+
+
+@pytest.mark.parametrize("objective", ["fit", "participation", "stable"])
+def test_a_re_plan_keeps_the_waiting_pair_when_another_is_only_as_good(rules: ProgramRules, objective: str) -> None:
+    twins = [mentor("a@x.org"), mentor("b@x.org")]  # the same score for request 1
+    free = pairs(propose_matches([request(1)], twins, {}, rules, NOW, objective))  # type: ignore[arg-type]
+    other = "b@x.org" if free[1] == "a@x.org" else "a@x.org"
+    kept = propose_matches([request(1)], twins, {}, rules, NOW, objective, keep={1: other})  # type: ignore[arg-type]
+    assert pairs(kept) == {1: other}
+    assert kept.matches[0].score == propose_matches([request(1)], twins, {}, rules, NOW).matches[0].score
+
+
+def test_a_waiting_pair_does_not_keep_a_better_mentor_away(rules: ProgramRules) -> None:
+    better, worse = mentor("ml@x.org", topics=("ml",)), mentor("py@x.org", topics=("python",))
+    result = propose_matches(
+        [request(1, topics=("ml", "python"))], [better, worse], {}, rules, NOW, keep={1: "py@x.org"}
+    )
+    assert pairs(result) == {1: "ml@x.org"}

@@ -6,6 +6,7 @@ Pure (numpy, OR-Tools min-cost flow): no I/O, no Prefect. See docs/matching.md f
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Literal
 
@@ -26,6 +27,10 @@ from domain.models import (
 from domain.rules import ProgramRules
 
 Objective = Literal["fit", "participation", "stable"]
+# One step of the score grid (scores are rounded to 1e-6): added to the pairs of the batch waiting for the lead,
+# it decides ties only. A re-plan then keeps a waiting pair unless another plan is better by more than a millionth
+# of a point per kept pair, so the lead is not asked again about the same people with another mentor of equal score.
+KEEP_BONUS = 1e-6
 OBJECTIVES: tuple[Objective, ...] = ("fit", "participation", "stable")
 
 __all__ = [
@@ -72,16 +77,29 @@ def propose_matches(
     rules: ProgramRules,
     now: datetime,
     objective: Objective | None = None,
+    keep: Mapping[int, str] | None = None,
 ) -> MatchResult:
     """Propose a mentor for each pending request, or say why it waits.
 
     ``load`` maps mentor email → mentees already assigned; only ``capacity - load`` places are offered.
+    ``keep`` (request id → mentor key: the pairs already waiting for the lead) wins ties (:data:`KEEP_BONUS`).
     """
     objective = objective or rules.matching.objective
     inst = build_instance(requests, mentors, load, rules.matching, now, [t.key for t in rules.topics])
     edges = candidate_edges(inst)
+    if keep:
+        edges = prefer_kept(inst, edges, keep)
     chosen = assign(inst, edges, objective)
     return explain(inst, chosen, rules, edges)
+
+
+def prefer_kept(inst: Instance, edges: Edges, keep: Mapping[int, str]) -> Edges:
+    """``edges`` with :data:`KEEP_BONUS` added to the score of each pair in ``keep`` (request id → mentor key).
+    Only the solver sees it: proposals show the pair's own score (``explain`` scores pairs again)."""
+    column = {m.key: j for j, m in enumerate(inst.mentors)}
+    kept = np.array([column.get(keep.get(r.id, ""), -1) for r in inst.requests], np.int64)
+    bonus = (kept[edges.rows] == edges.cols) * KEEP_BONUS
+    return replace(edges, score=edges.score + bonus)
 
 
 def explain(inst: Instance, chosen: np.ndarray, rules: ProgramRules, edges: Edges | None = None) -> MatchResult:
