@@ -10,10 +10,20 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from domain.approval import WaitingProposal
-from domain.models import Match, MatchResult, Meeting, ProposedMatch, RequestStatus, WeeklyWindow
+from domain.keys import CancelKey, EndedKey
+from domain.models import Match, MatchResult, Meeting, ProposedMatch, RequestStatus, Role, WeeklyWindow
 from store.requests import apply_transition, event_row
-from store.sql import chunks, insert
-from store.tables import MatchRow, MeetingRow, MentorRow, ProposalRow, RefusalRow, RequestEventRow, RequestRow
+from store.sql import among, chunks, insert
+from store.tables import (
+    LedgerRow,
+    MatchRow,
+    MeetingRow,
+    MentorRow,
+    ProposalRow,
+    RefusalRow,
+    RequestEventRow,
+    RequestRow,
+)
 
 
 def _match(row: MatchRow) -> Match:
@@ -177,6 +187,25 @@ class MatchRepository:
         """Every match that ended for this reason (its ``ended_reason``), oldest first."""
         rows = self.session.scalars(select(MatchRow).where(MatchRow.ended_reason == reason).order_by(MatchRow.id))
         return [_match(r) for r in rows.all()]
+
+    def unfinished_endings(self, reason: str) -> list[int]:
+        """Matches ended for this reason whose ending is not finished: a ledger entry of it (the meeting's cancel,
+        the email to either side) not done. What ``tasks.lifecycle.end_relationship`` finishes when called again."""
+        ended = self.session.execute(
+            select(MatchRow.id, MeetingRow.event_id)
+            .outerjoin(MeetingRow, MeetingRow.match_id == MatchRow.id)
+            .where(MatchRow.ended_reason == reason)
+        ).all()
+        owner = {str(EndedKey(match_id=m, role=r)): m for m, _ in ended for r in (Role.MENTEE, Role.MENTOR)}
+        owner |= {str(CancelKey(event_id=e)): m for m, e in ended if e}
+        open_keys: set[str] = set()
+        for part in chunks(sorted(owner)):
+            open_keys.update(
+                self.session.scalars(
+                    select(LedgerRow.key).where(among(self.session, LedgerRow.key, part), LedgerRow.status != "done")
+                )
+            )
+        return sorted({owner[k] for k in open_keys})
 
     def made(self, since: datetime, until: datetime) -> list[Match]:
         rows = self.session.scalars(select(MatchRow).where(MatchRow.created_at >= since, MatchRow.created_at < until))

@@ -47,19 +47,15 @@ class RosterRepository:
             self.session.execute(update(MentorRow), changed)
         return len(added), len(changed)
 
-    def deactivate_absent(self, present: Sequence[str], now: datetime) -> list[str]:
-        """Mentors still active but gone from the roster (by key) are deactivated; returns their keys."""
+    def deactivate_absent(self, present: Sequence[str], now: datetime) -> tuple[list[str], list[str]]:
+        """Mentors gone from the roster (by key): those still active are deactivated. Returns the keys of the ones
+        deactivated now and of every known mentor absent (active before or not), from one read."""
         here = {e.lower() for e in present}
-        rows = self.session.scalars(select(MentorRow).where(MentorRow.active.is_(True))).all()
-        gone = [r for r in rows if r.email not in here]
+        absent = [r for r in self.session.scalars(select(MentorRow).order_by(MentorRow.email)) if r.email not in here]
+        gone = [r for r in absent if r.active]
         for r in gone:
             r.active, r.updated_at, r.data = False, now, {**r.data, "active": False}
-        return sorted(r.email for r in gone)
-
-    def absent(self, present: Sequence[str]) -> list[str]:
-        """Every known mentor (active or not) whose key is not among ``present``: those gone from the roster."""
-        here = {e.lower() for e in present}
-        return sorted(e for e in self.session.scalars(select(MentorRow.email)).all() if e not in here)
+        return [r.email for r in gone], [r.email for r in absent]
 
     def mentors(self, active_only: bool = False) -> list[Mentor]:
         q = select(MentorRow.data).order_by(MentorRow.email)

@@ -9,9 +9,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from domain.followup import DID_NOT_MEET
-from domain.keys import CancelKey, EndedKey
-from domain.models import RequestStatus, Role
-from store.sql import among, chunks
+from domain.models import RequestStatus
+from store.matches import MatchRepository
 from store.tables import LedgerRow, MatchRow, MeetingRow, MentorRow, ProposalRow, RequestRow, SurveySentRow
 
 _IN_FOLLOWUP = (RequestStatus.SCHEDULED.value, RequestStatus.MET.value)
@@ -77,23 +76,9 @@ class StageCountRepository:
         )
 
     def unfinished_no_show_endings(self) -> int:
-        """Ledger entries of no-show endings not done (the cancel of the meeting, the email to either side): what
-        ``tasks.lifecycle.end_relationship`` finishes when follow-up calls it again for such an ending."""
-        ended = self.session.execute(
-            select(MatchRow.id, MeetingRow.event_id)
-            .outerjoin(MeetingRow, MeetingRow.match_id == MatchRow.id)
-            .where(MatchRow.ended_reason == DID_NOT_MEET)
-        ).all()
-        keys = {str(EndedKey(match_id=m, role=r)) for m, _ in ended for r in (Role.MENTEE, Role.MENTOR)}
-        keys |= {str(CancelKey(event_id=e)) for _, e in ended if e}
-        return sum(
-            self._count(
-                select(func.count())
-                .select_from(LedgerRow)
-                .where(among(self.session, LedgerRow.key, part), LedgerRow.status != "done")
-            )
-            for part in chunks(sorted(keys))
-        )
+        """No-show endings not finished (:meth:`store.matches.MatchRepository.unfinished_endings`): follow-up
+        finishes them."""
+        return len(MatchRepository(self.session).unfinished_endings(DID_NOT_MEET))
 
     def ledger_count(self, prefix: str, status: str) -> int:
         return self._count(

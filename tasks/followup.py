@@ -249,9 +249,10 @@ def assess_meetings(plan: FollowupPlan, now: datetime) -> AssessReport:
             flags, {i: m.request_id for i, m in matches.items()}, {m.request_id for m in earlier}
         )
         new = uow.followup.record_flags(flags, now)
+        unfinished = uow.matches.unfinished_endings(DID_NOT_MEET)
     # each ending frees the place, re-queues the mentee (waiting time kept) and tells both sides; an ending whose
     # cancel or emails failed is finished by a later run (the same call, idempotent by ledger key)
-    for match_id in [*rematch, *(m.id for m in earlier)]:
+    for match_id in [*rematch, *unfinished]:
         end_relationship(svc, match_id, DID_NOT_MEET, "followup", now)
     log("meetings assessed", met=met_count, completed=completed, new_flags=len(new), rematched=len(rematch))
     return AssessReport(met=met_count, completed=completed, new_flags=new, rematched=rematch)

@@ -69,17 +69,16 @@ def sync_roster(now: datetime) -> RosterReport:
     with svc.store.unit_of_work() as uow:
         added, updated = uow.roster.sync(mentors, now)
         uow.requests.record_set_aside(bad, "mentor", now)
-        gone = uow.roster.deactivate_absent(present, now) if raws else []
-        # every mentor not in the roster, not only those who left since the last read: an ending a crash cut
-        # short is found again here
-        departed = uow.roster.absent(present) if raws else []
+        # every mentor not in the roster (``departed``), not only those who left since the last read (``gone``):
+        # an ending a crash cut short is found again here
+        gone, departed = uow.roster.deactivate_absent(present, now) if raws else ([], [])
         open_matches = uow.matches.many(uow.matches.active_of_mentors(departed))
         met = [i for i, m in uow.matches.meetings(list(open_matches)).items() if m.start <= now]
         end, flags = settle_departures(
             {i: m.mentor_email.lower() for i, m in open_matches.items()}, met, {g.lower() for g in gone}
         )
         uow.followup.record_flags(flags, now)
-        unfinished = [m.id for m in uow.matches.ended_for(MENTOR_LEFT)]
+        unfinished = uow.matches.unfinished_endings(MENTOR_LEFT)
     # each ending frees the place, cancels the meeting, tells whoever may be written to, and re-queues the mentee
     # (waiting time kept); one whose cancel or emails failed is finished by a later run (idempotent by ledger key)
     for match_id in [*end, *unfinished]:
