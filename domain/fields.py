@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from email_validator import EmailNotValidError, validate_email
 from pydantic import ValidationError
 
+from domain.memo import PerObject
 from domain.models import PARSED_EMAILS, WEEKDAY_NAMES, Weekday, WeeklyWindow
 from domain.rules import AvailabilityRules, ProgramRules, SchedulingRules
 from domain.topics import TopicMapper, hebrew_forms, normalize
@@ -245,9 +246,6 @@ LANGUAGES: dict[str, tuple[str, ...]] = {
 }
 
 
-_LANGUAGE_INDEXES: dict[int, tuple[ProgramRules, Mapping[str, str]]] = {}
-
-
 def language_index(rules: ProgramRules) -> Mapping[str, str]:
     """Every accepted spelling (code, the program's label, common names; case-folded) → code; built once per
     set of rules (the rules are immutable; it was rebuilt for every answer read).
@@ -255,12 +253,7 @@ def language_index(rules: ProgramRules) -> Mapping[str, str]:
     Languages of the table beyond the program's own are accepted too: an Arabic speaker waits for a mentor
     who speaks Arabic ("no active mentor speaks Arabic") rather than being set aside.
     """
-    hit = _LANGUAGE_INDEXES.get(id(rules))
-    if hit is None or hit[0] is not rules:
-        if len(_LANGUAGE_INDEXES) >= 8:  # a process holds one set of rules; tests load many
-            _LANGUAGE_INDEXES.clear()
-        hit = _LANGUAGE_INDEXES[id(rules)] = (rules, MappingProxyType(_language_index(rules)))
-    return hit[1]
+    return _language_indexes(rules)
 
 
 def _language_index(rules: ProgramRules) -> dict[str, str]:
@@ -272,6 +265,11 @@ def _language_index(rules: ProgramRules) -> dict[str, str]:
         for spelling in (code, label):
             index[spelling.strip().casefold()] = code
     return index
+
+
+_language_indexes: PerObject[ProgramRules, Mapping[str, str]] = PerObject(
+    lambda rules: MappingProxyType(_language_index(rules))
+)
 
 
 def _which(bad: list[int], total: int) -> str:

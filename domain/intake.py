@@ -33,6 +33,7 @@ from domain.fields import (
     text_problem,
 )
 from domain.followup import read_survey_token
+from domain.memo import PerObject
 from domain.messages import pick_language
 from domain.models import (
     ContactKind,
@@ -58,17 +59,14 @@ def _norm(title: str) -> str:
     return " ".join(title.split()).casefold()
 
 
-_COLUMNS: dict[int, tuple[Mapping[str, str], dict[str, str]]] = {}
-
-
 def _by_norm(columns: Mapping[str, str]) -> dict[str, str]:
     """Normalised question title → field, built once per mapping (it was rebuilt for every answer read)."""
-    hit = _COLUMNS.get(id(columns))
-    if hit is None or hit[0] is not columns:
-        if len(_COLUMNS) >= 16:  # a process holds one set of rules; tests load many
-            _COLUMNS.clear()
-        hit = _COLUMNS[id(columns)] = (columns, {_norm(title): field for title, field in columns.items()})
-    return hit[1]
+    return _columns(columns)
+
+
+_columns: PerObject[Mapping[str, str], dict[str, str]] = PerObject(
+    lambda columns: {_norm(title): field for title, field in columns.items()}, limit=16
+)
 
 
 def _as_text(value: str | list[str] | None, sep: str = ", ") -> str:
@@ -79,17 +77,12 @@ def _as_text(value: str | list[str] | None, sep: str = ", ") -> str:
     return str(value)
 
 
-_MAPPERS: dict[int, tuple[ProgramRules, TopicMapper]] = {}
+_mappers: PerObject[ProgramRules, TopicMapper] = PerObject(lambda rules: TopicMapper(rules.topics))
 
 
 def mapper_for(rules: ProgramRules) -> TopicMapper:
     """The topic mapper of these rules, built once (the rules are immutable)."""
-    hit = _MAPPERS.get(id(rules))
-    if hit is None or hit[0] is not rules:
-        if len(_MAPPERS) >= 8:  # a process holds one set of rules; tests load many
-            _MAPPERS.clear()
-        hit = _MAPPERS[id(rules)] = (rules, TopicMapper(rules.topics))
-    return hit[1]
+    return _mappers(rules)
 
 
 # --- the field collector -------------------------------------------------------------------------------------
@@ -190,8 +183,8 @@ def _build(model: type[T], data: dict[str, Any], reasons: list[str], context: di
 # --- public parsers ------------------------------------------------------------------------------------------
 
 
-_AVAILABILITIES: dict[int, tuple[ProgramRules, dict[str, tuple[WeeklyWindow, ...] | str]]] = {}
 _AVAILABILITY_MEMO = 20_000  # distinct answers kept per set of rules
+_availabilities: PerObject[ProgramRules, dict[str, tuple[WeeklyWindow, ...] | str]] = PerObject(lambda rules: {})
 
 
 def _availability(text: str, rules: ProgramRules) -> list[WeeklyWindow]:
@@ -200,12 +193,7 @@ def _availability(text: str, rules: ProgramRules) -> list[WeeklyWindow]:
     Remembered per distinct answer text (a pure function of the text and the immutable rules): a form's
     availability answers repeat (checkbox choices), and reading them was a fifth of parsing a large export.
     """
-    hit = _AVAILABILITIES.get(id(rules))
-    if hit is None or hit[0] is not rules:
-        if len(_AVAILABILITIES) >= 8:  # a process holds one set of rules; tests load many
-            _AVAILABILITIES.clear()
-        hit = _AVAILABILITIES[id(rules)] = (rules, {})
-    memo = hit[1]
+    memo = _availabilities(rules)
     found = memo.get(text)
     if found is None:
         try:
