@@ -77,6 +77,7 @@ class Figures:
     delivered_messages: int = 0  # Mail Send requests whose copies reached people
     delivered_copies: int = 0
     accepted_twice: int = 0  # copies beyond the first, per (message key, recipient)
+    twice: list[str] = field(default_factory=list)  # the message keys of those copies (ids only)
     missing: int = 0  # copies that should have gone out and did not
     uncertain: int = 0  # ledger keys left for the lead
     safety_requests: int = 0  # batch ids, cancellations and their upkeep, and sends that were called off
@@ -291,6 +292,7 @@ def measure(sendgrid: Any, google: Any, store_url: str, newsletter: int, figures
     figures.delivered_messages = len(delivered)
     figures.delivered_copies = sum(deliveries.values())
     figures.accepted_twice = sum(n - 1 for n in deliveries.values() if n > 1)
+    figures.twice = sorted({key for (key, _), n in deliveries.items() if n > 1})
     reached = {key for key, _ in deliveries}
     invites = sum(1 for key, _ in deliveries if key.startswith("invite:"))
     newsletter_copies = len({key for key, _ in deliveries if key.startswith("newsletter:")})

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
@@ -34,7 +34,7 @@ from connectors.base import (
     TransientError,
 )
 from domain.keys import LedgerKey
-from store.sql import chunks, insert
+from store.sql import chunks, insert, insert_rows
 from store.tables import LedgerRow
 
 if TYPE_CHECKING:
@@ -128,6 +128,32 @@ class LedgerRepository:
                 if row.status in {"pending", "failed"}:
                     _new_attempt(row, now)
         return out
+
+    def intend(self, kinds: Mapping[str, str], now: datetime) -> None:
+        """Record side effects to be done (key → kind), never attempted yet (``pending``, no attempt), unless the
+        key is already there: in the unit of work of what calls for them, so that a kill before they are done
+        leaves them to find (their first attempt then needs no lookup: nothing was tried)."""
+        rows = [
+            dict(
+                key=k,
+                kind=kind,
+                status="pending",
+                attempts=0,
+                created_at=now,
+                updated_at=now,
+                provider_ref="",
+                error="",
+            )
+            for k, kind in sorted(kinds.items())
+        ]
+        insert_rows(self.session, LedgerRow.__table__, rows, conflict=["key"])
+
+    def drop_intents(self, keys: Sequence[str]) -> None:
+        """Forget these keys where they are only intended (:meth:`intend`: ``pending``, never attempted)."""
+        if keys:
+            self.session.execute(
+                delete(LedgerRow).where(LedgerRow.key.in_(keys), LedgerRow.status == "pending", LedgerRow.attempts == 0)
+            )
 
     def restore(self, entries: list[LedgerEntry]) -> None:
         """Undo :meth:`begin_many` for keys nothing was attempted under: a new row goes, an older one gets its

@@ -51,22 +51,35 @@ def end_relationship(
     a paused mentor, a mentee who withdrew). Running it again for a match already ended this way finishes what
     failed.
     """
+    calendar = svc.connectors.calendar
     with svc.store.unit_of_work() as uow:
         match = uow.matches.many([match_id]).get(match_id)
         if match is None:
             return None
         meeting = uow.matches.meeting(match_id)
-        if not uow.matches.end(match_id, reason, actor, now, requeue=requeue):
-            ours: list[EndedKey | CancelKey] = [EndedKey(match_id=match_id, role=r) for r in (Role.MENTEE, Role.MENTOR)]
-            ours += [CancelKey(event_id=meeting.event_id)] if meeting is not None else []
+        ended = uow.matches.end(match_id, reason, actor, now, requeue=requeue)
+        request, mentor = uow.requests.get(match.request_id), uow.roster.get(str(match.mentor_email))
+        upcoming = meeting if meeting is not None and meeting.start > now else None
+        to_cancel = upcoming.event_id if upcoming is not None and isinstance(calendar, CancellingCalendar) else None
+        told = [r for r in tell if r is not untold and may_contact(r, request, mentor)]
+        planned = {str(EndedKey(match_id=match_id, role=r)): "ended" for r in told}
+        planned |= {str(CancelKey(event_id=to_cancel)): "cancel"} if to_cancel else {}
+        if ended:
+            # recorded as intended with the ending itself: a process killed before doing them leaves them
+            # unfinished in the ledger, and a later run finishes them (MatchRepository.unfinished_endings)
+            uow.ledger.intend(planned, now)
+        else:
+            ours = [str(EndedKey(match_id=match_id, role=r)) for r in (Role.MENTEE, Role.MENTOR)]
+            ours += [str(CancelKey(event_id=meeting.event_id))] if meeting is not None else []
+            # intended, never tried, and no longer called for (the meeting's time passed, a side may not be
+            # written to now): dropped, or they would stay unfinished for ever
+            uow.ledger.drop_intents([k for k in ours if k not in planned])
             if not any((e := uow.ledger.get(k)) is not None and e.status != "done" for k in ours):
                 return None  # not on, and no ending of ours left unfinished
-        request, mentor = uow.requests.get(match.request_id), uow.roster.get(str(match.mentor_email))
     effects: dict[str, Callable[[], Outcome]] = {}
-    calendar = svc.connectors.calendar
-    upcoming = meeting if meeting is not None and meeting.start > now else None
-    if upcoming is not None and isinstance(calendar, CancellingCalendar):
-        event_id = upcoming.event_id
+    if to_cancel is not None:
+        assert isinstance(calendar, CancellingCalendar)
+        event_id = to_cancel
 
         def gone() -> Presence:  # the cancel is done when the event is no longer there
             return Presence.ABSENT if calendar.lookup(event_id) is Presence.DONE else Presence.DONE
@@ -80,9 +93,7 @@ def end_relationship(
             svc.store, cancel_key, "cancel", perform=cancel, lookup=gone, now=now
         )
     secret = svc.settings.survey_token_secret.get_secret_value()
-    for role in tell:
-        if role is untold or not may_contact(role, request, mentor):
-            continue
+    for role in told:
         to, language, other = _side(role, request, mentor, svc.rules)
         rendered = render_ended(
             svc.templates,

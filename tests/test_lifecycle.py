@@ -623,3 +623,70 @@ def test_ending_a_match_writes_to_nobody_without_consent_and_a_rerun_finishes_wh
     with svc.store.unit_of_work() as uow:
         assert uow.ledger.keys("ended:") == {f"ended:{m}:mentee"}, "the paused mentor is not written to"
     assert end_relationship(svc, m, "again", "lead", NOW + timedelta(hours=4)) is None
+
+
+def test_an_ending_killed_before_its_effects_is_finished_by_the_next_run(
+    svc: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Invariant 8 through a kill: the ending's commit records its effects as intended, so a process killed right
+    after it (before any cancel or email was even tried) leaves them for the next run, which does each once.
+    Before, nothing of the ending was in the ledger, and the rerun found "no ending left unfinished"."""
+    from connectors.base import Presence
+    from domain.followup import MENTOR_LEFT
+    from tasks import lifecycle
+    from tasks.invites import invite_matches
+    from tasks.lifecycle import end_relationship
+
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor()], NOW)
+    [a] = request_ids(svc, "dana@example.org")
+    [m] = approved(svc, (a, "avi@example.org"))
+    assert invite_matches.fn([m], NOW).outcomes[0].status == "scheduled"
+    with svc.store.unit_of_work() as uow:
+        meeting = uow.matches.meeting(m)
+    assert meeting is not None
+    later = NOW + timedelta(hours=1)
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise SystemExit("killed")
+
+    real_render = lifecycle.render_ended
+    monkeypatch.setattr(lifecycle, "render_ended", killed)  # the first thing after the commit, before any effect
+    with pytest.raises(SystemExit):
+        end_relationship(svc, m, MENTOR_LEFT, "roster", later)
+    monkeypatch.setattr(lifecycle, "render_ended", real_render)
+    with svc.store.unit_of_work() as uow:
+        assert not uow.matches.many([m])[m].active, "the ending itself was committed"
+        assert uow.matches.unfinished_endings(MENTOR_LEFT) == [m]
+        assert uow.ledger.keys("ended:") == set()
+    again = end_relationship(svc, m, MENTOR_LEFT, "roster", later + timedelta(minutes=15))
+    assert again is not None and again.failed == []
+    assert svc.connectors.calendar.lookup(meeting.event_id) is Presence.ABSENT
+    with svc.store.unit_of_work() as uow:
+        assert uow.ledger.keys("ended:") == {f"ended:{m}:mentee", f"ended:{m}:mentor"}
+        assert uow.matches.unfinished_endings(MENTOR_LEFT) == []
+    assert end_relationship(svc, m, MENTOR_LEFT, "roster", later + timedelta(minutes=30)) is None
+
+
+def test_an_intended_effect_no_longer_called_for_is_dropped(svc: Services) -> None:
+    """An ending's effect intended and never tried, whose reason went (the meeting's time passed before the rerun
+    came), is dropped, not left unfinished for ever (the rerun would be called on every run)."""
+    from domain.followup import MENTOR_LEFT
+    from tasks.lifecycle import end_relationship
+
+    with svc.store.unit_of_work() as uow:
+        uow.roster.sync([mentor()], NOW)
+    [a] = request_ids(svc, "dana@example.org")
+    [m] = approved(svc, (a, "avi@example.org"))
+    start = NOW + timedelta(days=2)
+    with svc.store.unit_of_work() as uow:
+        uow.matches.plan_meeting(
+            Meeting(match_id=m, start=start, end=start + timedelta(hours=1), event_id="evgone1234567", video_link="")
+        )
+        uow.matches.end(m, MENTOR_LEFT, "roster", NOW)
+        uow.ledger.intend({"cancel:evgone1234567": "cancel"}, NOW)  # as a killed ending leaves it
+    with svc.store.unit_of_work() as uow:
+        assert uow.matches.unfinished_endings(MENTOR_LEFT) == [m]
+    assert end_relationship(svc, m, MENTOR_LEFT, "roster", start + timedelta(hours=2)) is None
+    with svc.store.unit_of_work() as uow:
+        assert uow.matches.unfinished_endings(MENTOR_LEFT) == []
