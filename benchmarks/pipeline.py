@@ -88,7 +88,8 @@ class Database:
     """A fresh database per measure: a SQLite file in the folder, or a new PostgreSQL database."""
 
     def __init__(self, kind: str, admin_url: str) -> None:
-        self.kind, self.admin_url, self.names = kind, admin_url, []  # type: list[str]
+        self.kind, self.admin_url = kind, admin_url
+        self.names: list[str] = []
 
     def url(self, folder: Path) -> str | None:
         if self.kind == "sqlite":
@@ -120,7 +121,7 @@ def services_for(folder: Path, url: str | None) -> Any:
     from config.settings import Settings
     from mentorflow.bootstrap import build_services
 
-    extra = {"database_url": url} if url else {}
+    extra: dict[str, Any] = {"database_url": url} if url else {}
     return build_services(Settings(_env_file=None, data_dir=folder, **extra))  # type: ignore[call-arg]
 
 

@@ -68,7 +68,7 @@ def no_waiting(services: Services, sendgrid: SendGridEmulator, clock: VirtualClo
     mailer.send, mailer.settle = send, settle  # type: ignore[method-assign]
     services.connectors.calendar.client.sleep = lambda _s: None  # type: ignore[attr-defined]
     for source in (services.connectors.intake, services.connectors.roster, services.connectors.surveys):
-        source.reader.client.sleep = lambda _s: None  # type: ignore[attr-defined]
+        source.reader.client.sleep = lambda _s: None  # type: ignore[attr-defined,union-attr]
     return clock
 
 
