@@ -499,13 +499,8 @@ def test_ending_a_match_cancels_the_meeting_tells_both_sides_and_requeues_the_me
 
     from connectors.base import Presence
     from mentorflow.cli import app
-    from tasks.invites import invite_matches
 
-    with svc.store.unit_of_work() as uow:
-        uow.roster.sync([mentor()], NOW)
-    [a] = request_ids(svc, "dana@example.org")
-    [m] = approved(svc, (a, "avi@example.org"))
-    assert invite_matches.fn([m], NOW).outcomes[0].status == "scheduled"
+    a, m = _met(svc)
     with svc.store.unit_of_work() as uow:
         meeting = uow.matches.meeting(m)
         waited_since = uow.requests.get(a).waiting_since
@@ -634,14 +629,9 @@ def test_an_ending_killed_before_its_effects_is_finished_by_the_next_run(
     from connectors.base import Presence
     from domain.followup import MENTOR_LEFT
     from tasks import lifecycle
-    from tasks.invites import invite_matches
     from tasks.lifecycle import end_relationship
 
-    with svc.store.unit_of_work() as uow:
-        uow.roster.sync([mentor()], NOW)
-    [a] = request_ids(svc, "dana@example.org")
-    [m] = approved(svc, (a, "avi@example.org"))
-    assert invite_matches.fn([m], NOW).outcomes[0].status == "scheduled"
+    _a, m = _met(svc)
     with svc.store.unit_of_work() as uow:
         meeting = uow.matches.meeting(m)
     assert meeting is not None
