@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel
 from sqlalchemy import Row, Table, delete, select, update
@@ -293,12 +293,12 @@ def send_once(
             finish("pending", provider_ref=token or "-")  # committed before the send: a rerun can settle it
             recorded = token or "-"
         # else: the entry is already ``pending`` with no token, which a rerun settles by lookup
-        staged = batch is not None and not token and isinstance(mailer, StagingMailer)
+        stager = _stager(mailer) if batch is not None and not token else None
         try:
-            if staged:
-                assert batch is not None and isinstance(mailer, StagingMailer)
-                batch.before_commit(mailer.commit_staged)  # in place, durably, before the batch records it done
-                ref = mailer.stage(message)
+            if stager is not None:
+                assert batch is not None
+                batch.before_commit(stager.commit_staged)  # in place, durably, before the batch records it done
+                ref = stager.stage(message)
             else:
                 ref = mailer.send(message, token)
         except OutcomeUnknown:
@@ -316,6 +316,18 @@ def send_once(
         return Outcome.PERFORMED
     finish("failed", error=f"outcome unknown {resends + 1} times, each called off")
     raise OutcomeCalledOff(f"message {key}: {resends + 1} attempts had unknown outcomes; each was called off")
+
+
+_stagers: weakref.WeakKeyDictionary[Mailer, bool] = weakref.WeakKeyDictionary()
+
+
+def _stager(mailer: Mailer) -> StagingMailer | None:
+    """``mailer`` when it stages a batch's messages, else None. Remembered per mailer: checking a runtime
+    protocol looks up each of its members, a noticeable part of a local acknowledgment's cost (issue #12)."""
+    stages = _stagers.get(mailer)
+    if stages is None:
+        stages = _stagers[mailer] = isinstance(mailer, StagingMailer)
+    return cast(StagingMailer, mailer) if stages else None
 
 
 def _begin(store: Store, key: str | LedgerKey, kind: str, now: datetime, batch: LedgerBatch | None) -> LedgerEntry:
