@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Row, any_, bindparam, text, update
+from sqlalchemy import ColumnElement, Row, String, any_, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -38,6 +38,11 @@ def among(session: Session, column: Any, values: Sequence[Any]) -> ColumnElement
     extra time on PostgreSQL; issue #12)."""
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))  # type: ignore[no-any-return]
+    if all(type(v) is str for v in values):
+        # SQLite: one JSON parameter too (SQLAlchemy expands an IN list into one bound value per item, each
+        # processed and rendered in Python for every statement)
+        items = func.json_each(bindparam(None, json.dumps(list(values)), type_=String())).table_valued("value")
+        return column.in_(select(items.c.value))  # type: ignore[no-any-return]
     return column.in_(values)  # type: ignore[no-any-return]
 
 
