@@ -59,6 +59,8 @@ def template_env(directory: Path | None = None) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # The templates ship with the code and are loaded once per process, like it: no file check per message.
+        auto_reload=False,
     )
     env.filters.update(isolate=isolate, safe_url=safe_url, pct=pct)
     return env

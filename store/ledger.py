@@ -18,10 +18,10 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel
-from sqlalchemy import delete, select, update
+from sqlalchemy import Row, Table, delete, select, update
 from sqlalchemy.orm import Session
 
 from connectors.base import (
@@ -34,13 +34,14 @@ from connectors.base import (
     TransientError,
 )
 from domain.keys import LedgerKey
-from store.sql import chunks, insert, insert_rows
+from store.sql import IN_CHUNK, among, chunks, insert_rows, update_rows
 from store.tables import LedgerRow
 
 if TYPE_CHECKING:
     from store.uow import Store, UnitOfWork
 
 LedgerStatus = Literal["pending", "done", "failed", "uncertain"]
+LEDGER: Table = LedgerRow.__table__  # type: ignore[assignment]
 
 
 class LedgerEntry(BaseModel):
@@ -53,16 +54,34 @@ class LedgerEntry(BaseModel):
     updated_at: datetime
 
 
-def _new_attempt(row: LedgerRow, now: datetime) -> None:
-    """A ``pending`` or ``failed`` entry becomes a new ``pending`` attempt. A failed one loses its token: it is
-    known not sent, and a token left on a pending entry reads as an attempt still in flight, which a process's
-    first send would settle (for SendGrid, a cancellation whose window may be long closed: uncertain)."""
-    if row.status == "failed":
-        row.provider_ref = ""
-    row.status, row.attempts, row.updated_at = "pending", row.attempts + 1, now
+def _new_attempt(row: Row[Any], now: datetime) -> dict[str, object]:
+    """The values that make a ``pending`` or ``failed`` entry a new ``pending`` attempt. A failed one loses its
+    token: it is known not sent, and a token left on a pending entry reads as an attempt still in flight, which a
+    process's first send would settle (for SendGrid, a cancellation whose window may be long closed: uncertain)."""
+    return {
+        "key": row.key,
+        "status": "pending",
+        "attempts": row.attempts + 1,
+        "updated_at": now,
+        "provider_ref": "" if row.status == "failed" else row.provider_ref,
+    }
 
 
-def _entry(row: LedgerRow) -> LedgerEntry:
+def _new_row(key: str, kind: str, attempts: int, now: datetime) -> dict[str, object]:
+    """A new ledger row, ``pending``: intended (``attempts`` 0) or about to be attempted (1)."""
+    return dict(
+        key=key,
+        kind=kind,
+        status="pending",
+        attempts=attempts,
+        created_at=now,
+        updated_at=now,
+        provider_ref="",
+        error="",
+    )
+
+
+def _entry(row: LedgerRow | Row[Any]) -> LedgerEntry:
     return LedgerEntry(
         key=row.key,
         kind=row.kind,
@@ -89,64 +108,36 @@ class LedgerRepository:
         return self.begin_many([str(key)], kind, now)[str(key)]
 
     def begin_many(self, keys: list[str], kind: str, now: datetime) -> dict[str, LedgerEntry]:
-        """:meth:`begin` for many keys in two statements per 2,000 (the insert, the select), plus an update
-        per key found ``pending`` or ``failed`` (a new attempt); returns each entry as it was."""
-        s, out = self.session, {}  # type: ignore[var-annotated]
-        for part in chunks(sorted(set(keys)), 2_000):
-            rows = [
-                dict(
-                    key=k,
-                    kind=kind,
-                    status="pending",
-                    attempts=1,
-                    created_at=now,
-                    updated_at=now,
-                    provider_ref="",
-                    error="",
-                )
-                for k in part
-            ]
-            stmt = insert(s, LedgerRow).values(rows).on_conflict_do_nothing(index_elements=["key"])
-            created = set(s.scalars(stmt.returning(LedgerRow.key)).all())
+        """:meth:`begin` for many keys: the insert and the select of the keys already there, then one update of
+        those found ``pending`` or ``failed`` (a new attempt), each set-based per :data:`IN_CHUNK` keys (compiling a
+        multi-row ``VALUES`` of thousands of bound values was most of a large batch's claim; issue #12); returns
+        each entry as it was."""
+        s, out = self.session, {}
+        for part in chunks(sorted(set(keys)), IN_CHUNK):
+            rows = [_new_row(k, kind, 1, now) for k in part]
+            created = {r.key for r in insert_rows(s, LEDGER, rows, returning=["key"], conflict=["key"])}
             for k in created:  # as inserted: no need to read them back (a first run's keys are all new)
-                out[k] = LedgerEntry(
+                out[k] = LedgerEntry.model_construct(
                     key=k, kind=kind, status="pending", attempts=0, provider_ref="", error="", updated_at=now
                 )
             older = [k for k in part if k not in created]
-            found = (
-                s.scalars(
-                    select(LedgerRow)
-                    .where(LedgerRow.key.in_(older))
-                    .with_for_update()
-                    .execution_options(populate_existing=True)
-                ).all()
-                if older
-                else []
-            )
+            if not older:
+                continue
+            found = s.execute(select(*LEDGER.c).where(among(s, LEDGER.c.key, older)).with_for_update()).all()
+            again = []
             for row in found:
                 out[row.key] = _entry(row)
                 if row.status in {"pending", "failed"}:
-                    _new_attempt(row, now)
+                    again.append(_new_attempt(row, now))
+            update_rows(s, LEDGER, again, key=["key"])
         return out
 
     def intend(self, kinds: Mapping[str, str], now: datetime) -> None:
         """Record side effects to be done (key → kind), never attempted yet (``pending``, no attempt), unless the
         key is already there: in the unit of work of what calls for them, so that a kill before they are done
         leaves them to find (their first attempt then needs no lookup: nothing was tried)."""
-        rows = [
-            dict(
-                key=k,
-                kind=kind,
-                status="pending",
-                attempts=0,
-                created_at=now,
-                updated_at=now,
-                provider_ref="",
-                error="",
-            )
-            for k, kind in sorted(kinds.items())
-        ]
-        insert_rows(self.session, LedgerRow.__table__, rows, conflict=["key"])
+        rows = [_new_row(k, kind, 0, now) for k, kind in sorted(kinds.items())]
+        insert_rows(self.session, LEDGER, rows, conflict=["key"])
 
     def drop_intents(self, keys: Sequence[str]) -> None:
         """Forget these keys where they are only intended (:meth:`intend`: ``pending``, never attempted)."""
@@ -172,11 +163,8 @@ class LedgerRepository:
 
     def finish_many(self, done: list[tuple[str, str]], now: datetime) -> None:
         """Record many side effects ``done`` at once: (key, provider reference) each."""
-        if done:
-            self.session.execute(
-                update(LedgerRow),
-                [{"key": k, "status": "done", "updated_at": now, "error": "", "provider_ref": r} for k, r in done],
-            )
+        rows = [{"key": k, "status": "done", "updated_at": now, "error": "", "provider_ref": r} for k, r in done]
+        update_rows(self.session, LEDGER, rows, key=["key"])
 
     def finish(
         self, key: str | LedgerKey, status: LedgerStatus, now: datetime, provider_ref: str = "", error: str = ""
@@ -321,12 +309,12 @@ def send_once(
             finish("pending", provider_ref=token or "-")  # committed before the send: a rerun can settle it
             recorded = token or "-"
         # else: the entry is already ``pending`` with no token, which a rerun settles by lookup
-        staged = batch is not None and not token and isinstance(mailer, StagingMailer)
+        stager = _stager(mailer) if batch is not None and not token else None
         try:
-            if staged:
-                assert batch is not None and isinstance(mailer, StagingMailer)
-                batch.before_commit(mailer.commit_staged)  # in place, durably, before the batch records it done
-                ref = mailer.stage(message)
+            if stager is not None:
+                assert batch is not None
+                batch.before_commit(stager.commit_staged)  # in place, durably, before the batch records it done
+                ref = stager.stage(message)
             else:
                 ref = mailer.send(message, token)
         except OutcomeUnknown:
@@ -344,6 +332,18 @@ def send_once(
         return Outcome.PERFORMED
     finish("failed", error=f"outcome unknown {resends + 1} times, each called off")
     raise OutcomeCalledOff(f"message {key}: {resends + 1} attempts had unknown outcomes; each was called off")
+
+
+_stagers: weakref.WeakKeyDictionary[Mailer, bool] = weakref.WeakKeyDictionary()
+
+
+def _stager(mailer: Mailer) -> StagingMailer | None:
+    """``mailer`` when it stages a batch's messages, else None. Remembered per mailer: checking a runtime
+    protocol looks up each of its members, a noticeable part of a local acknowledgment's cost (issue #12)."""
+    stages = _stagers.get(mailer)
+    if stages is None:
+        stages = _stagers[mailer] = isinstance(mailer, StagingMailer)
+    return cast(StagingMailer, mailer) if stages else None
 
 
 def _begin(store: Store, key: str | LedgerKey, kind: str, now: datetime, batch: LedgerBatch | None) -> LedgerEntry:

@@ -1,4 +1,5 @@
-"""Small SQL helpers the repositories share: dialect-aware ``INSERT … ON CONFLICT`` and chunked ``IN`` lists."""
+"""Small SQL helpers the repositories share: dialect-aware ``INSERT … ON CONFLICT``, set-based inserts and updates,
+and chunked ``IN`` lists."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Row, any_, bindparam, text
+from sqlalchemy import ColumnElement, Row, String, any_, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -37,6 +38,11 @@ def among(session: Session, column: Any, values: Sequence[Any]) -> ColumnElement
     extra time on PostgreSQL; issue #12)."""
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))  # type: ignore[no-any-return]
+    if all(type(v) is str for v in values):
+        # SQLite: one JSON parameter too (SQLAlchemy expands an IN list into one bound value per item, each
+        # processed and rendered in Python for every statement)
+        items = func.json_each(bindparam(None, json.dumps(list(values)), type_=String())).table_valued("value")
+        return column.in_(select(items.c.value))  # type: ignore[no-any-return]
     return column.in_(values)  # type: ignore[no-any-return]
 
 
@@ -72,8 +78,7 @@ def insert_rows(
         quote = dialect.identifier_preparer.quote
         names = list(part[0])
         cols = ", ".join(quote(n) for n in names)
-        types = ", ".join(f"{quote(n)} {table.c[n].type.compile(dialect=dialect)}" for n in names)
-        source = f"json_to_recordset(CAST(:rows AS json)) AS v({types})"
+        source = _recordset(session, table, names)
         sql = f"INSERT INTO {quote(table.name)} ({cols}) SELECT {cols} FROM {source}"
         if conflict is not None:
             sql += f" ON CONFLICT ({', '.join(quote(c) for c in conflict)}) DO NOTHING"
@@ -83,6 +88,39 @@ def insert_rows(
         if returning:
             out += result.all()
     return out
+
+
+def update_rows(session: Session, table: Any, rows: Sequence[Mapping[str, Any]], *, key: Sequence[str]) -> None:
+    """Update one row per item of ``rows`` (dicts with the same keys): the row whose ``key`` columns have the
+    item's values gets the item's other values; one statement per :data:`IN_CHUNK`.
+
+    On PostgreSQL one ``UPDATE … FROM json_to_recordset(…)`` (as :func:`insert_rows`, for the same reasons);
+    elsewhere (SQLite) a Core ``executemany``: compiled once, not per row or per bound value."""
+    dialect = session.get_bind().dialect
+    for part in chunks(rows):
+        if not part:
+            continue
+        names = list(part[0])
+        values = [n for n in names if n not in key]
+        if dialect.name != "postgresql":
+            stmt = update(table).where(*(table.c[k] == bindparam(f"_key_{k}") for k in key))
+            stmt = stmt.values({n: bindparam(n) for n in values})
+            params = [{**{n: r[n] for n in values}, **{f"_key_{k}": r[k] for k in key}} for r in part]
+            session.execute(stmt, params)
+            continue
+        quote = dialect.identifier_preparer.quote
+        sets = ", ".join(f"{quote(n)} = v.{quote(n)}" for n in values)
+        match = " AND ".join(f"t.{quote(k)} = v.{quote(k)}" for k in key)
+        sql = f"UPDATE {quote(table.name)} AS t SET {sets} FROM {_recordset(session, table, names)} WHERE {match}"
+        session.execute(text(sql), {"rows": json.dumps(list(part), default=_json_value)})
+
+
+def _recordset(session: Session, table: Any, names: Sequence[str]) -> str:
+    """``json_to_recordset`` of the ``:rows`` parameter as ``v``, with ``names`` typed as ``table``'s columns."""
+    dialect = session.get_bind().dialect
+    quote = dialect.identifier_preparer.quote
+    types = ", ".join(f"{quote(n)} {table.c[n].type.compile(dialect=dialect)}" for n in names)
+    return f"json_to_recordset(CAST(:rows AS json)) AS v({types})"
 
 
 def _json_value(value: Any) -> str:

@@ -44,6 +44,25 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     _last: tuple[datetime, datetime] | None = None
 
+    def bind_processor(self, dialect: Any) -> Any:
+        """The dialect's processor, remembering its last value: a bulk write binds the run's one ``now`` to every
+        row, and SQLite's turning it into text each time was a visible part of saving a large intake (issue #12)."""
+        process = super().bind_processor(dialect)
+        if process is None:
+            return None
+        last: tuple[Any, Any] = (None, None)
+
+        def remembered(value: Any) -> Any:
+            nonlocal last
+            seen = last  # one read of the pair: threads may share the processor
+            if value is not None and seen[0] is value:
+                return seen[1]
+            out = process(value)
+            last = (value, out)
+            return out
+
+        return remembered
+
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None

@@ -128,3 +128,16 @@ def test_a_forged_survey_token_does_not_read() -> None:
     assert read_survey_link(sign_link(claims(match_id=7, subject="mentee"), SECRET), SECRET) is None, (
         "an unsubscribe link is not a survey link"
     )
+
+
+def test_keys_hashes_and_signatures_stay_what_they_were() -> None:
+    """Stored person keys and forgotten hashes, and links already sent, must read the same after a change of how
+    they are computed (values of the hmac.new version)."""
+    from domain.erasure import forgotten_hash
+
+    assert forgotten_hash(" Dana@Example.org ", "s3cret") == (
+        "598ff2af5fda1291b936e4160e61d33be41802caebc4bb6a63d70ce245e79270"
+    )
+    assert person_key("Dana@Example.org", "s3cret") == "nhAzSVz74PTRicAy"
+    claims = LinkClaims(purpose="withdraw", subject="abc", match_id=7, expires=datetime(2026, 12, 1, tzinfo=UTC))
+    assert sign_link(claims, "s3cret") == "7.abc.tpcao0.xKAizPtKT_wqqdD_gA7qJg"

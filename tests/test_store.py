@@ -382,6 +382,58 @@ def test_unknown_outcome_with_a_blind_provider_waits_for_the_lead(store: Store) 
     assert e.performed == 1
 
 
+def _ledger_in_every_state(store: Store, prefix: str) -> None:
+    """One key per status, each after one attempt that left a token (``tok``) on it."""
+    with store.unit_of_work() as uow:
+        for status in ("pending", "failed", "done", "uncertain"):
+            uow.ledger.begin(f"{prefix}{status}", "mail", T0)
+            uow.ledger.finish(f"{prefix}{status}", status, T0, provider_ref="tok", error="e")  # type: ignore[arg-type]
+
+
+def test_begin_many_claims_new_keys_and_gives_pending_and_failed_ones_a_new_attempt(store: Store) -> None:
+    _ledger_in_every_state(store, "k-")
+    later = T0 + timedelta(hours=1)
+    keys = ["k-new", "k-pending", "k-failed", "k-done", "k-uncertain", "k-new"]
+    with store.unit_of_work() as uow:
+        before = uow.ledger.begin_many(keys, "mail", later)
+    assert set(before) == set(keys)
+    assert (before["k-new"].status, before["k-new"].attempts, before["k-new"].updated_at) == ("pending", 0, later)
+    for status in ("pending", "failed", "done", "uncertain"):
+        entry = before[f"k-{status}"]
+        assert (entry.status, entry.attempts, entry.provider_ref, entry.updated_at) == (status, 1, "tok", T0)
+    after = {k: ledger(store, k) for k in keys}
+    assert all(e is not None for e in after.values())
+    got = {k: (e.status, e.attempts, e.provider_ref, e.updated_at) for k, e in after.items() if e is not None}
+    assert got == {
+        "k-new": ("pending", 1, "", later),
+        "k-pending": ("pending", 2, "tok", later),  # a token still in flight: the next send settles it
+        "k-failed": ("pending", 2, "", later),  # known not sent: its token goes
+        "k-done": ("done", 1, "tok", T0),
+        "k-uncertain": ("uncertain", 1, "tok", T0),
+    }
+    with store.unit_of_work() as uow:
+        uow.ledger.finish_many([("k-new", "ref-new"), ("k-failed", "ref-failed")], later)
+    for key, ref in (("k-new", "ref-new"), ("k-failed", "ref-failed")):
+        entry = ledger(store, key)
+        assert entry is not None and (entry.status, entry.provider_ref, entry.error) == ("done", ref, "")
+    pending = ledger(store, "k-pending")
+    assert pending is not None and pending.status == "pending"
+
+
+def test_begin_many_and_finish_many_take_the_same_statements_for_5_or_50(store: Store) -> None:
+    counts = []
+    for n in (5, 50):
+        for i in range(n):
+            _ledger_in_every_state(store, f"n{n}-{i}-")
+        keys = [f"n{n}-{i}-{s}" for i in range(n) for s in ("new", "pending", "failed", "done", "uncertain")]
+        with statements(store) as begun, store.unit_of_work() as uow:
+            uow.ledger.begin_many(keys, "mail", T0)
+        with statements(store) as finished, store.unit_of_work() as uow:
+            uow.ledger.finish_many([(k, "ref") for k in keys if k.endswith(("new", "failed"))], T0)
+        counts.append((len(begun), len(finished)))
+    assert counts[0] == counts[1], counts
+
+
 def test_migrations_are_idempotent(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'twice.db'}"
     Store.open(url)

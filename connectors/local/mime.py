@@ -13,6 +13,7 @@ that message as before. Pure: no clock, no randomness of its own (the caller giv
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,15 +43,17 @@ def _no_breaks(value: str) -> str:
 
 def encoded_words(value: str) -> str:
     """``value`` as RFC 2047 base64 encoded words of at most 75 characters, folded one per line."""
+    data = value.encode("utf-8")
     words: list[bytes] = []
-    chunk = b""
-    for ch in value:
-        b = ch.encode("utf-8")
-        if len(chunk) + len(b) > 45:  # 45 bytes → 60 base64 characters + 12 of =?utf-8?b??= = 72
-            words.append(chunk)
-            chunk = b""
-        chunk += b
-    words.append(chunk)
+    start = 0
+    while True:  # the longest run of whole characters within 45 bytes each (60 base64 characters + 12 = 72)
+        end = min(start + 45, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # not inside a character's bytes
+            end -= 1
+        words.append(data[start:end])
+        start = end
+        if start >= len(data):
+            break
     return (CRLF + " ").join(f"=?utf-8?b?{base64.b64encode(w).decode('ascii')}?=" for w in words)
 
 
@@ -84,10 +87,21 @@ def _fold(line: str) -> str:
 
 def _address(name: str, who: Address) -> str:
     """``To: Name <a@b>`` with the name as atoms, a quoted string or encoded words."""
-    email = _no_breaks(who.email)
+    return _address_line(name, who.email, who.name)
+
+
+@functools.lru_cache(maxsize=64)
+def _program_address(name: str, email: str, display_name: str) -> str:
+    """:func:`_address` of the program's own addresses (sender, reply-to: the same in every message), remembered.
+    A recipient's is not: no person's address is kept beyond their message."""
+    return _address_line(name, email, display_name)
+
+
+def _address_line(name: str, email: str, display_name: str) -> str:
+    email = _no_breaks(email)
     if not _ADDR_SPEC.fullmatch(email):
         raise Unsupported("address")
-    display = " ".join(_no_breaks(who.name).split())  # as a reader shows it (the email package's output too)
+    display = " ".join(_no_breaks(display_name).split())  # as a reader shows it (the email package's output too)
     if not display:
         shown = email
     elif display.isascii() and _ATOMS.fullmatch(display):
@@ -158,9 +172,9 @@ def render(
 
     ``boundary`` gives a fresh boundary per multipart, ``content_type`` splits an attachment's type into main
     type, subtype and parameters."""
-    head = [_address("From", sender), _address("To", recipient)]
+    head = [_program_address("From", sender.email, sender.name), _address("To", recipient)]
     if message.reply_to is not None:
-        head.append(_address("Reply-To", message.reply_to))
+        head.append(_program_address("Reply-To", message.reply_to.email, message.reply_to.name))
     head += [_unstructured("Subject", message.subject), f"Date: {date}", f"Message-ID: {message_id}"]
     # (no Content-Language: the email package drops it when the content is set, and these are its messages)
     head.append(_unstructured("X-Mentorflow-Key", message.key))

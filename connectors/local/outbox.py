@@ -177,7 +177,10 @@ class EmlOutbox:
         self.waits_on_network = False  # local files: a batch's items go one at a time (threads only contend)
 
     def _marker(self, key: str) -> Path:
-        return self.folder / f"{safe_key(key)}.sent"
+        return self._marker_of(safe_key(key))
+
+    def _marker_of(self, stem: str) -> Path:
+        return self.folder / f"{stem}.sent"
 
     def prepare(self, message: OutgoingEmail) -> str:
         """No token: the outbox can always tell whether a message was written (its marker)."""
@@ -202,7 +205,8 @@ class EmlOutbox:
     def _write(self, message: OutgoingEmail, *, staged: bool) -> SentRef:
         stem = safe_key(message.key)
         names = [f"{stem}--{n}.eml" for n in range(1, len(message.recipients) + 1)]
-        if self._marker(message.key).exists():
+        marker_path = self._marker_of(stem)
+        if marker_path.exists():
             return SentRef(key=message.key, provider_id=names[0])
         try:
             # Build every copy first: a message that cannot be built leaves nothing half-sent.
@@ -223,11 +227,11 @@ class EmlOutbox:
                     else:
                         write_atomically(path, data)
             if staged:
-                self._staged.mark(self._marker(message.key), marker)
+                self._staged.mark(marker_path, marker)
             else:
                 # Only the marker's existence is ever read, and it is made after every copy is on the disk: its
                 # own content need not be synced (one fsync per message instead of two; issue #12).
-                write_atomically(self._marker(message.key), marker, durable=False)
+                write_atomically(marker_path, marker, durable=False)
         except OSError as exc:
             raise MailError(f"message {stem}: cannot write to the outbox ({exc.strerror})") from None
         return SentRef(key=message.key, provider_id=names[0])
