@@ -8,7 +8,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Row, String, any_, bindparam, func, select, text, update
+from pydantic_core import to_json
+from sqlalchemy import JSON, ColumnElement, Row, String, any_, bindparam, cast, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -33,16 +34,20 @@ def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
 
 
 def among(session: Session, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
-    """``column IN values``. On PostgreSQL one array parameter (``= ANY(…)``): psycopg scans a statement's text
-    for its placeholders in Python, and an ``IN`` list of 10,000 is 10,000 of them (most of a large intake's
-    extra time on PostgreSQL; issue #12)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))  # type: ignore[no-any-return]
+    """``column IN values``, with the values as one parameter: SQLAlchemy expands an ``IN`` list into one bound
+    value per item, each processed and rendered in Python, and psycopg then scans the statement's text for its
+    placeholders in Python too (most of a large intake's extra time; issue #12). Strings go as one JSON array
+    (``json_each`` on SQLite, ``json_array_elements_text`` on PostgreSQL: dumping a PostgreSQL array of 10,000
+    strings escapes each in Python); other values as a PostgreSQL array, or a plain ``IN`` list on SQLite."""
+    postgres = session.get_bind().dialect.name == "postgresql"
     if all(type(v) is str for v in values):
-        # SQLite: one JSON parameter too (SQLAlchemy expands an IN list into one bound value per item, each
-        # processed and rendered in Python for every statement)
-        items = func.json_each(bindparam(None, json.dumps(list(values)), type_=String())).table_valued("value")
+        array = bindparam(None, json.dumps(list(values)), type_=String())
+        items = (func.json_array_elements_text(cast(array, JSON)) if postgres else func.json_each(array)).table_valued(
+            "value"
+        )
         return column.in_(select(items.c.value))  # type: ignore[no-any-return]
+    if postgres:
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))  # type: ignore[no-any-return]
     return column.in_(values)  # type: ignore[no-any-return]
 
 
@@ -84,7 +89,7 @@ def insert_rows(
             sql += f" ON CONFLICT ({', '.join(quote(c) for c in conflict)}) DO NOTHING"
         if returning:
             sql += f" RETURNING {', '.join(quote(c) for c in returning)}"
-        result = session.execute(text(sql), {"rows": json.dumps(list(part), default=_json_value)})
+        result = session.execute(text(sql), {"rows": _json_rows(part)})
         if returning:
             out += result.all()
     return out
@@ -112,7 +117,7 @@ def update_rows(session: Session, table: Any, rows: Sequence[Mapping[str, Any]],
         sets = ", ".join(f"{quote(n)} = v.{quote(n)}" for n in values)
         match = " AND ".join(f"t.{quote(k)} = v.{quote(k)}" for k in key)
         sql = f"UPDATE {quote(table.name)} AS t SET {sets} FROM {_recordset(session, table, names)} WHERE {match}"
-        session.execute(text(sql), {"rows": json.dumps(list(part), default=_json_value)})
+        session.execute(text(sql), {"rows": _json_rows(part)})
 
 
 def _recordset(session: Session, table: Any, names: Sequence[str]) -> str:
@@ -123,10 +128,10 @@ def _recordset(session: Session, table: Any, names: Sequence[str]) -> str:
     return f"json_to_recordset(CAST(:rows AS json)) AS v({types})"
 
 
-def _json_value(value: Any) -> str:
-    """A datetime as the store keeps it: aware only (ISO with its offset: PostgreSQL reads the same instant)."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("the store only keeps timezone-aware datetimes")
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+def _json_rows(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The rows as one JSON array, datetimes as the store keeps them: aware only (ISO with its offset, which
+    PostgreSQL reads as the same instant). Serialized by pydantic-core (json.dumps, with a Python call per datetime,
+    was a second of a 50,000-answer intake)."""
+    if any(isinstance(v, datetime) and v.tzinfo is None for r in rows for v in r.values()):
+        raise ValueError("the store only keeps timezone-aware datetimes")
+    return to_json(list(rows)).decode()
