@@ -139,6 +139,13 @@ class EndedKey(_Key):
         return f"ended:{self.match_id}:{self.role.value}"
 
 
+def ending_keys(match_id: int, event_id: str | None) -> list[str]:
+    """Every ledger key an ending of this match may write: the email to each side and, when it had a meeting,
+    the meeting's cancel (``tasks.lifecycle.end_relationship``)."""
+    keys = [str(EndedKey(match_id=match_id, role=r)) for r in (Role.MENTEE, Role.MENTOR)]
+    return keys + ([str(CancelKey(event_id=event_id))] if event_id else [])
+
+
 class AckKey(_Key):
     """The acknowledgment of one request, to its mentee."""
 

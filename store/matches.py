@@ -10,8 +10,8 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from domain.approval import WaitingProposal
-from domain.keys import CancelKey, EndedKey
-from domain.models import Match, MatchResult, Meeting, ProposedMatch, RequestStatus, Role, WeeklyWindow
+from domain.keys import ending_keys
+from domain.models import Match, MatchResult, Meeting, ProposedMatch, RequestStatus, WeeklyWindow
 from store.requests import apply_transition, event_row
 from store.sql import among, chunks, insert
 from store.tables import (
@@ -196,8 +196,7 @@ class MatchRepository:
             .outerjoin(MeetingRow, MeetingRow.match_id == MatchRow.id)
             .where(MatchRow.ended_reason == reason)
         ).all()
-        owner = {str(EndedKey(match_id=m, role=r)): m for m, _ in ended for r in (Role.MENTEE, Role.MENTOR)}
-        owner |= {str(CancelKey(event_id=e)): m for m, e in ended if e}
+        owner = {key: m for m, e in ended for key in ending_keys(m, e)}
         open_keys: set[str] = set()
         for part in chunks(sorted(owner)):
             open_keys.update(

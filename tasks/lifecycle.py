@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from connectors.base import CancellingCalendar, ConnectorError, Presence, TransientError
 from domain.consent import may_contact
-from domain.keys import CancelKey, EndedKey
+from domain.keys import CancelKey, EndedKey, ending_keys
 from domain.messages import render_ended
 from domain.models import Role
 from mentorflow.bootstrap import Services
@@ -69,8 +69,7 @@ def end_relationship(
             # unfinished in the ledger, and a later run finishes them (MatchRepository.unfinished_endings)
             uow.ledger.intend(planned, now)
         else:
-            ours = [str(EndedKey(match_id=match_id, role=r)) for r in (Role.MENTEE, Role.MENTOR)]
-            ours += [str(CancelKey(event_id=meeting.event_id))] if meeting is not None else []
+            ours = ending_keys(match_id, meeting.event_id if meeting is not None else None)
             # intended, never tried, and no longer called for (the meeting's time passed, a side may not be
             # written to now): dropped, or they would stay unfinished for ever
             uow.ledger.drop_intents([k for k in ours if k not in planned])
