@@ -37,11 +37,13 @@ def own_capacities(
 
 
 class Planned(NamedTuple):
-    """A plan of matches, with how many requests it planned and how many of them are paused."""
+    """A plan of matches, with how many requests it planned and how many of them are paused, and the batches
+    waiting for the lead that it read (their pairs win ties)."""
 
     result: MatchResult
     pending: int
     paused: int
+    waiting: list[WaitingProposal]
 
 
 def plan_matches(now: datetime, objective: Literal["fit", "participation", "stable"] | None = None) -> Planned:
@@ -65,13 +67,13 @@ def plan_matches(now: datetime, objective: Literal["fit", "participation", "stab
     mentors = own_capacities(mentors, mentor_pauses, capacities, svc.settings.survey_token_secret.get_secret_value())
     result = propose_matches(pending, mentors, load, svc.rules, now, objective, keep)
     result = result.model_copy(update={"waitlist": [*result.waitlist, *on_pause]})  # the lead sees why they wait
-    return Planned(result, len(pending), len(paused))
+    return Planned(result, len(pending), len(paused), waiting)
 
 
 @task(name="propose-matches", cache_policy=NO_CACHE)
 def propose(now: datetime, objective: Literal["fit", "participation", "stable"] | None = None) -> MatchResult:
     """Match every pending request against the mentors' remaining capacity."""
-    result, pending, paused = plan_matches(now, objective)
+    result, pending, paused, _ = plan_matches(now, objective)
     log(
         "matches proposed",
         pending=pending,

@@ -57,11 +57,11 @@ def read_stage_facts(
         )
     if facts.pending_requests or facts.waiting_batches:
         rules = svc.rules.matching
-        planned = plan_matches(now, objective).result
-        plan = plan_approval(planned, approval or rules.approval, rules.auto_approve_min_score)
+        planned = plan_matches(now, objective)  # reads the batches waiting for the lead too
+        plan = plan_approval(planned.result, approval or rules.approval, rules.auto_approve_min_score)
         with svc.store.unit_of_work() as uow:
-            batches, reasons = uow.matches.waiting_proposals(), uow.requests.wait_reasons()
-        idle = not match_would_change(plan, batches, reasons, now, rules.approval_timeout_hours)
+            reasons = uow.requests.wait_reasons()
+        idle = not match_would_change(plan, planned.waiting, reasons, now, rules.approval_timeout_hours)
         facts = facts.model_copy(update={"match_idle": idle})
     if not followup_due_in_store(facts):
         try:
